@@ -1,0 +1,1 @@
+"""Default settings shipped with tracer (``defaults.toml``); see ``tracer.settings``."""

@@ -1,0 +1,194 @@
+"""The co-travel store: grouped keys, read-your-writes, atomic commits.
+
+Every key lives in a *group* (a prefix ending in the separator ``\\x1f``), and every scan reads
+one whole group, optionally narrowed by a suffix prefix. Writes wait in memory until ``commit``
+writes them, with the runner's metadata (input position, output sizes), in one atomic batch.
+Reads see the pending writes, so the engine never has to know when the last commit was.
+
+Two backends share this class: ``RocksStore`` (rocksdict, on disk; the real one) and
+``MemoryStore`` (a dict; for pure unit tests). The same test suite runs on both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from rocksdict import (
+    AccessType,
+    BlockBasedOptions,
+    Cache,
+    Options,
+    Rdict,
+    ReadOptions,
+    WriteBatch,
+    WriteOptions,
+)
+
+from tracer.errors import StateError
+
+SEP = "\x1f"
+_AFTER_SEP = "\x20"  # the first character after SEP: the upper bound of a group's keys
+
+
+class Store:
+    """Pending writes over a committed view. Subclasses provide the committed view."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str, dict[str, bytes | None]] = {}
+        self.pending_count = 0
+        # Called first thing in every commit, so that the runner can flush its outputs and put
+        # its input position into the same atomic batch, even when retention commits mid-stream.
+        self.before_commit: Callable[[], None] | None = None
+
+    # -- reads ---------------------------------------------------------------------------
+    def get(self, group: str, suffix: str) -> bytes | None:
+        pending = self._pending.get(group)
+        if pending is not None and suffix in pending:
+            return pending[suffix]
+        return self._committed_get(group + suffix)
+
+    def scan(self, group: str, narrow: str = "") -> list[tuple[str, bytes]]:
+        """Sorted ``(suffix, value)`` pairs of ``group`` whose suffix starts with ``narrow``."""
+        found = dict(self._committed_scan(group, narrow))
+        pending = self._pending.get(group)
+        if pending:
+            for suffix, value in pending.items():
+                if suffix.startswith(narrow):
+                    if value is None:
+                        found.pop(suffix, None)
+                    else:
+                        found[suffix] = value
+        return sorted(found.items())
+
+    # -- writes --------------------------------------------------------------------------
+    def put(self, group: str, suffix: str, value: bytes) -> None:
+        self._pending.setdefault(group, {})[suffix] = value
+        self.pending_count += 1
+
+    def delete(self, group: str, suffix: str) -> None:
+        self._pending.setdefault(group, {})[suffix] = None
+        self.pending_count += 1
+
+    def commit(self) -> None:
+        """Write every pending change at once (all or nothing)."""
+        if self.before_commit is not None:
+            self.before_commit()
+        if self._pending:
+            self._write(self._pending)
+        self._pending = {}
+        self.pending_count = 0
+
+    def items(self, prefix: str) -> Iterator[tuple[str, bytes]]:
+        """Commit, then iterate every key under ``prefix`` (for start-up and retention scans)."""
+        self.commit()
+        yield from self._committed_range(prefix, prefix[:-1] + _AFTER_SEP)
+
+    def purge_groups(self, family: str, below: str) -> Iterator[tuple[str, bytes]]:
+        """Commit, then yield and delete every key of ``family`` sorting below ``family + below``.
+
+        Used by retention, whose keys start with a date: the range is contiguous.
+        """
+        self.commit()
+        yield from self._committed_range(family, family + below)
+        self._delete_range(family, family + below)
+
+    # -- backend -------------------------------------------------------------------------
+    def _committed_get(self, key: str) -> bytes | None:
+        raise NotImplementedError
+
+    def _committed_scan(self, group: str, narrow: str) -> Iterator[tuple[str, bytes]]:
+        start = group + narrow  # groups and narrowing prefixes both end with SEP
+        end = start[:-1] + _AFTER_SEP
+        cut = len(group)
+        for key, value in self._committed_range(start, end):
+            yield key[cut:], value
+
+    def _committed_range(self, start: str, end: str) -> Iterator[tuple[str, bytes]]:
+        raise NotImplementedError
+
+    def _write(self, pending: dict[str, dict[str, bytes | None]]) -> None:
+        raise NotImplementedError
+
+    def _delete_range(self, start: str, end: str) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Drop uncommitted writes and release the backend."""
+        self._pending = {}
+
+
+class MemoryStore(Store):
+    """A dict-backed store for unit tests; scans sort the keys of the dict."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._data: dict[str, bytes] = {}
+
+    def _committed_get(self, key: str) -> bytes | None:
+        return self._data.get(key)
+
+    def _committed_range(self, start: str, end: str) -> Iterator[tuple[str, bytes]]:
+        for key in sorted(k for k in self._data if start <= k < end):
+            yield key, self._data[key]
+
+    def _write(self, pending: dict[str, dict[str, bytes | None]]) -> None:
+        for group, changes in pending.items():
+            for suffix, value in changes.items():
+                if value is None:
+                    self._data.pop(group + suffix, None)
+                else:
+                    self._data[group + suffix] = value
+
+    def _delete_range(self, start: str, end: str) -> None:
+        for key in [k for k in self._data if start <= k < end]:
+            del self._data[key]
+
+
+class RocksStore(Store):
+    """The on-disk store: one RocksDB (rocksdict, raw bytes) per state folder."""
+
+    def __init__(self, path: str | Path, *, sync: bool = False, cache_mb: int = 64,
+                 write_buffer_mb: int = 64) -> None:
+        super().__init__()
+        options = Options(raw_mode=True)
+        options.create_if_missing(True)
+        options.set_write_buffer_size(write_buffer_mb << 20)
+        table = BlockBasedOptions()
+        table.set_block_cache(Cache(cache_mb << 20))
+        table.set_bloom_filter(10, False)
+        options.set_block_based_table_factory(table)
+        try:
+            self._db = Rdict(str(path), options, access_type=AccessType.read_write())
+        except Exception as exc:  # rocksdict raises plain Exception for lock and I/O errors
+            raise StateError(f"cannot open state {path}: {exc}") from exc
+        self._write_options = WriteOptions()
+        self._write_options.sync = sync
+
+    def _committed_get(self, key: str) -> bytes | None:
+        return self._db.get(key.encode())
+
+    def _committed_range(self, start: str, end: str) -> Iterator[tuple[str, bytes]]:
+        read = ReadOptions()
+        read.set_iterate_upper_bound(end.encode())
+        for key, value in self._db.items(from_key=start.encode(), read_opt=read):
+            yield key.decode(), value
+
+    def _write(self, pending: dict[str, dict[str, bytes | None]]) -> None:
+        batch = WriteBatch(raw_mode=True)
+        for group, changes in pending.items():
+            for suffix, value in changes.items():
+                if value is None:
+                    batch.delete((group + suffix).encode())
+                else:
+                    batch.put((group + suffix).encode(), value)
+        self._db.write(batch, self._write_options)
+
+    def _delete_range(self, start: str, end: str) -> None:
+        batch = WriteBatch(raw_mode=True)
+        batch.delete_range(start.encode(), end.encode())
+        self._db.write(batch, self._write_options)
+
+    def close(self) -> None:
+        super().close()
+        self._db.close()

@@ -1,0 +1,92 @@
+"""Alerts: their id, their JSON form, and where each change is delivered.
+
+The engine reports *changes* (the alert before and after an event). ``route`` turns a change
+into output records: the contacts stream sees every add and retract; a street office's queue
+sees the ``close``/``secondary`` alerts of its own residents, and a retraction when one leaves
+its queue (retracted, downgraded to ``general``, or the resident moved away).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from tracer.events import Case, format_time
+from tracer.rules import Match
+
+SCHEMA_VERSION = 1
+QUEUE_LEVELS = frozenset(("close", "secondary"))
+UNASSIGNED = "unassigned"
+CONTACTS = "contacts"
+
+Alert = dict[str, Any]
+
+
+def alert_id(case_id: str, contact_person_id: str, mode: str, service: str, date: str) -> str:
+    key = "\x1f".join((case_id, contact_person_id, mode, service, date))
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def build_alert(case: Case, found: Match, subdistrict: str | None, zone: Any, truncated: bool) -> Alert:
+    """The ``add`` record for the best match between a case and a contact (schema v1 key order)."""
+    case_trip, contact = found.case_trip, found.contact_trip
+    return {
+        "v": SCHEMA_VERSION,
+        "alert_id": alert_id(case.case_id, contact.person_id, contact.mode, contact.service, contact.date),
+        "action": "add",
+        "level": found.level,
+        "case_id": case.case_id,
+        "case_person_id": case.person_id,
+        "contact_person_id": contact.person_id,
+        "subdistrict": subdistrict,
+        "mode": contact.mode,
+        "service": contact.service,
+        "date": contact.date,
+        "case_carriage": case_trip.carriage,
+        "case_seat": case_trip.seat,
+        "contact_carriage": contact.carriage,
+        "contact_seat": contact.seat,
+        "rule": found.rule,
+        "exposure_start": format_time(found.start, zone),
+        "exposure_end": format_time(found.end, zone),
+        "window_truncated": truncated,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One alert's state before and after an event; ``None`` means absent."""
+
+    before: Alert | None
+    after: Alert | None
+
+
+def retraction(alert: Alert) -> Alert:
+    return {**alert, "action": "retract"}
+
+
+def queue_of(alert: Alert) -> str | None:
+    """The street-office queue an alert belongs in, or None for the contacts stream only."""
+    if alert["level"] not in QUEUE_LEVELS:
+        return None
+    return alert["subdistrict"] or UNASSIGNED
+
+
+def route(change: Change) -> list[tuple[str, bytes]]:
+    """Output records ``(destination, JSON line)`` for one change, contacts stream first."""
+    before, after = change.before, change.after
+    records: list[tuple[str, bytes]] = []
+    if after is not None:
+        records.append((CONTACTS, orjson.dumps(after)))
+    elif before is not None:
+        records.append((CONTACTS, orjson.dumps(retraction(before))))
+    old_queue = queue_of(before) if before is not None else None
+    new_queue = queue_of(after) if after is not None else None
+    if old_queue is not None and old_queue != new_queue:
+        records.append((old_queue, orjson.dumps(retraction(before))))  # type: ignore[arg-type]
+    if new_queue is not None:
+        records.append((new_queue, records[0][1]))
+    return records

@@ -1,0 +1,264 @@
+"""Input events: decode one JSON Lines record into a typed event, or say why not.
+
+Times become integer microseconds since the epoch, so that comparisons are exact and nothing
+depends on the machine's zone. Every rejection raises ``InvalidEvent`` with a reason a person
+can act on; the runners turn it into a dead letter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from tracer.errors import InvalidEvent
+
+MODES = ("flight", "train", "metro")
+BERTHS = ("seat", "hard_sleeper", "soft_sleeper")
+ROLES = ("passenger", "crew")
+STATUSES = ("confirmed", "asymptomatic", "suspected", "excluded")
+TRACED_STATUSES = frozenset(("confirmed", "asymptomatic", "suspected"))
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_MAX_ID = 128
+_BAD_ID = re.compile(r"[\x00-\x1f\x7f]")
+_SUBDISTRICT = re.compile(r"\d{9}")
+_CREW_ROWS = re.compile(r"\s*(\d{1,3})\s*(?:-\s*(\d{1,3})\s*)?")
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    person_id: str
+    subdistrict: str
+
+
+@dataclass(frozen=True, slots=True)
+class Trip:
+    """One ride of one person. ``board``/``alight`` are epoch microseconds."""
+
+    trip_id: str
+    person_id: str
+    mode: str
+    service: str
+    date: str
+    board: int
+    alight: int
+    carriage: str | None = None
+    seat: str | None = None
+    berth: str = "seat"
+    compartment: str | None = None
+    sealed: bool = True
+    role: str = "passenger"
+    crew_rows: tuple[int, int] | None = None
+    board_station: str | None = None
+    alight_station: str | None = None
+
+    @property
+    def service_day(self) -> str:
+        """The key of the service run: riders with equal ``service_day`` can meet."""
+        return f"{self.date}\x1f{self.mode}\x1f{self.service}"
+
+    def encode(self) -> bytes:
+        """Compact storage form (a JSON array); ``decode_trip`` reverses it."""
+        return orjson.dumps(
+            [self.trip_id, self.person_id, self.mode, self.service, self.date, self.board, self.alight,
+             self.carriage, self.seat, self.berth, self.compartment, self.sealed, self.role,
+             self.crew_rows, self.board_station, self.alight_station]
+        )
+
+
+def decode_trip(data: bytes) -> Trip:
+    row = orjson.loads(data)
+    if row[13] is not None:
+        row[13] = (row[13][0], row[13][1])
+    return Trip(*row)
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    case_id: str
+    person_id: str
+    status: str
+    onset: str
+    isolated_at: int | None
+    reported_at: int
+
+    @property
+    def traced(self) -> bool:
+        return self.status in TRACED_STATUSES
+
+
+Event = Person | Trip | Case
+
+
+def parse_line(raw: bytes | str, max_ride_us: int) -> Event:
+    """Decode and validate one line. Raises ``InvalidEvent``."""
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent(f"broken JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise InvalidEvent(f"not a JSON object but {type(obj).__name__}")
+    kind = obj.get("type")
+    if kind == "trip":
+        return _trip(obj, max_ride_us)
+    if kind == "case":
+        return _case(obj)
+    if kind == "person":
+        return Person(_id(obj, "person_id"), _subdistrict(obj))
+    if kind is None:
+        raise InvalidEvent("missing field 'type'")
+    raise InvalidEvent(f"unknown type {_show(kind)} (expected trip, case or person)")
+
+
+def _trip(obj: dict[str, Any], max_ride_us: int) -> Trip:
+    mode = obj.get("mode")
+    if mode not in MODES:
+        raise InvalidEvent(_missing("mode") if mode is None else f"unknown mode {_show(mode)}")
+    board = _time(obj, "board_time")
+    alight = _time(obj, "alight_time")
+    if alight <= board:
+        raise InvalidEvent("alight_time is not after board_time")
+    if alight - board > max_ride_us:
+        raise InvalidEvent(f"ride of {(alight - board) / 3.6e9:.1f} h is longer than max_ride_hours")
+    berth = obj.get("berth") or "seat"
+    if berth not in BERTHS:
+        raise InvalidEvent(f"unknown berth {_show(berth)}")
+    role = obj.get("role") or "passenger"
+    if role not in ROLES:
+        raise InvalidEvent(f"unknown role {_show(role)}")
+    sealed = obj.get("sealed", True)
+    if sealed is None:
+        sealed = True
+    elif not isinstance(sealed, bool):
+        raise InvalidEvent("sealed must be true or false")
+    person_id = _id(obj, "person_id")
+    service = _id(obj, "service")
+    day = _date(obj, "date")
+    fields = (
+        person_id, mode, service, day, board, alight,
+        _label(obj, "carriage"), _label(obj, "seat"), berth, _label(obj, "compartment"), sealed, role,
+        _crew_rows(obj.get("crew_rows")), _label(obj, "board_station"), _label(obj, "alight_station"),
+    )
+    trip_id = obj.get("trip_id")
+    if trip_id is None:
+        trip_id = "h:" + hashlib.sha256(orjson.dumps(fields)).hexdigest()[:20]
+    else:
+        trip_id = _id(obj, "trip_id")
+    return Trip(trip_id, *fields)
+
+
+def _case(obj: dict[str, Any]) -> Case:
+    status = obj.get("status")
+    if status not in STATUSES:
+        raise InvalidEvent(_missing("status") if status is None else f"unknown status {_show(status)}")
+    isolated = None if obj.get("isolated_at") is None else _time(obj, "isolated_at")
+    return Case(_id(obj, "case_id"), _id(obj, "person_id"), status, _date(obj, "onset"),
+                isolated, _time(obj, "reported_at"))
+
+
+def _missing(name: str) -> str:
+    return f"missing field '{name}'"
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _id(obj: dict[str, Any], name: str) -> str:
+    value = obj.get(name)
+    if value is None:
+        raise InvalidEvent(_missing(name))
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidEvent(f"{name} must be a non-empty string")
+    if len(value) > _MAX_ID or _BAD_ID.search(value):
+        raise InvalidEvent(f"{name} is longer than {_MAX_ID} characters or holds control characters")
+    return value
+
+
+def _label(obj: dict[str, Any], name: str) -> str | None:
+    """Optional free-text field (carriage, seat, station): trimmed string or None."""
+    value = obj.get(name)
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str) or len(value) > _MAX_ID or _BAD_ID.search(value):
+        raise InvalidEvent(f"{name} must be a short string or an integer")
+    return value.strip() or None
+
+
+def _subdistrict(obj: dict[str, Any]) -> str:
+    value = obj.get("subdistrict")
+    if value is None:
+        raise InvalidEvent(_missing("subdistrict"))
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not _SUBDISTRICT.fullmatch(value):
+        raise InvalidEvent("subdistrict must be a 9-digit code")
+    return value
+
+
+def _date(obj: dict[str, Any], name: str) -> str:
+    value = obj.get(name)
+    if value is None:
+        raise InvalidEvent(_missing(name))
+    if not isinstance(value, str) or len(value) != 10:
+        raise InvalidEvent(f"{name} must be a date YYYY-MM-DD")
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        raise InvalidEvent(f"{name} is not a valid date: {_show(value)}") from None
+    return value
+
+
+def _time(obj: dict[str, Any], name: str) -> int:
+    value = obj.get(name)
+    if value is None:
+        raise InvalidEvent(_missing(name))
+    if not isinstance(value, str) or len(value) > 40:
+        raise InvalidEvent(f"{name} must be an ISO 8601 time string")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidEvent(f"{name} is not an ISO 8601 time: {_show(value)}") from None
+    if moment.tzinfo is None:
+        raise InvalidEvent(f"{name} has no UTC offset: {_show(value)}")
+    try:
+        return (moment - _EPOCH) // _US
+    except OverflowError:
+        raise InvalidEvent(f"{name} is out of range: {_show(value)}") from None
+
+
+def _crew_rows(value: Any) -> tuple[int, int] | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    match = _CREW_ROWS.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise InvalidEvent(f"crew_rows must look like '25-40': {_show(value)}")
+    low = int(match.group(1))
+    high = int(match.group(2) or low)
+    if high < low:
+        raise InvalidEvent(f"crew_rows range is reversed: {_show(value)}")
+    return (low, high)
+
+
+def format_time(micros: int, zone: Any) -> str:
+    """Epoch microseconds as ISO 8601 in ``zone`` (exact, no float rounding)."""
+    return (_EPOCH + timedelta(microseconds=micros)).astimezone(zone).isoformat()
+
+
+def local_midnight(day: str, zone: Any) -> int:
+    """Epoch microseconds of 00:00 local time on ``day`` (YYYY-MM-DD) in ``zone``."""
+    start = datetime.fromisoformat(day).replace(tzinfo=zone)
+    return (start - _EPOCH) // _US

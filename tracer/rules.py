@@ -1,0 +1,150 @@
+"""The close-contact rules of docs/rules.md as pure functions (no I/O, no state).
+
+The embedded runner and the Kafka workers both call these, so a rule is written once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from tracer.events import Case, Trip, local_midnight
+from tracer.settings import RuleSettings
+
+CLOSE = "close"
+GENERAL = "general"
+_RANK = {CLOSE: 2, GENERAL: 1}
+_ROW = re.compile(r"\s*(\d{1,4})")
+_OPEN_END = 1 << 62  # an open window (not yet isolated) ends "never"
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A case's exposure window ``[start, end)`` in epoch microseconds."""
+
+    start: int
+    end: int
+
+    @property
+    def is_open(self) -> bool:
+        return self.end >= _OPEN_END
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """The best reason a contact ride makes someone a contact of a case ride."""
+
+    level: str
+    rule: str
+    start: int
+    end: int
+    case_trip: Trip
+    contact_trip: Trip
+
+    def sort_key(self) -> tuple[int, int, int, str, str]:
+        """Smaller is better: higher level, earlier start, later end, then trip ids."""
+        return (-_RANK[self.level], self.start, -self.end, self.case_trip.trip_id, self.contact_trip.trip_id)
+
+
+def case_window(case: Case, rules: RuleSettings) -> Window:
+    first_day = (date.fromisoformat(case.onset) - timedelta(days=rules.lookback_days)).isoformat()
+    start = local_midnight(first_day, rules.zone)
+    return Window(start, _OPEN_END if case.isolated_at is None else case.isolated_at)
+
+
+def rides_in_window(trip: Trip, window: Window) -> bool:
+    """Whether a case ride can expose anyone: it must overlap the window."""
+    return trip.board < window.end and trip.alight > window.start
+
+
+def classify(case_trip: Trip, contact: Trip, rules: RuleSettings) -> tuple[str, str]:
+    """Level and rule name for two rides of the same service and date that overlap."""
+    if case_trip.mode == "flight":
+        return _flight(case_trip, contact, rules.flight_row_span)
+    if case_trip.mode == "train":
+        return _train(case_trip, contact, rules.train_bay_span)
+    if case_trip.carriage is not None and case_trip.carriage == contact.carriage:
+        return CLOSE, "metro.same_carriage"
+    return GENERAL, "metro.same_train"
+
+
+def seat_row(seat: str | None) -> int | None:
+    """``32C`` -> 32; None when there is no leading number."""
+    match = _ROW.match(seat) if seat else None
+    return int(match.group(1)) if match else None
+
+
+def _flight(case_trip: Trip, contact: Trip, row_span: int) -> tuple[str, str]:
+    case_crew = case_trip.role == "crew"
+    contact_crew = contact.role == "crew"
+    if case_crew and contact_crew:
+        return CLOSE, "flight.crew_together"
+    if case_crew:
+        if _serves(case_trip.crew_rows, seat_row(contact.seat)):
+            return CLOSE, "flight.case_crew_served_row"
+        return GENERAL, "flight.same_flight"
+    case_row = seat_row(case_trip.seat)
+    if contact_crew:
+        if _serves(contact.crew_rows, case_row):
+            return CLOSE, "flight.crew_served_case_row"
+        return GENERAL, "flight.same_flight"
+    contact_row = seat_row(contact.seat)
+    if case_row is not None and contact_row is not None and abs(case_row - contact_row) <= row_span:
+        return CLOSE, "flight.rows_within_span"
+    return GENERAL, "flight.same_flight"
+
+
+def _serves(crew_rows: tuple[int, int] | None, row: int | None) -> bool:
+    """Crew without served rows serve the whole cabin; otherwise the row must be known and covered."""
+    if crew_rows is None:
+        return True
+    return row is not None and crew_rows[0] <= row <= crew_rows[1]
+
+
+def _train(case_trip: Trip, contact: Trip, bay_span: int) -> tuple[str, str]:
+    carriage = case_trip.carriage
+    if carriage is None or carriage != contact.carriage:
+        return GENERAL, "train.same_train"
+    if contact.role == "crew":
+        return CLOSE, "train.crew_of_carriage"
+    if case_trip.berth == "soft_sleeper" and case_trip.compartment is not None:
+        if case_trip.compartment == contact.compartment:
+            return CLOSE, "train.same_compartment"
+        return GENERAL, "train.same_train"
+    if case_trip.sealed or case_trip.berth == "soft_sleeper":
+        return CLOSE, "train.same_carriage"
+    case_bay, contact_bay = _bay(case_trip.compartment), _bay(contact.compartment)
+    if case_bay is not None and contact_bay is not None and abs(case_bay - contact_bay) <= bay_span:
+        return CLOSE, "train.bay_within_span"
+    return GENERAL, "train.same_train"
+
+
+def _bay(compartment: str | None) -> int | None:
+    if compartment is None:
+        return None
+    try:
+        return int(compartment)
+    except ValueError:
+        return None
+
+
+def match(case_trip: Trip, contact: Trip, window: Window, rules: RuleSettings) -> Match | None:
+    """The exposure of ``contact`` to ``case_trip`` within ``window``, or None if there is none."""
+    start = max(case_trip.board, contact.board, window.start)
+    end = min(case_trip.alight, contact.alight, window.end)
+    if end - start <= rules.min_overlap_seconds * 1_000_000:
+        return None
+    level, rule = classify(case_trip, contact, rules)
+    return Match(level, rule, start, end, case_trip, contact)
+
+
+def best_match(
+    case_trips: list[Trip], contact_trips: list[Trip], window: Window, rules: RuleSettings
+) -> Match | None:
+    """The one pair an alert describes when a case and a contact meet several times on a service day."""
+    found = [
+        m for case_trip in case_trips for contact in contact_trips
+        if (m := match(case_trip, contact, window, rules)) is not None
+    ]
+    return min(found, key=Match.sort_key) if found else None
