@@ -162,7 +162,8 @@ def _dead_letter(source: str, number: int, data: bytes, reason: str) -> bytes:
     return orjson.dumps({"source": source, "line": number, "raw": raw, "reason": reason})
 
 
-def print_summary(summary: Summary, out_dir: Path, stream: TextIO = sys.stdout) -> None:
+def print_summary(summary: Summary, out_dir: Path, stream: TextIO | None = None) -> None:
+    stream = stream or sys.stdout
     events = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.events.items())) or "none"
     alerts = ", ".join(f"{n} {level}" for level, n in sorted(summary.alerts.items())) or "none"
     print(f"lines read     {summary.lines:,} ({summary.events_per_second:,.0f}/s in {summary.seconds:.2f} s)",

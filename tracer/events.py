@@ -28,6 +28,7 @@ _US = timedelta(microseconds=1)
 _MAX_ID = 128
 _BAD_ID = re.compile(r"[\x00-\x1f\x7f]")
 _SUBDISTRICT = re.compile(r"\d{9}")
+_YEARS = range(1970, 2100)  # wider than any real record; keeps date arithmetic far from overflow
 _CREW_ROWS = re.compile(r"\s*(\d{1,3})\s*(?:-\s*(\d{1,3})\s*)?")
 
 
@@ -214,9 +215,11 @@ def _date(obj: dict[str, Any], name: str) -> str:
     if not isinstance(value, str) or len(value) != 10:
         raise InvalidEvent(f"{name} must be a date YYYY-MM-DD")
     try:
-        date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise InvalidEvent(f"{name} is not a valid date: {_show(value)}") from None
+    if day.year not in _YEARS:
+        raise InvalidEvent(f"{name} is outside the years {_YEARS.start}-{_YEARS.stop - 1}: {value}")
     return value
 
 
@@ -230,12 +233,11 @@ def _time(obj: dict[str, Any], name: str) -> int:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidEvent(f"{name} is not an ISO 8601 time: {_show(value)}") from None
-    if moment.tzinfo is None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
         raise InvalidEvent(f"{name} has no UTC offset: {_show(value)}")
-    try:
-        return (moment - _EPOCH) // _US
-    except OverflowError:
-        raise InvalidEvent(f"{name} is out of range: {_show(value)}") from None
+    if moment.year not in _YEARS:
+        raise InvalidEvent(f"{name} is outside the years {_YEARS.start}-{_YEARS.stop - 1}: {_show(value)}")
+    return (moment - _EPOCH) // _US
 
 
 def _crew_rows(value: Any) -> tuple[int, int] | None:

@@ -1,0 +1,69 @@
+"""Fixtures shared by the pure tests: both store backends, and an engine driver."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+
+from graph.store import MemoryStore, RocksStore, Store
+from tracer.alerts import Change, route
+from tracer.engine import Engine
+from tracer.errors import InvalidEvent
+from tracer.events import parse_line
+from tracer.settings import RuleSettings
+
+
+@pytest.fixture(params=["memory", "rocksdb"])
+def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Store]:
+    backend: Store = MemoryStore() if request.param == "memory" else RocksStore(tmp_path / "state")
+    yield backend
+    backend.close()
+
+
+class Driver:
+    """Feeds events to an engine, keeps every output record, folds the contacts stream."""
+
+    def __init__(self, store: Store, rules: RuleSettings | None = None) -> None:
+        self.rules = rules or RuleSettings()
+        self.engine = Engine(store, self.rules)
+        self.records: dict[str, list[dict[str, Any]]] = {}
+        self.dead: list[str] = []
+
+    def feed(self, *events: dict[str, Any]) -> list[Change]:
+        changes: list[Change] = []
+        for event in events:
+            try:
+                found = self.engine.process(parse_line(orjson.dumps(event), 72 * 3_600_000_000))
+            except InvalidEvent as exc:
+                self.dead.append(exc.reason)
+                continue
+            changes += found
+            for change in found:
+                for destination, record in route(change):
+                    self.records.setdefault(destination, []).append(orjson.loads(record))
+        return changes
+
+    def live(self, destination: str = "contacts") -> dict[str, dict[str, Any]]:
+        return fold(self.records.get(destination, []))
+
+    def levels(self) -> dict[str, str]:
+        """contact person -> level of the live alerts."""
+        return {a["contact_person_id"]: a["level"] for a in self.live().values()}
+
+
+def fold(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    live: dict[str, dict[str, Any]] = {}
+    for record in records:
+        if record["action"] == "add":
+            live[record["alert_id"]] = record
+        else:
+            live.pop(record["alert_id"], None)
+    return live
+
+
+@pytest.fixture
+def driver(store: Store) -> Driver:
+    return Driver(store)

@@ -1,0 +1,170 @@
+"""Every rule at its edges, through the pure rule functions (no store)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.builders import case, trip
+from tracer.events import parse_line
+from tracer.rules import best_match, case_window, match, seat_row
+from tracer.settings import RuleSettings
+
+RULES = RuleSettings()
+MAX_RIDE = 72 * 3_600_000_000
+
+
+def parsed(event):
+    import orjson
+
+    return parse_line(orjson.dumps(event), MAX_RIDE)
+
+
+def level(case_trip: dict, contact: dict, case_event: dict | None = None) -> tuple[str, str] | None:
+    window = case_window(parsed(case_event or case("C1", "P1")), RULES)
+    found = match(parsed(case_trip), parsed(contact), window, RULES)
+    return None if found is None else (found.level, found.rule)
+
+
+@pytest.mark.parametrize(("contact_seat", "expected"), [
+    ("32C", "close"), ("29A", "close"), ("35F", "close"), ("28A", "general"), ("36A", "general"),
+    (None, "general"), ("aisle", "general"),
+])
+def test_flight_rows_within_three(contact_seat, expected):
+    assert level(trip("P1", seat="32C"), trip("P2", seat=contact_seat))[0] == expected
+
+
+def test_flight_case_without_seat_is_general_for_passengers():
+    assert level(trip("P1"), trip("P2", seat="1A")) == ("general", "flight.same_flight")
+
+
+@pytest.mark.parametrize(("crew_rows", "expected"), [
+    ("25-40", "close"), ("32", "close"), ("33-40", "general"), (None, "close"),
+])
+def test_flight_crew_serving_the_case_row(crew_rows, expected):
+    found = level(trip("P1", seat="32C"), trip("P2", role="crew", crew_rows=crew_rows))
+    assert found[0] == expected
+
+
+@pytest.mark.parametrize(("seat", "expected"), [("25A", "close"), ("40K", "close"), ("24A", "general"),
+                                                (None, "general")])
+def test_flight_case_crew_exposes_served_rows(seat, expected):
+    assert level(trip("P1", role="crew", crew_rows="25-40"), trip("P2", seat=seat))[0] == expected
+
+
+def test_flight_crew_together_and_case_crew_without_rows():
+    assert level(trip("P1", role="crew"), trip("P2", role="crew")) == ("close", "flight.crew_together")
+    assert level(trip("P1", role="crew"), trip("P2", seat="60A"))[0] == "close"
+
+
+TRAIN = {"mode": "train", "service": "G420"}
+
+
+@pytest.mark.parametrize(("contact", "expected"), [
+    ({"carriage": "5"}, ("close", "train.same_carriage")),
+    ({"carriage": "6"}, ("general", "train.same_train")),
+    ({}, ("general", "train.same_train")),
+    ({"carriage": "5", "role": "crew"}, ("close", "train.crew_of_carriage")),
+])
+def test_sealed_train_same_carriage(contact, expected):
+    assert level(trip("P1", **TRAIN, carriage="5", seat="12A"), trip("P2", **TRAIN, **contact)) == expected
+
+
+@pytest.mark.parametrize(("contact", "expected"), [
+    ({"carriage": "5", "compartment": "3"}, "close"),
+    ({"carriage": "5", "compartment": "4"}, "general"),
+    ({"carriage": "6", "compartment": "3"}, "general"),
+    ({"carriage": "5", "role": "crew"}, "close"),
+])
+def test_soft_sleeper_same_compartment(contact, expected):
+    case_trip = trip("P1", **TRAIN, carriage="5", berth="soft_sleeper", compartment="3")
+    assert level(case_trip, trip("P2", **TRAIN, **contact))[0] == expected
+
+
+def test_soft_sleeper_without_compartment_falls_back_to_carriage():
+    case_trip = trip("P1", **TRAIN, carriage="5", berth="soft_sleeper")
+    assert level(case_trip, trip("P2", **TRAIN, carriage="5")) == ("close", "train.same_carriage")
+
+
+@pytest.mark.parametrize(("bay", "expected"), [("4", "close"), ("5", "close"), ("6", "close"),
+                                               ("3", "general"), ("7", "general"), (None, "general")])
+def test_unsealed_train_bays_within_one(bay, expected):
+    case_trip = trip("P1", **TRAIN, sealed=False, carriage="9", berth="hard_sleeper", compartment="5")
+    contact = trip("P2", **TRAIN, carriage="9", berth="hard_sleeper", compartment=bay)
+    assert level(case_trip, contact)[0] == expected
+
+
+def test_unsealed_soft_sleeper_needs_same_compartment():
+    case_trip = trip("P1", **TRAIN, sealed=False, carriage="2", berth="soft_sleeper", compartment="1")
+    assert level(case_trip, trip("P2", **TRAIN, carriage="2", compartment="2"))[0] == "general"
+    assert level(case_trip, trip("P2", **TRAIN, carriage="2", compartment="1"))[0] == "close"
+
+
+METRO = {"mode": "metro", "service": "L2-0734"}
+
+
+@pytest.mark.parametrize(("case_carriage", "contact_carriage", "expected"), [
+    ("3", "3", ("close", "metro.same_carriage")), ("3", "4", ("general", "metro.same_train")),
+    (None, "3", ("general", "metro.same_train")), ("3", None, ("general", "metro.same_train")),
+    (None, None, ("general", "metro.same_train")),
+])
+def test_metro_carriage(case_carriage, contact_carriage, expected):
+    assert level(trip("P1", **METRO, carriage=case_carriage),
+                 trip("P2", **METRO, carriage=contact_carriage)) == expected
+
+
+@pytest.mark.parametrize(("contact_times", "overlaps"), [
+    (("10:00", "11:00"), False),  # touches the end of the case ride
+    (("07:00", "08:00"), False),  # touches the start
+    (("09:59:59", "11:00"), True),  # one second of overlap
+    (("06:00", "08:00:01"), True),
+    (("08:30", "09:00"), True),  # inside
+])
+def test_touching_rides_do_not_meet(contact_times, overlaps):
+    board, alight = contact_times
+    found = level(trip("P1", seat="1A"), trip("P2", seat="1A", board=board, alight=alight))
+    assert (found is not None) == overlaps
+
+
+def test_window_starts_at_local_midnight_of_onset_minus_two_days():
+    onset_case = case("C1", "P1", onset="2020-01-22")  # window opens 2020-01-20 00:00 +08:00
+    before = trip("P1", day="2020-01-19", board="22:00", alight="23:59:59", seat="1A")
+    contact = trip("P2", day="2020-01-19", board="22:00", alight="23:59:59", seat="1A")
+    assert level(before, contact, onset_case) is None
+    across = {"board_time": "2020-01-19T23:00:00+08:00", "alight_time": "2020-01-20T01:00:00+08:00"}
+    found = match(parsed({**before, **across}), parsed({**contact, **across}),
+                  case_window(parsed(onset_case), RULES), RULES)
+    assert found is not None and found.start == case_window(parsed(onset_case), RULES).start
+
+
+def test_window_ends_at_isolation_exclusive():
+    isolated = case("C1", "P1", isolated_at="2020-01-20T08:00:00+08:00")
+    assert level(trip("P1", seat="1A"), trip("P2", seat="1A"), isolated) is None
+    later = case("C1", "P1", isolated_at="2020-01-20T08:00:01+08:00")
+    assert level(trip("P1", seat="1A"), trip("P2", seat="1A"), later) == ("close", "flight.rows_within_span")
+
+
+def test_lookback_days_is_a_setting():
+    rules = RuleSettings(lookback_days=4)
+    window = case_window(parsed(case("C1", "P1", onset="2020-01-24")), rules)
+    assert window.start == case_window(parsed(case("C1", "P1", onset="2020-01-22")), RULES).start
+
+
+def test_minimum_overlap_setting():
+    rules = RuleSettings(min_overlap_seconds=900)
+    window = case_window(parsed(case("C1", "P1")), rules)
+    short = match(parsed(trip("P1", seat="1A")), parsed(trip("P2", seat="1A", board="09:45")), window, rules)
+    longer = match(parsed(trip("P1", seat="1A")), parsed(trip("P2", seat="1A", board="09:44")), window, rules)
+    assert short is None and longer is not None
+
+
+def test_best_match_prefers_close_then_earliest():
+    window = case_window(parsed(case("C1", "P1")), RULES)
+    case_trip = parsed(trip("P1", seat="10A"))
+    far = parsed(trip("P2", seat="20A", trip_id="a"))
+    near = parsed(trip("P2", seat="12A", board="09:00", trip_id="b"))
+    found = best_match([case_trip], [far, near], window, RULES)
+    assert found.level == "close" and found.contact_trip.trip_id == "b"
+
+
+def test_seat_row():
+    assert seat_row("32C") == 32 and seat_row(" 7 ") == 7 and seat_row("C32") is None and seat_row(None) is None
