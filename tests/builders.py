@@ -16,18 +16,47 @@ def at(clock: str, day: str = DAY) -> str:
     return f"{day}T{clock}+08:00"
 
 
-def trip(person: str, *, mode: str = "flight", service: str = "MU5101", day: str = DAY,
-         board: str = "08:00", alight: str = "10:00", **extra: Any) -> dict[str, Any]:
-    event = {"type": "trip", "person_id": person, "mode": mode, "service": service, "date": day,
-             "board_time": at(board, day), "alight_time": at(alight, day)}
+def trip(
+    person: str,
+    *,
+    mode: str = "flight",
+    service: str = "MU5101",
+    day: str = DAY,
+    board: str = "08:00",
+    alight: str = "10:00",
+    **extra: Any,
+) -> dict[str, Any]:
+    event = {
+        "type": "trip",
+        "person_id": person,
+        "mode": mode,
+        "service": service,
+        "date": day,
+        "board_time": at(board, day),
+        "alight_time": at(alight, day),
+    }
     event.update(extra)
     return event
 
 
-def case(case_id: str, person: str, *, status: str = "confirmed", onset: str = "2020-01-21",
-         isolated_at: str | None = None, reported_at: str | None = None) -> dict[str, Any]:
-    return {"type": "case", "case_id": case_id, "person_id": person, "status": status, "onset": onset,
-            "isolated_at": isolated_at, "reported_at": reported_at or at("12:00", "2020-01-22")}
+def case(
+    case_id: str,
+    person: str,
+    *,
+    status: str = "confirmed",
+    onset: str = "2020-01-21",
+    isolated_at: str | None = None,
+    reported_at: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "type": "case",
+        "case_id": case_id,
+        "person_id": person,
+        "status": status,
+        "onset": onset,
+        "isolated_at": isolated_at,
+        "reported_at": reported_at or at("12:00", "2020-01-22"),
+    }
 
 
 def person(person_id: str, subdistrict: str) -> dict[str, Any]:

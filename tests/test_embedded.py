@@ -13,9 +13,12 @@ from tests.conftest import fold
 from tracer.cli import main
 
 EVENTS = [
-    person("P2", "310101002"), person("P3", "310104003"),
-    trip("P1", seat="10A", trip_id="t1"), trip("P2", seat="12B", trip_id="t2"),
-    trip("P3", seat="30C", trip_id="t3"), trip("P4", seat="11A", trip_id="t4"),
+    person("P2", "310101002"),
+    person("P3", "310104003"),
+    trip("P1", seat="10A", trip_id="t1"),
+    trip("P2", seat="12B", trip_id="t2"),
+    trip("P3", seat="30C", trip_id="t3"),
+    trip("P4", seat="11A", trip_id="t4"),
     case("C1", "P1"),
 ]
 
@@ -63,7 +66,7 @@ def test_overlong_line_is_a_dead_letter(tmp_path):
 def test_same_input_gives_byte_identical_outputs(tmp_path):
     first, second = tmp_path / "a", tmp_path / "b"
     first.mkdir(), second.mkdir()
-    data = lines(EVENTS + [case("C1", "P1", isolated_at="2020-01-20T09:00:00+08:00")])
+    data = lines([*EVENTS, case("C1", "P1", isolated_at="2020-01-20T09:00:00+08:00")])
     assert run(first, data) == 0 and run(second, data) == 0
     for name in ("contacts.jsonl", "alerts/310101002.jsonl", "alerts/unassigned.jsonl"):
         assert (first / "out" / name).read_bytes() == (second / "out" / name).read_bytes()

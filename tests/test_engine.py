@@ -8,8 +8,12 @@ from tests.builders import at, case, person, trip
 from tests.conftest import Driver
 from tracer.settings import RuleSettings
 
-FLIGHT = [trip("P1", seat="10A", trip_id="t1"), trip("P2", seat="12B", trip_id="t2"),
-          trip("P3", seat="20C", trip_id="t3"), trip("P4", seat="13A", trip_id="t4")]
+FLIGHT = [
+    trip("P1", seat="10A", trip_id="t1"),
+    trip("P2", seat="12B", trip_id="t2"),
+    trip("P3", seat="20C", trip_id="t3"),
+    trip("P4", seat="13A", trip_id="t4"),
+]
 
 
 def test_case_after_trips(driver: Driver):
@@ -28,8 +32,11 @@ def test_late_case_trip_meets_stored_riders(driver: Driver):
 
 
 def test_case_person_is_never_own_contact(driver: Driver):
-    driver.feed(*FLIGHT, trip("P1", seat="10A", service="MU5101", trip_id="t1b", board="08:00",
-                              alight="09:00"), case("C1", "P1"))
+    driver.feed(
+        *FLIGHT,
+        trip("P1", seat="10A", service="MU5101", trip_id="t1b", board="08:00", alight="09:00"),
+        case("C1", "P1"),
+    )
     assert "P1" not in driver.levels()
 
 
@@ -108,16 +115,25 @@ def test_queue_gets_retraction_when_downgraded(driver: Driver):
 
 
 def test_two_cases_one_contact(driver: Driver):
-    driver.feed(*FLIGHT, trip("P3", seat="20D", trip_id="t3x", service="MU5102"),
-                trip("P8", seat="20E", service="MU5102"), case("C1", "P1"), case("C2", "P3"))
+    driver.feed(
+        *FLIGHT,
+        trip("P3", seat="20D", trip_id="t3x", service="MU5102"),
+        trip("P8", seat="20E", service="MU5102"),
+        case("C1", "P1"),
+        case("C2", "P3"),
+    )
     cases = sorted((a["case_id"], a["contact_person_id"]) for a in driver.live().values())
     assert ("C2", "P1") in cases and ("C1", "P3") in cases and ("C2", "P8") in cases
 
 
 def test_trips_on_other_dates_or_services_never_meet(driver: Driver):
-    driver.feed(trip("P1", seat="1A"), trip("P2", seat="1B", day="2020-01-21"),
-                trip("P3", seat="1C", service="MU5102"), trip("P4", seat="1C", mode="train", service="MU5101"),
-                case("C1", "P1"))
+    driver.feed(
+        trip("P1", seat="1A"),
+        trip("P2", seat="1B", day="2020-01-21"),
+        trip("P3", seat="1C", service="MU5102"),
+        trip("P4", seat="1C", mode="train", service="MU5101"),
+        case("C1", "P1"),
+    )
     assert driver.live() == {}
 
 
@@ -133,9 +149,12 @@ def test_retention_drops_old_days_and_rejects_late_trips(store):
 
 def test_window_truncated_flag(store):
     driver = Driver(store, RuleSettings(retention_days=2))
-    driver.feed(trip("P9", seat="1A", day="2020-01-23", board="06:00", alight="07:00"),
-                trip("P1", seat="1A", day="2020-01-23"), trip("P2", seat="2A", day="2020-01-23"),
-                case("C1", "P1", onset="2020-01-22", reported_at=at("12:00", "2020-01-23")))
+    driver.feed(
+        trip("P9", seat="1A", day="2020-01-23", board="06:00", alight="07:00"),
+        trip("P1", seat="1A", day="2020-01-23"),
+        trip("P2", seat="2A", day="2020-01-23"),
+        case("C1", "P1", onset="2020-01-22", reported_at=at("12:00", "2020-01-23")),
+    )
     (alert,) = driver.live().values()
     assert alert["window_truncated"] is True  # window opens 01-20, horizon is 01-21
 
@@ -160,9 +179,17 @@ def test_order_of_trips_does_not_change_the_result():
     rng = random.Random(7)
     events = [person(f"P{i}", "310101002") for i in range(30)]
     for i in range(120):
-        events.append(trip(f"P{rng.randrange(30)}", mode="metro", service=f"R{rng.randrange(4)}",
-                           carriage=str(rng.randrange(3)), board=f"08:{rng.randrange(0, 30):02d}",
-                           alight=f"09:{rng.randrange(0, 30):02d}", trip_id=f"m{i}"))
+        events.append(
+            trip(
+                f"P{rng.randrange(30)}",
+                mode="metro",
+                service=f"R{rng.randrange(4)}",
+                carriage=str(rng.randrange(3)),
+                board=f"08:{rng.randrange(0, 30):02d}",
+                alight=f"09:{rng.randrange(0, 30):02d}",
+                trip_id=f"m{i}",
+            )
+        )
     events.insert(60, case("C1", "P1"))
     events.insert(90, case("C2", "P2", isolated_at=at("09:10")))
     results = shuffled_runs(MemoryStore, events)

@@ -30,30 +30,36 @@ def test_crew_rows_round_trip():
     assert parsed.crew_rows == (25, 40) and decode_trip(parsed.encode()) == parsed
 
 
-@pytest.mark.parametrize(("raw", "reason"), [
-    (b"{not json", "broken JSON"),
-    (b"[1, 2]", "not a JSON object"),
-    (b'{"person_id": "P1"}', "missing field 'type'"),
-    (orjson.dumps({"type": "bus"}), "unknown type 'bus'"),
-    (orjson.dumps(trip("P1", mode="bus")), "unknown mode 'bus'"),
-    (orjson.dumps({**trip("P1"), "person_id": None}), "missing field 'person_id'"),
-    (orjson.dumps(trip("P1", board="10:00", alight="10:00")), "alight_time is not after board_time"),
-    (orjson.dumps(trip("P1", board="10:00", alight="09:00")), "alight_time is not after board_time"),
-    (orjson.dumps({**trip("P1"), "board_time": "2020-01-20T08:00:00"}), "has no UTC offset"),
-    (orjson.dumps({**trip("P1"), "board_time": "yesterday"}), "not an ISO 8601 time"),
-    (orjson.dumps({**trip("P1"), "alight_time": "2020-06-20T08:00:00+08:00"}), "longer than max_ride_hours"),
-    (orjson.dumps({**trip("P1"), "date": "2020-02-30"}), "not a valid date"),
-    (orjson.dumps(trip("P1", berth="hammock")), "unknown berth"),
-    (orjson.dumps(trip("P1", crew_rows="front")), "crew_rows must look like"),
-    (orjson.dumps(trip("P1", crew_rows="40-25")), "reversed"),
-    (orjson.dumps(trip("P1\x00x")), "control characters"),
-    (orjson.dumps(case("C1", "P1", status="cured")), "unknown status 'cured'"),
-    (orjson.dumps(person("P1", "3101")), "9-digit"),
-    (orjson.dumps({**trip("P1"), "sealed": "yes"}), "sealed must be"),
-    (orjson.dumps({**trip("P1"), "board_time": "0001-01-01T00:00:00+08:00"}), "outside the years"),
-    (orjson.dumps({**trip("P1"), "board_time": "9999-12-31T23:00:00-08:00"}), "outside the years"),
-    (orjson.dumps(case("C1", "P1", onset="0001-01-02")), "outside the years"),
-])
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{not json", "broken JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (b'{"person_id": "P1"}', "missing field 'type'"),
+        (orjson.dumps({"type": "bus"}), "unknown type 'bus'"),
+        (orjson.dumps(trip("P1", mode="bus")), "unknown mode 'bus'"),
+        (orjson.dumps({**trip("P1"), "person_id": None}), "missing field 'person_id'"),
+        (orjson.dumps(trip("P1", board="10:00", alight="10:00")), "alight_time is not after board_time"),
+        (orjson.dumps(trip("P1", board="10:00", alight="09:00")), "alight_time is not after board_time"),
+        (orjson.dumps({**trip("P1"), "board_time": "2020-01-20T08:00:00"}), "has no UTC offset"),
+        (orjson.dumps({**trip("P1"), "board_time": "yesterday"}), "not an ISO 8601 time"),
+        (
+            orjson.dumps({**trip("P1"), "alight_time": "2020-06-20T08:00:00+08:00"}),
+            "longer than max_ride_hours",
+        ),
+        (orjson.dumps({**trip("P1"), "date": "2020-02-30"}), "not a valid date"),
+        (orjson.dumps(trip("P1", berth="hammock")), "unknown berth"),
+        (orjson.dumps(trip("P1", crew_rows="front")), "crew_rows must look like"),
+        (orjson.dumps(trip("P1", crew_rows="40-25")), "reversed"),
+        (orjson.dumps(trip("P1\x00x")), "control characters"),
+        (orjson.dumps(case("C1", "P1", status="cured")), "unknown status 'cured'"),
+        (orjson.dumps(person("P1", "3101")), "9-digit"),
+        (orjson.dumps({**trip("P1"), "sealed": "yes"}), "sealed must be"),
+        (orjson.dumps({**trip("P1"), "board_time": "0001-01-01T00:00:00+08:00"}), "outside the years"),
+        (orjson.dumps({**trip("P1"), "board_time": "9999-12-31T23:00:00-08:00"}), "outside the years"),
+        (orjson.dumps(case("C1", "P1", onset="0001-01-02")), "outside the years"),
+    ],
+)
 def test_rejections(raw, reason):
     with pytest.raises(InvalidEvent) as info:
         parse(raw)

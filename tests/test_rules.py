@@ -25,10 +25,18 @@ def level(case_trip: dict, contact: dict, case_event: dict | None = None) -> tup
     return None if found is None else (found.level, found.rule)
 
 
-@pytest.mark.parametrize(("contact_seat", "expected"), [
-    ("32C", "close"), ("29A", "close"), ("35F", "close"), ("28A", "general"), ("36A", "general"),
-    (None, "general"), ("aisle", "general"),
-])
+@pytest.mark.parametrize(
+    ("contact_seat", "expected"),
+    [
+        ("32C", "close"),
+        ("29A", "close"),
+        ("35F", "close"),
+        ("28A", "general"),
+        ("36A", "general"),
+        (None, "general"),
+        ("aisle", "general"),
+    ],
+)
 def test_flight_rows_within_three(contact_seat, expected):
     assert level(trip("P1", seat="32C"), trip("P2", seat=contact_seat))[0] == expected
 
@@ -37,16 +45,23 @@ def test_flight_case_without_seat_is_general_for_passengers():
     assert level(trip("P1"), trip("P2", seat="1A")) == ("general", "flight.same_flight")
 
 
-@pytest.mark.parametrize(("crew_rows", "expected"), [
-    ("25-40", "close"), ("32", "close"), ("33-40", "general"), (None, "close"),
-])
+@pytest.mark.parametrize(
+    ("crew_rows", "expected"),
+    [
+        ("25-40", "close"),
+        ("32", "close"),
+        ("33-40", "general"),
+        (None, "close"),
+    ],
+)
 def test_flight_crew_serving_the_case_row(crew_rows, expected):
     found = level(trip("P1", seat="32C"), trip("P2", role="crew", crew_rows=crew_rows))
     assert found[0] == expected
 
 
-@pytest.mark.parametrize(("seat", "expected"), [("25A", "close"), ("40K", "close"), ("24A", "general"),
-                                                (None, "general")])
+@pytest.mark.parametrize(
+    ("seat", "expected"), [("25A", "close"), ("40K", "close"), ("24A", "general"), (None, "general")]
+)
 def test_flight_case_crew_exposes_served_rows(seat, expected):
     assert level(trip("P1", role="crew", crew_rows="25-40"), trip("P2", seat=seat))[0] == expected
 
@@ -59,22 +74,28 @@ def test_flight_crew_together_and_case_crew_without_rows():
 TRAIN = {"mode": "train", "service": "G420"}
 
 
-@pytest.mark.parametrize(("contact", "expected"), [
-    ({"carriage": "5"}, ("close", "train.same_carriage")),
-    ({"carriage": "6"}, ("general", "train.same_train")),
-    ({}, ("general", "train.same_train")),
-    ({"carriage": "5", "role": "crew"}, ("close", "train.crew_of_carriage")),
-])
+@pytest.mark.parametrize(
+    ("contact", "expected"),
+    [
+        ({"carriage": "5"}, ("close", "train.same_carriage")),
+        ({"carriage": "6"}, ("general", "train.same_train")),
+        ({}, ("general", "train.same_train")),
+        ({"carriage": "5", "role": "crew"}, ("close", "train.crew_of_carriage")),
+    ],
+)
 def test_sealed_train_same_carriage(contact, expected):
     assert level(trip("P1", **TRAIN, carriage="5", seat="12A"), trip("P2", **TRAIN, **contact)) == expected
 
 
-@pytest.mark.parametrize(("contact", "expected"), [
-    ({"carriage": "5", "compartment": "3"}, "close"),
-    ({"carriage": "5", "compartment": "4"}, "general"),
-    ({"carriage": "6", "compartment": "3"}, "general"),
-    ({"carriage": "5", "role": "crew"}, "close"),
-])
+@pytest.mark.parametrize(
+    ("contact", "expected"),
+    [
+        ({"carriage": "5", "compartment": "3"}, "close"),
+        ({"carriage": "5", "compartment": "4"}, "general"),
+        ({"carriage": "6", "compartment": "3"}, "general"),
+        ({"carriage": "5", "role": "crew"}, "close"),
+    ],
+)
 def test_soft_sleeper_same_compartment(contact, expected):
     case_trip = trip("P1", **TRAIN, carriage="5", berth="soft_sleeper", compartment="3")
     assert level(case_trip, trip("P2", **TRAIN, **contact))[0] == expected
@@ -85,8 +106,10 @@ def test_soft_sleeper_without_compartment_falls_back_to_carriage():
     assert level(case_trip, trip("P2", **TRAIN, carriage="5")) == ("close", "train.same_carriage")
 
 
-@pytest.mark.parametrize(("bay", "expected"), [("4", "close"), ("5", "close"), ("6", "close"),
-                                               ("3", "general"), ("7", "general"), (None, "general")])
+@pytest.mark.parametrize(
+    ("bay", "expected"),
+    [("4", "close"), ("5", "close"), ("6", "close"), ("3", "general"), ("7", "general"), (None, "general")],
+)
 def test_unsealed_train_bays_within_one(bay, expected):
     case_trip = trip("P1", **TRAIN, sealed=False, carriage="9", berth="hard_sleeper", compartment="5")
     contact = trip("P2", **TRAIN, carriage="9", berth="hard_sleeper", compartment=bay)
@@ -102,23 +125,33 @@ def test_unsealed_soft_sleeper_needs_same_compartment():
 METRO = {"mode": "metro", "service": "L2-0734"}
 
 
-@pytest.mark.parametrize(("case_carriage", "contact_carriage", "expected"), [
-    ("3", "3", ("close", "metro.same_carriage")), ("3", "4", ("general", "metro.same_train")),
-    (None, "3", ("general", "metro.same_train")), ("3", None, ("general", "metro.same_train")),
-    (None, None, ("general", "metro.same_train")),
-])
+@pytest.mark.parametrize(
+    ("case_carriage", "contact_carriage", "expected"),
+    [
+        ("3", "3", ("close", "metro.same_carriage")),
+        ("3", "4", ("general", "metro.same_train")),
+        (None, "3", ("general", "metro.same_train")),
+        ("3", None, ("general", "metro.same_train")),
+        (None, None, ("general", "metro.same_train")),
+    ],
+)
 def test_metro_carriage(case_carriage, contact_carriage, expected):
-    assert level(trip("P1", **METRO, carriage=case_carriage),
-                 trip("P2", **METRO, carriage=contact_carriage)) == expected
+    assert (
+        level(trip("P1", **METRO, carriage=case_carriage), trip("P2", **METRO, carriage=contact_carriage))
+        == expected
+    )
 
 
-@pytest.mark.parametrize(("contact_times", "overlaps"), [
-    (("10:00", "11:00"), False),  # touches the end of the case ride
-    (("07:00", "08:00"), False),  # touches the start
-    (("09:59:59", "11:00"), True),  # one second of overlap
-    (("06:00", "08:00:01"), True),
-    (("08:30", "09:00"), True),  # inside
-])
+@pytest.mark.parametrize(
+    ("contact_times", "overlaps"),
+    [
+        (("10:00", "11:00"), False),  # touches the end of the case ride
+        (("07:00", "08:00"), False),  # touches the start
+        (("09:59:59", "11:00"), True),  # one second of overlap
+        (("06:00", "08:00:01"), True),
+        (("08:30", "09:00"), True),  # inside
+    ],
+)
 def test_touching_rides_do_not_meet(contact_times, overlaps):
     board, alight = contact_times
     found = level(trip("P1", seat="1A"), trip("P2", seat="1A", board=board, alight=alight))
@@ -131,8 +164,12 @@ def test_window_starts_at_local_midnight_of_onset_minus_two_days():
     contact = trip("P2", day="2020-01-19", board="22:00", alight="23:59:59", seat="1A")
     assert level(before, contact, onset_case) is None
     across = {"board_time": "2020-01-19T23:00:00+08:00", "alight_time": "2020-01-20T01:00:00+08:00"}
-    found = match(parsed({**before, **across}), parsed({**contact, **across}),
-                  case_window(parsed(onset_case), RULES), RULES)
+    found = match(
+        parsed({**before, **across}),
+        parsed({**contact, **across}),
+        case_window(parsed(onset_case), RULES),
+        RULES,
+    )
     assert found is not None and found.start == case_window(parsed(onset_case), RULES).start
 
 
@@ -167,4 +204,5 @@ def test_best_match_prefers_close_then_earliest():
 
 
 def test_seat_row():
-    assert seat_row("32C") == 32 and seat_row(" 7 ") == 7 and seat_row("C32") is None and seat_row(None) is None
+    assert seat_row("32C") == 32 and seat_row(" 7 ") == 7
+    assert seat_row("C32") is None and seat_row(None) is None

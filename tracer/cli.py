@@ -7,9 +7,13 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tracer.errors import TracerError
 from tracer.settings import load_settings
+
+if TYPE_CHECKING:
+    from streams.embedded import Summary
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -18,8 +22,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     _add_run(commands)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     try:
         return int(args.handler(args))
     except TracerError as exc:
@@ -45,9 +52,12 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
 
-    def progress(summary) -> None:  # noqa: ANN001
-        print(f"... {summary.lines:,} lines, {summary.events_per_second:,.0f}/s, "
-              f"{sum(summary.alerts.values()):,} alert changes", file=sys.stderr)
+    def progress(summary: Summary) -> None:
+        print(
+            f"... {summary.lines:,} lines, {summary.events_per_second:,.0f}/s, "
+            f"{sum(summary.alerts.values()):,} alert changes",
+            file=sys.stderr,
+        )
 
     summary = run_embedded(args.inputs, args.out, settings, args.state, None if args.quiet else progress)
     if not args.quiet:
