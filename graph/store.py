@@ -148,8 +148,9 @@ class MemoryStore(Store):
 class RocksStore(Store):
     """The on-disk store: one RocksDB (rocksdict, raw bytes) per state folder."""
 
-    def __init__(self, path: str | Path, *, sync: bool = False, cache_mb: int = 64,
-                 write_buffer_mb: int = 64) -> None:
+    def __init__(
+        self, path: str | Path, *, sync: bool = False, cache_mb: int = 64, write_buffer_mb: int = 64
+    ) -> None:
         super().__init__()
         options = Options(raw_mode=True)
         options.create_if_missing(True)

@@ -72,11 +72,20 @@ def run_embedded(
     return _run(inputs, Path(out_dir), settings, Path(state_dir), progress)
 
 
-def _run(inputs: Sequence[str], out_dir: Path, settings: Settings, state_dir: Path,
-         progress: Callable[[Summary], None] | None) -> Summary:
+def _run(
+    inputs: Sequence[str],
+    out_dir: Path,
+    settings: Settings,
+    state_dir: Path,
+    progress: Callable[[Summary], None] | None,
+) -> Summary:
     runtime = settings.runtime
-    store = RocksStore(state_dir, sync=runtime.sync_writes, cache_mb=runtime.block_cache_mb,
-                       write_buffer_mb=runtime.write_buffer_mb)
+    store = RocksStore(
+        state_dir,
+        sync=runtime.sync_writes,
+        cache_mb=runtime.block_cache_mb,
+        write_buffer_mb=runtime.write_buffer_mb,
+    )
     outputs = OutputFiles(out_dir, sync=runtime.sync_writes)
     try:
         position = _restore(store, outputs, list(inputs))
@@ -84,8 +93,13 @@ def _run(inputs: Sequence[str], out_dir: Path, settings: Settings, state_dir: Pa
         summary = Summary(resumed_from_line=position.line if position.index == 0 else -1)
 
         def checkpoint() -> None:
-            meta = {"inputs": list(inputs), "index": position.index, "offset": position.offset,
-                    "line": position.line, "outputs": outputs.checkpoint()}
+            meta = {
+                "inputs": list(inputs),
+                "index": position.index,
+                "offset": position.offset,
+                "line": position.line,
+                "outputs": outputs.checkpoint(),
+            }
             store.put(*_POSITION, orjson.dumps(meta))
 
         store.before_commit = checkpoint
@@ -113,8 +127,15 @@ def _restore(store: RocksStore, outputs: OutputFiles, inputs: list[str]) -> _Pos
     return _Position(meta["index"], meta["offset"], meta["line"])
 
 
-def _loop(inputs: Sequence[str], position: _Position, engine: Engine, outputs: OutputFiles,
-          settings: Settings, summary: Summary, progress: Callable[[Summary], None] | None) -> None:
+def _loop(
+    inputs: Sequence[str],
+    position: _Position,
+    engine: Engine,
+    outputs: OutputFiles,
+    settings: Settings,
+    summary: Summary,
+    progress: Callable[[Summary], None] | None,
+) -> None:
     max_ride_us = int(settings.rules.max_ride_hours * 3_600_000_000)
     max_bytes = settings.runtime.max_line_bytes
     commit_every = settings.runtime.commit_every
@@ -166,10 +187,14 @@ def print_summary(summary: Summary, out_dir: Path, stream: TextIO | None = None)
     stream = stream or sys.stdout
     events = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.events.items())) or "none"
     alerts = ", ".join(f"{n} {level}" for level, n in sorted(summary.alerts.items())) or "none"
-    print(f"lines read     {summary.lines:,} ({summary.events_per_second:,.0f}/s in {summary.seconds:.2f} s)",
-          file=stream)
+    print(
+        f"lines read     {summary.lines:,} ({summary.events_per_second:,.0f}/s in {summary.seconds:.2f} s)",
+        file=stream,
+    )
     print(f"events         {events}", file=stream)
     print(f"alert changes  {alerts}", file=stream)
     print(f"dead letters   {summary.dead_letters:,}", file=stream)
-    print(f"outputs        {out_dir}/contacts.jsonl, {out_dir}/alerts/, {out_dir}/dead-letter.jsonl",
-          file=stream)
+    print(
+        f"outputs        {out_dir}/contacts.jsonl, {out_dir}/alerts/, {out_dir}/dead-letter.jsonl",
+        file=stream,
+    )

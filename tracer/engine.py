@@ -42,8 +42,9 @@ def _group(family: str, *parts: str) -> str:
 
 
 def _encode_case(case: Case) -> bytes:
-    return orjson.dumps([case.case_id, case.person_id, case.status, case.onset, case.isolated_at,
-                         case.reported_at])
+    return orjson.dumps(
+        [case.case_id, case.person_id, case.status, case.onset, case.isolated_at, case.reported_at]
+    )
 
 
 def _decode_case(data: bytes) -> Case:
@@ -139,8 +140,10 @@ class Engine:
             return []  # repeated report
         self.store.put(C, case.case_id, data)
         old = _decode_case(old_data) if old_data is not None else None
-        if old is not None and (old.person_id, old.traced) == (case.person_id, case.traced) and (
-            not case.traced or case_window(old, self.rules) == case_window(case, self.rules)
+        if (
+            old is not None
+            and (old.person_id, old.traced) == (case.person_id, case.traced)
+            and (not case.traced or case_window(old, self.rules) == case_window(case, self.rules))
         ):
             return []  # nothing the alerts depend on has changed (say, only reported_at)
         old_trips = self._case_trips(old) if old is not None and old.traced else []
@@ -158,8 +161,9 @@ class Engine:
             self.store.delete("P" + SEP + trip.service_day + SEP, case.case_id + SEP + trip.trip_id)
             self._unprobe(trip.service_day)
         for trip in new_trips:
-            self.store.put("P" + SEP + trip.service_day + SEP, case.case_id + SEP + trip.trip_id,
-                           trip.encode())
+            self.store.put(
+                "P" + SEP + trip.service_day + SEP, case.case_id + SEP + trip.trip_id, trip.encode()
+            )
             self._probed[trip.service_day] += 1
         for trip in old_trips + new_trips:
             affected[trip.service_day].update((case.case_id, p) for p in self._riders(trip.service_day))
@@ -219,11 +223,13 @@ class Engine:
                     if found is not None:
                         subdistrict = self.store.get(S, contact)
                         truncated = window.start < self._horizon_start
-                        after = build_alert(case, found, subdistrict.decode() if subdistrict else None,
-                                            self._zone, truncated)
+                        after = build_alert(
+                            case, found, subdistrict.decode() if subdistrict else None, self._zone, truncated
+                        )
                 mode, service = day.split(SEP)[1:]
-                change = self._store_alert(case_id, contact,
-                                           alert_id(case_id, contact, mode, service, day[:10]), after)
+                change = self._store_alert(
+                    case_id, contact, alert_id(case_id, contact, mode, service, day[:10]), after
+                )
                 if change is not None:
                     changes.append(change)
         return changes

@@ -1,13 +1,13 @@
 """The exceptions tracer raises.
 
-    TracerError                 anything tracer itself reports (the CLI prints it, exits non-zero)
-    ├── ConfigError             a settings file or value is wrong
-    ├── InputError              an input file cannot be read (bad lines are dead letters, not errors)
-    ├── StateError              the RocksDB state cannot be opened or does not fit these inputs
-    └── OutputError             an output cannot be written (disk full, read-only folder)
+TracerError                 anything tracer itself reports (the CLI prints it, exits non-zero)
+├── ConfigError             a settings file or value is wrong
+├── InputError              an input file cannot be read (bad lines are dead letters, not errors)
+├── StateError              the RocksDB state cannot be opened or does not fit these inputs
+└── OutputError             an output cannot be written (disk full, read-only folder)
 
-    InvalidEvent                one input line is rejected; carries the reason. Never escapes the
-                                runners: it becomes a dead letter.
+InvalidEvent                one input line is rejected; carries the reason. Never escapes the
+                            runners: it becomes a dead letter.
 """
 
 from __future__ import annotations

@@ -67,9 +67,24 @@ class Trip:
     def encode(self) -> bytes:
         """Compact storage form (a JSON array); ``decode_trip`` reverses it."""
         return orjson.dumps(
-            [self.trip_id, self.person_id, self.mode, self.service, self.date, self.board, self.alight,
-             self.carriage, self.seat, self.berth, self.compartment, self.sealed, self.role,
-             self.crew_rows, self.board_station, self.alight_station]
+            [
+                self.trip_id,
+                self.person_id,
+                self.mode,
+                self.service,
+                self.date,
+                self.board,
+                self.alight,
+                self.carriage,
+                self.seat,
+                self.berth,
+                self.compartment,
+                self.sealed,
+                self.role,
+                self.crew_rows,
+                self.board_station,
+                self.alight_station,
+            ]
         )
 
 
@@ -142,9 +157,21 @@ def _trip(obj: dict[str, Any], max_ride_us: int) -> Trip:
     service = _id(obj, "service")
     day = _date(obj, "date")
     fields = (
-        person_id, mode, service, day, board, alight,
-        _label(obj, "carriage"), _label(obj, "seat"), berth, _label(obj, "compartment"), sealed, role,
-        _crew_rows(obj.get("crew_rows")), _label(obj, "board_station"), _label(obj, "alight_station"),
+        person_id,
+        mode,
+        service,
+        day,
+        board,
+        alight,
+        _label(obj, "carriage"),
+        _label(obj, "seat"),
+        berth,
+        _label(obj, "compartment"),
+        sealed,
+        role,
+        _crew_rows(obj.get("crew_rows")),
+        _label(obj, "board_station"),
+        _label(obj, "alight_station"),
     )
     trip_id = obj.get("trip_id")
     if trip_id is None:
@@ -159,8 +186,14 @@ def _case(obj: dict[str, Any]) -> Case:
     if status not in STATUSES:
         raise InvalidEvent(_missing("status") if status is None else f"unknown status {_show(status)}")
     isolated = None if obj.get("isolated_at") is None else _time(obj, "isolated_at")
-    return Case(_id(obj, "case_id"), _id(obj, "person_id"), status, _date(obj, "onset"),
-                isolated, _time(obj, "reported_at"))
+    return Case(
+        _id(obj, "case_id"),
+        _id(obj, "person_id"),
+        status,
+        _date(obj, "onset"),
+        isolated,
+        _time(obj, "reported_at"),
+    )
 
 
 def _missing(name: str) -> str:

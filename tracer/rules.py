@@ -144,7 +144,9 @@ def best_match(
 ) -> Match | None:
     """The one pair an alert describes when a case and a contact meet several times on a service day."""
     found = [
-        m for case_trip in case_trips for contact in contact_trips
+        m
+        for case_trip in case_trips
+        for contact in contact_trips
         if (m := match(case_trip, contact, window, rules)) is not None
     ]
     return min(found, key=Match.sort_key) if found else None
