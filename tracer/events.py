@@ -256,12 +256,28 @@ def _date(obj: dict[str, Any], name: str) -> str:
     return value
 
 
+# Feeds repeat the same time strings (schedules, minute clocks): parsing each distinct string once
+# halves the cost of a trip. Bounded: cleared when full. Only valid strings are kept.
+_TIME_CACHE: dict[str, int] = {}
+_TIME_CACHE_SIZE = 1 << 16
+
+
 def _time(obj: dict[str, Any], name: str) -> int:
     value = obj.get(name)
+    cached = _TIME_CACHE.get(value) if type(value) is str else None
+    if cached is not None:
+        return cached
     if value is None:
         raise InvalidEvent(_missing(name))
     if not isinstance(value, str) or len(value) > 40:
         raise InvalidEvent(f"{name} must be an ISO 8601 time string")
+    if len(_TIME_CACHE) >= _TIME_CACHE_SIZE:
+        _TIME_CACHE.clear()
+    _TIME_CACHE[value] = micros = _parse_time(value, name)
+    return micros
+
+
+def _parse_time(value: str, name: str) -> int:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
