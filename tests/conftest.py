@@ -50,8 +50,15 @@ class Driver:
         return fold(self.records.get(destination, []))
 
     def levels(self) -> dict[str, str]:
-        """contact person -> level of the live alerts."""
-        return {a["contact_person_id"]: a["level"] for a in self.live().values()}
+        """contact person -> level of the live direct alerts (not secondary)."""
+        return {a["contact_person_id"]: a["level"] for a in self.live().values() if a["via_person_id"] is None}
+
+    def secondary(self) -> set[tuple[str, str]]:
+        """(via person, contact person) of the live secondary alerts."""
+        return {(a["via_person_id"], a["contact_person_id"]) for a in self.live().values() if a["via_person_id"]}
+
+    def direct(self, destination: str = "contacts") -> dict[str, dict[str, Any]]:
+        return {k: a for k, a in self.live(destination).items() if a["via_person_id"] is None}
 
 
 def fold(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

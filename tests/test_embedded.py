@@ -27,6 +27,11 @@ def read(path) -> list[dict]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
 
+def direct(records: list[dict]) -> dict[str, dict]:
+    """Live direct alerts (secondary contacts via the close contacts left out)."""
+    return {k: a for k, a in fold(records).items() if a["via_person_id"] is None}
+
+
 def run(tmp_path, data: bytes, *extra: str, name: str = "events.jsonl") -> int:
     source = tmp_path / name
     source.write_bytes(data)
@@ -36,13 +41,13 @@ def run(tmp_path, data: bytes, *extra: str, name: str = "events.jsonl") -> int:
 def test_outputs_and_queues(tmp_path, capsys):
     assert run(tmp_path, lines(EVENTS)) == 0
     out = tmp_path / "out"
-    contacts = fold(read(out / "contacts.jsonl"))
+    contacts = direct(read(out / "contacts.jsonl"))
     assert sorted(a["contact_person_id"] for a in contacts.values()) == ["P2", "P3", "P4"]
-    assert [a["contact_person_id"] for a in read(out / "alerts" / "310101002.jsonl")] == ["P2"]
-    assert [a["contact_person_id"] for a in read(out / "alerts" / "unassigned.jsonl")] == ["P4"]
+    assert [a["contact_person_id"] for a in direct(read(out / "alerts" / "310101002.jsonl")).values()] == ["P2"]
+    assert [a["contact_person_id"] for a in direct(read(out / "alerts" / "unassigned.jsonl")).values()] == ["P4"]
     assert not (out / "alerts" / "310104003.jsonl").exists()  # P3 is only a general contact
     printed = capsys.readouterr().out
-    assert "1 case, 2 person, 4 trip" in printed and "2 close, 1 general" in printed
+    assert "1 case, 2 person, 4 trip" in printed and "2 close, 1 general, 2 secondary" in printed
 
 
 def test_bad_lines_become_dead_letters_and_the_run_goes_on(tmp_path):
@@ -51,7 +56,7 @@ def test_bad_lines_become_dead_letters_and_the_run_goes_on(tmp_path):
     dead = read(tmp_path / "out" / "dead-letter.jsonl")
     assert [(d["line"], d["reason"][:11]) for d in dead] == [(4, "broken JSON"), (5, "broken JSON")]
     assert dead[1]["raw"] == "\ufffd\ufffd" and dead[0]["source"].endswith("events.jsonl")
-    assert len(fold(read(tmp_path / "out" / "contacts.jsonl"))) == 3
+    assert len(direct(read(tmp_path / "out" / "contacts.jsonl"))) == 3
 
 
 def test_overlong_line_is_a_dead_letter(tmp_path):
@@ -75,7 +80,7 @@ def test_same_input_gives_byte_identical_outputs(tmp_path):
 def test_stdin_input(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(lines(EVENTS))))
     assert main(["run", "-", "--out", str(tmp_path / "out"), "--quiet"]) == 0
-    assert len(fold(read(tmp_path / "out" / "contacts.jsonl"))) == 3
+    assert len(direct(read(tmp_path / "out" / "contacts.jsonl"))) == 3
 
 
 def test_rerun_with_same_state_resumes_and_adds_nothing(tmp_path):
@@ -90,7 +95,7 @@ def test_new_inputs_continue_the_state(tmp_path):
     state = str(tmp_path / "state")
     assert run(tmp_path, lines(EVENTS[:-1]), "--state", state, name="day1.jsonl") == 0
     assert run(tmp_path, lines([EVENTS[-1]]), "--state", state, name="day2.jsonl") == 0
-    assert len(fold(read(tmp_path / "out" / "contacts.jsonl"))) == 3
+    assert len(direct(read(tmp_path / "out" / "contacts.jsonl"))) == 3
 
 
 def test_resume_after_torn_output_restores_the_checkpoint(tmp_path):

@@ -14,8 +14,9 @@ from typing import Any
 
 import orjson
 
-from tracer.events import Case, format_time
+from tracer.events import format_time
 from tracer.rules import Match
+from tracer.sources import Source
 
 SCHEMA_VERSION = 1
 QUEUE_LEVELS = frozenset(("close", "secondary"))
@@ -25,22 +26,28 @@ CONTACTS = "contacts"
 Alert = dict[str, Any]
 
 
-def alert_id(case_id: str, contact_person_id: str, mode: str, service: str, date: str) -> str:
-    key = "\x1f".join((case_id, contact_person_id, mode, service, date))
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
+def alert_id(*parts: str) -> str:
+    """Deterministic id of (case, contact, mode, service, date[, via person]): consumers dedupe by it."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
-def build_alert(case: Case, found: Match, subdistrict: str | None, zone: Any, truncated: bool) -> Alert:
-    """The ``add`` record for the best match between a case and a contact (schema v1 key order)."""
+def build_alert(
+    source: Source, found: Match, level: str, subdistrict: str | None, zone: Any, truncated: bool
+) -> Alert:
+    """The ``add`` record for the best match between a source and a contact (schema v1 key order)."""
     case_trip, contact = found.case_trip, found.contact_trip
+    ids = (source.case_id, contact.person_id, contact.mode, contact.service, contact.date)
+    if source.via_person_id is not None:
+        ids += (source.via_person_id,)
     return {
         "v": SCHEMA_VERSION,
-        "alert_id": alert_id(case.case_id, contact.person_id, contact.mode, contact.service, contact.date),
+        "alert_id": alert_id(*ids),
         "action": "add",
-        "level": found.level,
-        "case_id": case.case_id,
-        "case_person_id": case.person_id,
+        "level": level,
+        "case_id": source.case_id,
+        "case_person_id": source.case_person_id,
         "contact_person_id": contact.person_id,
+        "via_person_id": source.via_person_id,
         "subdistrict": subdistrict,
         "mode": contact.mode,
         "service": contact.service,

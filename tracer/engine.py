@@ -1,28 +1,30 @@
 """The tracing engine: applies the rules to each event against the co-travel store.
 
 It has no I/O of its own: the runner hands it parsed events and receives alert changes.
-Every event is handled as incremental view maintenance on one key, ``(case, contact, service
+Every event is handled as incremental view maintenance on one key, ``(source, contact, service
 day)``: find which keys the event can affect, recompute each from the store, and report the
 difference from the alert stored under that key. That is what makes the result independent of
 arrival order (late trips, corrections, case updates all land on the same function).
+A source is a case, a close contact of a case (for secondary contacts) or a published exposure
+(``tracer/sources.py``).
 
 Store layout (groups end with SEP ``\\x1f``; dates first where retention must cut):
-    T|trip_id                      -> trip (encoded)          redelivery and corrections
-    R|date|mode|service|person|trip -> trip                    riders of a service day
-    I|person|date|trip_id          -> b""                      a person's itinerary
-    P|date|mode|service|case|trip  -> case trip                probes: case rides, met by late riders
-    C|case_id                      -> case                     the last version of each case
-    K|person|case_id               -> b""                      traced cases of a person
-    A|case_id|alert_id             -> alert JSON               what is live for each case
-    X|person|alert_id              -> case_id                  a contact's live alerts (re-routing)
-    S|person                       -> subdistrict              the registry
-    M|name                         -> value                    watermark (the runner adds its own)
+    T|trip_id                         -> trip                 redelivery and corrections
+    R|date|mode|service|person|trip   -> trip                 riders of a service day
+    I|person|date|trip_id             -> b""                  a person's itinerary
+    P|date|mode|service|source|trip   -> source ride          probes, met by late riders
+    C|source                          -> source record        last version of each source
+    K|person|source                   -> b""                  traced sources riding as a person
+    A|source|alert_id                 -> alert JSON           live alerts of each source
+    X|person|alert_id                 -> source               a contact's live alerts
+    S|person                          -> subdistrict          the registry
+    Q|person                          -> time                 quarantine (isolation) of a person
+    M|watermark                       -> time                 newest event time (the runner adds M|position)
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
 from datetime import date, timedelta
 
 import orjson
@@ -30,25 +32,45 @@ import orjson
 from graph.store import SEP, Store
 from tracer.alerts import Alert, Change, alert_id, build_alert
 from tracer.errors import InvalidEvent
-from tracer.events import Case, Event, Person, Trip, decode_trip, format_time, local_midnight
-from tracer.rules import best_match, case_window, rides_in_window
+from tracer.events import (
+    Case,
+    Event,
+    Exposure,
+    Person,
+    Quarantine,
+    Trip,
+    decode_trip,
+    format_time,
+    local_midnight,
+    parse_time,
+)
+from tracer.rules import CLOSE, best_match, rides_in_window
 from tracer.settings import RuleSettings
+from tracer.sources import (
+    Source,
+    case_key,
+    decode_source,
+    default_isolation,
+    encode_case,
+    encode_exposure,
+    encode_via,
+    exposure_key,
+    exposure_rides,
+    exposure_time,
+    via_key,
+)
 
-T, S, C, M = "T" + SEP, "S" + SEP, "C" + SEP, "M" + SEP
+T, S, C, Q, M = "T" + SEP, "S" + SEP, "C" + SEP, "Q" + SEP, "M" + SEP
+_FAR = 1 << 62
+Affected = dict[str, set[tuple[str, str]]]  # service day -> {(source key, contact person)}
 
 
 def _group(family: str, *parts: str) -> str:
     return family + SEP + SEP.join(parts) + SEP
 
 
-def _encode_case(case: Case) -> bytes:
-    return orjson.dumps(
-        [case.case_id, case.person_id, case.status, case.onset, case.isolated_at, case.reported_at]
-    )
-
-
-def _decode_case(data: bytes) -> Case:
-    return Case(*orjson.loads(data))
+def _day_group(family: str, day: str) -> str:
+    return family + SEP + day + SEP
 
 
 class Engine:
@@ -58,28 +80,36 @@ class Engine:
         self.store = store
         self.rules = rules
         self._zone = rules.zone
+        # Derived from the store, kept in memory so that a trip meeting no source costs no scan.
         self._probed: Counter[str] = Counter()  # service day -> probes on it
-        self._case_persons: Counter[str] = Counter()  # person -> traced cases
+        self._riding_sources: Counter[str] = Counter()  # person -> traced sources riding as them
         for key, _ in store.items("P" + SEP):
             self._probed[key[2:].rsplit(SEP, 2)[0]] += 1
         for key, _ in store.items("K" + SEP):
-            self._case_persons[key[2:].split(SEP, 1)[0]] += 1
+            self._riding_sources[key[2:].split(SEP, 1)[0]] += 1
         mark = store.get(M, "watermark")
-        self._watermark = int(mark) if mark else -(1 << 62)
+        self._watermark = int(mark) if mark else -_FAR
         self._horizon = ""  # service dates below this were dropped
-        self._horizon_start = -(1 << 62)
-        self._next_day = -(1 << 62)  # first microsecond of the day after the watermark's day
+        self._horizon_start = -_FAR
+        self._next_day = -_FAR  # first microsecond of the day after the watermark's day
         if mark:
             self._set_horizon(self._watermark)
 
     # -- entry point -----------------------------------------------------------------------
     def process(self, event: Event) -> list[Change]:
-        """Apply one event. Raises ``InvalidEvent`` for events that cannot be applied."""
+        """Apply one event. Raises ``InvalidEvent`` (before any write) for events it cannot apply."""
         if isinstance(event, Trip):
-            return self._on_trip(event)
-        if isinstance(event, Case):
-            return self._on_case(event)
-        return self._on_person(event)
+            changes = self._on_trip(event)
+        elif isinstance(event, Case):
+            self._advance(event.reported_at)
+            changes = self._replace_source(case_key(event.case_id), encode_case(event))
+        elif isinstance(event, Person):
+            changes = self._on_person(event)
+        elif isinstance(event, Quarantine):
+            changes = self._on_quarantine(event)
+        else:
+            changes = self._on_exposure(event)
+        return changes + self._follow(changes)
 
     # -- trips -----------------------------------------------------------------------------
     def _on_trip(self, trip: Trip) -> list[Change]:
@@ -94,99 +124,161 @@ class Engine:
         if old is not None:
             self._remove_trip(old)
         self._add_trip(trip, data)
-        affected: dict[str, set[tuple[str, str]]] = defaultdict(set)
+        affected: Affected = defaultdict(set)
         for version in (old, trip):
             if version is not None:
                 self._affected_by_trip(version, version is trip, affected)
         return self._recompute(affected)
 
     def _add_trip(self, trip: Trip, data: bytes) -> None:
-        day = trip.service_day
         self.store.put(T, trip.trip_id, data)
-        self.store.put("R" + SEP + day + SEP, trip.person_id + SEP + trip.trip_id, data)
+        self.store.put(_day_group("R", trip.service_day), trip.person_id + SEP + trip.trip_id, data)
         self.store.put(_group("I", trip.person_id), trip.date + SEP + trip.trip_id, b"")
 
     def _remove_trip(self, trip: Trip) -> None:
         self.store.delete(T, trip.trip_id)
-        self.store.delete("R" + SEP + trip.service_day + SEP, trip.person_id + SEP + trip.trip_id)
+        self.store.delete(_day_group("R", trip.service_day), trip.person_id + SEP + trip.trip_id)
         self.store.delete(_group("I", trip.person_id), trip.date + SEP + trip.trip_id)
 
-    def _affected_by_trip(self, trip: Trip, present: bool, out: dict[str, set[tuple[str, str]]]) -> None:
+    def _affected_by_trip(self, trip: Trip, present: bool, out: Affected) -> None:
         """Keys a trip's arrival (``present``) or removal can change, added to ``out``."""
         day = trip.service_day
-        if day in self._probed:  # the rider may meet stored case rides
-            for suffix, _ in self.store.scan("P" + SEP + day + SEP):
+        if day in self._probed:  # the rider may meet stored source rides
+            for suffix, _ in self.store.scan(_day_group("P", day)):
                 out[day].add((suffix.split(SEP, 1)[0], trip.person_id))
-        if trip.person_id not in self._case_persons:
+        if trip.person_id not in self._riding_sources:
             return
-        for suffix, _ in self.store.scan(_group("K", trip.person_id)):
-            case = self._load_case(suffix)
-            probe = ("P" + SEP + day + SEP, case.case_id + SEP + trip.trip_id)
-            if present and rides_in_window(trip, case_window(case, self.rules)):
+        for key, _ in self.store.scan(_group("K", trip.person_id)):
+            source = self._load_source(key)
+            probe = (_day_group("P", day), key + SEP + trip.trip_id)
+            if present and source.window is not None and rides_in_window(trip, source.window):
                 if self.store.get(*probe) is None:
                     self._probed[day] += 1
                 self.store.put(*probe, trip.encode())
             elif self.store.get(*probe) is not None:
                 self.store.delete(*probe)
                 self._unprobe(day)
-            out[day].update((case.case_id, p) for p in self._riders(day))
+            out[day].update((key, rider) for rider in self._riders(day))
 
-    # -- cases -----------------------------------------------------------------------------
-    def _on_case(self, case: Case) -> list[Change]:
-        self._advance(case.reported_at)
-        data = _encode_case(case)
-        old_data = self.store.get(C, case.case_id)
-        if old_data == data:
-            return []  # repeated report
-        self.store.put(C, case.case_id, data)
-        old = _decode_case(old_data) if old_data is not None else None
-        if (
-            old is not None
-            and (old.person_id, old.traced) == (case.person_id, case.traced)
-            and (not case.traced or case_window(old, self.rules) == case_window(case, self.rules))
-        ):
-            return []  # nothing the alerts depend on has changed (say, only reported_at)
-        old_trips = self._case_trips(old) if old is not None and old.traced else []
-        new_trips = self._case_trips(case) if case.traced else []
-        if old is not None and old.traced:
-            self.store.delete(_group("K", old.person_id), case.case_id)
-            self._case_persons[old.person_id] -= 1
-            if not self._case_persons[old.person_id]:
-                del self._case_persons[old.person_id]
-        if case.traced:
-            self.store.put(_group("K", case.person_id), case.case_id, b"")
-            self._case_persons[case.person_id] += 1
-        affected: dict[str, set[tuple[str, str]]] = defaultdict(set)
-        for trip in old_trips:
-            self.store.delete("P" + SEP + trip.service_day + SEP, case.case_id + SEP + trip.trip_id)
-            self._unprobe(trip.service_day)
-        for trip in new_trips:
-            self.store.put(
-                "P" + SEP + trip.service_day + SEP, case.case_id + SEP + trip.trip_id, trip.encode()
+    # -- sources: cases, via contacts, published exposures -----------------------------------
+    def _on_exposure(self, exposure: Exposure) -> list[Change]:
+        self._advance(exposure_time(exposure, self.rules))
+        if exposure.date < self._horizon:
+            raise InvalidEvent(
+                f"exposure date {exposure.date} is before the retention horizon {self._horizon}"
             )
-            self._probed[trip.service_day] += 1
-        for trip in old_trips + new_trips:
-            affected[trip.service_day].update((case.case_id, p) for p in self._riders(trip.service_day))
-        for _, value in self.store.scan(_group("A", case.case_id)):
+        return self._replace_source(exposure_key(exposure.exposure_id), encode_exposure(exposure))
+
+    def _replace_source(self, key: str, data: bytes | None) -> list[Change]:
+        """Store a new version of a source (None: remove it) and recompute what it exposes."""
+        old_data = self.store.get(C, key)
+        if old_data == data:
+            return []  # a repeated report
+        old = decode_source(key, old_data, self.rules) if old_data is not None else None
+        new = decode_source(key, data, self.rules) if data is not None else None
+        if data is None:
+            self.store.delete(C, key)
+        else:
+            self.store.put(C, key, data)
+        same = (
+            old is not None and new is not None and (old.person_id, old.window) == (new.person_id, new.window)
+        )
+        changes = [] if same else self._retrace(key, old, new)
+        if old is not None and new is not None and old.reported_at != new.reported_at:
+            changes += self._refresh_contacts_of(new)  # their default isolation moved
+        return changes
+
+    def _retrace(self, key: str, old: Source | None, new: Source | None) -> list[Change]:
+        """Move a source's probes from its old rides to its new ones; recompute every key they touch."""
+        old_rides, new_rides = self._rides(old), self._rides(new)
+        if old is not None and old.person_id is not None and old.window is not None:
+            self.store.delete(_group("K", old.person_id), key)
+            self._riding_sources[old.person_id] -= 1
+            if not self._riding_sources[old.person_id]:
+                del self._riding_sources[old.person_id]
+        if new is not None and new.person_id is not None and new.window is not None:
+            self.store.put(_group("K", new.person_id), key, b"")
+            self._riding_sources[new.person_id] += 1
+        affected: Affected = defaultdict(set)
+        for ride in old_rides:
+            self.store.delete(_day_group("P", ride.service_day), key + SEP + ride.trip_id)
+            self._unprobe(ride.service_day)
+        for ride in new_rides:
+            self.store.put(_day_group("P", ride.service_day), key + SEP + ride.trip_id, ride.encode())
+            self._probed[ride.service_day] += 1
+        for ride in old_rides + new_rides:
+            affected[ride.service_day].update((key, rider) for rider in self._riders(ride.service_day))
+        for _, value in self.store.scan(_group("A", key)):
             alert = orjson.loads(value)
             day = SEP.join((alert["date"], alert["mode"], alert["service"]))
-            affected[day].add((case.case_id, alert["contact_person_id"]))
+            affected[day].add((key, alert["contact_person_id"]))
         return self._recompute(affected)
 
-    def _case_trips(self, case: Case) -> list[Trip]:
-        """The case person's stored rides that overlap the case window."""
-        window = case_window(case, self.rules)
-        trips = []
-        for suffix, _ in self.store.scan(_group("I", case.person_id)):
+    def _rides(self, source: Source | None) -> list[Trip]:
+        """The rides through which a source exposes others (within its window)."""
+        if source is None or source.window is None:
+            return []
+        if source.exposure is not None:
+            return exposure_rides(source.exposure)
+        rides = []
+        for suffix, _ in self.store.scan(_group("I", source.person_id or "")):
             data = self.store.get(T, suffix.split(SEP, 1)[1])
-            if data is not None and rides_in_window(trip := decode_trip(data), window):
-                trips.append(trip)
-        return trips
+            if data is not None and rides_in_window(trip := decode_trip(data), source.window):
+                rides.append(trip)
+        return rides
 
-    def _load_case(self, case_id: str) -> Case:
-        data = self.store.get(C, case_id)
-        assert data is not None, "a K or P entry points at a missing case"
-        return _decode_case(data)
+    def _load_source(self, key: str) -> Source:
+        data = self.store.get(C, key)
+        assert data is not None, "a K, P or A entry points at a missing source"
+        return decode_source(key, data, self.rules)
+
+    # -- secondary contacts ------------------------------------------------------------------
+    def _follow(self, changes: list[Change]) -> list[Change]:
+        """Re-derive the via source of every close contact whose close alerts just changed."""
+        pairs = set()
+        for change in changes:
+            for alert in (change.before, change.after):  # close alerts of cases (not of exposures)
+                if alert is not None and alert["level"] == CLOSE and alert["case_person_id"] is not None:
+                    pairs.add((alert["case_id"], alert["contact_person_id"]))
+        return [
+            change for case_id, contact in sorted(pairs) for change in self._refresh_via(case_id, contact)
+        ]
+
+    def _refresh_contacts_of(self, case: Source) -> list[Change]:
+        """A case's report time moved: the default isolation of all its close contacts moves too."""
+        alerts = (orjson.loads(value) for _, value in self.store.scan(_group("A", case.key)))
+        contacts = {alert["contact_person_id"] for alert in alerts if alert["level"] == CLOSE}
+        return [change for contact in sorted(contacts) for change in self._refresh_via(case.case_id, contact)]
+
+    def _refresh_via(self, case_id: str, contact: str) -> list[Change]:
+        """The via source of ``contact`` for ``case_id``: from their first close exposure to isolation."""
+        if self.store.get(C, case_key(case_id)) is None:
+            return []  # forgotten by retention
+        case = self._load_source(case_key(case_id))
+        starts = []
+        for suffix, key in self.store.scan(_group("X", contact)):
+            if key.decode() == case.key:
+                alert = orjson.loads(self.store.get(_group("A", case.key), suffix) or b"null")
+                if alert["level"] == CLOSE:
+                    starts.append(parse_time(alert["exposure_start"]))
+        data = None
+        if starts and case.window is not None and case.reported_at is not None:
+            quarantine = self.store.get(Q, contact)
+            end = int(quarantine) if quarantine else default_isolation(case.reported_at, self.rules)
+            data = encode_via(case, contact, min(starts), end)
+        return self._replace_source(via_key(case_id, contact), data)
+
+    def _on_quarantine(self, event: Quarantine) -> list[Change]:
+        self._advance(event.at)
+        value = str(event.at).encode()
+        if self.store.get(Q, event.person_id) == value:
+            return []
+        self.store.put(Q, event.person_id, value)
+        changes = []
+        for key, _ in self.store.scan(_group("K", event.person_id)):
+            if key.startswith("v:"):
+                changes += self._refresh_via(key[2:].split("\x1e", 1)[0], event.person_id)
+        return changes
 
     # -- registry ----------------------------------------------------------------------------
     def _on_person(self, person: Person) -> list[Change]:
@@ -196,8 +288,8 @@ class Engine:
             return []
         self.store.put(S, person.person_id, new)
         changes = []
-        for suffix, case_id in self.store.scan(_group("X", person.person_id)):
-            group = _group("A", case_id.decode())
+        for suffix, key in self.store.scan(_group("X", person.person_id)):
+            group = _group("A", key.decode())
             before = orjson.loads(self.store.get(group, suffix) or b"null")
             after = {**before, "subdistrict": person.subdistrict}
             self.store.put(group, suffix, orjson.dumps(after))
@@ -205,58 +297,66 @@ class Engine:
         return changes
 
     # -- the one recompute -------------------------------------------------------------------
-    def _recompute(self, affected: dict[str, set[tuple[str, str]]]) -> list[Change]:
-        """Recompute every ``(case, contact)`` key on each service day; report what changed."""
+    def _recompute(self, affected: Affected) -> list[Change]:
+        """Recompute every ``(source, contact)`` key on each service day; report what changed."""
         changes: list[Change] = []
-        cases: dict[str, Case] = {}
+        sources: dict[str, Source | None] = {}  # None: the source was just removed
         for day in sorted(affected):
-            probes = self._trips_by_owner("P" + SEP + day + SEP)
-            riders = self._trips_by_owner("R" + SEP + day + SEP)
-            for case_id, contact in sorted(affected[day]):
-                if case_id not in cases:
-                    cases[case_id] = self._load_case(case_id)
-                case = cases[case_id]
-                after = None
-                if case.traced and contact != case.person_id and case_id in probes and contact in riders:
-                    window = case_window(case, self.rules)
-                    found = best_match(probes[case_id], riders[contact], window, self.rules)
-                    if found is not None:
-                        subdistrict = self.store.get(S, contact)
-                        truncated = window.start < self._horizon_start
-                        after = build_alert(
-                            case, found, subdistrict.decode() if subdistrict else None, self._zone, truncated
-                        )
-                mode, service = day.split(SEP)[1:]
-                change = self._store_alert(
-                    case_id, contact, alert_id(case_id, contact, mode, service, day[:10]), after
-                )
+            probes = self._trips_by_owner(_day_group("P", day))
+            riders = self._trips_by_owner(_day_group("R", day))
+            mode, service = day.split(SEP)[1:]
+            for key, contact in sorted(affected[day]):
+                if key not in sources:
+                    data = self.store.get(C, key)
+                    sources[key] = decode_source(key, data, self.rules) if data is not None else None
+                source = sources[key]
+                after = self._alert(source, probes.get(key), riders.get(contact), contact)
+                alert = _alert_id(key, contact, mode, service, day[:10])
+                change = self._store_alert(key, contact, alert, after)
                 if change is not None:
                     changes.append(change)
         return changes
 
-    def _store_alert(self, case_id: str, contact: str, key: str, after: Alert | None) -> Change | None:
-        group = _group("A", case_id)
-        old = self.store.get(group, key)
+    def _alert(
+        self, source: Source | None, rides: list[Trip] | None, contact_rides: list[Trip] | None, contact: str
+    ) -> Alert | None:
+        if source is None or source.window is None or not rides or not contact_rides:
+            return None
+        if source.excludes(contact):
+            return None
+        found = best_match(rides, contact_rides, source.window, self.rules)
+        level = source.level(found.level) if found is not None else None
+        if found is None or level is None:
+            return None
+        subdistrict = self.store.get(S, contact)
+        truncated = source.truncatable and source.window.start < self._horizon_start
+        return build_alert(
+            source, found, level, subdistrict.decode() if subdistrict else None, self._zone, truncated
+        )
+
+    def _store_alert(self, key: str, contact: str, alert: str, after: Alert | None) -> Change | None:
+        group = _group("A", key)
+        old = self.store.get(group, alert)
         new = orjson.dumps(after) if after is not None else None
         if old == new:
             return None
         if new is None:
-            self.store.delete(group, key)
-            self.store.delete(_group("X", contact), key)
+            self.store.delete(group, alert)
+            self.store.delete(_group("X", contact), alert)
         else:
-            self.store.put(group, key, new)
-            self.store.put(_group("X", contact), key, case_id.encode())
+            self.store.put(group, alert, new)
+            self.store.put(_group("X", contact), alert, key.encode())
         return Change(orjson.loads(old) if old is not None else None, after)
 
     def _trips_by_owner(self, group: str) -> dict[str, list[Trip]]:
-        """Trips of a P or R group by their first key part (case id or person id)."""
+        """Trips of a P or R group by their first key part (source key or person id)."""
         owners: dict[str, list[Trip]] = defaultdict(list)
         for suffix, data in self.store.scan(group):
             owners[suffix.split(SEP, 1)[0]].append(decode_trip(data))
         return owners
 
-    def _riders(self, day: str) -> Iterable[str]:
-        return {suffix.split(SEP, 1)[0] for suffix, _ in self.store.scan("R" + SEP + day + SEP)}
+    def _riders(self, day: str) -> set[str]:
+        return {suffix.split(SEP, 1)[0] for suffix, _ in self.store.scan(_day_group("R", day))}
 
     def _unprobe(self, day: str) -> None:
         self._probed[day] -= 1
@@ -283,26 +383,40 @@ class Engine:
                 self._purge(horizon)
 
     def _purge(self, horizon: str) -> None:
-        """Drop service days before ``horizon``, and cases over before it."""
+        """Drop service days before ``horizon``, and sources that ended before it."""
         for key, _ in self.store.purge_groups("R" + SEP, horizon):
             day, person, trip_id = key[2:].rsplit(SEP, 2)
             self.store.delete(T, trip_id)
             self.store.delete(_group("I", person), day[:10] + SEP + trip_id)
         for key, _ in self.store.purge_groups("P" + SEP, horizon):
             self._unprobe(key[2:].rsplit(SEP, 2)[0])
-        for _, value in list(self.store.items(C)):
-            case = _decode_case(value)
-            ended = case.isolated_at is not None and case.isolated_at < self._horizon_start
-            if case.reported_at < self._horizon_start and (ended or not case.traced):
-                self._forget_case(case)
+        for key, value in list(self.store.items(C)):
+            source = decode_source(key[2:], value, self.rules)
+            if self._expired(source):
+                self._forget_source(source)
 
-    def _forget_case(self, case: Case) -> None:
-        self.store.delete(C, case.case_id)
-        if case.traced:
-            self.store.delete(_group("K", case.person_id), case.case_id)
-            self._case_persons[case.person_id] -= 1
-            if not self._case_persons[case.person_id]:
-                del self._case_persons[case.person_id]
-        for suffix, value in self.store.scan(_group("A", case.case_id)):
-            self.store.delete(_group("A", case.case_id), suffix)
+    def _expired(self, source: Source) -> bool:
+        if source.exposure is not None:
+            return source.exposure.date < self._horizon
+        ended = source.window is None or source.window.end < self._horizon_start
+        reported = source.reported_at is None or source.reported_at < self._horizon_start
+        return ended and reported
+
+    def _forget_source(self, source: Source) -> None:
+        self.store.delete(C, source.key)
+        if source.person_id is not None and source.window is not None:
+            self.store.delete(_group("K", source.person_id), source.key)
+            self._riding_sources[source.person_id] -= 1
+            if not self._riding_sources[source.person_id]:
+                del self._riding_sources[source.person_id]
+        for suffix, value in self.store.scan(_group("A", source.key)):
+            self.store.delete(_group("A", source.key), suffix)
             self.store.delete(_group("X", orjson.loads(value)["contact_person_id"]), suffix)
+
+
+def _alert_id(key: str, contact: str, mode: str, service: str, day: str) -> str:
+    """The id of the alert a source key gives a contact, known even after the source is gone."""
+    if key.startswith("v:"):
+        case_id, via = key[2:].split("\x1e", 1)
+        return alert_id(case_id, contact, mode, service, day, via)
+    return alert_id(key[2:], contact, mode, service, day)

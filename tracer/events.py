@@ -109,7 +109,36 @@ class Case:
         return self.status in TRACED_STATUSES
 
 
-Event = Person | Trip | Case
+@dataclass(frozen=True, slots=True)
+class Quarantine:
+    """When a person (typically a close contact) was actually isolated: ends their exposure period."""
+
+    person_id: str
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    """A published case trip without a person id, traced like a case ride.
+
+    ``start``/``end`` bound the exposure (None: the whole service day); ``carriages`` and
+    ``seats`` say where the case was (None: unknown, so every rider is at least a general contact).
+    """
+
+    exposure_id: str
+    mode: str
+    service: str
+    date: str
+    start: int | None
+    end: int | None
+    carriages: tuple[str, ...] | None
+    seats: tuple[str, ...] | None
+    board_station: str | None
+    alight_station: str | None
+    source: str | None
+
+
+Event = Person | Trip | Case | Quarantine | Exposure
 
 
 def parse_line(raw: bytes | str, max_ride_us: int) -> Event:
@@ -127,9 +156,13 @@ def parse_line(raw: bytes | str, max_ride_us: int) -> Event:
         return _case(obj)
     if kind == "person":
         return Person(_id(obj, "person_id"), _subdistrict(obj))
+    if kind == "quarantine":
+        return Quarantine(_id(obj, "person_id"), _time(obj, "at"))
+    if kind == "exposure":
+        return _exposure(obj)
     if kind is None:
         raise InvalidEvent("missing field 'type'")
-    raise InvalidEvent(f"unknown type {_show(kind)} (expected trip, case or person)")
+    raise InvalidEvent(f"unknown type {_show(kind)} (expected trip, case, person, quarantine or exposure)")
 
 
 def _trip(obj: dict[str, Any], max_ride_us: int) -> Trip:
@@ -173,12 +206,9 @@ def _trip(obj: dict[str, Any], max_ride_us: int) -> Trip:
         _label(obj, "board_station"),
         _label(obj, "alight_station"),
     )
-    trip_id = obj.get("trip_id")
-    if trip_id is None:
-        trip_id = "h:" + hashlib.sha256(orjson.dumps(fields)).hexdigest()[:20]
-    else:
-        trip_id = _id(obj, "trip_id")
-    return Trip(trip_id, *fields)
+    if obj.get("trip_id") is None:  # exact duplicates of an id-less trip collapse onto one id
+        return Trip("h:" + hashlib.sha256(orjson.dumps(fields)).hexdigest()[:20], *fields)
+    return Trip(_id(obj, "trip_id"), *fields)
 
 
 def _case(obj: dict[str, Any]) -> Case:
@@ -194,6 +224,40 @@ def _case(obj: dict[str, Any]) -> Case:
         isolated,
         _time(obj, "reported_at"),
     )
+
+
+def _exposure(obj: dict[str, Any]) -> Exposure:
+    mode = obj.get("mode")
+    if mode not in MODES:
+        raise InvalidEvent(_missing("mode") if mode is None else f"unknown mode {_show(mode)}")
+    start = None if obj.get("start") is None else _time(obj, "start")
+    end = None if obj.get("end") is None else _time(obj, "end")
+    if start is not None and end is not None and end <= start:
+        raise InvalidEvent("end is not after start")
+    source = obj.get("source")
+    return Exposure(
+        _id(obj, "exposure_id"),
+        mode,
+        _id(obj, "service"),
+        _date(obj, "date"),
+        start,
+        end,
+        _labels(obj, "carriages"),
+        _labels(obj, "seats"),
+        _label(obj, "board_station"),
+        _label(obj, "alight_station"),
+        source if isinstance(source, str) else None,
+    )
+
+
+def _labels(obj: dict[str, Any], name: str) -> tuple[str, ...] | None:
+    value = obj.get(name)
+    if value is None or value == []:
+        return None
+    if not isinstance(value, list) or len(value) > 64:
+        raise InvalidEvent(f"{name} must be a list of at most 64 labels")
+    labels = tuple(_label({name: item}, name) for item in value)
+    return tuple(label for label in labels if label is not None) or None
 
 
 def _missing(name: str) -> str:
@@ -273,11 +337,12 @@ def _time(obj: dict[str, Any], name: str) -> int:
         raise InvalidEvent(f"{name} must be an ISO 8601 time string")
     if len(_TIME_CACHE) >= _TIME_CACHE_SIZE:
         _TIME_CACHE.clear()
-    _TIME_CACHE[value] = micros = _parse_time(value, name)
+    _TIME_CACHE[value] = micros = parse_time(value, name)
     return micros
 
 
-def _parse_time(value: str, name: str) -> int:
+def parse_time(value: str, name: str = "time") -> int:
+    """ISO 8601 with an offset -> epoch microseconds. Raises ``InvalidEvent``."""
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:

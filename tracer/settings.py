@@ -27,6 +27,7 @@ class RuleSettings:
     train_bay_span: int = 1
     retention_days: int = 21
     max_ride_hours: float = 72
+    contact_isolation_hours: float = 24
 
     @property
     def zone(self) -> ZoneInfo:
