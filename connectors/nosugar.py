@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 MODES = {"1": "flight", "2": "train", "3": "metro"}
 OTHER_TYPES = {"4": "coach", "5": "city bus", "6": "taxi", "7": "ship", "8": "public place"}
@@ -83,20 +83,22 @@ def _exposures(record: dict[str, str], mode: str) -> tuple[list[dict[str, Any]],
     events = []
     for number, service in enumerate(services):
         suffix = f"/{number + 1}" if len(services) > 1 else ""
-        events.append({
-            "type": "exposure",
-            "exposure_id": f"nosugar:{record['id']}{suffix}",
-            "mode": mode,
-            "service": service,
-            "date": day,
-            "start": start,
-            "end": end,
-            "carriages": carriages,
-            "seats": seats,
-            "board_station": record.get("t_pos_start") or None,
-            "alight_station": record.get("t_pos_end") or None,
-            "source": record.get("source") or None,
-        })
+        events.append(
+            {
+                "type": "exposure",
+                "exposure_id": f"nosugar:{record['id']}{suffix}",
+                "mode": mode,
+                "service": service,
+                "date": day,
+                "start": start,
+                "end": end,
+                "carriages": carriages,
+                "seats": seats,
+                "board_station": record.get("t_pos_start") or None,
+                "alight_station": record.get("t_pos_end") or None,
+                "source": record.get("source") or None,
+            }
+        )
     return events, caveats
 
 
@@ -163,3 +165,15 @@ def _position(text: str, mode: str, caveats: list[str]) -> tuple[list[str] | Non
     else:
         caveats.append("carriage text not understood: whole train")
     return None, None
+
+
+def print_report(report: ImportReport, stream: TextIO) -> None:
+    print(f"records        {report.records:,}", file=stream)
+    print(f"exposures      {report.exposures:,} written ({report.clean:,} records parsed cleanly)", file=stream)
+    for title, counts in (
+        ("not traced", report.not_traced),
+        ("rejected", report.rejected),
+        ("used, but", report.notes),
+    ):
+        for reason, count in counts.most_common():
+            print(f"{title:14} {count:6,}  {reason}", file=stream)

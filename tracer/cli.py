@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tracer.demo import add_demo
-from tracer.errors import TracerError
+from tracer.errors import InputError, OutputError, TracerError
 from tracer.settings import load_settings
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     _add_run(commands)
     add_demo(commands)
+    _add_import(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -64,6 +65,36 @@ def _run(args: argparse.Namespace) -> int:
     summary = run_embedded(args.inputs, args.out, settings, args.state, None if args.quiet else progress)
     if not args.quiet:
         print_summary(summary, args.out)
+    return 0
+
+
+def _add_import(commands: argparse._SubParsersAction) -> None:
+    importer = commands.add_parser("import", help="turn a public feed into exposure events")
+    importer.add_argument("feed", choices=["nosugar"], help="nosugar: the 2020 same-trip lookup CSV")
+    importer.add_argument("file", help="the feed file")
+    importer.add_argument("--out", default="-", help="JSON Lines output (default: stdout)")
+    importer.set_defaults(handler=_import)
+
+
+def _import(args: argparse.Namespace) -> int:
+    import orjson
+
+    from connectors.nosugar import ImportReport, import_nosugar, print_report, read_records
+
+    report = ImportReport()
+    try:
+        target = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")  # noqa: SIM115
+    except OSError as exc:
+        raise OutputError(f"cannot write {args.out}: {exc.strerror}") from exc
+    try:
+        for event in import_nosugar(read_records(args.file), report):
+            target.write(orjson.dumps(event) + b"\n")
+    except OSError as exc:
+        raise InputError(f"cannot read {args.file}: {exc.strerror}") from exc
+    finally:
+        if target is not sys.stdout.buffer:
+            target.close()
+    print_report(report, sys.stderr)
     return 0
 
 

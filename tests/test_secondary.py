@@ -1,0 +1,87 @@
+"""Secondary contacts (次密接): close contacts of close contacts, during the close contact's exposure."""
+
+from __future__ import annotations
+
+import random
+
+from graph.store import MemoryStore
+from tests.builders import at, case, trip
+from tests.conftest import Driver
+
+D1, D2, D3 = "2020-01-20", "2020-01-21", "2020-01-22"
+METRO = {"mode": "metro", "service": "L2-0734", "day": D2, "board": "07:30", "alight": "08:10"}
+# C1 (P1) and P2 share a flight on D1 (P2 close); C1 is reported D2 12:00, so P2 counts as
+# isolated at D3 12:00 unless a quarantine event says otherwise.
+BASE = [
+    trip("P1", seat="10A", trip_id="f1"),
+    trip("P2", seat="11A", trip_id="f2"),
+    trip("P2", **METRO, carriage="3", trip_id="m2"),
+    trip("P5", **METRO, carriage="3", trip_id="m5"),  # same carriage as P2: secondary
+    trip("P6", **METRO, carriage="4", trip_id="m6"),  # another carriage: general to P2, so nothing
+    trip("P2", mode="metro", service="L9-1400", day=D3, board="14:00", alight="14:30", carriage="1", trip_id="l2"),
+    trip("P7", mode="metro", service="L9-1400", day=D3, board="14:00", alight="14:30", carriage="1", trip_id="l7"),
+]
+REPORT = case("C1", "P1", onset="2020-01-21", reported_at=at("12:00", D2))
+
+
+def test_close_contact_exposes_secondary_contacts(driver: Driver):
+    driver.feed(*BASE, REPORT)
+    assert ("P2", "P5") in driver.secondary()
+    assert not {("P2", "P6"), ("P2", "P7")} & driver.secondary()  # general rule; after isolation
+    alert = next(a for a in driver.live().values() if a["contact_person_id"] == "P5")
+    assert alert["level"] == "secondary" and alert["case_id"] == "C1" and alert["via_person_id"] == "P2"
+    assert alert["rule"] == "metro.same_carriage" and alert["exposure_start"] == at("07:30", D2)
+
+
+def test_secondary_reaches_the_street_office(driver: Driver):
+    from tests.builders import person
+
+    driver.feed(person("P5", "310101002"), *BASE, REPORT)
+    assert [a["contact_person_id"] for a in driver.live("310101002").values()] == ["P5"]
+
+
+def test_quarantine_ends_the_exposure_period(driver: Driver):
+    driver.feed(*BASE, REPORT)
+    driver.feed({"type": "quarantine", "person_id": "P2", "at": at("07:00", D2)})
+    assert ("P2", "P5") not in driver.secondary()
+    driver.feed({"type": "quarantine", "person_id": "P2", "at": at("15:00", D3)})  # later: P7 too
+    assert {("P2", "P5"), ("P2", "P7")} <= driver.secondary()
+
+
+def test_default_isolation_delay_follows_the_report_time(driver: Driver):
+    driver.feed(*BASE, REPORT)
+    assert ("P2", "P7") not in driver.secondary()
+    driver.feed(case("C1", "P1", onset="2020-01-21", reported_at=at("15:00", D2)))  # P2 isolated D3 15:00
+    assert ("P2", "P7") in driver.secondary()
+
+
+def test_exclusion_retracts_secondary_contacts(driver: Driver):
+    driver.feed(*BASE, REPORT)
+    driver.feed(case("C1", "P1", status="excluded", onset="2020-01-21", reported_at=at("12:00", D2)))
+    assert driver.live() == {}
+
+
+def test_downgraded_close_contact_takes_its_secondaries_along(driver: Driver):
+    driver.feed(*BASE, REPORT)
+    driver.feed(trip("P2", seat="30A", trip_id="f2"))  # P2's seat corrected: general now
+    assert driver.levels()["P2"] == "general" and driver.secondary() == set()
+
+
+def test_depth_stops_at_two(driver: Driver):
+    driver.feed(*BASE, REPORT, trip("P5", mode="metro", service="L3-0900", day=D2, board="09:00", alight="09:30",
+                                     carriage="2"),
+                trip("P8", mode="metro", service="L3-0900", day=D2, board="09:00", alight="09:30", carriage="2"))
+    assert "P8" not in {contact for _, contact in driver.secondary()}
+
+
+def test_arrival_order_does_not_matter():
+    events = [*BASE, REPORT]
+    expected = None
+    for seed in range(6):
+        order = list(events)
+        random.Random(seed).shuffle(order)
+        driver = Driver(MemoryStore())
+        driver.feed(*order)
+        expected = expected or driver.live()
+        assert driver.live() == expected
+    assert any(a["level"] == "secondary" for a in expected.values())
