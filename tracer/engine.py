@@ -8,18 +8,7 @@ arrival order (late trips, corrections, case updates all land on the same functi
 A source is a case, a close contact of a case (for secondary contacts) or a published exposure
 (``tracer/sources.py``).
 
-Store layout (groups end with SEP ``\\x1f``; dates first where retention must cut):
-    T|trip_id                         -> trip                 redelivery and corrections
-    R|date|mode|service|person|trip   -> trip                 riders of a service day
-    I|person|date|trip_id             -> b""                  a person's itinerary
-    P|date|mode|service|source|trip   -> source ride          probes, met by late riders
-    C|source                          -> source record        last version of each source
-    K|person|source                   -> b""                  traced sources riding as a person
-    A|source|alert_id                 -> alert JSON           live alerts of each source
-    X|person|alert_id                 -> source               a contact's live alerts
-    S|person                          -> subdistrict          the registry
-    Q|person                          -> time                 quarantine (isolation) of a person
-    M|watermark                       -> time                 newest event time (the runner adds M|position)
+The store's key layout is described in ``graph/keys.py``.
 """
 
 from __future__ import annotations
@@ -29,6 +18,7 @@ from datetime import date, timedelta
 
 import orjson
 
+from graph.keys import META, QUARANTINES, REGISTRY, SOURCES, TRIPS, group
 from graph.store import SEP, Store
 from tracer.alerts import Alert, Change, alert_id, build_alert
 from tracer.errors import InvalidEvent
@@ -60,13 +50,9 @@ from tracer.sources import (
     via_key,
 )
 
-T, S, C, Q, M = "T" + SEP, "S" + SEP, "C" + SEP, "Q" + SEP, "M" + SEP
+T, C, S, Q, M = TRIPS, SOURCES, REGISTRY, QUARANTINES, META
 _FAR = 1 << 62
 Affected = dict[str, set[tuple[str, str]]]  # service day -> {(source key, contact person)}
-
-
-def _group(family: str, *parts: str) -> str:
-    return family + SEP + SEP.join(parts) + SEP
 
 
 def _day_group(family: str, day: str) -> str:
@@ -133,12 +119,12 @@ class Engine:
     def _add_trip(self, trip: Trip, data: bytes) -> None:
         self.store.put(T, trip.trip_id, data)
         self.store.put(_day_group("R", trip.service_day), trip.person_id + SEP + trip.trip_id, data)
-        self.store.put(_group("I", trip.person_id), trip.date + SEP + trip.trip_id, b"")
+        self.store.put(group("I", trip.person_id), trip.date + SEP + trip.trip_id, b"")
 
     def _remove_trip(self, trip: Trip) -> None:
         self.store.delete(T, trip.trip_id)
         self.store.delete(_day_group("R", trip.service_day), trip.person_id + SEP + trip.trip_id)
-        self.store.delete(_group("I", trip.person_id), trip.date + SEP + trip.trip_id)
+        self.store.delete(group("I", trip.person_id), trip.date + SEP + trip.trip_id)
 
     def _affected_by_trip(self, trip: Trip, present: bool, out: Affected) -> None:
         """Keys a trip's arrival (``present``) or removal can change, added to ``out``."""
@@ -148,7 +134,7 @@ class Engine:
                 out[day].add((suffix.split(SEP, 1)[0], trip.person_id))
         if trip.person_id not in self._riding_sources:
             return
-        for key, _ in self.store.scan(_group("K", trip.person_id)):
+        for key, _ in self.store.scan(group("K", trip.person_id)):
             source = self._load_source(key)
             probe = (_day_group("P", day), key + SEP + trip.trip_id)
             if present and source.window is not None and rides_in_window(trip, source.window):
@@ -164,9 +150,7 @@ class Engine:
     def _on_exposure(self, exposure: Exposure) -> list[Change]:
         self._advance(exposure_time(exposure, self.rules))
         if exposure.date < self._horizon:
-            raise InvalidEvent(
-                f"exposure date {exposure.date} is before the retention horizon {self._horizon}"
-            )
+            raise InvalidEvent(f"exposure date {exposure.date} is before the retention horizon {self._horizon}")
         return self._replace_source(exposure_key(exposure.exposure_id), encode_exposure(exposure))
 
     def _replace_source(self, key: str, data: bytes | None) -> list[Change]:
@@ -180,9 +164,7 @@ class Engine:
             self.store.delete(C, key)
         else:
             self.store.put(C, key, data)
-        same = (
-            old is not None and new is not None and (old.person_id, old.window) == (new.person_id, new.window)
-        )
+        same = old is not None and new is not None and (old.person_id, old.window) == (new.person_id, new.window)
         changes = [] if same else self._retrace(key, old, new)
         if old is not None and new is not None and old.reported_at != new.reported_at:
             changes += self._refresh_contacts_of(new)  # their default isolation moved
@@ -192,12 +174,12 @@ class Engine:
         """Move a source's probes from its old rides to its new ones; recompute every key they touch."""
         old_rides, new_rides = self._rides(old), self._rides(new)
         if old is not None and old.person_id is not None and old.window is not None:
-            self.store.delete(_group("K", old.person_id), key)
+            self.store.delete(group("K", old.person_id), key)
             self._riding_sources[old.person_id] -= 1
             if not self._riding_sources[old.person_id]:
                 del self._riding_sources[old.person_id]
         if new is not None and new.person_id is not None and new.window is not None:
-            self.store.put(_group("K", new.person_id), key, b"")
+            self.store.put(group("K", new.person_id), key, b"")
             self._riding_sources[new.person_id] += 1
         affected: Affected = defaultdict(set)
         for ride in old_rides:
@@ -208,7 +190,7 @@ class Engine:
             self._probed[ride.service_day] += 1
         for ride in old_rides + new_rides:
             affected[ride.service_day].update((key, rider) for rider in self._riders(ride.service_day))
-        for _, value in self.store.scan(_group("A", key)):
+        for _, value in self.store.scan(group("A", key)):
             alert = orjson.loads(value)
             day = SEP.join((alert["date"], alert["mode"], alert["service"]))
             affected[day].add((key, alert["contact_person_id"]))
@@ -221,7 +203,7 @@ class Engine:
         if source.exposure is not None:
             return exposure_rides(source.exposure)
         rides = []
-        for suffix, _ in self.store.scan(_group("I", source.person_id or "")):
+        for suffix, _ in self.store.scan(group("I", source.person_id or "")):
             data = self.store.get(T, suffix.split(SEP, 1)[1])
             if data is not None and rides_in_window(trip := decode_trip(data), source.window):
                 rides.append(trip)
@@ -240,13 +222,11 @@ class Engine:
             for alert in (change.before, change.after):  # close alerts of cases (not of exposures)
                 if alert is not None and alert["level"] == CLOSE and alert["case_person_id"] is not None:
                     pairs.add((alert["case_id"], alert["contact_person_id"]))
-        return [
-            change for case_id, contact in sorted(pairs) for change in self._refresh_via(case_id, contact)
-        ]
+        return [change for case_id, contact in sorted(pairs) for change in self._refresh_via(case_id, contact)]
 
     def _refresh_contacts_of(self, case: Source) -> list[Change]:
         """A case's report time moved: the default isolation of all its close contacts moves too."""
-        alerts = (orjson.loads(value) for _, value in self.store.scan(_group("A", case.key)))
+        alerts = (orjson.loads(value) for _, value in self.store.scan(group("A", case.key)))
         contacts = {alert["contact_person_id"] for alert in alerts if alert["level"] == CLOSE}
         return [change for contact in sorted(contacts) for change in self._refresh_via(case.case_id, contact)]
 
@@ -256,9 +236,9 @@ class Engine:
             return []  # forgotten by retention
         case = self._load_source(case_key(case_id))
         starts = []
-        for suffix, key in self.store.scan(_group("X", contact)):
+        for suffix, key in self.store.scan(group("X", contact)):
             if key.decode() == case.key:
-                alert = orjson.loads(self.store.get(_group("A", case.key), suffix) or b"null")
+                alert = orjson.loads(self.store.get(group("A", case.key), suffix) or b"null")
                 if alert["level"] == CLOSE:
                     starts.append(parse_time(alert["exposure_start"]))
         data = None
@@ -275,7 +255,7 @@ class Engine:
             return []
         self.store.put(Q, event.person_id, value)
         changes = []
-        for key, _ in self.store.scan(_group("K", event.person_id)):
+        for key, _ in self.store.scan(group("K", event.person_id)):
             if key.startswith("v:"):
                 changes += self._refresh_via(key[2:].split("\x1e", 1)[0], event.person_id)
         return changes
@@ -288,11 +268,11 @@ class Engine:
             return []
         self.store.put(S, person.person_id, new)
         changes = []
-        for suffix, key in self.store.scan(_group("X", person.person_id)):
-            group = _group("A", key.decode())
-            before = orjson.loads(self.store.get(group, suffix) or b"null")
+        for suffix, key in self.store.scan(group("X", person.person_id)):
+            alerts = group("A", key.decode())
+            before = orjson.loads(self.store.get(alerts, suffix) or b"null")
             after = {**before, "subdistrict": person.subdistrict}
-            self.store.put(group, suffix, orjson.dumps(after))
+            self.store.put(alerts, suffix, orjson.dumps(after))
             changes.append(Change(before, after))
         return changes
 
@@ -330,22 +310,20 @@ class Engine:
             return None
         subdistrict = self.store.get(S, contact)
         truncated = source.truncatable and source.window.start < self._horizon_start
-        return build_alert(
-            source, found, level, subdistrict.decode() if subdistrict else None, self._zone, truncated
-        )
+        return build_alert(source, found, level, subdistrict.decode() if subdistrict else None, self._zone, truncated)
 
     def _store_alert(self, key: str, contact: str, alert: str, after: Alert | None) -> Change | None:
-        group = _group("A", key)
-        old = self.store.get(group, alert)
+        alerts = group("A", key)
+        old = self.store.get(alerts, alert)
         new = orjson.dumps(after) if after is not None else None
         if old == new:
             return None
         if new is None:
-            self.store.delete(group, alert)
-            self.store.delete(_group("X", contact), alert)
+            self.store.delete(alerts, alert)
+            self.store.delete(group("X", contact), alert)
         else:
-            self.store.put(group, alert, new)
-            self.store.put(_group("X", contact), alert, key.encode())
+            self.store.put(alerts, alert, new)
+            self.store.put(group("X", contact), alert, key.encode())
         return Change(orjson.loads(old) if old is not None else None, after)
 
     def _trips_by_owner(self, group: str) -> dict[str, list[Trip]]:
@@ -387,7 +365,7 @@ class Engine:
         for key, _ in self.store.purge_groups("R" + SEP, horizon):
             day, person, trip_id = key[2:].rsplit(SEP, 2)
             self.store.delete(T, trip_id)
-            self.store.delete(_group("I", person), day[:10] + SEP + trip_id)
+            self.store.delete(group("I", person), day[:10] + SEP + trip_id)
         for key, _ in self.store.purge_groups("P" + SEP, horizon):
             self._unprobe(key[2:].rsplit(SEP, 2)[0])
         for key, value in list(self.store.items(C)):
@@ -405,13 +383,13 @@ class Engine:
     def _forget_source(self, source: Source) -> None:
         self.store.delete(C, source.key)
         if source.person_id is not None and source.window is not None:
-            self.store.delete(_group("K", source.person_id), source.key)
+            self.store.delete(group("K", source.person_id), source.key)
             self._riding_sources[source.person_id] -= 1
             if not self._riding_sources[source.person_id]:
                 del self._riding_sources[source.person_id]
-        for suffix, value in self.store.scan(_group("A", source.key)):
-            self.store.delete(_group("A", source.key), suffix)
-            self.store.delete(_group("X", orjson.loads(value)["contact_person_id"]), suffix)
+        for suffix, value in self.store.scan(group("A", source.key)):
+            self.store.delete(group("A", source.key), suffix)
+            self.store.delete(group("X", orjson.loads(value)["contact_person_id"]), suffix)
 
 
 def _alert_id(key: str, contact: str, mode: str, service: str, day: str) -> str:
