@@ -146,21 +146,32 @@ class MemoryStore(Store):
 
 
 class RocksStore(Store):
-    """The on-disk store: one RocksDB (rocksdict, raw bytes) per state folder."""
+    """The on-disk store: one RocksDB (rocksdict, raw bytes) per state folder.
+
+    ``read_only`` opens a view for queries (graph, clusters, lookup) that works while a run holds
+    the write lock; it sees the state as of the moment it was opened.
+    """
 
     def __init__(
-        self, path: str | Path, *, sync: bool = False, cache_mb: int = 64, write_buffer_mb: int = 64
+        self,
+        path: str | Path,
+        *,
+        sync: bool = False,
+        cache_mb: int = 64,
+        write_buffer_mb: int = 64,
+        read_only: bool = False,
     ) -> None:
         super().__init__()
         options = Options(raw_mode=True)
-        options.create_if_missing(True)
+        options.create_if_missing(not read_only)
         options.set_write_buffer_size(write_buffer_mb << 20)
         table = BlockBasedOptions()
         table.set_block_cache(Cache(cache_mb << 20))
         table.set_bloom_filter(10, False)
         options.set_block_based_table_factory(table)
         try:
-            self._db = Rdict(str(path), options, access_type=AccessType.read_write())
+            access = AccessType.read_only() if read_only else AccessType.read_write()
+            self._db = Rdict(str(path), options, access_type=access)
         except Exception as exc:  # rocksdict raises plain Exception for lock and I/O errors
             raise StateError(f"cannot open state {path}: {exc}") from exc
         self._write_options = WriteOptions()

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from graph.commands import add_commands as add_graph_commands
 from tracer.demo import add_demo
 from tracer.errors import InputError, OutputError, TracerError
 from tracer.settings import load_settings
@@ -24,6 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_run(commands)
     add_demo(commands)
     _add_import(commands)
+    add_graph_commands(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -1,0 +1,164 @@
+"""The contact graph (networkx) built from the engine's state: who exposed whom, on which trip.
+
+Nodes are ``case:<id>``, ``exposure:<id>`` and ``person:<id>``; a case node links to its person.
+Edges run from a source to a contact and carry the alert's explanation (level, service, seats,
+rule, exposure times). A contact who is also a case's person links two cases: a candidate
+transmission link, the chains epidemiologists chase first.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from graph.queries import all_sources, live_alerts, source_rides
+from graph.store import Store
+from tracer.settings import RuleSettings
+
+EDGE_FIELDS = (
+    "level",
+    "mode",
+    "service",
+    "date",
+    "case_carriage",
+    "case_seat",
+    "contact_carriage",
+    "contact_seat",
+    "rule",
+    "exposure_start",
+    "exposure_end",
+)
+
+
+def contact_graph(store: Store, rules: RuleSettings) -> nx.MultiDiGraph:
+    graph = nx.MultiDiGraph()
+    case_persons: dict[str, list[str]] = defaultdict(list)
+    for src in all_sources(store, rules):
+        if src.key.startswith("c:"):
+            graph.add_node(f"case:{src.case_id}", kind="case", traced=src.window is not None)
+            graph.add_node(f"person:{src.person_id}", kind="person")
+            graph.add_edge(f"case:{src.case_id}", f"person:{src.person_id}", kind="is")
+            if src.window is not None:
+                case_persons[str(src.person_id)].append(src.case_id)
+        elif src.exposure is not None:
+            graph.add_node(f"exposure:{src.case_id}", kind="exposure", source=src.exposure.source or "")
+    for alert in live_alerts(store):
+        origin = (
+            f"person:{alert['via_person_id']}"
+            if alert["via_person_id"]
+            else f"case:{alert['case_id']}"
+            if alert["case_person_id"]
+            else f"exposure:{alert['case_id']}"
+        )
+        contact = f"person:{alert['contact_person_id']}"
+        graph.add_node(contact, kind="person")
+        graph.add_node(origin, kind=graph.nodes.get(origin, {}).get("kind", "person"))
+        graph.add_edge(
+            origin, contact, kind="contact", case_id=alert["case_id"], **{name: alert[name] for name in EDGE_FIELDS}
+        )
+        for later_case in case_persons.get(alert["contact_person_id"], ()):
+            if later_case != alert["case_id"] and alert["level"] != "secondary" and alert["case_person_id"]:
+                graph.add_edge(
+                    f"case:{alert['case_id']}",
+                    f"case:{later_case}",
+                    kind="transmission",
+                    service=alert["service"],
+                    date=alert["date"],
+                    level=alert["level"],
+                )
+    return graph
+
+
+def case_subgraph(graph: nx.MultiDiGraph, case_id: str, depth: int = 2) -> nx.MultiDiGraph:
+    """The case, its person and contacts, and what is reachable within ``depth`` hops of the case."""
+    start = f"case:{case_id}"
+    if start not in graph:
+        raise KeyError(case_id)
+    keep = {start}
+    frontier = {start}
+    for _ in range(depth):
+        frontier = {n for node in frontier for n in graph.successors(node)} - keep
+        keep |= frontier
+    return graph.subgraph(keep).copy()
+
+
+@dataclass
+class Cluster:
+    cases: list[str]
+    shared_services: list[str] = field(default_factory=list)  # service days ridden by 2+ of its cases
+    links: int = 0  # transmission links inside
+
+    @property
+    def size(self) -> int:
+        return len(self.cases)
+
+
+def clusters(store: Store, rules: RuleSettings) -> tuple[list[Cluster], list[tuple[str, int]]]:
+    """Groups of cases linked by shared trips or transmission links, largest first; and the
+    service days carrying the most cases."""
+    parent: dict[str, str] = {}
+
+    def find(node: str) -> str:
+        while parent.setdefault(node, node) != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    riders: dict[str, set[str]] = defaultdict(set)
+    for day, key, _ in source_rides(store):
+        if key.startswith("c:"):
+            riders[day].add(key[2:])
+            find(key[2:])
+    for cases in riders.values():
+        first, *rest = sorted(cases)
+        for other in rest:
+            parent[find(other)] = find(first)
+    graph = contact_graph(store, rules)
+    links = [(a[5:], b[5:]) for a, b, kind in graph.edges(data="kind") if kind == "transmission"]
+    for a, b in links:
+        parent[find(b)] = find(a)
+    members: dict[str, list[str]] = defaultdict(list)
+    for case_id in list(parent):
+        members[find(case_id)].append(case_id)
+    found = []
+    for cases in members.values():
+        inside = set(cases)
+        shared = sorted(day.replace("\x1f", " ") for day, riding in riders.items() if len(riding & inside) > 1)
+        found.append(Cluster(sorted(cases), shared, sum(1 for a, b in links if a in inside)))
+    found.sort(key=lambda c: (-c.size, c.cases[0]))
+    busiest = Counter({day.replace("\x1f", " "): len(cases) for day, cases in riders.items()})
+    return found, [(day, n) for day, n in sorted(busiest.items(), key=lambda kv: (-kv[1], kv[0])) if n > 1]
+
+
+def to_json(graph: nx.MultiDiGraph) -> dict[str, Any]:
+    return nx.node_link_data(graph, edges="edges")
+
+
+def to_graphml(graph: nx.MultiDiGraph) -> str:
+    clean = nx.MultiDiGraph()
+    clean.add_nodes_from((n, {k: _plain(v) for k, v in d.items()}) for n, d in graph.nodes(data=True))
+    clean.add_edges_from((a, b, {k: _plain(v) for k, v in d.items()}) for a, b, d in graph.edges(data=True))
+    return "\n".join(nx.generate_graphml(clean))
+
+
+def to_dot(graph: nx.MultiDiGraph) -> str:
+    lines = ["digraph contacts {", "  rankdir=LR;"]
+    for node, data in sorted(graph.nodes(data=True)):
+        lines.append(f'  "{node}" [shape={"box" if data.get("kind") != "person" else "ellipse"}];')
+    for a, b, data in graph.edges(data=True):
+        label = data.get("level") or data.get("kind", "")
+        if data.get("service"):
+            label += f" {data['service']} {data.get('date', '')}"
+        lines.append(f'  "{a}" -> "{b}" [label="{label}", color="{COLOURS.get(data.get("level"), "grey")}"];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+COLOURS = {"close": "#d62728", "secondary": "#ff7f0e", "general": "#1f77b4", None: "#7f7f7f"}
+
+
+def _plain(value: Any) -> Any:
+    return "" if value is None else value

@@ -1,0 +1,117 @@
+"""`tracer graph`, `tracer clusters` and `tracer lookup`: queries over a run's --state (read-only)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import orjson
+
+from graph.analysis import case_subgraph, clusters, contact_graph, to_dot, to_graphml, to_json
+from graph.lookup import lookup
+from graph.picture import case_svg
+from graph.store import RocksStore
+from tracer.errors import StateError
+from tracer.settings import load_settings
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    graph = commands.add_parser("graph", help="export the contact graph (or one case's part of it)")
+    _state(graph)
+    which = graph.add_mutually_exclusive_group(required=True)
+    which.add_argument("--case", help="one case's subgraph")
+    which.add_argument("--all", action="store_true", help="the whole graph")
+    graph.add_argument("--depth", type=int, default=2, help="contact hops from the case (default 2)")
+    graph.add_argument("--format", choices=["json", "graphml", "dot", "svg"], default="json")
+    graph.add_argument("--out", type=Path, help="file to write (default: stdout)")
+    graph.set_defaults(handler=_graph)
+
+    found = commands.add_parser("clusters", help="groups of cases linked by shared trips or transmission")
+    _state(found)
+    found.add_argument("--top", type=int, default=20, help="how many clusters and services to list")
+    found.set_defaults(handler=_clusters)
+
+    same = commands.add_parser("lookup", help="same-trip lookup: did a case ride this service that day?")
+    _state(same)
+    same.add_argument("--date", required=True, help="service date YYYY-MM-DD")
+    same.add_argument("--service", required=True, help="flight or train number, or metro run id")
+    same.add_argument("--mode", choices=["flight", "train", "metro"])
+    same.add_argument("--carriage")
+    same.add_argument("--seat")
+    same.set_defaults(handler=_lookup)
+
+
+def _state(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--state", type=Path, required=True, help="the state folder of a run")
+    parser.add_argument("--config", type=Path, help="TOML file overriding config/defaults.toml")
+
+
+def _open(args: argparse.Namespace) -> RocksStore:
+    if not (args.state / "CURRENT").exists():
+        raise StateError(f"{args.state} holds no tracer state")
+    return RocksStore(args.state, read_only=True)
+
+
+def _graph(args: argparse.Namespace) -> int:
+    rules = load_settings(args.config).rules
+    store = _open(args)
+    try:
+        graph = contact_graph(store, rules)
+    finally:
+        store.close()
+    if args.case is not None:
+        try:
+            graph = case_subgraph(graph, args.case, args.depth)
+        except KeyError:
+            raise StateError(f"no case {args.case!r} in {args.state}") from None
+    elif args.format == "svg":
+        raise StateError("--format svg draws one case: give --case")
+    if args.format == "json":
+        text = orjson.dumps(to_json(graph), option=orjson.OPT_INDENT_2).decode() + "\n"
+    elif args.format == "graphml":
+        text = to_graphml(graph)
+    elif args.format == "dot":
+        text = to_dot(graph)
+    else:
+        text = case_svg(graph, args.case)
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _clusters(args: argparse.Namespace) -> int:
+    rules = load_settings(args.config).rules
+    store = _open(args)
+    try:
+        found, busiest = clusters(store, rules)
+    finally:
+        store.close()
+    print(f"{len(found)} cluster(s) of {sum(c.size for c in found)} case(s), largest first")
+    for cluster in found[: args.top]:
+        shared = ", ".join(cluster.shared_services[:5]) + (" ..." if len(cluster.shared_services) > 5 else "")
+        print(
+            f"  {cluster.size:4} cases  {cluster.links:3} links  {' '.join(cluster.cases[:8])}"
+            f"{' ...' if cluster.size > 8 else ''}" + (f"  shared: {shared}" if shared else "")
+        )
+    if busiest:
+        print("services carrying the most cases:")
+        for day, count in busiest[: args.top]:
+            print(f"  {count:4} cases  {day}")
+    return 0
+
+
+def _lookup(args: argparse.Namespace) -> int:
+    rules = load_settings(args.config).rules
+    store = _open(args)
+    try:
+        answers = lookup(store, rules, args.date, args.service, args.carriage, args.seat, args.mode)
+    finally:
+        store.close()
+    for answer in answers:
+        sys.stdout.write(orjson.dumps(answer).decode() + "\n")
+    if not answers:
+        print(f"no known case or published exposure on {args.service} on {args.date}", file=sys.stderr)
+    return 0

@@ -1,0 +1,52 @@
+"""Read-only views of the co-travel store, for analysis and lookups (never a full scan per query
+where a group scan will do)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from graph.keys import SOURCES, group, service_day
+from graph.store import SEP, Store
+from tracer.events import MODES, Trip, decode_trip
+from tracer.settings import RuleSettings
+from tracer.sources import Source, decode_source
+
+
+def live_alerts(store: Store) -> Iterator[dict[str, Any]]:
+    """Every live alert (all sources), in key order."""
+    for _, value in store.items("A" + SEP):
+        yield orjson.loads(value)
+
+
+def all_sources(store: Store, rules: RuleSettings) -> Iterator[Source]:
+    for key, value in store.items(SOURCES):
+        yield decode_source(key[len(SOURCES) :], value, rules)
+
+
+def source(store: Store, key: str, rules: RuleSettings) -> Source | None:
+    data = store.get(SOURCES, key)
+    return decode_source(key, data, rules) if data is not None else None
+
+
+def source_rides(store: Store) -> Iterator[tuple[str, str, Trip]]:
+    """``(service day, source key, ride)`` for every stored source ride (probe)."""
+    for key, value in store.items("P" + SEP):
+        day, source_key, _ = key[2:].rsplit(SEP, 2)
+        yield day, source_key, decode_trip(value)
+
+
+def rides_on(store: Store, date: str, service: str, mode: str | None = None) -> list[tuple[str, Trip]]:
+    """``(source key, ride)`` of the sources that rode ``service`` on ``date``: one group scan per mode."""
+    found = []
+    for each in [mode] if mode else MODES:
+        for suffix, value in store.scan(group("P", service_day(date, each, service))):
+            found.append((suffix.split(SEP, 1)[0], decode_trip(value)))
+    return found
+
+
+def subdistrict(store: Store, person_id: str) -> str | None:
+    value = store.get("S" + SEP, person_id)
+    return value.decode() if value else None
