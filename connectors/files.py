@@ -7,6 +7,7 @@ restarted run rewrites exactly what was lost and never leaves a torn line.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Iterator
@@ -142,6 +143,8 @@ class OutputFiles:
         return [p for p in found if p.exists()]
 
     def close(self) -> None:
+        """Close every file; what cannot be flushed now is cut away by the next run's restore."""
         for handle in self._files.values():
-            handle.close()
+            with contextlib.suppress(OSError):
+                handle.close()
         self._files.clear()

@@ -11,6 +11,7 @@ Two backends share this class: ``RocksStore`` (rocksdict, on disk; the real one)
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from rocksdict import (
 
 from tracer.errors import StateError
 
+log = logging.getLogger(__name__)
 SEP = "\x1f"
 _AFTER_SEP = "\x20"  # the first character after SEP: the upper bound of a group's keys
 
@@ -194,13 +196,24 @@ class RocksStore(Store):
                     batch.delete((group + suffix).encode())
                 else:
                     batch.put((group + suffix).encode(), value)
-        self._db.write(batch, self._write_options)
+        self._apply(batch)
 
     def _delete_range(self, start: str, end: str) -> None:
         batch = WriteBatch(raw_mode=True)
         batch.delete_range(start.encode(), end.encode())
-        self._db.write(batch, self._write_options)
+        self._apply(batch)
+
+    def _apply(self, batch: WriteBatch) -> None:
+        try:
+            self._db.write(batch, self._write_options)
+        except Exception as exc:  # rocksdict raises plain Exception for I/O errors (disk full)
+            raise StateError(f"cannot write state: {exc}") from exc
 
     def close(self) -> None:
+        """Release the database. A failure here (after a failed write) is logged, not raised: the
+        error that caused it is already on its way, and RocksDB recovers from its log on reopen."""
         super().close()
-        self._db.close()
+        try:
+            self._db.close()
+        except Exception as exc:
+            log.warning("closing the state after an error: %s", exc)

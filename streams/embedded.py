@@ -22,7 +22,7 @@ import orjson
 
 from connectors.files import STDIN, OutputFiles, read_lines
 from graph.store import SEP, RocksStore
-from tracer.alerts import route
+from tracer.alerts import Alert, route
 from tracer.engine import Engine
 from tracer.errors import InvalidEvent, StateError
 from tracer.events import parse_line
@@ -61,121 +61,133 @@ def run_embedded(
     settings: Settings,
     state_dir: str | Path | None = None,
     progress: Callable[[Summary], None] | None = None,
+    contacts_view: Callable[[Alert], Alert] | None = None,
 ) -> Summary:
-    """Trace ``inputs`` (read as one stream, in order) into ``out_dir``; resume from ``state_dir``."""
+    """Trace ``inputs`` (read as one stream, in order) into ``out_dir``; resume from ``state_dir``.
+
+    ``progress`` is called now and then with the summary so far; ``contacts_view`` rewrites the
+    records of the contacts stream (pseudonymisation).
+    """
     if state_dir is None:
         scratch = tempfile.mkdtemp(prefix="tracer-state-")
         try:
-            return _run(inputs, Path(out_dir), settings, Path(scratch), progress)
+            return _Run(inputs, Path(out_dir), settings, Path(scratch), progress, contacts_view).run()
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-    return _run(inputs, Path(out_dir), settings, Path(state_dir), progress)
+    return _Run(inputs, Path(out_dir), settings, Path(state_dir), progress, contacts_view).run()
 
 
-def _run(
-    inputs: Sequence[str],
-    out_dir: Path,
-    settings: Settings,
-    state_dir: Path,
-    progress: Callable[[Summary], None] | None,
-) -> Summary:
-    runtime = settings.runtime
-    store = RocksStore(
-        state_dir,
-        sync=runtime.sync_writes,
-        cache_mb=runtime.block_cache_mb,
-        write_buffer_mb=runtime.write_buffer_mb,
-    )
-    outputs = OutputFiles(out_dir, sync=runtime.sync_writes)
-    try:
-        position = _restore(store, outputs, list(inputs))
-        engine = Engine(store, settings.rules)
-        summary = Summary(resumed_from_line=position.line if position.index == 0 else -1)
+class _Run:
+    """One run: the store, the outputs, the position, and the loop that joins them."""
 
-        def checkpoint() -> None:
-            meta = {
-                "inputs": list(inputs),
-                "index": position.index,
-                "offset": position.offset,
-                "line": position.line,
-                "outputs": outputs.checkpoint(),
-            }
-            store.put(*_POSITION, orjson.dumps(meta))
+    def __init__(
+        self,
+        inputs: Sequence[str],
+        out_dir: Path,
+        settings: Settings,
+        state_dir: Path,
+        progress: Callable[[Summary], None] | None,
+        contacts_view: Callable[[Alert], Alert] | None,
+    ) -> None:
+        self.inputs = list(inputs)
+        self.settings = settings
+        self.progress = progress
+        self.contacts_view = contacts_view
+        self.summary = Summary()
+        runtime = settings.runtime
+        self.store = RocksStore(
+            state_dir,
+            sync=runtime.sync_writes,
+            cache_mb=runtime.block_cache_mb,
+            write_buffer_mb=runtime.write_buffer_mb,
+        )
+        try:
+            self.outputs = OutputFiles(out_dir, sync=runtime.sync_writes)
+        except BaseException:
+            self.store.close()
+            raise
+        self.position = _Position()
 
-        store.before_commit = checkpoint
-        _loop(inputs, position, engine, outputs, settings, summary, progress)
-        store.commit()
-        return summary
-    finally:
-        outputs.close()
-        store.close()
+    def run(self) -> Summary:
+        try:
+            self.position = self._restore()
+            self.summary.resumed_from_line = self.position.line if self.position.index == 0 else -1
+            engine = Engine(self.store, self.settings.rules)
+            self.store.before_commit = self._checkpoint
+            self._loop(engine)
+            self.store.commit()
+            return self.summary
+        finally:
+            self.outputs.close()
+            self.store.close()
 
+    def _checkpoint(self) -> None:
+        """Runs inside every commit: outputs flushed, and their sizes and the input position batched."""
+        position = self.position
+        meta = {
+            "inputs": self.inputs,
+            "index": position.index,
+            "offset": position.offset,
+            "line": position.line,
+            "outputs": self.outputs.checkpoint(),
+        }
+        self.store.put(*_POSITION, orjson.dumps(meta))
 
-def _restore(store: RocksStore, outputs: OutputFiles, inputs: list[str]) -> _Position:
-    """Where to start: the checkpoint of the same inputs, or the beginning of new ones."""
-    saved = store.get(*_POSITION)
-    if saved is None:
-        return _Position()
-    meta = orjson.loads(saved)
-    outputs.restore(meta["outputs"])
-    if meta["inputs"] != inputs:
-        log.info("state holds earlier inputs; continuing it with %d new input(s)", len(inputs))
-        return _Position()
-    if STDIN in inputs[: meta["index"]]:
-        raise StateError("cannot resume past standard input: pass the remaining inputs as files")
-    log.info("resuming at input %d, line %d", meta["index"] + 1, meta["line"])
-    return _Position(meta["index"], meta["offset"], meta["line"])
+    def _restore(self) -> _Position:
+        """Where to start: the checkpoint of the same inputs, or the beginning of new ones."""
+        saved = self.store.get(*_POSITION)
+        if saved is None:
+            return _Position()
+        meta = orjson.loads(saved)
+        self.outputs.restore(meta["outputs"])
+        if meta["inputs"] != self.inputs:
+            log.info("state holds earlier inputs; continuing it with %d new input(s)", len(self.inputs))
+            return _Position()
+        if STDIN in self.inputs[: meta["index"]]:
+            raise StateError("cannot resume past standard input: pass the remaining inputs as files")
+        log.info("resuming at input %d, line %d", meta["index"] + 1, meta["line"])
+        return _Position(meta["index"], meta["offset"], meta["line"])
 
-
-def _loop(
-    inputs: Sequence[str],
-    position: _Position,
-    engine: Engine,
-    outputs: OutputFiles,
-    settings: Settings,
-    summary: Summary,
-    progress: Callable[[Summary], None] | None,
-) -> None:
-    max_ride_us = int(settings.rules.max_ride_hours * 3_600_000_000)
-    max_bytes = settings.runtime.max_line_bytes
-    commit_every = settings.runtime.commit_every
-    every = settings.runtime.progress_every_seconds
-    started = time.perf_counter()
-    next_progress = started + every if progress and every > 0 else float("inf")
-    since_commit = 0
-    write, events, alerts = outputs.write, summary.events, summary.alerts
-    for index in range(position.index, len(inputs)):
-        source = inputs[index]
-        if index != position.index:
-            position.index, position.offset, position.line = index, 0, 0
-        for line in read_lines(source, position.offset, position.line, max_bytes):
-            try:
-                if line.too_long:
-                    raise InvalidEvent(f"line longer than max_line_bytes ({max_bytes})")
-                event = parse_line(line.data, max_ride_us)
-                changes = engine.process(event)
-            except InvalidEvent as exc:
-                write("dead-letter", _dead_letter(source, line.number, line.data, exc.reason))
-                summary.dead_letters += 1
-            else:
-                events[type(event).__name__.lower()] += 1
-                for change in changes:
-                    alert = change.after or change.before
-                    alerts[alert["level"] if change.after else "retract"] += 1  # type: ignore[index]
-                    for destination, record in route(change):
-                        write(destination, record)
-            position.offset, position.line = line.end, line.number
-            summary.lines += 1
-            since_commit += 1
-            if since_commit >= commit_every:
-                engine.store.commit()
-                since_commit = 0
-                if time.perf_counter() >= next_progress:
-                    summary.seconds = time.perf_counter() - started
-                    progress(summary)  # type: ignore[misc]
-                    next_progress += every
+    def _loop(self, engine: Engine) -> None:
+        settings, summary, position = self.settings, self.summary, self.position
+        max_ride_us = int(settings.rules.max_ride_hours * 3_600_000_000)
+        max_bytes = settings.runtime.max_line_bytes
+        commit_every = settings.runtime.commit_every
+        every = settings.runtime.progress_every_seconds
+        started = time.perf_counter()
+        next_progress = started + every if self.progress and every > 0 else float("inf")
+        since_commit = 0
+        write, events, alerts, view = self.outputs.write, summary.events, summary.alerts, self.contacts_view
+        for index in range(position.index, len(self.inputs)):
+            source = self.inputs[index]
+            if index != position.index:
+                position.index, position.offset, position.line = index, 0, 0
+            for line in read_lines(source, position.offset, position.line, max_bytes):
+                try:
+                    if line.too_long:
+                        raise InvalidEvent(f"line longer than max_line_bytes ({max_bytes})")
+                    event = parse_line(line.data, max_ride_us)
+                    changes = engine.process(event)
+                except InvalidEvent as exc:
+                    write("dead-letter", _dead_letter(source, line.number, line.data, exc.reason))
+                    summary.dead_letters += 1
+                else:
+                    events[type(event).__name__.lower()] += 1
+                    for change in changes:
+                        alerts[change.after["level"] if change.after else "retract"] += 1
+                        for destination, record in route(change, view):
+                            write(destination, record)
+                position.offset, position.line = line.end, line.number
+                summary.lines += 1
+                since_commit += 1
+                if since_commit >= commit_every:
+                    self.store.commit()
+                    since_commit = 0
+                    if time.perf_counter() >= next_progress:
+                        summary.seconds = time.perf_counter() - started
+                        self.progress(summary)  # type: ignore[misc]
+                        next_progress += every
         summary.seconds = time.perf_counter() - started
-    summary.seconds = time.perf_counter() - started
 
 
 def _dead_letter(source: str, number: int, data: bytes, reason: str) -> bytes:

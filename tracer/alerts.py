@@ -9,6 +9,7 @@ its queue (retracted, downgraded to ``general``, or the resident moved away).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,18 +83,20 @@ def queue_of(alert: Alert) -> str | None:
     return alert["subdistrict"] or UNASSIGNED
 
 
-def route(change: Change) -> list[tuple[str, bytes]]:
-    """Output records ``(destination, JSON line)`` for one change, contacts stream first."""
+def route(change: Change, contacts_view: Callable[[Alert], Alert] | None = None) -> list[tuple[str, bytes]]:
+    """Output records ``(destination, JSON line)`` for one change, contacts stream first.
+
+    ``contacts_view`` rewrites what the contacts stream shows (pseudonymisation); queues always
+    get the alert as it is.
+    """
     before, after = change.before, change.after
-    records: list[tuple[str, bytes]] = []
-    if after is not None:
-        records.append((CONTACTS, orjson.dumps(after)))
-    elif before is not None:
-        records.append((CONTACTS, orjson.dumps(retraction(before))))
+    record = after if after is not None else retraction(before)  # type: ignore[arg-type]
+    line = orjson.dumps(record)
+    records = [(CONTACTS, orjson.dumps(contacts_view(record)) if contacts_view else line)]
     old_queue = queue_of(before) if before is not None else None
     new_queue = queue_of(after) if after is not None else None
     if old_queue is not None and old_queue != new_queue:
         records.append((old_queue, orjson.dumps(retraction(before))))  # type: ignore[arg-type]
     if new_queue is not None:
-        records.append((new_queue, records[0][1]))
+        records.append((new_queue, line))
     return records

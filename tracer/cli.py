@@ -49,6 +49,12 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--state", type=Path, help="RocksDB state folder (kept; resumes); default: a temp dir")
     run.add_argument("--config", type=Path, help="TOML file overriding config/defaults.toml")
     run.add_argument("--quiet", action="store_true", help="no progress and no summary")
+    run.add_argument(
+        "--pseudonymize",
+        action="store_true",
+        help="replace person ids in contacts.jsonl by a keyed HMAC (key: $TRACER_PSEUDONYM_KEY or --key-file)",
+    )
+    run.add_argument("--key-file", type=Path, help="file holding the pseudonymisation key")
     run.set_defaults(handler=_run)
 
 
@@ -64,7 +70,12 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
 
-    summary = run_embedded(args.inputs, args.out, settings, args.state, None if args.quiet else progress)
+    view = None
+    if args.pseudonymize:
+        from tracer.privacy import Pseudonymizer, load_key
+
+        view = Pseudonymizer(load_key(args.key_file)).alert
+    summary = run_embedded(args.inputs, args.out, settings, args.state, None if args.quiet else progress, view)
     if not args.quiet:
         print_summary(summary, args.out)
     return 0
