@@ -80,7 +80,8 @@ TRAIN = {"mode": "train", "service": "G420"}
         ({"carriage": "5"}, ("close", "train.same_carriage")),
         ({"carriage": "6"}, ("general", "train.same_train")),
         ({}, ("general", "train.same_train")),
-        ({"carriage": "5", "role": "crew"}, ("close", "train.crew_of_carriage")),
+        ({"carriage": "5", "role": "crew"}, ("close", "train.same_carriage")),  # the first row that applies
+        ({"carriage": "6", "role": "crew"}, ("general", "train.same_train")),
     ],
 )
 def test_sealed_train_same_carriage(contact, expected):
@@ -114,6 +115,13 @@ def test_unsealed_train_bays_within_one(bay, expected):
     case_trip = trip("P1", **TRAIN, sealed=False, carriage="9", berth="hard_sleeper", compartment="5")
     contact = trip("P2", **TRAIN, carriage="9", berth="hard_sleeper", compartment=bay)
     assert level(case_trip, contact)[0] == expected
+
+
+def test_crew_rule_names_the_crew_where_seats_would_not_be_close():
+    sleeper = trip("P1", **TRAIN, carriage="5", berth="soft_sleeper", compartment="3")
+    assert level(sleeper, trip("P2", **TRAIN, carriage="5", role="crew")) == ("close", "train.crew_of_carriage")
+    bay = trip("P1", **TRAIN, sealed=False, carriage="9", compartment="1")
+    assert level(bay, trip("P2", **TRAIN, carriage="9", compartment="8", role="crew"))[1] == "train.crew_of_carriage"
 
 
 def test_unsealed_soft_sleeper_needs_same_compartment():

@@ -103,20 +103,21 @@ def _serves(crew_rows: tuple[int, int] | None, row: int | None) -> bool:
 
 
 def _train(case_trip: Trip, contact: Trip, bay_span: int) -> tuple[str, str]:
+    """The rows of the train tables in docs/rules.md, first matching row first."""
     carriage = case_trip.carriage
     if carriage is None or carriage != contact.carriage:
         return GENERAL, "train.same_train"
-    if contact.role == "crew":
-        return CLOSE, "train.crew_of_carriage"
     if case_trip.berth == "soft_sleeper" and case_trip.compartment is not None:
         if case_trip.compartment == contact.compartment:
             return CLOSE, "train.same_compartment"
-        return GENERAL, "train.same_train"
-    if case_trip.sealed or case_trip.berth == "soft_sleeper":
+    elif case_trip.sealed or case_trip.berth == "soft_sleeper":
         return CLOSE, "train.same_carriage"
-    case_bay, contact_bay = _bay(case_trip.compartment), _bay(contact.compartment)
-    if case_bay is not None and contact_bay is not None and abs(case_bay - contact_bay) <= bay_span:
-        return CLOSE, "train.bay_within_span"
+    else:
+        case_bay, contact_bay = _bay(case_trip.compartment), _bay(contact.compartment)
+        if case_bay is not None and contact_bay is not None and abs(case_bay - contact_bay) <= bay_span:
+            return CLOSE, "train.bay_within_span"
+    if contact.role == "crew":
+        return CLOSE, "train.crew_of_carriage"
     return GENERAL, "train.same_train"
 
 
