@@ -81,6 +81,7 @@ class OutputFiles:
         self.root = Path(root)
         self._sync = sync
         self._files: dict[str, BinaryIO] = {}
+        self._sizes: dict[str, int] = {}  # checkpointed size of every file, open in this process or not
         try:
             (self.root / QUEUE_DIR).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -114,19 +115,22 @@ class OutputFiles:
 
     def checkpoint(self) -> dict[str, int]:
         """Flush everything written so far and return each file's size (relative path -> bytes)."""
-        sizes = {}
         try:
             for handle in self._files.values():
                 handle.flush()
                 if self._sync:
                     os.fsync(handle.fileno())
-                sizes[os.path.relpath(handle.name, self.root)] = handle.tell()
+                self._sizes[os.path.relpath(handle.name, self.root)] = handle.tell()
         except OSError as exc:
             raise OutputError(f"cannot write outputs in {self.root}: {exc.strerror}") from exc
-        return sizes
+        return dict(self._sizes)
 
     def restore(self, sizes: dict[str, int]) -> None:
-        """Cut the folder back to a checkpoint (call before writing): files made after it become empty."""
+        """Cut the folder back to a checkpoint (call before writing): files made after it become empty.
+
+        A fresh state restores ``{}``: outputs left by another state are emptied, not appended to.
+        """
+        self._sizes = dict(sizes)
         for path in sorted(self._existing()):
             relative = path.relative_to(self.root).as_posix()
             size = sizes.get(relative, 0)

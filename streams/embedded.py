@@ -137,6 +137,7 @@ class _Run:
         """Where to start: the checkpoint of the same inputs, or the beginning of new ones."""
         saved = self.store.get(*_POSITION)
         if saved is None:
+            self.outputs.restore({})
             return _Position()
         meta = orjson.loads(saved)
         self.outputs.restore(meta["outputs"])

@@ -34,7 +34,7 @@ def files_of(root: Path) -> dict[str, bytes]:
 
 @pytest.mark.slow
 def test_sigkill_at_random_points_loses_nothing(tmp_path):
-    generate(persons=3000, days=2, cases=12, seed=5, out_dir=tmp_path / "city", truth=False)
+    generate(persons=20000, days=2, cases=20, seed=5, out_dir=tmp_path / "city", truth=False)
     events = tmp_path / "city" / "events.jsonl"
     config = tmp_path / "small-batches.toml"
     config.write_text("[runtime]\ncommit_every = 200\n")  # many checkpoints to land between

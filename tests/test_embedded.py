@@ -130,3 +130,27 @@ def test_state_held_by_another_process_is_a_clear_error(tmp_path, capsys):
         assert "cannot open state" in capsys.readouterr().err
     finally:
         holder.close()
+
+
+def test_outputs_untouched_by_a_resumed_run_survive_the_next_restore(tmp_path):
+    """Regression: a resumed run must checkpoint the sizes of files it has not reopened."""
+    state = str(tmp_path / "state")
+    config = tmp_path / "one.toml"
+    config.write_text("[runtime]\ncommit_every = 1\n")
+    assert run(tmp_path, lines(EVENTS), "--state", state, "--config", str(config)) == 0
+    queue = tmp_path / "out" / "alerts" / "310101002.jsonl"
+    kept = queue.read_bytes()
+    more = lines([trip("P9", seat="40A", service="MU7777")])
+    assert run(tmp_path, more, "--state", state, "--config", str(config), name="later.jsonl") == 0
+    assert run(tmp_path, more, "--state", state, "--config", str(config), name="later.jsonl") == 0
+    assert queue.read_bytes() == kept
+
+
+def test_a_fresh_state_empties_outputs_left_by_another(tmp_path):
+    assert run(tmp_path, lines(EVENTS)) == 0
+    assert run(tmp_path, lines(EVENTS)) == 0  # no --state: a fresh temporary state each time
+    assert len(read(tmp_path / "out" / "contacts.jsonl")) == len(set(read_ids(tmp_path)))
+
+
+def read_ids(tmp_path) -> list[str]:
+    return [a["alert_id"] for a in read(tmp_path / "out" / "contacts.jsonl")]
