@@ -70,7 +70,7 @@ def test_state_write_failure_and_output_failure_are_clear_errors(tmp_path, capsy
     out = tmp_path / "out"
     (out / "contacts.jsonl").mkdir(parents=True)  # cannot be opened as a file
     assert main(["run", str(tmp_path / "e.jsonl"), "--out", str(out), "--state", str(tmp_path / "s")]) == 2
-    assert "cannot open" in capsys.readouterr().err
+    assert "contacts.jsonl: Is a directory" in capsys.readouterr().err
     (out / "contacts.jsonl").rmdir()
     assert main(["run", str(tmp_path / "e.jsonl"), "--out", str(out), "--state", str(tmp_path / "s")]) == 0
     assert len(read(out / "contacts.jsonl")) >= 2

@@ -95,7 +95,9 @@ class Engine:
             changes = self._on_quarantine(event)
         else:
             changes = self._on_exposure(event)
-        return changes + self._follow(changes)
+        if changes:
+            changes += self._follow(changes)
+        return changes
 
     # -- trips -----------------------------------------------------------------------------
     def _on_trip(self, trip: Trip) -> list[Change]:
