@@ -24,6 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     _add_run(commands)
     add_demo(commands)
+    _add_generate(commands)
     _add_import(commands)
     add_graph_commands(commands)
     args = parser.parse_args(argv)
@@ -79,6 +80,14 @@ def _run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print_summary(summary, args.out)
     return 0
+
+
+def _add_generate(commands: argparse._SubParsersAction) -> None:
+    from tracer.simulate import add_generate_arguments, run_generate
+
+    generate = commands.add_parser("generate", help="simulate a city: events.jsonl and the oracle's truth.jsonl")
+    add_generate_arguments(generate)
+    generate.set_defaults(handler=run_generate)
 
 
 def _add_import(commands: argparse._SubParsersAction) -> None:

@@ -19,9 +19,7 @@ from tracer.settings import load_settings
 
 
 def add_demo(commands: argparse._SubParsersAction) -> None:
-    demo = commands.add_parser(
-        "demo", help="generate a small city day, trace it, check it against the oracle"
-    )
+    demo = commands.add_parser("demo", help="generate a small city day, trace it, check it against the oracle")
     demo.add_argument("--out", type=Path, default=Path("tracer-demo"), help="folder for every file")
     demo.add_argument("--persons", type=int, default=20_000, help="residents (default 20,000)")
     demo.add_argument("--days", type=int, default=2, help="days of travel (default 2)")
@@ -50,14 +48,9 @@ def run_demo(args: argparse.Namespace) -> int:
     for part in ("input", "output", "state"):
         shutil.rmtree(root / part, ignore_errors=True)
     stats = generate(args.persons, args.days, args.cases, args.seed, root / "input", truth=True)
-    summary = run_embedded(
-        [str(root / "input" / "events.jsonl")], root / "output", load_settings(), root / "state"
-    )
+    summary = run_embedded([str(root / "input" / "events.jsonl")], root / "output", load_settings(), root / "state")
     live = fold(root / "output" / "contacts.jsonl")
-    truth = {
-        a["alert_id"]: a
-        for a in map(orjson.loads, (root / "input" / "truth.jsonl").read_bytes().splitlines())
-    }
+    truth = {a["alert_id"]: a for a in map(orjson.loads, (root / "input" / "truth.jsonl").read_bytes().splitlines())}
     agree = sum(1 for key, alert in live.items() if truth.get(key) == alert)
     levels = Counter(a["level"] for a in live.values())
     traced = {a["case_id"] for a in live.values()}
@@ -69,12 +62,11 @@ def run_demo(args: argparse.Namespace) -> int:
         f"  events         {sum(summary.events.values()):,} ({dict(sorted(summary.events.items()))}), "
         f"{summary.dead_letters} dead letters"
     )
-    print(f"  trips          {stats.get('trips', sum(summary.events.values())):,}")
+    trips = ", ".join(f"{n:,} {mode}" for mode, n in sorted(stats["trips"].items()))
+    print(f"  trips          {trips}")
     print(f"  speed          {summary.events_per_second:,.0f} events/s ({summary.seconds:.2f} s)")
     print(f"  cases traced   {len(traced)} with contacts")
-    print(
-        f"  contacts       {levels['close']:,} close, {levels['general']:,} general (live, after retractions)"
-    )
+    print(f"  contacts       {levels['close']:,} close, {levels['general']:,} general (live, after retractions)")
     print(
         f"  oracle         precision {_ratio(agree, len(live))}, recall {_ratio(agree, len(truth))} "
         f"({agree:,} of {len(truth):,} expected alerts match field for field)"

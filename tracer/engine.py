@@ -166,7 +166,11 @@ class Engine:
             self.store.delete(C, key)
         else:
             self.store.put(C, key, data)
-        same = old is not None and new is not None and (old.person_id, old.window) == (new.person_id, new.window)
+        same = old is not None and new is not None and (old.person_id, old.window, old.exposure) == (
+            new.person_id,
+            new.window,
+            new.exposure,
+        )
         changes = [] if same else self._retrace(key, old, new)
         if old is not None and new is not None and old.reported_at != new.reported_at:
             changes += self._refresh_contacts_of(new)  # their default isolation moved

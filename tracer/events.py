@@ -26,7 +26,7 @@ TRACED_STATUSES = frozenset(("confirmed", "asymptomatic", "suspected"))
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _MAX_ID = 128
-_BAD_ID = re.compile(r"[\x00-\x1f\x7f]")
+_BAD_ID = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SUBDISTRICT = re.compile(r"\d{9}")
 _YEARS = range(1970, 2100)  # wider than any real record; keeps date arithmetic far from overflow
 _CREW_ROWS = re.compile(r"\s*(\d{1,3})\s*(?:-\s*(\d{1,3})\s*)?")
@@ -298,7 +298,7 @@ _VALID_DATES: set[str] = set()  # feeds repeat a few dates: validate each once
 
 def _date(obj: dict[str, Any], name: str) -> str:
     value = obj.get(name)
-    if value in _VALID_DATES:
+    if type(value) is str and value in _VALID_DATES:
         return value  # type: ignore[return-value]
     if value is None:
         raise InvalidEvent(_missing(name))

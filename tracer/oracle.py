@@ -5,6 +5,9 @@ the whole input in memory and then loops over the riders of each service, so tha
 be checked against docs/rules.md by reading it. It shares no code with the engine (only the
 settings object), so when the two disagree one of them is wrong and a test says which input shows it.
 
+Direct contacts of cases, secondary contacts through their close contacts, and contacts of
+published exposures are all computed the same way: a set of source rides (the case's, the close
+contact's, the exposure's) against every other rider of the same service, within a time window.
 Retention is ignored: inputs compared against the oracle span less than ``retention_days``.
 """
 
@@ -13,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -21,17 +24,20 @@ import orjson
 
 from tracer.settings import RuleSettings
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _SUBDISTRICT = re.compile(r"[0-9]{9}")
 _CREW_ROWS = re.compile(r"([0-9]+)(?:-([0-9]+))?")
 _LEADING_INT = re.compile(r"[0-9]+")
 _INTEGER = re.compile(r"-?[0-9]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _MODES = ("flight", "train", "metro")
 _BERTHS = ("seat", "hard_sleeper", "soft_sleeper")
+_UNBOUNDED = 1 << 62  # an exposure without start or end: the riders' own rides bound it
 _STATUSES = ("confirmed", "asymptomatic", "suspected", "excluded")
-_CLOSE, _GENERAL = "close", "general"
+_CLOSE, _GENERAL, _SECONDARY = "close", "general", "secondary"
+_DEFAULT_RULES = RuleSettings()  # frozen, so one shared default is safe
 
 
 class Ride(NamedTuple):
@@ -64,11 +70,34 @@ class Case(NamedTuple):
     reported_at: int
 
 
-def expected_alerts(events: Iterable[Any], rules: RuleSettings = RuleSettings()) -> dict[str, dict]:
-    """The live alert set (alert_id -> alert) after the whole stream, per docs/rules.md."""
+class Exposure(NamedTuple):
+    """A published case trip: its rides (one per listed carriage and seat) and its window."""
+
+    exposure_id: str
+    rides: tuple[Ride, ...]
+    start: int
+    end: int
+
+
+class Origin(NamedTuple):
+    """Whose contacts an alert describes: a case (or exposure), and the close contact in between."""
+
+    case_id: str
+    case_person_id: str | None
+    via_person_id: str | None
+
+
+def expected_alerts(events: Iterable[dict], rules: RuleSettings = _DEFAULT_RULES) -> dict[str, dict]:
+    """The live alert set (alert_id -> alert) after the whole stream, per docs/rules.md.
+
+    ``events`` are decoded JSON values in stream order; values that are not valid events (a JSON
+    array, a trip without a person, ...) are skipped, as the engine sends them to the dead letters.
+    """
     registry: dict[str, str] = {}
     trips: dict[str, Ride] = {}
     cases: dict[str, Case] = {}
+    quarantines: dict[str, int] = {}
+    exposures: dict[str, Exposure] = {}
     for event in events:
         if not isinstance(event, dict):
             continue
@@ -85,7 +114,16 @@ def expected_alerts(events: Iterable[Any], rules: RuleSettings = RuleSettings())
             case = _case(event)
             if case is not None:
                 cases[case.case_id] = case
-    return _trace(registry, trips, cases, rules)
+        elif kind == "quarantine":
+            person_id, at = event.get("person_id"), _micros(event.get("at"))
+            if _is_id(person_id) and at is not None:
+                quarantines[person_id] = at
+        elif kind == "exposure":
+            exposure = _exposure(event, rules)
+            if exposure is not None:
+                exposures[exposure.exposure_id] = exposure
+    tracer = _Tracer(registry, trips, rules)
+    return tracer.trace(cases, quarantines, exposures)
 
 
 def write_truth(alerts: Mapping[str, dict], path: str | Path) -> None:
@@ -109,9 +147,8 @@ def _ride(event: dict, rules: RuleSettings) -> Ride | None:
     person_id, mode, service = event.get("person_id"), event.get("mode"), event.get("service")
     if not _is_id(person_id) or mode not in _MODES or not isinstance(service, str) or not service:
         return None
-    service_date = _date(event.get("date"))
     board, alight = _micros(event.get("board_time")), _micros(event.get("alight_time"))
-    if service_date is None or board is None or alight is None:
+    if _date(event.get("date")) is None or board is None or alight is None:
         return None
     if alight <= board or alight - board > rules.max_ride_hours * 3_600_000_000:
         return None
@@ -119,9 +156,11 @@ def _ride(event: dict, rules: RuleSettings) -> Ride | None:
     seat, berth, sealed = event.get("seat"), event.get("berth"), event.get("sealed")
     role, crew_rows = event.get("role"), event.get("crew_rows")
     stations = (event.get("board_station"), event.get("alight_station"))
-    if not (_is_label(carriage) and _is_label(compartment) and _optional_str(seat)):
+    if not (_is_label(carriage) and _is_label(compartment) and _is_label(seat)):
         return None
-    if berth not in (None, *_BERTHS) or sealed not in (None, True, False) or role not in (None, "passenger", "crew"):
+    if berth not in (None, *_BERTHS) or not (sealed is None or isinstance(sealed, bool)):
+        return None
+    if role not in (None, "passenger", "crew"):
         return None
     if not (_optional_str(crew_rows) and _optional_str(stations[0]) and _optional_str(stations[1])):
         return None
@@ -133,19 +172,18 @@ def _ride(event: dict, rules: RuleSettings) -> Ride | None:
         trip_id = "h:" + hashlib.sha256(orjson.dumps(event, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
     elif not isinstance(trip_id, str) or not trip_id:
         return None
-    row = _LEADING_INT.match(seat.strip()) if seat is not None else None
     compartment_text = _trimmed(compartment)
     return Ride(
         trip_id=trip_id,
         person_id=person_id,
         mode=mode,
         service=service,
-        date=service_date.isoformat(),
+        date=event["date"],
         board=board,
         alight=alight,
         carriage=_trimmed(carriage),
-        seat=seat,
-        row=int(row.group()) if row else None,
+        seat=_trimmed(seat),
+        row=_row(_trimmed(seat)),
         berth=berth or "seat",
         compartment=compartment_text,
         bay=int(compartment_text) if compartment_text and _INTEGER.fullmatch(compartment_text) else None,
@@ -167,11 +205,51 @@ def _case(event: dict) -> Case | None:
     return Case(case_id, person_id, status, onset, isolated_at, reported_at)
 
 
+def _exposure(event: dict, rules: RuleSettings) -> Exposure | None:
+    """A published case trip: absent times leave that side unbounded, absent lists an unknown place."""
+    exposure_id, mode, service = event.get("exposure_id"), event.get("mode"), event.get("service")
+    if not isinstance(exposure_id, str) or not exposure_id or mode not in _MODES:
+        return None
+    service_date, carriages, seats = _date(event.get("date")), event.get("carriages"), event.get("seats")
+    if not isinstance(service, str) or not service or service_date is None:
+        return None
+    if not (_str_list(carriages) and _str_list(seats)):
+        return None
+    if not all(_optional_str(event.get(name)) for name in ("board_station", "alight_station", "source")):
+        return None
+    start_text, end_text = event.get("start"), event.get("end")
+    start = _micros(start_text) if start_text is not None else -_UNBOUNDED
+    end = _micros(end_text) if end_text is not None else _UNBOUNDED
+    if start is None or end is None:
+        return None
+    places = [(carriage, seat) for carriage in carriages or [None] for seat in seats or [None]]
+    rides = tuple(
+        Ride(
+            trip_id=f"{index:06d}",  # listed order breaks ties between the exposure's places
+            person_id="",
+            mode=mode,
+            service=service,
+            date=event["date"],
+            board=start,
+            alight=end,
+            carriage=_trimmed(carriage),
+            seat=seat,
+            row=_row(seat),
+            berth="seat",
+            compartment=None,
+            bay=None,
+            sealed=True,
+            crew=False,
+            crew_rows=None,
+        )
+        for index, (carriage, seat) in enumerate(places)
+    )
+    return Exposure(exposure_id, rides, start, end)
+
+
 def _is_id(value: object) -> bool:
     """person_id: non-empty, at most 128 characters, no control characters."""
-    if not isinstance(value, str) or not 0 < len(value) <= 128:
-        return False
-    return not any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in value)
+    return isinstance(value, str) and 0 < len(value) <= 128 and _CONTROL.search(value) is None
 
 
 def _is_label(value: object) -> bool:
@@ -183,10 +261,20 @@ def _optional_str(value: object) -> bool:
     return value is None or isinstance(value, str)
 
 
+def _str_list(value: object) -> bool:
+    return value is None or (isinstance(value, list) and all(isinstance(item, str) for item in value))
+
+
 def _trimmed(value: str | int | None) -> str | None:
     """Carriages and compartments compare as trimmed strings; blank means unknown."""
     text = str(value).strip() if value is not None else ""
     return text or None
+
+
+def _row(seat: str | None) -> int | None:
+    """Flight row: the leading integer of the seat (``32C`` -> 32)."""
+    match = _LEADING_INT.match(seat.strip()) if seat is not None else None
+    return int(match.group()) if match else None
 
 
 def _crew_rows(text: str) -> tuple[int, int] | None:
@@ -220,52 +308,117 @@ def _micros(value: object) -> int | None:
     return (moment - _EPOCH) // _MICROSECOND
 
 
-# Tracing: every case ride against every rider of the same (mode, service, date).
+# Tracing: source rides against every other rider of the same (mode, service, date).
 
 
-def _trace(
-    registry: dict[str, str], trips: dict[str, Ride], cases: dict[str, Case], rules: RuleSettings
-) -> dict[str, dict]:
-    by_person: dict[str, list[Ride]] = {}
-    by_service: dict[tuple[str, str, str], list[Ride]] = {}
-    for trip_id in sorted(trips):
-        ride = trips[trip_id]
-        by_person.setdefault(ride.person_id, []).append(ride)
-        by_service.setdefault((ride.mode, ride.service, ride.date), []).append(ride)
-    minimum = rules.min_overlap_seconds * 1_000_000
-    alerts: dict[str, dict] = {}
-    for case_id in sorted(cases):
-        case = cases[case_id]
-        if case.status == "excluded":
-            continue
-        start, end = _window(case, rules)
+class _Tracer:
+    """The folded trips, indexed by person and by service, and the loops over them."""
+
+    def __init__(self, registry: dict[str, str], trips: dict[str, Ride], rules: RuleSettings) -> None:
+        self.registry, self.rules = registry, rules
+        self.by_person: dict[str, list[Ride]] = {}
+        self.by_service: dict[tuple[str, str, str], list[Ride]] = {}
+        for trip_id in sorted(trips):
+            ride = trips[trip_id]
+            self.by_person.setdefault(ride.person_id, []).append(ride)
+            self.by_service.setdefault((ride.mode, ride.service, ride.date), []).append(ride)
+
+    def trace(
+        self, cases: dict[str, Case], quarantines: dict[str, int], exposures: dict[str, Exposure]
+    ) -> dict[str, dict]:
+        alerts: dict[str, dict] = {}
+        isolation = round(self.rules.contact_isolation_hours * 3_600_000_000)
+        for case_id in sorted(cases):
+            case = cases[case_id]
+            if case.status == "excluded":
+                continue
+            start, end = _window(case, self.rules)
+            direct = self.meet(
+                Origin(case_id, case.person_id, None), self.by_person.get(case.person_id, []), start, end
+            )
+            alerts.update((alert_id, ranked[1]) for alert_id, ranked in direct.items())
+            for via, since in sorted(_close_since(direct).items()):
+                until = quarantines.get(via, case.reported_at + isolation)
+                origin = Origin(case_id, case.person_id, via)
+                secondary = self.meet(origin, self.by_person.get(via, []), since, until)
+                alerts.update((alert_id, ranked[1]) for alert_id, ranked in secondary.items())
+        for exposure_id in sorted(exposures):
+            exposure = exposures[exposure_id]
+            found = self.meet(Origin(exposure_id, None, None), exposure.rides, exposure.start, exposure.end)
+            alerts.update((alert_id, ranked[1]) for alert_id, ranked in found.items())
+        return alerts
+
+    def meet(self, origin: Origin, sources: Iterable[Ride], start: float, end: float) -> dict[str, tuple[tuple, dict]]:
+        """alert_id -> (rank, alert) of the best pair of each contact with one of ``sources``, within
+        [start, end). Through a close contact (``via_person_id``) only close rules count, as secondary."""
+        minimum = self.rules.min_overlap_seconds * 1_000_000
         best: dict[str, tuple[tuple, dict]] = {}
-        for case_ride in by_person.get(case.person_id, []):
-            for ride in by_service[(case_ride.mode, case_ride.service, case_ride.date)]:
-                if ride.person_id == case.person_id:
+        for source in sources:
+            for ride in self.by_service.get((source.mode, source.service, source.date), []):
+                if ride.person_id in (origin.case_person_id, origin.via_person_id):
                     continue
-                exposure_start = max(case_ride.board, ride.board, start)
-                exposure_end = min(case_ride.alight, ride.alight, end)
+                exposure_start = max(source.board, ride.board, start)
+                exposure_end = min(source.alight, ride.alight, end)
                 if exposure_end - exposure_start <= minimum:
                     continue
-                level, rule = _classify(case_ride, ride, rules)
-                rank = (level != _CLOSE, exposure_start, -exposure_end, case_ride.trip_id, ride.trip_id)
-                alert_id = _alert_id(case.case_id, ride.person_id, ride.mode, ride.service, ride.date)
+                level, rule = _classify(source, ride, self.rules)
+                if origin.via_person_id is not None:
+                    if level != _CLOSE:
+                        continue
+                    level = _SECONDARY
+                rank = (level == _GENERAL, exposure_start, -exposure_end, source.trip_id, ride.trip_id)
+                alert_id = _alert_id(origin, ride)
                 if alert_id not in best or rank < best[alert_id][0]:
-                    alert = _alert(alert_id, level, rule, case, case_ride, ride, registry, rules)
-                    alert["exposure_start"] = _format(exposure_start, rules)
-                    alert["exposure_end"] = _format(exposure_end, rules)
-                    alert["window_truncated"] = False
-                    best[alert_id] = (rank, alert)
-        alerts.update((alert_id, ranked[1]) for alert_id, ranked in best.items())
-    return alerts
+                    exposure = (_format(exposure_start, self.rules), _format(exposure_end, self.rules))
+                    best[alert_id] = (rank, self._alert(alert_id, level, rule, origin, source, ride, exposure))
+        return best
+
+    def _alert(
+        self, alert_id: str, level: str, rule: str, origin: Origin, source: Ride, ride: Ride, exposure: tuple[str, str]
+    ) -> dict[str, Any]:
+        """The output keys of docs/schema.md, in their order."""
+        return {
+            "v": 1,
+            "alert_id": alert_id,
+            "action": "add",
+            "level": level,
+            "case_id": origin.case_id,
+            "case_person_id": origin.case_person_id,
+            "contact_person_id": ride.person_id,
+            "via_person_id": origin.via_person_id,
+            "subdistrict": self.registry.get(ride.person_id),
+            "mode": ride.mode,
+            "service": ride.service,
+            "date": ride.date,
+            "case_carriage": source.carriage,
+            "case_seat": source.seat,
+            "contact_carriage": ride.carriage,
+            "contact_seat": ride.seat,
+            "rule": rule,
+            "exposure_start": exposure[0],
+            "exposure_end": exposure[1],
+            "window_truncated": False,
+        }
 
 
-def _window(case: Case, rules: RuleSettings) -> tuple[float, float]:
+def _close_since(direct: dict[str, tuple[tuple, dict]]) -> dict[str, int]:
+    """Close contact -> start of their earliest close exposure to the case (their exposure period)."""
+    since: dict[str, int] = {}
+    for rank, alert in direct.values():
+        if alert["level"] == _CLOSE:
+            contact = alert["contact_person_id"]
+            since[contact] = min(rank[1], since.get(contact, rank[1]))
+    return since
+
+
+def _window(case: Case, rules: RuleSettings) -> tuple[int, float]:
     """[00:00 local of onset - lookback_days, isolated_at); an open window ends at infinity."""
-    first_day = case.onset - timedelta(days=rules.lookback_days)
-    start = (datetime.combine(first_day, time(0), tzinfo=rules.zone) - _EPOCH) // _MICROSECOND
+    start = _midnight(case.onset - timedelta(days=rules.lookback_days), rules)
     return start, case.isolated_at if case.isolated_at is not None else float("inf")
+
+
+def _midnight(day: date, rules: RuleSettings) -> int:
+    return (datetime.combine(day, time(0), tzinfo=rules.zone) - _EPOCH) // _MICROSECOND
 
 
 def _classify(case: Ride, contact: Ride, rules: RuleSettings) -> tuple[str, str]:
@@ -305,48 +458,25 @@ def _train(case: Ride, contact: Ride, span: int) -> tuple[str, str]:
     elif case.sealed or case.berth == "soft_sleeper":
         if same_carriage:
             return _CLOSE, "train.same_carriage"
-    elif same_carriage and case.bay is not None and contact.bay is not None and abs(case.bay - contact.bay) <= span:
+    elif same_carriage and _near(case.bay, contact.bay, span):
         return _CLOSE, "train.bay_within_span"
     if same_carriage and contact.crew:
         return _CLOSE, "train.crew_of_carriage"
     return _GENERAL, "train.same_train"
 
 
-def _alert_id(case_id: str, contact_person_id: str, mode: str, service: str, service_date: str) -> str:
-    key = "\x1f".join([case_id, contact_person_id, mode, service, service_date])
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
+def _near(bay: int | None, other: int | None, span: int) -> bool:
+    """Bays within ``span`` of each other; an unknown or non-numeric bay is near nothing."""
+    return bay is not None and other is not None and abs(bay - other) <= span
 
 
-def _alert(
-    alert_id: str,
-    level: str,
-    rule: str,
-    case: Case,
-    case_ride: Ride,
-    ride: Ride,
-    registry: dict[str, str],
-    rules: RuleSettings,
-) -> dict[str, Any]:
-    """The output keys of docs/schema.md, in their order, up to ``rule`` (the caller adds the rest)."""
-    return {
-        "v": 1,
-        "alert_id": alert_id,
-        "action": "add",
-        "level": level,
-        "case_id": case.case_id,
-        "case_person_id": case.person_id,
-        "contact_person_id": ride.person_id,
-        "subdistrict": registry.get(ride.person_id),
-        "mode": ride.mode,
-        "service": ride.service,
-        "date": ride.date,
-        "case_carriage": case_ride.carriage,
-        "case_seat": case_ride.seat,
-        "contact_carriage": ride.carriage,
-        "contact_seat": ride.seat,
-        "rule": rule,
-    }
+def _alert_id(origin: Origin, ride: Ride) -> str:
+    """SHA-256 over case, contact, mode, service and date (and the close contact, for secondary)."""
+    parts = [origin.case_id, ride.person_id, ride.mode, ride.service, ride.date]
+    if origin.via_person_id is not None:
+        parts.append(origin.via_person_id)
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
-def _format(micros: int, rules: RuleSettings) -> str:
+def _format(micros: float, rules: RuleSettings) -> str:
     return (_EPOCH + micros * _MICROSECOND).astimezone(rules.zone).isoformat()

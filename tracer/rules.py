@@ -15,7 +15,7 @@ from tracer.settings import RuleSettings
 CLOSE = "close"
 GENERAL = "general"
 _RANK = {CLOSE: 2, GENERAL: 1}
-_ROW = re.compile(r"\s*(\d{1,4})")
+_ROW = re.compile(r"\s*(\d{1,4})", re.ASCII)
 _OPEN_END = 1 << 62  # an open window (not yet isolated) ends "never"
 
 

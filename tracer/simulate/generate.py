@@ -1,0 +1,137 @@
+"""``generate``: a simulated city's event stream (and, optionally, the oracle's expected alerts).
+
+Determinism is the contract: one ``random.Random`` per part, all derived from the seed, sorted
+iteration everywhere and no wall-clock time in the output, so the same arguments give the same bytes.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tracer.errors import OutputError, TracerError
+from tracer.oracle import expected_alerts, write_truth
+from tracer.settings import RuleSettings
+from tracer.simulate.city import Population
+from tracer.simulate.clock import Clock
+from tracer.simulate.outbreak import plan
+from tracer.simulate.rides import Rides
+from tracer.simulate.schedule import build_schedule
+from tracer.simulate.stream import EventStream
+
+RULES = RuleSettings()
+# The oracle ignores retention, so the engine must drop nothing: event times reach day days + 1 at most
+# (overnight trains, reports) and traced windows start on day -1 at the earliest (onset >= lookback_days,
+# corrected by a day), which this bound keeps within retention_days.
+MAX_DAYS = RULES.retention_days - RULES.lookback_days - 1
+P_MOVE = 0.002  # residents re-registered in another subdistrict during the run
+EXTRA_DAYS = 3  # overnight trains arrive, late lines and reports come, after the last day
+_PARTS = ("city", "schedule", "outbreak", "rides", "stream")
+
+
+def generate(
+    persons: int,
+    days: int,
+    cases: int,
+    seed: int,
+    out_dir: Path,
+    *,
+    start_date: str = "2020-01-15",
+    truth: bool = True,
+) -> dict[str, Any]:
+    """Write ``out_dir/events.jsonl`` (and ``truth.jsonl`` when ``truth``); return the counts."""
+    started = time.perf_counter()
+    start = _check(persons, days, cases, start_date)
+    master = random.Random(seed)
+    rngs = {part: random.Random(master.getrandbits(64)) for part in _PARTS}
+    clock = Clock(start, days + EXTRA_DAYS)
+    population = Population(persons, rngs["city"])
+    schedule = build_schedule(persons, rngs["schedule"])
+    outbreak = plan(cases, days, RULES.lookback_days, population, schedule, clock, rngs["outbreak"])
+    events_path, truth_path = Path(out_dir) / "events.jsonl", Path(out_dir) / "truth.jsonl"
+    try:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        with open(events_path, "wb", buffering=1 << 20) as out:
+            stream = EventStream(out, rngs["stream"])
+            moves = _registry(stream, population, days, rngs["city"])
+            for minute, record in outbreak.reports:
+                stream.at(minute, record)
+            rides = Rides(stream, clock, population, schedule, outbreak, rngs["rides"])
+            services = schedule.services()
+            for day in range(days):
+                for first, mode, index, run in services:
+                    stream.advance(day * 1440 + first)
+                    rides.service(day, mode, index, run)
+            stream.close()
+        stats = {
+            "persons": persons,
+            "days": days,
+            "cases": cases,
+            "seed": seed,
+            "start_date": start_date,
+            "lines": sum(stream.events.values()) + stream.malformed,
+            "events": _sorted(stream.events),
+            "trips": _sorted(stream.trips),
+            "malformed": stream.malformed,
+            "disorder": _sorted(stream.disorder),
+            "outbreak": _sorted(outbreak.counts),
+            "moves": moves,
+        }
+        if truth:
+            with open(events_path, "rb") as lines:
+                alerts = expected_alerts(_decoded(lines), RULES)
+            write_truth(alerts, truth_path)
+            stats["alerts"] = _sorted(Counter(alert["level"] for alert in alerts.values()))
+        else:
+            truth_path.unlink(missing_ok=True)  # a stale truth would not match these events
+    except OSError as exc:
+        raise OutputError(f"cannot write to {out_dir}: {exc}") from exc
+    stats["seconds"] = round(time.perf_counter() - started, 3)
+    return stats
+
+
+def _check(persons: int, days: int, cases: int, start_date: str) -> date:
+    if persons < 1:
+        raise TracerError("--persons must be at least 1")
+    if not 1 <= days <= MAX_DAYS:
+        raise TracerError(
+            f"--days must be 1 to {MAX_DAYS} (retention_days - lookback_days - 1), so that the oracle, "
+            "which ignores retention, agrees with the engine"
+        )
+    if not 0 <= cases <= persons:
+        raise TracerError("--cases must be 0 to --persons")
+    try:
+        return date.fromisoformat(start_date)
+    except ValueError as exc:
+        raise TracerError(f"--start-date must be YYYY-MM-DD, got {start_date!r}") from exc
+
+
+def _registry(stream: EventStream, population: Population, days: int, rng: random.Random) -> int:
+    """A person event per resident first; a few move during the run (the registry's last one wins)."""
+    for index, home in enumerate(population.homes(rng, population.size)):
+        stream.person({"type": "person", "person_id": population.resident(index), "subdistrict": home})
+    moves = round(population.size * P_MOVE)
+    for home in population.homes(rng, moves):
+        person, minute = population.resident(rng.randrange(population.size)), rng.randrange(days * 1440)
+        stream.at(minute, {"type": "person", "person_id": person, "subdistrict": home})
+    return moves
+
+
+def _decoded(lines: Iterable[bytes]) -> Iterator[Any]:
+    """Decoded lines; lines that are not JSON are skipped, as the engine dead-letters them."""
+    for line in lines:
+        try:
+            yield orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+
+
+def _sorted(counts: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(counts.items()))
