@@ -58,15 +58,16 @@ def run_demo(args: argparse.Namespace) -> int:
     names = subdistricts()
 
     print(f"tracer demo: {args.persons:,} residents, {args.days} day(s), seed {args.seed}")
-    print(
-        f"  events         {sum(summary.events.values()):,} ({dict(sorted(summary.events.items()))}), "
-        f"{summary.dead_letters} dead letters"
-    )
+    kinds = ", ".join(f"{n:,} {kind}" for kind, n in sorted(summary.events.items()))
+    print(f"  events         {kinds}; {summary.dead_letters} malformed lines went to the dead letters")
     trips = ", ".join(f"{n:,} {mode}" for mode, n in sorted(stats["trips"].items()))
     print(f"  trips          {trips}")
     print(f"  speed          {summary.events_per_second:,.0f} events/s ({summary.seconds:.2f} s)")
     print(f"  cases traced   {len(traced)} with contacts")
-    print(f"  contacts       {levels['close']:,} close, {levels['general']:,} general (live, after retractions)")
+    print(
+        f"  contacts       {levels['close']:,} close, {levels['secondary']:,} secondary, "
+        f"{levels['general']:,} general (live, after retractions)"
+    )
     print(
         f"  oracle         precision {_ratio(agree, len(live))}, recall {_ratio(agree, len(truth))} "
         f"({agree:,} of {len(truth):,} expected alerts match field for field)"
