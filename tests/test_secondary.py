@@ -85,3 +85,14 @@ def test_arrival_order_does_not_matter():
         expected = expected or driver.live()
         assert driver.live() == expected
     assert any(a["level"] == "secondary" for a in expected.values())
+
+
+def test_secondary_tracing_can_be_turned_off():
+    from tracer.oracle import expected_alerts
+    from tracer.settings import RuleSettings
+
+    rules = RuleSettings(trace_secondary=False)
+    driver = Driver(MemoryStore(), rules)
+    driver.feed(*BASE, REPORT)
+    assert driver.secondary() == set() and driver.levels()["P2"] == "close"
+    assert driver.live() == expected_alerts([*BASE, REPORT], rules)

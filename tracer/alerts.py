@@ -32,9 +32,7 @@ def alert_id(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
-def build_alert(
-    source: Source, found: Match, level: str, subdistrict: str | None, zone: Any, truncated: bool
-) -> Alert:
+def build_alert(source: Source, found: Match, level: str, subdistrict: str | None, zone: Any, truncated: bool) -> Alert:
     """The ``add`` record for the best match between a source and a contact (schema v1 key order)."""
     case_trip, contact = found.case_trip, found.contact_trip
     ids = (source.case_id, contact.person_id, contact.mode, contact.service, contact.date)

@@ -14,6 +14,7 @@ The store's key layout is described in ``graph/keys.py``.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from datetime import date, timedelta
 
 import orjson
@@ -73,6 +74,8 @@ class Engine:
             self._probed[key[2:].rsplit(SEP, 2)[0]] += 1
         for key, _ in store.items("K" + SEP):
             self._riding_sources[key[2:].split(SEP, 1)[0]] += 1
+        # Riders of each service day read during one event (riders only change at its start).
+        self._riders_of: dict[str, dict[str, list[Trip]]] = {}
         mark = store.get(M, "watermark")
         self._watermark = int(mark) if mark else -_FAR
         self._horizon = ""  # service dates below this were dropped
@@ -84,6 +87,7 @@ class Engine:
     # -- entry point -----------------------------------------------------------------------
     def process(self, event: Event) -> list[Change]:
         """Apply one event. Raises ``InvalidEvent`` (before any write) for events it cannot apply."""
+        self._riders_of.clear()
         if isinstance(event, Trip):
             changes = self._on_trip(event)
         elif isinstance(event, Case):
@@ -166,10 +170,15 @@ class Engine:
             self.store.delete(C, key)
         else:
             self.store.put(C, key, data)
-        same = old is not None and new is not None and (old.person_id, old.window, old.exposure) == (
-            new.person_id,
-            new.window,
-            new.exposure,
+        same = (
+            old is not None
+            and new is not None
+            and (old.person_id, old.window, old.exposure)
+            == (
+                new.person_id,
+                new.window,
+                new.exposure,
+            )
         )
         changes = [] if same else self._retrace(key, old, new)
         if old is not None and new is not None and old.reported_at != new.reported_at:
@@ -200,7 +209,7 @@ class Engine:
             alert = orjson.loads(value)
             day = SEP.join((alert["date"], alert["mode"], alert["service"]))
             affected[day].add((key, alert["contact_person_id"]))
-        return self._recompute(affected)
+        return self._recompute(affected, fresh=key if old is None else None)
 
     def _rides(self, source: Source | None) -> list[Trip]:
         """The rides through which a source exposes others (within its window)."""
@@ -223,6 +232,8 @@ class Engine:
     # -- secondary contacts ------------------------------------------------------------------
     def _follow(self, changes: list[Change]) -> list[Change]:
         """Re-derive the via source of every close contact whose close alerts just changed."""
+        if not self.rules.trace_secondary:
+            return []
         pairs = set()
         for change in changes:
             for alert in (change.before, change.after):  # close alerts of cases (not of exposures)
@@ -283,22 +294,30 @@ class Engine:
         return changes
 
     # -- the one recompute -------------------------------------------------------------------
-    def _recompute(self, affected: Affected) -> list[Change]:
-        """Recompute every ``(source, contact)`` key on each service day; report what changed."""
+    def _recompute(self, affected: Affected, fresh: str | None = None) -> list[Change]:
+        """Recompute every ``(source, contact)`` key on each service day; report what changed.
+
+        ``fresh`` names a source that has just been created: it has no stored alerts to compare
+        with, which spares a read per key (most keys of a new secondary-tracing source give none).
+        """
         changes: list[Change] = []
         sources: dict[str, Source | None] = {}  # None: the source was just removed
         for day in sorted(affected):
             probes = self._trips_by_owner(_day_group("P", day))
-            riders = self._trips_by_owner(_day_group("R", day))
+            riders = self._riders_by_person(day)
             mode, service = day.split(SEP)[1:]
             for key, contact in sorted(affected[day]):
                 if key not in sources:
                     data = self.store.get(C, key)
                     sources[key] = decode_source(key, data, self.rules) if data is not None else None
-                source = sources[key]
-                after = self._alert(source, probes.get(key), riders.get(contact), contact)
-                alert = _alert_id(key, contact, mode, service, day[:10])
-                change = self._store_alert(key, contact, alert, after)
+                after = self._alert(sources[key], probes.get(key), riders.get(contact), contact)
+                if key == fresh:
+                    if after is None:
+                        continue
+                    change = self._store_alert(key, contact, after["alert_id"], after, known_absent=True)
+                else:
+                    alert = _alert_id(key, contact, mode, service, day[:10])
+                    change = self._store_alert(key, contact, alert, after)
                 if change is not None:
                     changes.append(change)
         return changes
@@ -310,7 +329,7 @@ class Engine:
             return None
         if source.excludes(contact):
             return None
-        found = best_match(rides, contact_rides, source.window, self.rules)
+        found = best_match(rides, contact_rides, source.window, self.rules, source.via_person_id is not None)
         level = source.level(found.level) if found is not None else None
         if found is None or level is None:
             return None
@@ -318,9 +337,11 @@ class Engine:
         truncated = source.truncatable and source.window.start < self._horizon_start
         return build_alert(source, found, level, subdistrict.decode() if subdistrict else None, self._zone, truncated)
 
-    def _store_alert(self, key: str, contact: str, alert: str, after: Alert | None) -> Change | None:
+    def _store_alert(
+        self, key: str, contact: str, alert: str, after: Alert | None, known_absent: bool = False
+    ) -> Change | None:
         alerts = group("A", key)
-        old = self.store.get(alerts, alert)
+        old = None if known_absent else self.store.get(alerts, alert)
         new = orjson.dumps(after) if after is not None else None
         if old == new:
             return None
@@ -339,8 +360,14 @@ class Engine:
             owners[suffix.split(SEP, 1)[0]].append(decode_trip(data))
         return owners
 
-    def _riders(self, day: str) -> set[str]:
-        return {suffix.split(SEP, 1)[0] for suffix, _ in self.store.scan(_day_group("R", day))}
+    def _riders_by_person(self, day: str) -> dict[str, list[Trip]]:
+        riders = self._riders_of.get(day)
+        if riders is None:
+            riders = self._riders_of[day] = self._trips_by_owner(_day_group("R", day))
+        return riders
+
+    def _riders(self, day: str) -> Iterable[str]:
+        return self._riders_by_person(day).keys()
 
     def _unprobe(self, day: str) -> None:
         self._probed[day] -= 1

@@ -364,9 +364,17 @@ def _crew_rows(value: Any) -> tuple[int, int] | None:
     return (low, high)
 
 
+_FORMATTED: dict[tuple[int, Any], str] = {}  # alerts repeat their case rides' times: format each once
+
+
 def format_time(micros: int, zone: Any) -> str:
     """Epoch microseconds as ISO 8601 in ``zone`` (exact, no float rounding)."""
-    return (_EPOCH + timedelta(microseconds=micros)).astimezone(zone).isoformat()
+    text = _FORMATTED.get((micros, zone))
+    if text is None:
+        if len(_FORMATTED) >= _TIME_CACHE_SIZE:
+            _FORMATTED.clear()
+        text = _FORMATTED[(micros, zone)] = (_EPOCH + timedelta(microseconds=micros)).astimezone(zone).isoformat()
+    return text
 
 
 def local_midnight(day: str, zone: Any) -> int:

@@ -337,6 +337,8 @@ class _Tracer:
                 Origin(case_id, case.person_id, None), self.by_person.get(case.person_id, []), start, end
             )
             alerts.update((alert_id, ranked[1]) for alert_id, ranked in direct.items())
+            if not self.rules.trace_secondary:
+                continue
             for via, since in sorted(_close_since(direct).items()):
                 until = quarantines.get(via, case.reported_at + isolation)
                 origin = Origin(case_id, case.person_id, via)

@@ -130,24 +130,31 @@ def _bay(compartment: str | None) -> int | None:
         return None
 
 
-def match(case_trip: Trip, contact: Trip, window: Window, rules: RuleSettings) -> Match | None:
-    """The exposure of ``contact`` to ``case_trip`` within ``window``, or None if there is none."""
+def match(
+    case_trip: Trip, contact: Trip, window: Window, rules: RuleSettings, only_close: bool = False
+) -> Match | None:
+    """The exposure of ``contact`` to ``case_trip`` within ``window``, or None if there is none
+    (or, with ``only_close``, if it is not close: secondary tracing counts nothing else)."""
     start = max(case_trip.board, contact.board, window.start)
     end = min(case_trip.alight, contact.alight, window.end)
     if end - start <= rules.min_overlap_seconds * 1_000_000:
         return None
     level, rule = classify(case_trip, contact, rules)
+    if only_close and level != CLOSE:
+        return None
     return Match(level, rule, start, end, case_trip, contact)
 
 
 def best_match(
-    case_trips: list[Trip], contact_trips: list[Trip], window: Window, rules: RuleSettings
+    case_trips: list[Trip], contact_trips: list[Trip], window: Window, rules: RuleSettings, only_close: bool = False
 ) -> Match | None:
     """The one pair an alert describes when a case and a contact meet several times on a service day."""
     found = [
         m
         for case_trip in case_trips
         for contact in contact_trips
-        if (m := match(case_trip, contact, window, rules)) is not None
+        if (m := match(case_trip, contact, window, rules, only_close)) is not None
     ]
+    if len(found) == 1:
+        return found[0]
     return min(found, key=Match.sort_key) if found else None

@@ -28,6 +28,7 @@ class RuleSettings:
     retention_days: int = 21
     max_ride_hours: float = 72
     contact_isolation_hours: float = 24
+    trace_secondary: bool = True
 
     @property
     def zone(self) -> ZoneInfo:

@@ -92,9 +92,7 @@ def decode_source(key: str, data: bytes, rules: RuleSettings) -> Source:
         if fields[index] is not None:
             fields[index] = tuple(fields[index])
     exposure = Exposure(*fields)
-    window = Window(
-        -FAR if exposure.start is None else exposure.start, FAR if exposure.end is None else exposure.end
-    )
+    window = Window(-FAR if exposure.start is None else exposure.start, FAR if exposure.end is None else exposure.end)
     return Source(key, exposure.exposure_id, None, None, None, window, exposure=exposure)
 
 

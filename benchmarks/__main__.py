@@ -1,0 +1,40 @@
+"""`python -m benchmarks NAME [flags]`: small by default (about a minute each), larger by flags.
+
+Results print as a table and are saved as JSON (and SVG for lookup) under benchmarks/results/.
+Every figure is reported against a baseline measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from benchmarks import batch, ingest, lookup, memory
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    names = parser.add_subparsers(dest="name", required=True)
+    one = names.add_parser("ingest", help="engine trip events/s against a bare orjson+RocksDB loop")
+    one.add_argument("--trips", type=int, default=300_000)
+    one.add_argument("--repeat", type=int, default=3)
+    one.set_defaults(run=ingest.main)
+    one = names.add_parser("lookup", help="case-to-alerts latency against store size")
+    one.add_argument("--sizes", default="100000,300000,1000000", help="stored trips, comma separated (e.g. up to 5e7)")
+    one.add_argument("--cases", type=int, default=200)
+    one.set_defaults(run=lookup.main)
+    one = names.add_parser("memory", help="RSS over a long stream with a short retention")
+    one.add_argument("--persons", type=int, default=300_000)
+    one.add_argument("--days", type=int, default=14)
+    one.add_argument("--retention", type=int, default=3)
+    one.set_defaults(run=memory.main)
+    one = names.add_parser("batch", help="the same contacts by a SQLite self-join, and time-to-contacts")
+    one.add_argument("--persons", type=int, default=50_000)
+    one.add_argument("--days", type=int, default=3)
+    one.add_argument("--cases", type=int, default=40)
+    one.set_defaults(run=batch.main)
+    args = parser.parse_args()
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

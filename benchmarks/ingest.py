@@ -1,0 +1,80 @@
+"""Embedded ingest: trip events/s of the engine against a bare loop in the same process.
+
+The bare loop is the practical ceiling of this design: it parses each line with orjson and writes
+the same three RocksDB keys per trip (trip, rider of the service day, itinerary) in batches of the
+same size, and does nothing else (no validation, no dedupe read, no tracing, no outputs).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rocksdict import Options, Rdict, WriteBatch
+
+from benchmarks.common import save, table, trips_file
+from streams.embedded import run_embedded
+from tracer.settings import load_settings
+
+SEP = "\x1f"
+
+
+def bare_loop(path: Path, state: Path, batch_size: int) -> float:
+    options = Options(raw_mode=True)
+    options.create_if_missing(True)
+    db = Rdict(str(state), options)
+    started = time.perf_counter()
+    batch, pending = WriteBatch(raw_mode=True), 0
+    with open(path, "rb") as lines:
+        for line in lines:
+            t = orjson.loads(line)
+            day = f"{t['date']}{SEP}{t['mode']}{SEP}{t['service']}"
+            trip_id, person = t.get("trip_id") or str(pending), t["person_id"]
+            batch.put(f"T{SEP}{trip_id}".encode(), line)
+            batch.put(f"R{SEP}{day}{SEP}{person}{SEP}{trip_id}".encode(), line)
+            batch.put(f"I{SEP}{person}{SEP}{t['date']}{SEP}{trip_id}".encode(), b"")
+            pending += 1
+            if pending == batch_size:
+                db.write(batch)
+                batch, pending = WriteBatch(raw_mode=True), 0
+    db.write(batch)
+    elapsed = time.perf_counter() - started
+    db.close()
+    return elapsed
+
+
+def run(trips: int, repeat: int) -> dict[str, Any]:
+    settings = load_settings()
+    root = Path(tempfile.mkdtemp(prefix="tracer-bench-"))
+    try:
+        path = trips_file(root, trips)
+        with open(path, "rb") as lines:
+            count = sum(1 for _ in lines)
+        rows, samples = [], []
+        for attempt in range(repeat):
+            bare = bare_loop(path, root / f"bare-{attempt}", settings.runtime.commit_every)
+            summary = run_embedded([str(path)], root / f"out-{attempt}", settings, root / f"state-{attempt}")
+            engine = summary.seconds
+            samples.append({"bare_s": bare, "engine_s": engine})
+            rows.append([attempt + 1, f"{count / bare:,.0f}", f"{count / engine:,.0f}", f"{bare / engine:.2f}"])
+        best = min(samples, key=lambda s: s["engine_s"])
+        print(f"{count:,} trip events, batches of {settings.runtime.commit_every}")
+        print(table(rows, ["run", "bare loop ev/s", "engine ev/s", "engine / bare"]))
+        return {
+            "trips": count,
+            "samples": samples,
+            "engine_per_s": count / best["engine_s"],
+            "bare_per_s": count / best["bare_s"],
+            "ratio": best["bare_s"] / best["engine_s"],
+        }
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main(args: Any) -> None:
+    result = run(args.trips, args.repeat)
+    print(f"results: {save('ingest', result)}")

@@ -1,0 +1,165 @@
+"""Case lookup latency against store size: the time from a case report to its alerts.
+
+Each size gets a store of that many simulated trips (traced by the engine, so the keys are the
+real ones). Then benchmark cases arrive, each with 20 rides in its window on service runs holding
+30 other riders in 6 carriages: the work per case is the same at every size, so the curve shows
+what the store's size alone costs (it should be flat: every read is one prefix-group scan).
+Latency is the engine's ``process(case)`` call: direct and secondary contacts, all alert changes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from benchmarks.common import save, table, trips_file
+from graph.store import RocksStore
+from streams.embedded import run_embedded
+from tracer.engine import Engine
+from tracer.events import parse_line
+from tracer.settings import RuleSettings, load_settings
+
+RIDES, RIDERS, CARRIAGES = 20, 30, 6
+DAY = "2020-01-16"  # the simulator's second day: every store holds it
+
+
+def _bench_events(case_number: int) -> tuple[list[bytes], bytes]:
+    """Rides of one benchmark case and its co-riders, and the case report."""
+    person = f"BENCH-{case_number}"
+    lines = []
+    for ride in range(RIDES):
+        service = f"BENCH-{case_number}-{ride}"
+        hour = 6 + ride % 14
+        times = {"board_time": f"{DAY}T{hour:02d}:00:00+08:00", "alight_time": f"{DAY}T{hour:02d}:40:00+08:00"}
+        base = {"type": "trip", "mode": "metro", "service": service, "date": DAY, **times}
+        lines.append(orjson.dumps({**base, "trip_id": f"{service}-case", "person_id": person, "carriage": "1"}))
+        for rider in range(RIDERS):
+            lines.append(
+                orjson.dumps(
+                    {
+                        **base,
+                        "trip_id": f"{service}-{rider}",
+                        "person_id": f"{service}-P{rider}",
+                        "carriage": str(1 + rider % CARRIAGES),
+                    }
+                )
+            )
+    report = {
+        "type": "case",
+        "case_id": person,
+        "person_id": person,
+        "status": "confirmed",
+        "onset": "2020-01-17",
+        "isolated_at": None,
+        "reported_at": f"{DAY}T23:00:00+08:00",
+    }
+    return lines, orjson.dumps(report)
+
+
+def measure(state: Path, cases: int, rules: RuleSettings) -> dict[str, Any]:
+    store = RocksStore(state)
+    engine = Engine(store, rules)
+    try:
+        for number in range(cases):
+            rides, _ = _bench_events(number)
+            for line in rides:
+                engine.process(parse_line(line, 72 * 3_600_000_000))
+        store.commit()
+        latencies, alerts = [], 0
+        for number in range(cases):
+            _, report = _bench_events(number)
+            event = parse_line(report, 72 * 3_600_000_000)
+            started = time.perf_counter()
+            changes = engine.process(event)
+            latencies.append(time.perf_counter() - started)
+            alerts += len(changes)
+            if store.pending_count > 50_000:
+                store.commit()
+        latencies.sort()
+        return {
+            "p50_ms": 1000 * statistics.median(latencies),
+            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+            "alerts_per_case": alerts / cases,
+        }
+    finally:
+        store.close()
+
+
+def run(sizes: list[int], cases: int) -> dict[str, Any]:
+    settings = load_settings()
+    rows, points = [], []
+    for size in sizes:
+        root = Path(tempfile.mkdtemp(prefix="tracer-bench-"))
+        try:
+            path = trips_file(root, size)
+            started = time.perf_counter()
+            summary = run_embedded([str(path)], root / "out", settings, root / "state")
+            build = time.perf_counter() - started
+            point = {"stored_trips": summary.lines, "build_s": build, **measure(root / "state", cases, settings.rules)}
+            points.append(point)
+            rows.append(
+                [
+                    f"{summary.lines:,}",
+                    f"{point['p50_ms']:.2f}",
+                    f"{point['p99_ms']:.2f}",
+                    f"{point['alerts_per_case']:,.0f}",
+                    f"{build:,.0f}",
+                ]
+            )
+            print(table(rows, ["stored trips", "p50 ms", "p99 ms", "alert changes/case", "build s"]), flush=True)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+    return {"rides_per_case": RIDES, "riders_per_ride": RIDERS, "cases": cases, "points": points}
+
+
+def plot(points: list[dict[str, Any]], path: Path) -> None:
+    """An SVG of p50 and p99 against store size (log scale), written without a plotting library."""
+    import math
+
+    width, height, pad = 640, 360, 60
+    xs = [math.log10(p["stored_trips"]) for p in points]
+    top = max(p["p99_ms"] for p in points) * 1.2 or 1
+    low, high = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
+
+    def at(x: float, y: float) -> str:
+        left = pad + (x - low) / (high - low) * (width - 2 * pad)
+        return f"{left:.1f},{height - pad - y / top * (height - 2 * pad):.1f}"
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+        f'font-size="12"><rect width="100%" height="100%" fill="white"/>',
+        f'<text x="{pad}" y="24" font-size="14">Case lookup latency against store size</text>',
+        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="black"/>',
+        f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" stroke="black"/>',
+        f'<text x="{width / 2 - 40}" y="{height - 20}">stored trips (log)</text>',
+        f'<text x="8" y="{pad - 10}">ms</text>',
+    ]
+    for key, colour in (("p50_ms", "#1f77b4"), ("p99_ms", "#d62728")):
+        line = " ".join(at(x, p[key]) for x, p in zip(xs, points, strict=True))
+        parts.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        parts.append(
+            f'<text x="{width - pad + 4}" y="{at(xs[-1], points[-1][key]).split(",")[1]}" '
+            f'fill="{colour}">{key[:3]}</text>'
+        )
+    for x, p in zip(xs, points, strict=True):
+        parts.append(
+            f'<text x="{at(x, 0).split(",")[0]}" y="{height - pad + 16}" text-anchor="middle">'
+            f"{p['stored_trips']:,}</text>"
+        )
+    for tick in range(5):
+        value = top * tick / 4
+        parts.append(f'<text x="{pad - 8}" y="{at(low, value).split(",")[1]}" text-anchor="end">{value:.1f}</text>')
+    path.write_text("\n".join([*parts, "</svg>"]) + "\n")
+
+
+def main(args: Any) -> None:
+    result = run([int(float(s)) for s in args.sizes.split(",")], args.cases)
+    saved = save("lookup", result)
+    plot(result["points"], saved.with_suffix(".svg"))
+    print(f"results: {saved} and {saved.with_suffix('.svg')}")
