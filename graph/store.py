@@ -65,12 +65,17 @@ class Store:
 
     # -- writes --------------------------------------------------------------------------
     def put(self, group: str, suffix: str, value: bytes) -> None:
-        self._pending.setdefault(group, {})[suffix] = value
+        pending = self._pending.get(group)
+        if pending is None:
+            pending = self._pending[group] = {}
+        pending[suffix] = value
         self.pending_count += 1
+        self._stage(group + suffix, value)
 
     def delete(self, group: str, suffix: str) -> None:
         self._pending.setdefault(group, {})[suffix] = None
         self.pending_count += 1
+        self._stage(group + suffix, None)
 
     def commit(self) -> None:
         """Write every pending change at once (all or nothing)."""
@@ -96,6 +101,9 @@ class Store:
         self._delete_range(family, family + below)
 
     # -- backend -------------------------------------------------------------------------
+    def _stage(self, key: str, value: bytes | None) -> None:
+        """A write as it happens (None: a delete); a backend may batch it now rather than at commit."""
+
     def _committed_get(self, key: str) -> bytes | None:
         raise NotImplementedError
 
@@ -176,6 +184,7 @@ class RocksStore(Store):
             self._db = Rdict(str(path), options, access_type=access)
         except Exception as exc:  # rocksdict raises plain Exception for lock and I/O errors
             raise StateError(f"cannot open state {path}: {exc}") from exc
+        self._batch = WriteBatch(raw_mode=True)  # the pending writes, staged as they happen
         self._write_options = WriteOptions()
         self._write_options.sync = sync
 
@@ -188,14 +197,14 @@ class RocksStore(Store):
         for key, value in self._db.items(from_key=start.encode(), read_opt=read):
             yield key.decode(), value
 
+    def _stage(self, key: str, value: bytes | None) -> None:
+        if value is None:
+            self._batch.delete(key.encode())
+        else:
+            self._batch.put(key.encode(), value)
+
     def _write(self, pending: dict[str, dict[str, bytes | None]]) -> None:
-        batch = WriteBatch(raw_mode=True)
-        for group, changes in pending.items():
-            for suffix, value in changes.items():
-                if value is None:
-                    batch.delete((group + suffix).encode())
-                else:
-                    batch.put((group + suffix).encode(), value)
+        batch, self._batch = self._batch, WriteBatch(raw_mode=True)
         self._apply(batch)
 
     def _delete_range(self, start: str, end: str) -> None:
@@ -210,9 +219,10 @@ class RocksStore(Store):
             raise StateError(f"cannot write state: {exc}") from exc
 
     def close(self) -> None:
-        """Release the database. A failure here (after a failed write) is logged, not raised: the
-        error that caused it is already on its way, and RocksDB recovers from its log on reopen."""
+        """Release the database, dropping uncommitted writes. A failure here (after a failed write)
+        is logged, not raised: the error that caused it is on its way, and RocksDB recovers on reopen."""
         super().close()
+        self._batch = WriteBatch(raw_mode=True)
         try:
             self._db.close()
         except Exception as exc:

@@ -116,6 +116,8 @@ class Engine:
         if old is not None:
             self._remove_trip(old)
         self._add_trip(trip, data)
+        if old is None and trip.person_id not in self._riding_sources and trip.service_day not in self._probed:
+            return []  # meets no source: almost every trip
         affected: Affected = defaultdict(set)
         for version in (old, trip):
             if version is not None:
