@@ -4,7 +4,8 @@ Each size gets a store of that many simulated trips (traced by the engine, so th
 real ones). Then benchmark cases arrive, each with 20 rides in its window on service runs holding
 30 other riders in 6 carriages: the work per case is the same at every size, so the curve shows
 what the store's size alone costs (it should be flat: every read is one prefix-group scan).
-Latency is the engine's ``process(case)`` call: direct and secondary contacts, all alert changes.
+Latency is the engine's ``process(case)`` call: direct and secondary contacts, all alert changes;
+the "direct" columns measure other cases with secondary tracing off (``rules.trace_secondary``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -62,17 +64,17 @@ def _bench_events(case_number: int) -> tuple[list[bytes], bytes]:
     return lines, orjson.dumps(report)
 
 
-def measure(state: Path, cases: int, rules: RuleSettings) -> dict[str, Any]:
+def measure(state: Path, cases: range, rules: RuleSettings) -> dict[str, Any]:
     store = RocksStore(state)
     engine = Engine(store, rules)
     try:
-        for number in range(cases):
+        for number in cases:
             rides, _ = _bench_events(number)
             for line in rides:
                 engine.process(parse_line(line, 72 * 3_600_000_000))
         store.commit()
         latencies, alerts = [], 0
-        for number in range(cases):
+        for number in cases:
             _, report = _bench_events(number)
             event = parse_line(report, 72 * 3_600_000_000)
             started = time.perf_counter()
@@ -85,7 +87,7 @@ def measure(state: Path, cases: int, rules: RuleSettings) -> dict[str, Any]:
         return {
             "p50_ms": 1000 * statistics.median(latencies),
             "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
-            "alerts_per_case": alerts / cases,
+            "alerts_per_case": alerts / len(cases),
         }
     finally:
         store.close()
@@ -101,18 +103,33 @@ def run(sizes: list[int], cases: int) -> dict[str, Any]:
             started = time.perf_counter()
             summary = run_embedded([str(path)], root / "out", settings, root / "state")
             build = time.perf_counter() - started
-            point = {"stored_trips": summary.lines, "build_s": build, **measure(root / "state", cases, settings.rules)}
+            traced = measure(root / "state", range(cases), settings.rules)
+            direct = measure(root / "state", range(cases, 2 * cases), replace(settings.rules, trace_secondary=False))
+            point = {"stored_trips": summary.lines, "build_s": build, **traced, "direct_only": direct}
             points.append(point)
             rows.append(
                 [
                     f"{summary.lines:,}",
-                    f"{point['p50_ms']:.2f}",
-                    f"{point['p99_ms']:.2f}",
-                    f"{point['alerts_per_case']:,.0f}",
+                    f"{traced['p50_ms']:.2f}",
+                    f"{traced['p99_ms']:.2f}",
+                    f"{traced['alerts_per_case']:,.0f}",
+                    f"{direct['p50_ms']:.2f}",
+                    f"{direct['p99_ms']:.2f}",
+                    f"{direct['alerts_per_case']:,.0f}",
                     f"{build:,.0f}",
                 ]
             )
-            print(table(rows, ["stored trips", "p50 ms", "p99 ms", "alert changes/case", "build s"]), flush=True)
+            header = [
+                "stored trips",
+                "p50 ms",
+                "p99 ms",
+                "changes/case",
+                "direct p50",
+                "direct p99",
+                "direct changes",
+                "build s",
+            ]
+            print(table(rows, header), flush=True)
         finally:
             shutil.rmtree(root, ignore_errors=True)
     return {"rides_per_case": RIDES, "riders_per_ride": RIDERS, "cases": cases, "points": points}
