@@ -13,6 +13,7 @@ import sqlite3
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,7 @@ WHERE c.traced = 1 {only}
 
 
 def run(persons: int, days: int, cases: int) -> dict[str, Any]:
-    settings = load_settings()
-    rules = settings.rules
+    rules = replace(load_settings().rules, trace_secondary=False)  # the join finds direct contacts only
     root = Path(tempfile.mkdtemp(prefix="tracer-bench-"))
     try:
         generate(persons=persons, days=days, cases=cases, seed=5, out_dir=root, truth=False)
