@@ -157,6 +157,8 @@ class OutputFiles:
                         handle.truncate(size)
             except OSError as exc:
                 raise OutputError(f"cannot restore {path}: {exc.strerror}") from exc
+        for destination in ("contacts", "dead-letter"):  # present, if empty, after every run
+            self._open(destination)
 
     def _existing(self) -> list[Path]:
         found = [self.root / CONTACTS_FILE, self.root / DEAD_LETTER_FILE]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from graph.commands import add_commands as add_graph_commands
+from streams.kafka_cli import add_publish, add_replay, add_subscribe, add_worker
 from tracer.demo import add_demo
 from tracer.errors import InputError, OutputError, TracerError
 from tracer.settings import load_settings
@@ -27,6 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_generate(commands)
     _add_import(commands)
     add_graph_commands(commands)
+    for add in (add_worker, add_publish, add_subscribe, add_replay):
+        add(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -10,10 +10,12 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tracer.errors import ConfigError
+
+_Section = TypeVar("_Section")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,23 +69,36 @@ def load_settings(path: str | Path | None = None) -> Settings:
     return settings
 
 
+OTHER_SECTIONS = ("kafka",)  # validated by their own loaders (streams/kafka_settings.py)
+
+
 def _apply(settings: Settings, data: dict[str, Any], origin: str) -> Settings:
-    sections = {"rules": settings.rules, "runtime": settings.runtime}
+    sections: dict[str, Any] = {"rules": settings.rules, "runtime": settings.runtime}
     for name, values in data.items():
-        if name not in sections or not isinstance(values, dict):
-            raise ConfigError(f"{origin}: unknown section [{name}] (expected [rules] or [runtime])")
-        current = sections[name]
-        known = {f.name: f for f in fields(current)}
-        for key, value in values.items():
-            if key not in known:
-                raise ConfigError(f"{origin}: unknown key {name}.{key}")
-            expected = type(getattr(current, key))
-            if expected is float and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-            if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-                raise ConfigError(f"{origin}: {name}.{key} must be {expected.__name__}, got {value!r}")
-        sections[name] = replace(current, **values)
-    return Settings(rules=sections["rules"], runtime=sections["runtime"])  # type: ignore[arg-type]
+        if name in OTHER_SECTIONS:
+            continue
+        if name not in sections:
+            raise ConfigError(f"{origin}: unknown section [{name}] (expected [rules], [runtime] or [kafka])")
+        sections[name] = apply_section(sections[name], values, origin, name)
+    return Settings(rules=sections["rules"], runtime=sections["runtime"])
+
+
+def apply_section(current: _Section, values: Any, origin: str, name: str) -> _Section:
+    """``current`` with one TOML table applied: unknown keys and wrong types are errors, not ignored."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{origin}: [{name}] must be a table")
+    known = {f.name for f in fields(current)}  # type: ignore[arg-type]
+    converted = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"{origin}: unknown key {name}.{key}")
+        expected = type(getattr(current, key))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ConfigError(f"{origin}: {name}.{key} must be {expected.__name__}, got {value!r}")
+        converted[key] = value
+    return replace(current, **converted)  # type: ignore[type-var]
 
 
 def _check(settings: Settings) -> None:

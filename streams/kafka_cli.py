@@ -1,0 +1,145 @@
+"""Sub-commands of Kafka mode for ``tracer`` (wired in tracer/cli.py): worker, publish, subscribe, replay.
+
+Each ``add_*`` registers one sub-command whose handler takes the parsed arguments and returns the
+exit status; failures are ``TracerError`` subclasses, which the main CLI prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+from tracer.alerts import UNASSIGNED
+from tracer.errors import ConfigError
+
+_CODE = re.compile(r"\d{9}")
+_BROKER_HELP = "broker URL, kafka://HOST:PORT[,HOST:PORT] (default: [kafka] broker of the config)"
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--broker", help=_BROKER_HELP)
+    parser.add_argument("--config", type=Path, help="TOML file overriding config/defaults.toml")
+
+
+def add_worker(subparsers: argparse._SubParsersAction) -> None:
+    worker = subparsers.add_parser("worker", help="run one Kafka worker (start more to share the work)")
+    _common(worker)
+    worker.add_argument("--state", required=True, type=Path,
+                        help="folder of this worker's RocksDB stores (one per partition; kept)")
+    worker.set_defaults(handler=_worker)
+
+
+def add_publish(subparsers: argparse._SubParsersAction) -> None:
+    publish = subparsers.add_parser("publish", help="load JSON Lines events into the events topic")
+    _common(publish)
+    publish.add_argument("inputs", nargs="+", metavar="FILE", help="event files; - is stdin")
+    publish.add_argument("--quiet", action="store_true", help="no summary")
+    publish.set_defaults(handler=_publish)
+
+
+def add_subscribe(subparsers: argparse._SubParsersAction) -> None:
+    subscribe = subparsers.add_parser("subscribe", help="print alerts of one queue, or the contacts stream")
+    _common(subscribe)
+    which = subscribe.add_mutually_exclusive_group(required=True)
+    which.add_argument("--subdistrict", metavar="CODE",
+                       help="a street office's queue: 9-digit subdistrict code, or 'unassigned'")
+    which.add_argument("--contacts", action="store_true", help="the contacts stream (every alert change)")
+    subscribe.add_argument("--from-beginning", action="store_true", help="start at the oldest record kept")
+    subscribe.add_argument("--idle-exit", type=float, metavar="SECONDS",
+                           help="exit after this many seconds without a record (default: never)")
+    subscribe.add_argument("--group", help="consumer group: commit and resume where the last run stopped")
+    subscribe.set_defaults(handler=_subscribe)
+
+
+def add_replay(subparsers: argparse._SubParsersAction) -> None:
+    replay = subparsers.add_parser(
+        "replay", help="trace the events topic from the beginning with the embedded engine (no group)")
+    _common(replay)
+    replay.add_argument("--out", required=True, type=Path, help="output folder (as `tracer run --out`)")
+    replay.add_argument("--state", type=Path, help="RocksDB state folder (kept); default: a temp dir")
+    replay.add_argument("--quiet", action="store_true", help="no progress and no summary")
+    replay.set_defaults(handler=_replay)
+
+
+# -- handlers ----------------------------------------------------------------------------------
+def _quiet_clients(args: argparse.Namespace) -> None:
+    """The Kafka clients log every connection at INFO; keep that for ``--verbose``."""
+    if not getattr(args, "verbose", False):
+        for name in ("kafka", "aiokafka"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from streams.kafka_settings import load_all
+    from streams.kafka_worker import run_worker
+
+    _quiet_clients(args)
+    settings, kafka = load_all(args.config, args.broker)
+    stats = run_worker(settings, kafka, args.state)
+    print(f"worker stopped: {stats.line()}", file=sys.stderr)
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    _quiet_clients(args)
+    from connectors.kafka import publish
+    from streams.kafka_settings import load_all
+
+    settings, kafka = load_all(args.config, args.broker)
+    summary = publish(args.inputs, settings, kafka)
+    if not args.quiet:
+        events = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.events.items())) or "none"
+        rate = sum(summary.events.values()) / summary.seconds if summary.seconds > 0 else 0.0
+        print(f"published      {events} ({rate:,.0f} events/s)", file=sys.stderr)
+        print(f"records        {summary.records:,} to {kafka.events_topic} "
+              f"({summary.partitions} partitions; cases and persons go to each)", file=sys.stderr)
+        print(f"dead letters   {summary.dead_letters:,} to {kafka.dead_letter_topic}", file=sys.stderr)
+    return 0
+
+
+def _subscribe(args: argparse.Namespace) -> int:
+    _quiet_clients(args)
+    from connectors.kafka import subscribe
+    from streams.kafka_settings import load_kafka_settings
+
+    kafka = load_kafka_settings(args.config, args.broker)
+    if args.contacts:
+        topic = kafka.contacts_topic
+    elif args.subdistrict == UNASSIGNED or _CODE.fullmatch(args.subdistrict or ""):
+        topic = kafka.queue_topic(args.subdistrict)
+    else:
+        raise ConfigError(f"--subdistrict must be a 9-digit code or '{UNASSIGNED}', got {args.subdistrict!r}")
+    if args.idle_exit is not None and args.idle_exit < 0:
+        raise ConfigError("--idle-exit must not be negative")
+    try:
+        subscribe(kafka, topic, sys.stdout.buffer, from_beginning=args.from_beginning, idle_exit=args.idle_exit,
+                  group=args.group)
+    except BrokenPipeError:  # the reader went away (`| head`): not an error; silence the final flush
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    _quiet_clients(args)
+    from connectors.kafka import download_events
+    from streams.embedded import print_summary, run_embedded
+    from streams.kafka_settings import load_all
+
+    settings, kafka = load_all(args.config, args.broker)
+
+    def read(count: int) -> None:
+        if not args.quiet:
+            print(f"... {count:,} records read from {kafka.events_topic}", file=sys.stderr)
+
+    with tempfile.TemporaryDirectory(prefix="tracer-replay-") as scratch:
+        events = Path(scratch) / "events.jsonl"
+        download_events(kafka, events, read)
+        summary = run_embedded([str(events)], args.out, settings, args.state)
+    if not args.quiet:
+        print_summary(summary, args.out)
+    return 0

@@ -1,0 +1,306 @@
+"""One partition of the events topic: its own RocksDB store, engine, input position and outbox.
+
+No Kafka client here (so it is tested without a broker); the worker feeds it records and delivers
+what it returns. The contract with the worker:
+
+* ``process(records)`` applies records in offset order and returns the output records of those at
+  or after ``emit_from`` (earlier ones are being *rebuilt*: their outputs were delivered before).
+  Outputs are alert changes of the days this partition owns, dead letters, and the copies of
+  interesting persons' rides for the other partitions (streams/kafka_routing.py).
+* ``commit()`` is called once those outputs are acknowledged by the broker. Whenever the store
+  commits (there, or mid-batch when retention cuts old days), the ``before_commit`` hook puts the
+  input position and the *outbox* (outputs produced but not yet acknowledged) into the same
+  RocksDB write batch as the engine state. A restart re-sends the outbox, then continues at the
+  position: no output is lost, and none is computed twice from different states.
+* A record the engine fails on with an unexpected exception (a poison message) is a dead letter:
+  the uncommitted state is dropped, the records since the last commit are applied again and the
+  poison one is skipped. The engine being deterministic, the same happens on every replay.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple, Protocol
+
+import orjson
+
+from connectors.kafka import dead_letter
+from graph.keys import TRIPS, group
+from graph.store import SEP, RocksStore
+from streams.kafka_routing import (
+    COPY_HEADER,
+    COPY_INTEREST,
+    COPY_TRIP,
+    alert_owner,
+    interest_record,
+    owner,
+    trip_record,
+)
+from streams.kafka_settings import KafkaSettings
+from tracer.alerts import CONTACTS, Change, route
+from tracer.engine import Engine
+from tracer.errors import InvalidEvent, StateError
+from tracer.events import Case, Event, Trip, decode_trip, parse_line
+from tracer.settings import Settings
+
+log = logging.getLogger(__name__)
+_META = ("M" + SEP, "kafka")
+_INTEREST = "W" + SEP  # persons whose rides this partition copies to the others (kafka mode only)
+
+
+class Record(Protocol):
+    """What the partition needs of a consumer record (aiokafka's ``ConsumerRecord`` fits)."""
+
+    @property
+    def offset(self) -> int: ...
+
+    @property
+    def value(self) -> bytes: ...
+
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+
+
+class Output(NamedTuple):
+    """An output record and the input offset that produced it.
+
+    ``partition`` is set for records to the events topic (else the key decides); ``copy`` is the
+    ``tracer-copy`` header of those records.
+    """
+
+    source: int
+    topic: str
+    key: bytes
+    value: bytes
+    partition: int | None = None
+    copy: bytes | None = None
+
+
+@dataclass
+class Counts:
+    events: Counter[str] = field(default_factory=Counter)
+    outputs: int = 0
+    dead_letters: int = 0
+    silent: int = 0
+    copies: int = 0
+
+
+class _Poison(Exception):
+    def __init__(self, offset: int, reason: str) -> None:
+        super().__init__(reason)
+        self.offset = offset
+        self.reason = reason
+
+
+class PartitionTask:
+    """State and progress of one input partition on this worker."""
+
+    def __init__(self, state_dir: Path, topic: str, partition: int, partitions: int, settings: Settings,
+                 kafka: KafkaSettings) -> None:
+        self.topic, self.partition, self.partitions = topic, partition, partitions
+        self.path = state_dir / f"{topic}-{partition}"
+        self._settings, self._kafka = settings, kafka
+        self._zone = settings.rules.zone
+        self._max_ride_us = int(settings.rules.max_ride_hours * 3_600_000_000)
+        self._max_bytes = settings.runtime.max_line_bytes
+        self._spread = settings.rules.trace_secondary  # without secondary contacts, no itineraries to copy
+        self.emit_from = 0
+        self.counts = Counts()
+        self._poison: dict[int, str] = {}
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self._open()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _open(self) -> None:
+        # One store per partition, several per worker: each gets the [kafka] partition budget
+        # (block cache + two memtables), not the embedded runner's whole-process one.
+        self.store = RocksStore(self.path, sync=self._settings.runtime.sync_writes,
+                                cache_mb=self._kafka.partition_cache_mb,
+                                write_buffer_mb=self._kafka.partition_write_buffer_mb)
+        try:
+            meta = orjson.loads(self.store.get(*_META) or b"null")
+            if meta is not None and [meta["topic"], meta["partition"], meta["partitions"]] != [
+                    self.topic, self.partition, self.partitions]:
+                raise StateError(f"{self.path} holds {meta['topic']}[{meta['partition']}] of "
+                                 f"{meta['partitions']} partitions: remove it to rebuild from the topic")
+            self.position: int = meta["next"] if meta else 0
+            self.unacked: list[Output] = [_decode_output(o) for o in meta["outbox"]] if meta else []
+            self._handed = 0  # unacked[:_handed] were given to the worker to deliver
+            self.engine = Engine(self.store, self._settings.rules)
+        except BaseException:
+            self.store.close()
+            raise
+        self.store.before_commit = self._checkpoint
+
+    def _checkpoint(self) -> None:
+        outbox = [_encode_output(o) for o in self.unacked]
+        meta = {"topic": self.topic, "partition": self.partition, "partitions": self.partitions,
+                "next": self.position, "outbox": outbox}
+        self.store.put(*_META, orjson.dumps(meta))
+
+    def close(self) -> None:
+        """Drop uncommitted work and release the store."""
+        self.store.close()
+
+    # -- work ------------------------------------------------------------------------------
+    def resume(self, delivered: int | None) -> tuple[int, list[Output]]:
+        """Plan after assignment, given the group's committed offset ``delivered``.
+
+        Records below ``delivered`` had their outputs delivered by whoever owned the partition;
+        they are applied silently. Returns the offset to fetch from and the outbox records to
+        deliver again (only those at or after ``delivered``: older ones would arrive after newer
+        alerts of another owner and undo them).
+        """
+        self.emit_from = delivered or 0
+        self.unacked = [o for o in self.unacked if o.source >= self.emit_from]
+        self._handed = len(self.unacked)
+        return self.position, list(self.unacked)
+
+    def process(self, records: Sequence[Record]) -> list[Output]:
+        """Apply records (in offset order) and return the outputs to deliver (in order)."""
+        while True:
+            try:
+                self._apply(records)
+                break
+            except _Poison as poison:
+                self._poison[poison.offset] = poison.reason
+                self.store.close()  # drops the half-applied writes
+                self._open()  # back to the last commit; its outbox is handed out again
+                log.error("%s[%d] offset %d: %s; dead-lettered, redoing from offset %d",
+                          self.topic, self.partition, poison.offset, poison.reason, self.position)
+                if records and self.position < records[0].offset:
+                    raise StateError(f"{self.path}: cannot redo {self.position}..{records[0].offset}") from None
+        fresh = self.unacked[self._handed:]
+        self._handed = len(self.unacked)
+        return fresh
+
+    def commit(self) -> None:
+        """Outputs so far are acknowledged: write state, position and an empty outbox atomically."""
+        self.unacked, self._handed = [], 0
+        self.store.commit()
+
+    def _apply(self, records: Sequence[Record]) -> None:
+        for record in records:
+            if record.offset < self.position:
+                continue  # applied already (fetched again after a seek or a redo)
+            outputs = self._one(record)
+            if record.offset >= self.emit_from:
+                self.unacked += outputs
+                self.counts.outputs += len(outputs)
+            else:
+                self.counts.silent += 1
+            self.position = record.offset + 1
+
+    def _one(self, record: Record) -> list[Output]:
+        poison = self._poison.get(record.offset)
+        if poison is not None:
+            return [self._dead(record, f"engine error: {poison}")]
+        copy = dict(record.headers or ()).get(COPY_HEADER)
+        try:
+            if copy == COPY_INTEREST:
+                return self._interest(record.offset, orjson.loads(record.value)["person_id"])
+            if len(record.value) > self._max_bytes:
+                raise InvalidEvent(f"record longer than max_line_bytes ({self._max_bytes})")
+            event = parse_line(record.value, self._max_ride_us)
+            changes = self.engine.process(event)
+        except InvalidEvent as exc:
+            return [] if copy is not None else [self._dead(record, exc.reason)]
+        except Exception as exc:  # a bug met on this record: do not let it stop the partition
+            raise _Poison(record.offset, f"{type(exc).__name__}: {exc}") from exc
+        self.counts.events["copy" if copy else type(event).__name__.lower()] += 1
+        outputs = self._alerts(record.offset, changes)
+        if self._spread:
+            outputs += self._spread_itineraries(record.offset, event, copy is not None, changes)
+        return outputs
+
+    def _spread_itineraries(self, offset: int, event: Event, is_copy: bool, changes: list[Change]) -> list[Output]:
+        """Keep the itineraries of case persons and close contacts complete in every partition.
+
+        A case marks its person here (cases reach every partition); a close contact found here is
+        marked here and announced to the others; a ride of a marked person on this partition's
+        days is copied to the others (streams/kafka_routing.py says why).
+        """
+        outputs = []
+        if not is_copy:
+            if isinstance(event, Case):
+                outputs += self._mark(offset, event.person_id)
+            elif isinstance(event, Trip) and self.store.get(_INTEREST, event.person_id) is not None:
+                outputs += self._copies(offset, [event])
+        for person in _close_contacts(changes):
+            if self.store.get(_INTEREST, person) is None:
+                outputs += self._mark(offset, person)
+                value = interest_record(person)
+                outputs += [Output(offset, self.topic, person.encode(), value, p, COPY_INTEREST)
+                            for p in range(self.partitions) if p != self.partition]
+        return outputs
+
+    def _alerts(self, offset: int, changes: list[Change]) -> list[Output]:
+        """Output records of the changes to alerts on this partition's days."""
+        outputs = []
+        for change in changes:
+            alert = change.after or change.before
+            assert alert is not None
+            if alert_owner(alert, self.partitions) != self.partition:
+                continue  # computed here for via windows only; its owner delivers it
+            key = alert["contact_person_id"].encode()
+            for destination, value in route(change):
+                topic = self._kafka.contacts_topic if destination == CONTACTS else \
+                    self._kafka.queue_topic(destination)
+                outputs.append(Output(offset, topic, key, value))
+        return outputs
+
+    def _interest(self, offset: int, person: str) -> list[Output]:
+        return [] if self.store.get(_INTEREST, person) is not None else self._mark(offset, person)
+
+    def _mark(self, offset: int, person: str) -> list[Output]:
+        """Make ``person`` interesting here: copy their rides on this partition's days to the others."""
+        if self.store.get(_INTEREST, person) is not None:
+            return []
+        self.store.put(_INTEREST, person, b"")
+        trips = []
+        for suffix, _ in self.store.scan(group("I", person)):
+            data = self.store.get(TRIPS, suffix.split(SEP, 1)[1])
+            if data is not None:
+                trips.append(decode_trip(data))
+        return self._copies(offset, trips)
+
+    def _copies(self, offset: int, trips: list[Trip]) -> list[Output]:
+        outputs = []
+        for trip in trips:
+            if owner(trip.date, trip.mode, trip.service, self.partitions) != self.partition:
+                continue  # a copy received from its owner
+            value, key = trip_record(trip, self._zone), trip.service_day.encode()
+            outputs += [Output(offset, self.topic, key, value, p, COPY_TRIP)
+                        for p in range(self.partitions) if p != self.partition]
+        self.counts.copies += len(outputs)
+        return outputs
+
+    def _dead(self, record: Record, reason: str) -> Output:
+        self.counts.dead_letters += 1
+        source = f"{self.topic}/{self.partition}"
+        value = dead_letter(source, record.offset + 1, record.value, reason, offset=record.offset)
+        return Output(record.offset, self._kafka.dead_letter_topic, source.encode(), value)
+
+
+def _close_contacts(changes: list[Change]) -> set[str]:
+    """Persons who are (or were) close contacts of a case in these changes: potential via persons."""
+    found = set()
+    for change in changes:
+        for alert in (change.before, change.after):
+            if alert is not None and alert["level"] == "close" and alert["case_person_id"] is not None:
+                found.add(alert["contact_person_id"])
+    return found
+
+
+def _encode_output(output: Output) -> list[object]:
+    copy = None if output.copy is None else output.copy.decode()
+    return [output.source, output.topic, output.key.decode(), output.value.decode(), output.partition, copy]
+
+
+def _decode_output(row: list) -> Output:
+    source, topic, key, value, partition, copy = row
+    return Output(source, topic, key.encode(), value.encode(), partition, None if copy is None else copy.encode())

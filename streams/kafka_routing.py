@@ -1,0 +1,80 @@
+"""Which partition of the events topic owns what, and the records workers add to that topic.
+
+Ownership follows the engine's alert key ``(source, contact, service day)``: the partition of a
+service day (``date\\x1fmode\\x1fservice``, Kafka's murmur2 partitioner) owns every alert on that day.
+Its store holds all rides of its days; cases, persons and quarantines reach every partition.
+
+That alone covers direct contacts. Secondary contacts (docs/rules.md) need more: the window of a
+via source X depends on X's close alerts on *any* day, and X's rides on any day expose others.
+So every partition also keeps the complete itineraries of *interesting* persons (case persons and
+close contacts of cases), and computes their alerts on days it does not own only to derive via
+windows; it delivers only the alerts of its own days. Itineraries spread by two worker-made
+records, both in the events topic (so a replay of a partition sees exactly what its owner saw):
+
+* ``interest``: "person X became a close contact somewhere": each partition then copies X's rides
+  on its own days to all the others, and keeps copying X's later rides;
+* ``trip`` copies of those rides (the stored ride, re-encoded exactly).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from kafka.partitioner.default import murmur2
+
+from tracer.events import Case, Event, Exposure, Person, Quarantine, Trip, format_time
+
+SEQ_HEADER = "tracer-seq"  # publish run and line number: the replay order
+COPY_HEADER = "tracer-copy"  # on worker-made records: b"trip" or b"interest"
+COPY_TRIP, COPY_INTEREST = b"trip", b"interest"
+SEP = "\x1f"
+
+
+def partition_for_key(key: bytes, partitions: int) -> int:
+    """Kafka's default partitioner (murmur2, as the Java client), so any producer can match it."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def day_key(date: str, mode: str, service: str) -> bytes:
+    """The record key of a service day, as ``Trip.service_day``."""
+    return SEP.join((date, mode, service)).encode()
+
+
+def owner(date: str, mode: str, service: str, partitions: int) -> int:
+    return partition_for_key(day_key(date, mode, service), partitions)
+
+
+def placement(event: Event, partitions: int) -> tuple[bytes, Sequence[int]]:
+    """The record key and the partitions a published event goes to."""
+    if isinstance(event, Trip):
+        key = event.service_day.encode()
+        return key, (partition_for_key(key, partitions),)
+    if isinstance(event, Exposure):
+        key = day_key(event.date, event.mode, event.service)
+        return key, (partition_for_key(key, partitions),)
+    if isinstance(event, Case):
+        return event.case_id.encode(), range(partitions)
+    assert isinstance(event, Person | Quarantine)
+    return event.person_id.encode(), range(partitions)
+
+
+def alert_owner(alert: dict[str, Any], partitions: int) -> int:
+    return owner(alert["date"], alert["mode"], alert["service"], partitions)
+
+
+def trip_record(trip: Trip, zone: Any) -> bytes:
+    """A stored ride as an input line that ``parse_line`` turns back into the same ``Trip``."""
+    return orjson.dumps({
+        "type": "trip", "trip_id": trip.trip_id, "person_id": trip.person_id, "mode": trip.mode,
+        "service": trip.service, "date": trip.date, "board_time": format_time(trip.board, zone),
+        "alight_time": format_time(trip.alight, zone), "carriage": trip.carriage, "seat": trip.seat,
+        "berth": trip.berth, "compartment": trip.compartment, "sealed": trip.sealed, "role": trip.role,
+        "crew_rows": None if trip.crew_rows is None else f"{trip.crew_rows[0]}-{trip.crew_rows[1]}",
+        "board_station": trip.board_station, "alight_station": trip.alight_station,
+    })
+
+
+def interest_record(person_id: str) -> bytes:
+    return orjson.dumps({"type": "interest", "person_id": person_id})

@@ -1,0 +1,130 @@
+"""Kafka-mode settings: topic names, partition counts, client tuning; the ``[kafka]`` TOML section.
+
+Kept apart from ``tracer.settings`` (rules and runtime) because nothing here changes *what* is
+computed, only how the work is spread and delivered; and so that the embedded runner does not
+depend on Kafka. The section is read from ``config/defaults.toml`` (when it holds one) and then from
+the user's ``--config`` file, with the same strictness as the main loader: unknown keys and wrong
+types are errors, not silently ignored.
+
+The defaults are for a real Kafka cluster. Tests override the group timings (the Tansu broker
+joins a group in about half the session timeout) in their own config file, never here.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from tracer.errors import ConfigError
+from tracer.settings import Settings, apply_section, load_settings
+
+SECTION = "kafka"
+_HOST_PORT = re.compile(r"[A-Za-z0-9_.\-]+:\d{1,5}|\[[0-9A-Fa-f:]+\]:\d{1,5}")
+_TOPIC = re.compile(r"[A-Za-z0-9._\-]{1,200}")
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaSettings:
+    """How tracer uses a Kafka cluster. See docs/kafka.md for what a production cluster needs."""
+
+    broker: str = "kafka://127.0.0.1:9092"
+    client_id: str = "tracer"
+    group_id: str = "tracer-workers"
+    # topics (public contract: docs/kafka.md)
+    events_topic: str = "events"
+    contacts_topic: str = "contacts"
+    queue_topic_prefix: str = "alerts."
+    dead_letter_topic: str = "dead-letter"
+    events_partitions: int = 12
+    contacts_partitions: int = 6
+    queue_partitions: int = 1
+    dead_letter_partitions: int = 1
+    replication_factor: int = 1
+    min_insync_replicas: int = 1
+    events_retention_days: int = 35
+    declare_queues: bool = False
+    # worker
+    batch_max_records: int = 2000
+    fetch_max_wait_ms: int = 500
+    session_timeout_ms: int = 45000
+    heartbeat_interval_ms: int = 3000
+    max_poll_interval_ms: int = 300000
+    stats_every_seconds: float = 10.0
+    partition_cache_mb: int = 16
+    partition_write_buffer_mb: int = 16
+    # producers
+    producer_linger_ms: int = 5
+    producer_max_batch_bytes: int = 1 << 20
+    request_timeout_ms: int = 30000
+
+    @property
+    def bootstrap(self) -> str:
+        """``host:port[,host:port]`` for the clients, from the ``kafka://`` URL."""
+        return bootstrap_servers(self.broker)
+
+    def queue_topic(self, queue: str) -> str:
+        """The street-office topic of a queue name (a subdistrict code or ``unassigned``)."""
+        return self.queue_topic_prefix + queue
+
+
+def bootstrap_servers(url: str) -> str:
+    """``kafka://h1:9092,h2:9092`` (or bare ``h1:9092``) -> ``h1:9092,h2:9092``; ConfigError if malformed."""
+    text = url.strip()
+    if text.startswith("kafka://"):
+        text = text[len("kafka://"):]
+    text = text.rstrip("/")
+    hosts = [part.strip() for part in text.split(",")]
+    if not hosts or not all(_HOST_PORT.fullmatch(h) for h in hosts):
+        raise ConfigError(f"broker must look like kafka://HOST:PORT[,HOST:PORT], got {url!r}")
+    return ",".join(hosts)
+
+
+def load_kafka_settings(path: str | Path | None = None, broker: str | None = None) -> KafkaSettings:
+    """Defaults, then ``[kafka]`` of defaults.toml (if present), then of ``path``, then ``broker``."""
+    settings = KafkaSettings()
+    defaults = tomllib.loads(resources.files("config").joinpath("defaults.toml").read_text("utf-8"))
+    settings = _apply(settings, defaults.get(SECTION, {}), "defaults.toml")
+    if path is not None:
+        settings = _apply(settings, _read(path).get(SECTION, {}), str(path))
+    if broker is not None:
+        settings = replace(settings, broker=broker)
+    _check(settings)
+    return settings
+
+
+def load_all(path: str | Path | None = None, broker: str | None = None) -> tuple[Settings, KafkaSettings]:
+    """Rule/runtime settings and Kafka settings from one user file."""
+    return load_settings(path), load_kafka_settings(path, broker)
+
+
+def _read(path: str | Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(Path(path).read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from exc
+
+
+def _apply(settings: KafkaSettings, values: Any, origin: str) -> KafkaSettings:
+    return apply_section(settings, values, origin, SECTION)
+
+
+def _check(settings: KafkaSettings) -> None:
+    bootstrap_servers(settings.broker)
+    for name in ("events_topic", "contacts_topic", "dead_letter_topic"):
+        if not _TOPIC.fullmatch(getattr(settings, name)):
+            raise ConfigError(f"{SECTION}.{name} is not a valid topic name")
+    if not _TOPIC.fullmatch(settings.queue_topic_prefix + "310101002"):
+        raise ConfigError(f"{SECTION}.queue_topic_prefix makes invalid topic names")
+    for name in ("events_partitions", "contacts_partitions", "queue_partitions", "dead_letter_partitions",
+                 "replication_factor", "min_insync_replicas", "events_retention_days", "batch_max_records",
+                 "partition_cache_mb", "partition_write_buffer_mb"):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"{SECTION}.{name} must be at least 1")
+    if settings.min_insync_replicas > settings.replication_factor:
+        raise ConfigError(f"{SECTION}.min_insync_replicas must not exceed replication_factor")
+    if settings.heartbeat_interval_ms * 3 > settings.session_timeout_ms:
+        raise ConfigError(f"{SECTION}.heartbeat_interval_ms must be at most a third of session_timeout_ms")

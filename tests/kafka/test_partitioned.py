@@ -1,0 +1,247 @@
+"""The partitioned design without a broker: N partitions of the events topic, each with its own
+store and the unchanged engine, give the embedded runner's alerts (after folding), whatever the
+interleaving, and survive lost stores, crashes before commit and poison records."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import orjson
+import pytest
+
+from streams.kafka_partition import PartitionTask
+from streams.kafka_routing import COPY_HEADER, owner, trip_record
+from tests.builders import case, person, trip
+from tests.kafka.harness import MemoryBus, Reference, drain, embedded_reference, fold, open_tasks, queues_of
+from tests.kafka.synth import city_events
+from tracer.alerts import Change
+from tracer.errors import InvalidEvent
+from tracer.events import Event, Trip, parse_line
+from tracer.settings import load_settings
+
+SETTINGS = load_settings()
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[bytes], Reference]:
+    folder = tmp_path_factory.mktemp("city")
+    events = city_events(folder, persons=1500, days=3, cases=8, seed=11)
+    return events.read_bytes().splitlines(), embedded_reference(events, folder / "out", SETTINGS)
+
+
+def _run(lines: list[bytes], state: Path, partitions: int, seed: int) -> MemoryBus:
+    bus = MemoryBus(partitions)
+    bus.publish(lines, SETTINGS)
+    tasks = open_tasks(bus, state, SETTINGS)
+    try:
+        drain(bus, tasks, seed=seed)
+    finally:
+        for task in tasks:
+            task.close()
+    return bus
+
+
+def _check(bus: MemoryBus, reference: Reference) -> None:
+    kafka = bus.kafka
+    assert fold(bus.records(kafka.contacts_topic)) == reference.contacts
+    topics = {name: bus.records(name) for name in bus.topics}
+    assert queues_of(topics, kafka.queue_topic_prefix) == reference.queues
+
+
+@pytest.mark.parametrize(("partitions", "seed"), [(1, 0), (3, 1), (4, 2), (7, 3)])
+def test_partitions_together_equal_the_embedded_run(city, tmp_path: Path, partitions: int, seed: int) -> None:
+    lines, reference = city
+    assert any(a["level"] == "secondary" for a in reference.contacts.values())  # the hard part is there
+    _check(_run(lines, tmp_path, partitions, seed), reference)
+
+
+def test_without_secondary_contacts_nothing_is_copied(city, tmp_path: Path) -> None:
+    lines, _ = city
+    direct = replace(SETTINGS, rules=replace(SETTINGS.rules, trace_secondary=False))
+    reference = embedded_reference(_write(lines, tmp_path / "events.jsonl"), tmp_path / "run", direct)
+    bus = MemoryBus(3)
+    bus.publish(lines, direct)
+    tasks = open_tasks(bus, tmp_path / "state", direct)
+    drain(bus, tasks, seed=7)
+    for task in tasks:
+        assert task.counts.copies == 0
+        task.close()
+    assert not any(COPY_HEADER in dict(r.headers) for log in bus.logs for r in log)
+    _check(bus, reference)
+
+
+def _write(lines: list[bytes], path: Path) -> Path:
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    return path
+
+
+def test_each_alert_comes_from_the_partition_of_its_service_day(city, tmp_path: Path) -> None:
+    lines, _ = city
+    bus = MemoryBus(4)
+    bus.publish(lines, SETTINGS)
+    tasks = open_tasks(bus, tmp_path, SETTINGS)
+    seen: dict[str, int] = {}
+    for task in tasks:
+        records = bus.logs[task.partition][task.position:]
+        for output in task.process(records):
+            if output.topic == bus.kafka.contacts_topic:
+                alert = orjson.loads(output.value)
+                assert owner(alert["date"], alert["mode"], alert["service"], 4) == task.partition
+                seen[alert["alert_id"]] = task.partition
+        task.commit()
+        task.close()
+    assert seen
+
+
+def test_a_lost_store_is_rebuilt_silently_from_the_topic(city, tmp_path: Path) -> None:
+    """A partition moves to a worker without its store: replay up to the delivered offset, then emit."""
+    lines, reference = city
+    bus = MemoryBus(3)
+    bus.publish(lines, SETTINGS)
+    tasks = open_tasks(bus, tmp_path / "a", SETTINGS)
+    for task in tasks:  # about half of each partition, delivered and committed
+        half = len(bus.logs[task.partition]) // 2
+        bus.deliver(task.process(bus.logs[task.partition][:half]))
+        task.commit()
+    delivered = {t.partition: t.position for t in tasks}
+    for task in tasks:
+        task.close()
+    fresh = open_tasks(bus, tmp_path / "b", SETTINGS)  # another worker, no local state
+    for task in fresh:
+        start, resend = task.resume(delivered[task.partition])
+        assert start == 0 and resend == []
+    drain(bus, fresh, seed=5)
+    for task in fresh:
+        assert task.counts.silent == delivered[task.partition]
+        task.close()
+    _check(bus, reference)
+
+
+def test_a_stale_store_catches_up_silently_to_what_another_owner_delivered(city, tmp_path: Path) -> None:
+    """A partition comes back to a worker whose store is behind the group's offset."""
+    lines, reference = city
+    bus = MemoryBus(2)
+    bus.publish(lines, SETTINGS)
+    mine = open_tasks(bus, tmp_path / "mine", SETTINGS)
+    for task in mine:  # a third of each partition, then the partitions move away
+        bus.deliver(task.process(bus.logs[task.partition][: len(bus.logs[task.partition]) // 3]))
+        task.commit()
+    stale = {t.partition: t.position for t in mine}
+    for task in mine:
+        task.close()
+    theirs = open_tasks(bus, tmp_path / "theirs", SETTINGS)  # the other worker rebuilds, goes on to 2/3
+    for task in theirs:
+        task.resume(stale[task.partition])
+        bus.deliver(task.process(bus.logs[task.partition][: 2 * len(bus.logs[task.partition]) // 3]))
+        task.commit()
+    delivered = {t.partition: t.position for t in theirs}
+    for task in theirs:
+        task.close()
+    mine = open_tasks(bus, tmp_path / "mine", SETTINGS)  # back home, with the old stores
+    for task in mine:
+        start, resend = task.resume(delivered[task.partition])
+        assert start == stale[task.partition] < delivered[task.partition] and resend == []
+    drain(bus, mine, seed=2)
+    for task in mine:
+        assert task.counts.silent == delivered[task.partition] - stale[task.partition]
+        task.close()
+    _check(bus, reference)
+
+
+def test_outputs_of_a_batch_lost_before_commit_are_delivered_again(city, tmp_path: Path) -> None:
+    """Crash after processing, before delivery: the same store resumes at its last commit."""
+    lines, reference = city
+    bus = MemoryBus(2)
+    bus.publish(lines, SETTINGS)
+    tasks = open_tasks(bus, tmp_path, SETTINGS)
+    for task in tasks:
+        task.process(bus.logs[task.partition][:500])  # outputs dropped, no commit: a crash
+        task.close()
+    tasks = open_tasks(bus, tmp_path, SETTINGS)
+    for task in tasks:
+        assert task.position == 0
+        task.resume(None)
+    drain(bus, tasks, seed=9)
+    for task in tasks:
+        task.close()
+    _check(bus, reference)
+
+
+def test_outbox_written_mid_batch_is_resent_after_a_crash(tmp_path: Path) -> None:
+    """A store commit inside a batch (retention does that) saves undelivered outputs with the state."""
+    bus = MemoryBus(1)
+    bus.publish(_pair_with_case(), SETTINGS)
+    task = open_tasks(bus, tmp_path, SETTINGS)[0]
+    outputs = task.process(bus.logs[0])
+    assert outputs
+    task.store.commit()  # as the engine's retention would, mid-stream; then the worker dies
+    task.close()
+    task = open_tasks(bus, tmp_path, SETTINGS)[0]
+    start, resend = task.resume(None)
+    assert start == len(bus.logs[0])
+    assert resend == outputs
+    task.close()
+
+
+def test_poison_record_becomes_a_dead_letter_and_the_partition_goes_on(tmp_path: Path, monkeypatch) -> None:
+    bus = MemoryBus(1)
+    bus.publish(_pair_with_case(), SETTINGS)
+    task = open_tasks(bus, tmp_path, SETTINGS)[0]
+    real = task.engine.process
+    calls = {"n": 0}
+
+    def flaky(event: Event) -> list[Change]:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyError("boom")
+        return real(event)
+
+    monkeypatch.setattr(task.engine, "process", flaky)
+    outputs = task.process(bus.logs[0])
+    dead = [o for o in outputs if o.topic == bus.kafka.dead_letter_topic]
+    assert len(dead) == 1 and b"engine error: KeyError" in dead[0].value
+    assert task.position == len(bus.logs[0])
+    task.close()
+
+
+def test_stored_rides_are_copied_exactly(city) -> None:
+    lines, _ = city
+    max_ride = int(SETTINGS.rules.max_ride_hours * 3_600_000_000)
+    trips = []
+    for line in lines:
+        try:
+            event = parse_line(line, max_ride)
+        except InvalidEvent:  # the bad lines of the city
+            continue
+        if isinstance(event, Trip):
+            trips.append(event)
+    assert trips
+    for ride in trips:
+        assert parse_line(trip_record(ride, SETTINGS.rules.zone), max_ride) == ride
+    crew = trips[0]._replace(role="crew", crew_rows=(3, 12), sealed=False, berth="soft_sleeper")
+    assert parse_line(trip_record(crew, SETTINGS.rules.zone), max_ride) == crew
+
+
+def test_worker_copies_are_marked_and_never_copied_again(city, tmp_path: Path) -> None:
+    lines, _ = city
+    bus = _run(lines, tmp_path, 3, 4)
+    copies = [r for log in bus.logs for r in log if dict(r.headers).get(COPY_HEADER)]
+    assert copies  # interest notes and ride copies exist
+    assert all(COPY_HEADER not in dict(r.headers) or dict(r.headers)[COPY_HEADER] in (b"trip", b"interest")
+               for log in bus.logs for r in log)
+
+
+def _pair_with_case() -> list[bytes]:
+    events = [person("P1", "310101002"), person("P2", "310101013"),
+              trip("P1", seat="30A", trip_id="t1"), trip("P2", seat="31A", trip_id="t2"), case("C1", "P1")]
+    return [orjson.dumps(e) for e in events]
+
+
+def test_task_refuses_a_store_of_another_layout(tmp_path: Path) -> None:
+    bus = MemoryBus(2)
+    task = open_tasks(bus, tmp_path, SETTINGS)[0]
+    task.commit()
+    task.close()
+    with pytest.raises(Exception, match="partitions"):
+        PartitionTask(tmp_path, bus.kafka.events_topic, 0, 3, SETTINGS, bus.kafka)
