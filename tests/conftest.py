@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from graph.store import MemoryStore, RocksStore, Store
-from tracer.alerts import Change, route
+from tracer.alerts import Change, fold, route
 from tracer.engine import Engine
 from tracer.errors import InvalidEvent
 from tracer.events import parse_line
@@ -61,14 +61,6 @@ class Driver:
         return {k: a for k, a in self.live(destination).items() if a["via_person_id"] is None}
 
 
-def fold(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    live: dict[str, dict[str, Any]] = {}
-    for record in records:
-        if record["action"] == "add":
-            live[record["alert_id"]] = record
-        else:
-            live.pop(record["alert_id"], None)
-    return live
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streams.embedded import run_embedded
-from tests.conftest import fold
+from tracer.alerts import fold
 from tracer.oracle import expected_alerts
 from tracer.settings import Settings
 from tracer.simulate import generate

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from tests.builders import case, lines, person, trip
-from tests.conftest import fold
+from tracer.alerts import fold
 from tracer.cli import main
 
 EVENTS = [

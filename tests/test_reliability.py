@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from tests.builders import case, lines, person, trip
-from tests.conftest import fold
+from tracer.alerts import fold
 from tracer.cli import main
 from tracer.simulate import generate
 

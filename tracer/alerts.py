@@ -9,7 +9,7 @@ its queue (retracted, downgraded to ``general``, or the resident moved away).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +68,18 @@ class Change:
 
     before: Alert | None
     after: Alert | None
+
+
+def fold(records: Iterable[Alert]) -> dict[str, Alert]:
+    """The live alerts of a changelog (contacts stream or queue): add inserts or replaces, retract
+    deletes. Folding redelivered records gives the same result: how consumers drop duplicates."""
+    live: dict[str, Alert] = {}
+    for record in records:
+        if record["action"] == "add":
+            live[record["alert_id"]] = record
+        else:
+            live.pop(record["alert_id"], None)
+    return live
 
 
 def retraction(alert: Alert) -> Alert:

@@ -9,11 +9,11 @@ import argparse
 import shutil
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from streams.embedded import run_embedded
+from tracer.alerts import fold
 from tracer.places import subdistricts
 from tracer.settings import load_settings
 
@@ -28,19 +28,6 @@ def add_demo(commands: argparse._SubParsersAction) -> None:
     demo.set_defaults(handler=run_demo)
 
 
-def fold(path: Path) -> dict[str, dict[str, Any]]:
-    """The live alerts of a contacts stream: adds replace, retracts delete."""
-    live: dict[str, dict[str, Any]] = {}
-    with open(path, "rb") as stream:
-        for line in stream:
-            record = orjson.loads(line)
-            if record["action"] == "add":
-                live[record["alert_id"]] = record
-            else:
-                live.pop(record["alert_id"], None)
-    return live
-
-
 def run_demo(args: argparse.Namespace) -> int:
     from tracer.simulate import generate
 
@@ -49,7 +36,7 @@ def run_demo(args: argparse.Namespace) -> int:
         shutil.rmtree(root / part, ignore_errors=True)
     stats = generate(args.persons, args.days, args.cases, args.seed, root / "input", truth=True)
     summary = run_embedded([str(root / "input" / "events.jsonl")], root / "output", load_settings(), root / "state")
-    live = fold(root / "output" / "contacts.jsonl")
+    live = fold(map(orjson.loads, (root / "output" / "contacts.jsonl").read_bytes().splitlines()))
     truth = {a["alert_id"]: a for a in map(orjson.loads, (root / "input" / "truth.jsonl").read_bytes().splitlines())}
     agree = sum(1 for key, alert in live.items() if truth.get(key) == alert)
     levels = Counter(a["level"] for a in live.values())

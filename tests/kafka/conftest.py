@@ -8,7 +8,6 @@ wait about half the session timeout, so the tests use a 6 s session and 2 s hear
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import uuid
 import warnings
@@ -61,20 +60,6 @@ def config_file(kafka: KafkaSettings, tmp_path: Path) -> Path:
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _wired() -> bool:
-    """Whether the real ``tracer`` command has the Kafka sub-commands yet."""
-    probe = subprocess.run([sys.executable, "-m", "tracer.cli", "subscribe", "--help"], cwd=ROOT,
-                           capture_output=True, timeout=60)
-    return probe.returncode == 0
-
-
-_WIRED: list[bool] = []
-
-
 def tracer_command(*args: str) -> list[str]:
-    """A ``tracer`` sub-command of Kafka mode in a fresh interpreter (run it with ``cwd=ROOT``):
-    the real CLI once it is wired, else the test stand-in with the same sub-commands."""
-    if not _WIRED:
-        _WIRED.append(_wired())
-    module = "tracer.cli" if _WIRED[0] else "tests.kafka.cli"
-    return [sys.executable, "-m", module, *args]
+    """A ``tracer`` sub-command in a fresh interpreter (run it with ``cwd=ROOT``)."""
+    return [sys.executable, "-m", "tracer.cli", *args]

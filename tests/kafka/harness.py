@@ -21,6 +21,7 @@ from streams.embedded import run_embedded
 from streams.kafka_partition import Output, PartitionTask
 from streams.kafka_routing import COPY_HEADER, SEQ_HEADER, placement
 from streams.kafka_settings import KafkaSettings
+from tracer.alerts import fold
 from tracer.errors import InvalidEvent
 from tracer.events import parse_line
 from tracer.settings import Settings, load_settings
@@ -87,17 +88,6 @@ def drain(bus: MemoryBus, tasks: list[PartitionTask], batch: int = 64, seed: int
         records = bus.logs[task.partition][task.position:task.position + rng.randint(1, batch)]
         bus.deliver(task.process(records))
         task.commit()
-
-
-def fold(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The live alerts of a changelog: add inserts or replaces, retract deletes (docs/rules.md)."""
-    live: dict[str, dict[str, Any]] = {}
-    for record in records:
-        if record["action"] == "add":
-            live[record["alert_id"]] = record
-        else:
-            live.pop(record["alert_id"], None)
-    return live
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -13,9 +13,9 @@ import pytest
 from streams.kafka_partition import PartitionTask
 from streams.kafka_routing import COPY_HEADER, owner, trip_record
 from tests.builders import case, person, trip
-from tests.kafka.harness import MemoryBus, Reference, drain, embedded_reference, fold, open_tasks, queues_of
+from tests.kafka.harness import MemoryBus, Reference, drain, embedded_reference, open_tasks, queues_of
 from tests.kafka.synth import city_events
-from tracer.alerts import Change
+from tracer.alerts import Change, fold
 from tracer.errors import InvalidEvent
 from tracer.events import Event, Trip, parse_line
 from tracer.settings import load_settings

@@ -16,8 +16,9 @@ from connectors.kafka import publish
 from streams.kafka_settings import KafkaSettings
 from tests.kafka.cluster import WorkerProcess, read_outputs, wait_caught_up
 from tests.kafka.conftest import ROOT, tracer_command
-from tests.kafka.harness import embedded_reference, fold, queues_of, read_jsonl
+from tests.kafka.harness import embedded_reference, queues_of, read_jsonl
 from tests.kafka.synth import city_events
+from tracer.alerts import fold
 from tracer.settings import load_settings
 
 pytestmark = pytest.mark.broker
