@@ -14,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tracer import privacy
 from tracer.alerts import UNASSIGNED
 from tracer.errors import ConfigError
 
@@ -31,6 +32,7 @@ def add_worker(subparsers: argparse._SubParsersAction) -> None:
     _common(worker)
     worker.add_argument("--state", required=True, type=Path,
                         help="folder of this worker's RocksDB stores (one per partition; kept)")
+    privacy.add_arguments(worker, "the contacts topic")
     worker.set_defaults(handler=_worker)
 
 
@@ -80,7 +82,7 @@ def _worker(args: argparse.Namespace) -> int:
 
     _quiet_clients(args)
     settings, kafka = load_all(args.config, args.broker)
-    stats = run_worker(settings, kafka, args.state)
+    stats = run_worker(settings, kafka, args.state, privacy.from_arguments(args))
     print(f"worker stopped: {stats.line()}", file=sys.stderr)
     return 0
 

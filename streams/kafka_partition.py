@@ -45,6 +45,7 @@ from tracer.alerts import CONTACTS, Change, route
 from tracer.engine import Engine
 from tracer.errors import InvalidEvent, StateError
 from tracer.events import Case, Event, Trip, decode_trip, parse_line
+from tracer.privacy import Pseudonymizer
 from tracer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -100,8 +101,9 @@ class PartitionTask:
     """State and progress of one input partition on this worker."""
 
     def __init__(self, state_dir: Path, topic: str, partition: int, partitions: int, settings: Settings,
-                 kafka: KafkaSettings) -> None:
+                 kafka: KafkaSettings, pseudonyms: Pseudonymizer | None = None) -> None:
         self.topic, self.partition, self.partitions = topic, partition, partitions
+        self._pseudonyms = pseudonyms
         self.path = state_dir / f"{topic}-{partition}"
         self._settings, self._kafka = settings, kafka
         self._zone = settings.rules.zone
@@ -246,11 +248,14 @@ class PartitionTask:
             assert alert is not None
             if alert_owner(alert, self.partitions) != self.partition:
                 continue  # computed here for via windows only; its owner delivers it
-            key = alert["contact_person_id"].encode()
-            for destination, value in route(change):
-                topic = self._kafka.contacts_topic if destination == CONTACTS else \
-                    self._kafka.queue_topic(destination)
-                outputs.append(Output(offset, topic, key, value))
+            contact = alert["contact_person_id"]
+            view = self._pseudonyms.alert if self._pseudonyms else None
+            for destination, value in route(change, view):
+                if destination == CONTACTS:
+                    name = self._pseudonyms.person(contact) if self._pseudonyms else contact
+                    outputs.append(Output(offset, self._kafka.contacts_topic, name.encode(), value))
+                else:
+                    outputs.append(Output(offset, self._kafka.queue_topic(destination), contact.encode(), value))
         return outputs
 
     def _interest(self, offset: int, person: str) -> list[Output]:

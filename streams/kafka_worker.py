@@ -41,6 +41,7 @@ from streams.kafka_routing import COPY_HEADER
 from streams.kafka_settings import KafkaSettings
 from streams.kafka_topics import Topics
 from tracer.errors import OutputError, StateError
+from tracer.privacy import Pseudonymizer
 from tracer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,10 @@ class Stats:
 class Worker:
     """A consumer-group member owning some partitions of the events topic."""
 
-    def __init__(self, settings: Settings, kafka: KafkaSettings, state_dir: Path) -> None:
-        self.settings, self.kafka, self.state_dir = settings, kafka, state_dir
+    def __init__(
+        self, settings: Settings, kafka: KafkaSettings, state_dir: Path, pseudonyms: Pseudonymizer | None = None
+    ) -> None:
+        self.settings, self.kafka, self.state_dir, self.pseudonyms = settings, kafka, state_dir, pseudonyms
         self.tasks: dict[int, PartitionTask] = {}
         self.stats = Stats()
         self._lock = asyncio.Lock()  # one batch, or one rebalance step, at a time
@@ -240,7 +243,7 @@ class Worker:
         task = self.tasks.get(number)
         if task is None:
             task = await asyncio.to_thread(PartitionTask, self.state_dir, tp.topic, number,
-                                           self._partition_count(), self.settings, self.kafka)
+                                           self._partition_count(), self.settings, self.kafka, self.pseudonyms)
             self.tasks[number] = task
         delivered = await self.consumer.committed(tp)
         self._committed[number] = delivered or 0
@@ -314,13 +317,16 @@ async def _quietly(step: object) -> None:
         log.warning("while stopping: %s", exc)
 
 
-def run_worker(settings: Settings, kafka: KafkaSettings, state_dir: Path) -> Stats:
-    """Run one worker until SIGINT or SIGTERM; returns its counters."""
+def run_worker(
+    settings: Settings, kafka: KafkaSettings, state_dir: Path, pseudonyms: Pseudonymizer | None = None
+) -> Stats:
+    """Run one worker until SIGINT or SIGTERM; returns its counters. ``pseudonyms``: person ids in the
+    contacts topic (values and keys) become keyed HMACs; street-office queues keep real ids."""
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StateError(f"cannot create state folder {state_dir}: {exc.strerror}") from exc
-    worker = Worker(settings, kafka, state_dir)
+    worker = Worker(settings, kafka, state_dir, pseudonyms)
 
     async def main() -> None:
         stop = asyncio.Event()

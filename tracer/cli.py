@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from graph.commands import add_commands as add_graph_commands
 from streams.kafka_cli import add_publish, add_replay, add_subscribe, add_worker
+from tracer import privacy
 from tracer.demo import add_demo
 from tracer.errors import InputError, OutputError, TracerError
 from tracer.settings import load_settings
@@ -53,12 +54,7 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--state", type=Path, help="RocksDB state folder (kept; resumes); default: a temp dir")
     run.add_argument("--config", type=Path, help="TOML file overriding config/defaults.toml")
     run.add_argument("--quiet", action="store_true", help="no progress and no summary")
-    run.add_argument(
-        "--pseudonymize",
-        action="store_true",
-        help="replace person ids in contacts.jsonl by a keyed HMAC (key: $TRACER_PSEUDONYM_KEY or --key-file)",
-    )
-    run.add_argument("--key-file", type=Path, help="file holding the pseudonymisation key")
+    privacy.add_arguments(run, "contacts.jsonl")
     run.set_defaults(handler=_run)
 
 
@@ -74,11 +70,8 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
 
-    view = None
-    if args.pseudonymize:
-        from tracer.privacy import Pseudonymizer, load_key
-
-        view = Pseudonymizer(load_key(args.key_file)).alert
+    pseudonyms = privacy.from_arguments(args)
+    view = pseudonyms.alert if pseudonyms else None
     summary = run_embedded(args.inputs, args.out, settings, args.state, None if args.quiet else progress, view)
     if not args.quiet:
         print_summary(summary, args.out)

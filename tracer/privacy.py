@@ -8,6 +8,7 @@ which would show in process lists and shell histories.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import hmac
 import os
@@ -18,6 +19,20 @@ from tracer.errors import ConfigError
 
 KEY_VARIABLE = "TRACER_PSEUDONYM_KEY"
 PERSON_FIELDS = ("case_person_id", "contact_person_id", "via_person_id")
+
+
+def add_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--pseudonymize`` and ``--key-file``, for every command that writes a contacts stream."""
+    parser.add_argument(
+        "--pseudonymize",
+        action="store_true",
+        help=f"replace person ids in {what} by a keyed HMAC (key: ${KEY_VARIABLE} or --key-file)",
+    )
+    parser.add_argument("--key-file", type=Path, help="file holding the pseudonymisation key")
+
+
+def from_arguments(args: argparse.Namespace) -> Pseudonymizer | None:
+    return Pseudonymizer(load_key(args.key_file)) if args.pseudonymize else None
 
 
 def load_key(key_file: Path | None) -> bytes:

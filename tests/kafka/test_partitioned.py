@@ -245,3 +245,23 @@ def test_task_refuses_a_store_of_another_layout(tmp_path: Path) -> None:
     task.close()
     with pytest.raises(Exception, match="partitions"):
         PartitionTask(tmp_path, bus.kafka.events_topic, 0, 3, SETTINGS, bus.kafka)
+
+
+def test_pseudonymised_contacts_topic_keeps_real_ids_in_queues(city, tmp_path: Path) -> None:
+    from tracer.privacy import Pseudonymizer
+
+    lines, reference = city
+    pseudonyms = Pseudonymizer(b"a-key-of-at-least-16-bytes")
+    bus = MemoryBus(3)
+    bus.publish(lines, SETTINGS)
+    tasks = [PartitionTask(tmp_path, bus.kafka.events_topic, p, 3, SETTINGS, bus.kafka, pseudonyms) for p in range(3)]
+    try:
+        drain(bus, tasks)
+    finally:
+        for task in tasks:
+            task.close()
+    expected = {key: pseudonyms.alert(alert) for key, alert in reference.contacts.items()}
+    assert fold(bus.records(bus.kafka.contacts_topic)) == expected
+    assert all(a["contact_person_id"].startswith("ps:") for a in expected.values())
+    topics = {name: bus.records(name) for name in bus.topics}
+    assert queues_of(topics, bus.kafka.queue_topic_prefix) == reference.queues
