@@ -87,8 +87,9 @@ class Engine:
     # -- entry point -----------------------------------------------------------------------
     def process(self, event: Event) -> list[Change]:
         """Apply one event. Raises ``InvalidEvent`` (before any write) for events it cannot apply."""
-        self._riders_of.clear()
-        if isinstance(event, Trip):
+        if self._riders_of:
+            self._riders_of.clear()
+        if type(event) is Trip:
             changes = self._on_trip(event)
         elif isinstance(event, Case):
             self._advance(event.reported_at)
@@ -105,7 +106,8 @@ class Engine:
 
     # -- trips -----------------------------------------------------------------------------
     def _on_trip(self, trip: Trip) -> list[Change]:
-        self._advance(trip.board)
+        if trip.board > self._watermark:
+            self._advance(trip.board)
         if trip.date < self._horizon:
             raise InvalidEvent(f"trip date {trip.date} is before the retention horizon {self._horizon}")
         data = trip.encode()
@@ -115,8 +117,9 @@ class Engine:
         old = decode_trip(old_data) if old_data is not None else None
         if old is not None:
             self._remove_trip(old)
-        self._add_trip(trip, data)
-        if old is None and trip.person_id not in self._riding_sources and trip.service_day not in self._probed:
+        day = trip.service_day
+        self._add_trip(trip, day, data)
+        if old is None and trip.person_id not in self._riding_sources and day not in self._probed:
             return []  # meets no source: almost every trip
         affected: Affected = defaultdict(set)
         for version in (old, trip):
@@ -124,10 +127,11 @@ class Engine:
                 self._affected_by_trip(version, version is trip, affected)
         return self._recompute(affected)
 
-    def _add_trip(self, trip: Trip, data: bytes) -> None:
-        self.store.put(T, trip.trip_id, data)
-        self.store.put(_day_group("R", trip.service_day), trip.person_id + SEP + trip.trip_id, data)
-        self.store.put(group("I", trip.person_id), trip.date + SEP + trip.trip_id, b"")
+    def _add_trip(self, trip: Trip, day: str, data: bytes) -> None:
+        put, trip_id, person = self.store.put, trip.trip_id, trip.person_id
+        put(T, trip_id, data)
+        put(f"R{SEP}{day}{SEP}", f"{person}{SEP}{trip_id}", data)
+        put(f"I{SEP}{person}{SEP}", f"{trip.date}{SEP}{trip_id}", b"")
 
     def _remove_trip(self, trip: Trip) -> None:
         self.store.delete(T, trip.trip_id)
