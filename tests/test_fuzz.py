@@ -96,6 +96,7 @@ def test_pathological_shapes():
         b"[" * 100_000 + b"]" * 100_000,  # deep nesting
         b'{"type": "trip"' + b', "a": 1' * 10_000 + b"}",
         b'{"type": "trip", "type": "case"}',  # duplicate keys: the last wins
+        b'{"type":"exposure","exposure_id":"X0","mode":"train","service":"G9","date":"20901208--"}',  # atheris
         b'{"type": "trip", "board_time": NaN}',
         b'{"type": "trip", "carriage": 123456789012345678901234567890}',
         b"\xff\xfe\x00\x00",

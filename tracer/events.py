@@ -28,6 +28,7 @@ _US = timedelta(microseconds=1)
 _MAX_ID = 128
 _BAD_ID = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SUBDISTRICT = re.compile(r"\d{9}")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)  # date.fromisoformat alone also takes 20200120 forms
 _YEARS = range(1970, 2100)  # wider than any real record; keeps date arithmetic far from overflow
 _CREW_ROWS = re.compile(r"\s*(\d{1,3})\s*(?:-\s*(\d{1,3})\s*)?")
 
@@ -301,7 +302,7 @@ def _date(obj: dict[str, Any], name: str) -> str:
         return value  # type: ignore[return-value]
     if value is None:
         raise InvalidEvent(_missing(name))
-    if not isinstance(value, str) or len(value) != 10:
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
         raise InvalidEvent(f"{name} must be a date YYYY-MM-DD")
     try:
         day = date.fromisoformat(value)
