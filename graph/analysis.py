@@ -90,6 +90,7 @@ class Cluster:
     cases: list[str]
     shared_services: list[str] = field(default_factory=list)  # service days ridden by 2+ of its cases
     links: int = 0  # transmission links inside
+    first_onset: str | None = None  # the earliest symptom onset among its cases
 
     @property
     def size(self) -> int:
@@ -123,11 +124,13 @@ def clusters(store: Store, rules: RuleSettings) -> tuple[list[Cluster], list[tup
     members: dict[str, list[str]] = defaultdict(list)
     for case_id in list(parent):
         members[find(case_id)].append(case_id)
+    onsets = {src.case_id: src.onset for src in all_sources(store, rules) if src.onset is not None}
     found = []
     for cases in members.values():
         inside = set(cases)
         shared = sorted(day.replace("\x1f", " ") for day, riding in riders.items() if len(riding & inside) > 1)
-        found.append(Cluster(sorted(cases), shared, sum(1 for a, b in links if a in inside)))
+        first = min((onsets[c] for c in cases if c in onsets), default=None)
+        found.append(Cluster(sorted(cases), shared, sum(1 for a, b in links if a in inside), first))
     found.sort(key=lambda c: (-c.size, c.cases[0]))
     busiest = Counter({day.replace("\x1f", " "): len(cases) for day, cases in riders.items()})
     return found, [(day, n) for day, n in sorted(busiest.items(), key=lambda kv: (-kv[1], kv[0])) if n > 1]

@@ -53,7 +53,7 @@ def test_graph_links_cases_through_a_contact(store):
 
 def test_clusters_join_cases_by_shared_trips_and_links(store):
     found, busiest = clusters(store, RuleSettings())
-    assert [c.cases for c in found] == [["C1", "C2"]]
+    assert [c.cases for c in found] == [["C1", "C2"]] and found[0].first_onset == "2020-01-21"
     assert found[0].links >= 1 and any("MU5101" in s for s in found[0].shared_services)
     assert busiest[0][1] == 2
 

@@ -35,6 +35,7 @@ class Source:
     window: Window | None  # None: not traced (an excluded case)
     reported_at: int | None = None  # cases only: the default isolation of their close contacts
     exposure: Exposure | None = None
+    onset: str | None = None  # cases only
 
     def level(self, rule_level: str) -> str | None:
         """The alert level a rule's level gives through this source (None: no alert)."""
@@ -83,7 +84,9 @@ def decode_source(key: str, data: bytes, rules: RuleSettings) -> Source:
     if kind == "c":
         case = Case(*row[1:])
         window = case_window(case, rules) if case.traced else None
-        return Source(key, case.case_id, case.person_id, case.person_id, None, window, case.reported_at)
+        return Source(
+            key, case.case_id, case.person_id, case.person_id, None, window, case.reported_at, onset=case.onset
+        )
     if kind == "v":
         _, case_id, case_person_id, via, start, end = row
         return Source(key, case_id, case_person_id, via, via, Window(start, end) if end > start else None)
