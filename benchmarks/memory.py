@@ -29,6 +29,8 @@ def run(persons: int, days: int, retention: int) -> dict[str, Any]:
 
         def sample(summary: Summary) -> None:
             samples.append({"lines": summary.lines, "rss_mb": rss_mb()})
+            if len(samples) % 30 == 0:  # a long run shows its curve as it goes
+                print(f"  {summary.lines:>12,} lines  {samples[-1]['rss_mb']:6.0f} MB", flush=True)
 
         summary = run_embedded([str(root / "events.jsonl")], root / "out", settings, root / "state", sample)
         sample(summary)
