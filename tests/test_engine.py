@@ -195,3 +195,17 @@ def test_order_of_trips_does_not_change_the_result():
     events.insert(90, case("C2", "P2", isolated_at=at("09:10")))
     results = shuffled_runs(MemoryStore, events)
     assert results[0] and all(r == results[0] for r in results)
+
+
+def test_retention_drops_a_day_in_bounded_batches(store, monkeypatch):
+    import tracer.engine
+
+    monkeypatch.setattr(tracer.engine, "_PURGE_BATCH", 100)
+    driver = Driver(store, RuleSettings(retention_days=1))
+    driver.feed(*(trip(f"P{i}", mode="metro", service=f"R{i % 7}", trip_id=f"t{i}") for i in range(600)))
+    commits = []
+    store.before_commit = lambda: commits.append(store.pending_count)
+    driver.feed(trip("P9", mode="metro", service="R1", day="2020-01-23", trip_id="late"))
+    assert len(commits) >= 12 and max(commits[1:]) <= 101  # after the first (earlier trips): 100 deletes a batch
+    assert store.get("T\x1f", "t1") is None and store.scan("I\x1fP1\x1f") == []
+    assert store.get("T\x1f", "late") is not None

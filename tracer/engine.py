@@ -53,6 +53,7 @@ from tracer.sources import (
 
 T, C, S, Q, M = TRIPS, SOURCES, REGISTRY, QUARANTINES, META
 _FAR = 1 << 62
+_PURGE_BATCH = 50_000  # deletes per commit while retention drops a day
 Affected = dict[str, set[tuple[str, str]]]  # service day -> {(source key, contact person)}
 
 
@@ -385,9 +386,11 @@ class Engine:
         if moment <= self._watermark:
             return
         self._watermark = moment
-        self.store.put(M, "watermark", str(moment).encode())
         if moment >= self._next_day:
             self._set_horizon(moment, purge=True)
+        # Stored after the purge: a crash in the middle of a purge leaves the old watermark, so the
+        # restarted run purges again (deleting is idempotent).
+        self.store.put(M, "watermark", str(moment).encode())
 
     def _set_horizon(self, moment: int, purge: bool = False) -> None:
         today = date.fromisoformat(format_time(moment, self._zone)[:10])
@@ -405,6 +408,8 @@ class Engine:
             day, person, trip_id = key[2:].rsplit(SEP, 2)
             self.store.delete(T, trip_id)
             self.store.delete(group("I", person), day[:10] + SEP + trip_id)
+            if self.store.pending_count >= _PURGE_BATCH:
+                self.store.commit()  # a day of a city is millions of keys: bound the batch, not the day
         for key, _ in self.store.purge_groups("P" + SEP, horizon):
             self._unprobe(key[2:].rsplit(SEP, 2)[0])
         for key, value in list(self.store.items(C)):
