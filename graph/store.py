@@ -202,15 +202,6 @@ class RocksStore(Store):
         for key, value in self._db.items(from_key=start.encode(), read_opt=read):
             yield key.decode(), value
 
-    def put(self, group: str, suffix: str, value: bytes) -> None:
-        """As ``Store.put``, in one call: the hot path of ingest."""
-        pending = self._pending.get(group)
-        if pending is None:
-            pending = self._pending[group] = {}
-        pending[suffix] = value
-        self.pending_count += 1
-        self._batch.put((group + suffix).encode(), value)
-
     def _stage(self, key: str, value: bytes | None) -> None:
         if value is None:
             self._batch.delete(key.encode())
