@@ -45,8 +45,3 @@ def rides_on(store: Store, date: str, service: str, mode: str | None = None) -> 
         for suffix, value in store.scan(group("P", service_day(date, each, service))):
             found.append((suffix.split(SEP, 1)[0], decode_trip(value)))
     return found
-
-
-def subdistrict(store: Store, person_id: str) -> str | None:
-    value = store.get("S" + SEP, person_id)
-    return value.decode() if value else None

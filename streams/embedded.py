@@ -41,7 +41,6 @@ class Summary:
     dead_letters: int = 0
     lines: int = 0
     seconds: float = 0.0
-    resumed_from_line: int = 0
 
     @property
     def events_per_second(self) -> float:
@@ -111,7 +110,6 @@ class _Run:
     def run(self) -> Summary:
         try:
             self.position = self._restore()
-            self.summary.resumed_from_line = self.position.line if self.position.index == 0 else -1
             engine = Engine(self.store, self.settings.rules)
             self.store.before_commit = self._checkpoint
             self._loop(engine)

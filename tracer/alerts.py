@@ -27,20 +27,20 @@ CONTACTS = "contacts"
 Alert = dict[str, Any]
 
 
-def alert_id(*parts: str) -> str:
+def alert_id(case_id: str, contact: str, mode: str, service: str, date: str, via: str | None = None) -> str:
     """Deterministic id of (case, contact, mode, service, date[, via person]): consumers dedupe by it."""
+    parts = (case_id, contact, mode, service, date) if via is None else (case_id, contact, mode, service, date, via)
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
 def build_alert(source: Source, found: Match, level: str, subdistrict: str | None, zone: Any, truncated: bool) -> Alert:
     """The ``add`` record for the best match between a source and a contact (schema v1 key order)."""
     case_trip, contact = found.case_trip, found.contact_trip
-    ids = (source.case_id, contact.person_id, contact.mode, contact.service, contact.date)
-    if source.via_person_id is not None:
-        ids += (source.via_person_id,)
     return {
         "v": SCHEMA_VERSION,
-        "alert_id": alert_id(*ids),
+        "alert_id": alert_id(
+            source.case_id, contact.person_id, contact.mode, contact.service, contact.date, source.via_person_id
+        ),
         "action": "add",
         "level": level,
         "case_id": source.case_id,

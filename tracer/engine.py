@@ -57,10 +57,6 @@ _PURGE_BATCH = 50_000  # deletes per commit while retention drops a day
 Affected = dict[str, set[tuple[str, str]]]  # service day -> {(source key, contact person)}
 
 
-def _day_group(family: str, day: str) -> str:
-    return family + SEP + day + SEP
-
-
 class Engine:
     """Turns events into alert changes; all state lives in ``store``."""
 
@@ -136,20 +132,20 @@ class Engine:
 
     def _remove_trip(self, trip: Trip) -> None:
         self.store.delete(T, trip.trip_id)
-        self.store.delete(_day_group("R", trip.service_day), trip.person_id + SEP + trip.trip_id)
+        self.store.delete(group("R", trip.service_day), trip.person_id + SEP + trip.trip_id)
         self.store.delete(group("I", trip.person_id), trip.date + SEP + trip.trip_id)
 
     def _affected_by_trip(self, trip: Trip, present: bool, out: Affected) -> None:
         """Keys a trip's arrival (``present``) or removal can change, added to ``out``."""
         day = trip.service_day
         if day in self._probed:  # the rider may meet stored source rides
-            for suffix, _ in self.store.scan(_day_group("P", day)):
+            for suffix, _ in self.store.scan(group("P", day)):
                 out[day].add((suffix.split(SEP, 1)[0], trip.person_id))
         if trip.person_id not in self._riding_sources:
             return
         for key, _ in self.store.scan(group("K", trip.person_id)):
             source = self._load_source(key)
-            probe = (_day_group("P", day), key + SEP + trip.trip_id)
+            probe = (group("P", day), key + SEP + trip.trip_id)
             if present and source.window is not None and rides_in_window(trip, source.window):
                 if self.store.get(*probe) is None:
                     self._probed[day] += 1
@@ -177,16 +173,7 @@ class Engine:
             self.store.delete(C, key)
         else:
             self.store.put(C, key, data)
-        same = (
-            old is not None
-            and new is not None
-            and (old.person_id, old.window, old.exposure)
-            == (
-                new.person_id,
-                new.window,
-                new.exposure,
-            )
-        )
+        same = old is not None and new is not None and old.reach == new.reach
         changes = [] if same else self._retrace(key, old, new)
         if old is not None and new is not None and old.reported_at != new.reported_at:
             changes += self._refresh_contacts_of(new)  # their default isolation moved
@@ -205,10 +192,10 @@ class Engine:
             self._riding_sources[new.person_id] += 1
         affected: Affected = defaultdict(set)
         for ride in old_rides:
-            self.store.delete(_day_group("P", ride.service_day), key + SEP + ride.trip_id)
+            self.store.delete(group("P", ride.service_day), key + SEP + ride.trip_id)
             self._unprobe(ride.service_day)
         for ride in new_rides:
-            self.store.put(_day_group("P", ride.service_day), key + SEP + ride.trip_id, ride.encode())
+            self.store.put(group("P", ride.service_day), key + SEP + ride.trip_id, ride.encode())
             self._probed[ride.service_day] += 1
         for ride in old_rides + new_rides:
             affected[ride.service_day].update((key, rider) for rider in self._riders(ride.service_day))
@@ -231,10 +218,14 @@ class Engine:
                 rides.append(trip)
         return rides
 
-    def _load_source(self, key: str) -> Source:
+    def _find_source(self, key: str) -> Source | None:
         data = self.store.get(C, key)
-        assert data is not None, "a K, P or A entry points at a missing source"
-        return decode_source(key, data, self.rules)
+        return decode_source(key, data, self.rules) if data is not None else None
+
+    def _load_source(self, key: str) -> Source:
+        source = self._find_source(key)
+        assert source is not None, "a K, P or A entry points at a missing source"
+        return source
 
     # -- secondary contacts ------------------------------------------------------------------
     def _follow(self, changes: list[Change]) -> list[Change]:
@@ -256,9 +247,9 @@ class Engine:
 
     def _refresh_via(self, case_id: str, contact: str) -> list[Change]:
         """The via source of ``contact`` for ``case_id``: from their first close exposure to isolation."""
-        if self.store.get(C, case_key(case_id)) is None:
+        case = self._find_source(case_key(case_id))
+        if case is None:
             return []  # forgotten by retention
-        case = self._load_source(case_key(case_id))
         starts = []
         for suffix, key in self.store.scan(group("X", contact)):
             if key.decode() == case.key:
@@ -310,13 +301,12 @@ class Engine:
         changes: list[Change] = []
         sources: dict[str, Source | None] = {}  # None: the source was just removed
         for day in sorted(affected):
-            probes = self._trips_by_owner(_day_group("P", day))
+            probes = self._trips_by_owner(group("P", day))
             riders = self._riders_by_person(day)
             mode, service = day.split(SEP)[1:]
             for key, contact in sorted(affected[day]):
                 if key not in sources:
-                    data = self.store.get(C, key)
-                    sources[key] = decode_source(key, data, self.rules) if data is not None else None
+                    sources[key] = self._find_source(key)
                 after = self._alert(sources[key], probes.get(key), riders.get(contact), contact)
                 if key == fresh:
                     if after is None:
@@ -370,7 +360,7 @@ class Engine:
     def _riders_by_person(self, day: str) -> dict[str, list[Trip]]:
         riders = self._riders_of.get(day)
         if riders is None:
-            riders = self._riders_of[day] = self._trips_by_owner(_day_group("R", day))
+            riders = self._riders_of[day] = self._trips_by_owner(group("R", day))
         return riders
 
     def _riders(self, day: str) -> Iterable[str]:

@@ -26,10 +26,6 @@ class Window:
     start: int
     end: int
 
-    @property
-    def is_open(self) -> bool:
-        return self.end >= _OPEN_END
-
 
 @dataclass(frozen=True, slots=True)
 class Match:

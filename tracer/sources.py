@@ -37,6 +37,11 @@ class Source:
     exposure: Exposure | None = None
     onset: str | None = None  # cases only
 
+    @property
+    def reach(self) -> tuple[object, ...]:
+        """What the alerts depend on: two versions with the same reach trace the same contacts."""
+        return (self.person_id, self.window, self.exposure)
+
     def level(self, rule_level: str) -> str | None:
         """The alert level a rule's level gives through this source (None: no alert)."""
         if self.via_person_id is None:
