@@ -12,7 +12,9 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
+
+import orjson
 
 from tracer.errors import InputError, OutputError
 
@@ -89,6 +91,12 @@ def _split(stream: BinaryIO, max_bytes: int) -> Iterator[tuple[bytes, int, bool]
             head_size += len(tail)
     if head_size:
         yield head[:max_bytes], head_size, head_size > max_bytes
+
+
+def dead_letter(source: str, line: int, data: bytes, reason: str, **extra: Any) -> bytes:
+    """The dead-letter record of docs/schema.md (``raw`` made valid UTF-8), for every runner."""
+    raw = data.decode("utf-8", errors="replace")
+    return orjson.dumps({"source": source, "line": line, "raw": raw, "reason": reason, **extra})
 
 
 class OutputFiles:

@@ -22,11 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import orjson
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from connectors.files import read_lines
+from connectors.files import dead_letter, read_lines
 from streams.kafka_routing import COPY_HEADER, SEQ_HEADER, placement
 from streams.kafka_settings import KafkaSettings
 from tracer.errors import InputError, InvalidEvent, OutputError
@@ -163,12 +162,6 @@ def publish(paths: Sequence[str], settings: Settings, kafka: KafkaSettings) -> P
         raise OutputError(f"cannot publish to {kafka.broker}: {failures[0]}")
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def dead_letter(source: str, line: int, data: bytes, reason: str, **extra: Any) -> bytes:
-    """The dead-letter record of docs/schema.md (``raw`` made valid UTF-8)."""
-    raw = data.decode("utf-8", errors="replace")
-    return orjson.dumps({"source": source, "line": line, "raw": raw, "reason": reason, **extra})
 
 
 def _producer(kafka: KafkaSettings) -> KafkaProducer:

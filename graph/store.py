@@ -65,17 +65,18 @@ class Store:
 
     # -- writes --------------------------------------------------------------------------
     def put(self, group: str, suffix: str, value: bytes) -> None:
+        self._set(group, suffix, value)
+
+    def delete(self, group: str, suffix: str) -> None:
+        self._set(group, suffix, None)
+
+    def _set(self, group: str, suffix: str, value: bytes | None) -> None:
         pending = self._pending.get(group)
         if pending is None:
             pending = self._pending[group] = {}
         pending[suffix] = value
         self.pending_count += 1
         self._stage(group + suffix, value)
-
-    def delete(self, group: str, suffix: str) -> None:
-        self._pending.setdefault(group, {})[suffix] = None
-        self.pending_count += 1
-        self._stage(group + suffix, None)
 
     def commit(self) -> None:
         """Write every pending change at once (all or nothing)."""

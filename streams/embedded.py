@@ -8,7 +8,6 @@ the last batch and reads the inputs from its position, so it writes exactly what
 from __future__ import annotations
 
 import logging
-import shutil
 import sys
 import tempfile
 import time
@@ -20,7 +19,7 @@ from typing import TextIO
 
 import orjson
 
-from connectors.files import STDIN, OutputFiles, read_lines
+from connectors.files import STDIN, OutputFiles, dead_letter, read_lines
 from graph.store import SEP, RocksStore
 from tracer.alerts import Alert, route
 from tracer.engine import Engine
@@ -67,13 +66,10 @@ def run_embedded(
     ``progress`` is called now and then with the summary so far; ``contacts_view`` rewrites the
     records of the contacts stream (pseudonymisation).
     """
-    if state_dir is None:
-        scratch = tempfile.mkdtemp(prefix="tracer-state-")
-        try:
-            return _Run(inputs, Path(out_dir), settings, Path(scratch), progress, contacts_view).run()
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-    return _Run(inputs, Path(out_dir), settings, Path(state_dir), progress, contacts_view).run()
+    if state_dir is not None:
+        return _Run(inputs, Path(out_dir), settings, Path(state_dir), progress, contacts_view).run()
+    with tempfile.TemporaryDirectory(prefix="tracer-state-", ignore_cleanup_errors=True) as scratch:
+        return _Run(inputs, Path(out_dir), settings, Path(scratch), progress, contacts_view).run()
 
 
 class _Run:
@@ -168,7 +164,7 @@ class _Run:
                     event = parse_line(line.data, max_ride_us)
                     changes = engine.process(event)
                 except InvalidEvent as exc:
-                    write("dead-letter", _dead_letter(source, line.number, line.data, exc.reason))
+                    write("dead-letter", dead_letter(source, line.number, line.data, exc.reason))
                     summary.dead_letters += 1
                 else:
                     events[type(event).__name__.lower()] += 1
@@ -187,11 +183,6 @@ class _Run:
                         self.progress(summary)  # type: ignore[misc]
                         next_progress += every
         summary.seconds = time.perf_counter() - started
-
-
-def _dead_letter(source: str, number: int, data: bytes, reason: str) -> bytes:
-    raw = data.decode("utf-8", errors="replace")
-    return orjson.dumps({"source": source, "line": number, "raw": raw, "reason": reason})
 
 
 def print_summary(summary: Summary, out_dir: Path, stream: TextIO | None = None) -> None:

@@ -28,7 +28,7 @@ from typing import NamedTuple, Protocol
 
 import orjson
 
-from connectors.kafka import dead_letter
+from connectors.files import dead_letter
 from graph.keys import TRIPS, group
 from graph.store import SEP, RocksStore
 from streams.kafka_routing import (
