@@ -172,7 +172,6 @@ def _trip(obj: dict[str, Any], max_ride_us: int) -> Trip:
         sealed = True
     elif sealed is not True and sealed is not False:
         raise InvalidEvent("sealed must be true or false")
-    crew_rows = get("crew_rows")
     fields = (
         _id(obj, "person_id"),
         mode,
@@ -180,15 +179,15 @@ def _trip(obj: dict[str, Any], max_ride_us: int) -> Trip:
         _date(obj, "date"),
         board,
         alight,
-        None if get("carriage") is None else _label(obj, "carriage"),
-        None if get("seat") is None else _label(obj, "seat"),
+        _label(obj, "carriage"),
+        _label(obj, "seat"),
         berth,
-        None if get("compartment") is None else _label(obj, "compartment"),
+        _label(obj, "compartment"),
         sealed,
         role,
-        None if crew_rows is None else _crew_rows(crew_rows),
-        None if get("board_station") is None else _label(obj, "board_station"),
-        None if get("alight_station") is None else _label(obj, "alight_station"),
+        _crew_rows(get("crew_rows")),
+        _label(obj, "board_station"),
+        _label(obj, "alight_station"),
     )
     if get("trip_id") is None:  # exact duplicates of an id-less trip collapse onto one id
         return Trip("h:" + hashlib.sha256(orjson.dumps(fields)).hexdigest()[:20], *fields)
