@@ -59,7 +59,7 @@ def read_lines(source: str, offset: int, number: int, max_bytes: int) -> Iterato
                 continue
             if data.endswith(b"\r"):
                 data = data[:-1]
-            if too_long or data.strip():
+            if too_long or (data and not data.isspace()):  # isspace: no copy, unlike strip
                 yield Line(number, position, data, too_long)
     except OSError as exc:
         raise InputError(f"cannot read {source}: {exc.strerror}") from exc

@@ -64,13 +64,11 @@ class Store:
         return sorted(found.items())
 
     # -- writes --------------------------------------------------------------------------
-    def put(self, group: str, suffix: str, value: bytes) -> None:
-        self._set(group, suffix, value)
-
     def delete(self, group: str, suffix: str) -> None:
-        self._set(group, suffix, None)
+        self.put(group, suffix, None)
 
-    def _set(self, group: str, suffix: str, value: bytes | None) -> None:
+    def put(self, group: str, suffix: str, value: bytes | None) -> None:
+        """Stage a write; ``None`` deletes. The hot path: three puts per trip."""
         pending = self._pending.get(group)
         if pending is None:
             pending = self._pending[group] = {}

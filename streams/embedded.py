@@ -24,11 +24,12 @@ from graph.store import SEP, RocksStore
 from tracer.alerts import Alert, route
 from tracer.engine import Engine
 from tracer.errors import InvalidEvent, StateError
-from tracer.events import parse_line
+from tracer.events import Case, Exposure, Person, Quarantine, Trip, parse_line
 from tracer.settings import Settings
 
 log = logging.getLogger(__name__)
 _POSITION = ("M" + SEP, "position")
+_KINDS = {kind: kind.__name__.lower() for kind in (Trip, Case, Person, Quarantine, Exposure)}
 
 
 @dataclass
@@ -167,7 +168,7 @@ class _Run:
                     write("dead-letter", dead_letter(source, line.number, line.data, exc.reason))
                     summary.dead_letters += 1
                 else:
-                    events[type(event).__name__.lower()] += 1
+                    events[_KINDS[type(event)]] += 1
                     for change in changes:
                         alerts[change.after["level"] if change.after else "retract"] += 1
                         for destination, record in route(change, view):
