@@ -28,6 +28,7 @@ from tracer.events import parse_line
 from tracer.settings import RuleSettings, load_settings
 
 RIDES, RIDERS, CARRIAGES = 20, 30, 6
+TARGET_P99_MS = 5.0  # issue 6: a case with ~20 rides yields its alerts in under 5 ms at p99
 DAY = "2020-01-16"  # the simulator's second day: every store holds it
 
 
@@ -139,31 +140,40 @@ def plot(points: list[dict[str, Any]], path: Path) -> None:
     """An SVG of p50 and p99 against store size (log scale), written without a plotting library."""
     import math
 
-    width, height, pad = 640, 360, 60
+    width, height, pad = 720, 360, 60
     xs = [math.log10(p["stored_trips"]) for p in points]
     top = max(p["p99_ms"] for p in points) * 1.2 or 1
     low, high = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
+    right = 100  # room for the curve labels
 
     def at(x: float, y: float) -> str:
-        left = pad + (x - low) / (high - low) * (width - 2 * pad)
+        left = pad + (x - low) / (high - low) * (width - pad - right)
         return f"{left:.1f},{height - pad - y / top * (height - 2 * pad):.1f}"
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
         f'font-size="12"><rect width="100%" height="100%" fill="white"/>',
         f'<text x="{pad}" y="24" font-size="14">Case lookup latency against store size</text>',
-        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="black"/>',
+        f'<line x1="{pad}" y1="{height - pad}" x2="{width - right}" y2="{height - pad}" stroke="black"/>',
         f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" stroke="black"/>',
         f'<text x="{width / 2 - 40}" y="{height - 20}">stored trips (log)</text>',
         f'<text x="8" y="{pad - 10}">ms</text>',
     ]
-    for key, colour in (("p50_ms", "#1f77b4"), ("p99_ms", "#d62728")):
-        line = " ".join(at(x, p[key]) for x, p in zip(xs, points, strict=True))
-        parts.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"/>')
+    curves = (("p50_ms", "p50", "#1f77b4", ""), ("p99_ms", "p99", "#d62728", ""))
+    for key, label, colour, dash in (*curves, *((k, f"{n} direct", c, "6,4") for k, n, c, _ in curves)):
+        values = [p[key] if dash == "" else p["direct_only"][key] for p in points]
+        line = " ".join(at(x, v) for x, v in zip(xs, values, strict=True))
         parts.append(
-            f'<text x="{width - pad + 4}" y="{at(xs[-1], points[-1][key]).split(",")[1]}" '
-            f'fill="{colour}">{key[:3]}</text>'
+            f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}"/>'
         )
+        parts.append(
+            f'<text x="{width - right + 4}" y="{at(xs[-1], values[-1]).split(",")[1]}" fill="{colour}">{label}</text>'
+        )
+    target = at(high, TARGET_P99_MS).split(",")[1]
+    parts.append(
+        f'<line x1="{pad}" y1="{target}" x2="{width - right}" y2="{target}" stroke="grey" stroke-dasharray="2,3"/>'
+    )
+    parts.append(f'<text x="{width - right + 4}" y="{target}" fill="grey">target p99</text>')
     for x, p in zip(xs, points, strict=True):
         parts.append(
             f'<text x="{at(x, 0).split(",")[0]}" y="{height - pad + 16}" text-anchor="middle">'
