@@ -54,6 +54,7 @@ from tracer.sources import (
 T, C, S, Q, M = TRIPS, SOURCES, REGISTRY, QUARANTINES, META
 _FAR = 1 << 62
 _PURGE_BATCH = 50_000  # deletes per commit while retention drops a day
+_NARROW_READS = 8  # up to this many persons, read their rides of a day one by one, not the whole day
 Affected = dict[str, set[tuple[str, str]]]  # service day -> {(source key, contact person)}
 
 
@@ -302,7 +303,7 @@ class Engine:
         sources: dict[str, Source | None] = {}  # None: the source was just removed
         for day in sorted(affected):
             probes = self._trips_by_owner(group("P", day))
-            riders = self._riders_by_person(day)
+            riders = self._rides_on(day, {contact for _, contact in affected[day]})
             mode, service = day.split(SEP)[1:]
             for key, contact in sorted(affected[day]):
                 if key not in sources:
@@ -356,6 +357,19 @@ class Engine:
         for suffix, data in self.store.scan(group):
             owners[suffix.split(SEP, 1)[0]].append(decode_trip(data))
         return owners
+
+    def _rides_on(self, day: str, persons: set[str]) -> dict[str, list[Trip]]:
+        """The rides of ``persons`` on a service day. A few persons (a new ride on a day a case rode:
+        the common case in an outbreak) are read alone, not with every rider of a busy service day:
+        that whole-day read on every such ride made an outbreak quadratic in the riders per day."""
+        if day in self._riders_of or len(persons) > _NARROW_READS:
+            return self._riders_by_person(day)
+        riders, rides = group("R", day), {}
+        for person in persons:
+            found = [decode_trip(data) for _, data in self.store.scan(riders, person + SEP)]
+            if found:
+                rides[person] = found
+        return rides
 
     def _riders_by_person(self, day: str) -> dict[str, list[Trip]]:
         riders = self._riders_of.get(day)

@@ -1,6 +1,7 @@
 """Kafka-mode measurements on a local Tansu broker (numbers for docs/kafka.md); not a test.
 
     python -m tests.kafka.bench_kafka [--persons 20000 --days 5 --cases 40 --partitions 4]
+    python -m tests.kafka.bench_kafka --trips 300000   # a steady stream of trips instead of a city
 
 1. the embedded runner on the city (the engine's own speed, one core);
 2. ``publish``; then one worker process on the whole backlog, then two (a fresh group each):
@@ -27,6 +28,7 @@ from pathlib import Path
 import orjson
 from kafka import KafkaConsumer, KafkaProducer
 
+from benchmarks.common import trips_file
 from connectors.kafka import publish
 from streams.embedded import run_embedded
 from streams.kafka_settings import KafkaSettings
@@ -48,6 +50,7 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=40)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--probes", type=int, default=12)
+    parser.add_argument("--trips", type=int, default=0, help="instead of a city: this many simulated trips only")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="tracer-bench-"))
     broker, url = start_tansu(folder / "tansu.log")
@@ -61,8 +64,11 @@ def main() -> None:
 def _bench(args: argparse.Namespace, folder: Path, url: str) -> None:
     from tracer.simulate import generate
 
-    generate(args.persons, args.days, args.cases, 1, folder / "city", truth=False)
-    events = folder / "city" / "events.jsonl"
+    if args.trips:  # a steady stream: trips only (the registry loaded once is not the load to size for)
+        events = trips_file(folder, args.trips)
+    else:
+        generate(args.persons, args.days, args.cases, 1, folder / "city", truth=False)
+        events = folder / "city" / "events.jsonl"
     summary = run_embedded([str(events)], folder / "run", SETTINGS)
     print(f"embedded       {summary.lines:,} lines in {summary.seconds:.1f} s: {summary.events_per_second:,.0f}/s")
     kafka = replace(KafkaSettings(), broker=url, **{**TEST_TIMINGS, "events_partitions": args.partitions})
