@@ -28,16 +28,21 @@ def run(persons: int, days: int, retention: int) -> dict[str, Any]:
         generate(persons=persons, days=days, cases=max(1, persons // 5000), seed=11, out_dir=root, truth=False)
 
         def sample(summary: Summary) -> None:
-            samples.append({"lines": summary.lines, "rss_mb": rss_mb()})
+            samples.append({"lines": summary.lines, "rss_mb": rss_mb(), "rocksdb_mb": summary.state_memory_mb})
             if len(samples) % 30 == 0:  # a long run shows its curve as it goes
-                print(f"  {summary.lines:>12,} lines  {samples[-1]['rss_mb']:6.0f} MB", flush=True)
+                last = samples[-1]
+                print(
+                    f"  {summary.lines:>12,} lines  {last['rss_mb']:6.0f} MB  RocksDB {last['rocksdb_mb']:4.0f} MB",
+                    flush=True,
+                )
 
         summary = run_embedded([str(root / "events.jsonl")], root / "out", settings, root / "state", sample)
         sample(summary)
         step = max(1, len(samples) // 12)
         shown = samples[::step] + ([samples[-1]] if (len(samples) - 1) % step else [])
         print(f"{summary.lines:,} lines over {days} days, retention {retention} days")
-        print(table([[f"{s['lines']:,}", f"{s['rss_mb']:.0f}"] for s in shown], ["lines read", "RSS MB"]))
+        rows = [[f"{s['lines']:,}", f"{s['rss_mb']:.0f}", f"{s['rocksdb_mb']:.0f}"] for s in shown]
+        print(table(rows, ["lines read", "RSS MB", "RocksDB's own MB"]))
         half = samples[len(samples) // 2 :]
         return {
             "lines": summary.lines,

@@ -41,6 +41,7 @@ class Summary:
     dead_letters: int = 0
     lines: int = 0
     seconds: float = 0.0
+    state_memory_mb: float = 0.0  # RocksDB's own accounting, as of the last progress call
 
     @property
     def events_per_second(self) -> float:
@@ -181,6 +182,7 @@ class _Run:
                     since_commit = 0
                     if time.perf_counter() >= next_progress:
                         summary.seconds = time.perf_counter() - started
+                        summary.state_memory_mb = self.store.memory_mb()
                         self.progress(summary)  # type: ignore[misc]
                         next_progress += every
         summary.seconds = time.perf_counter() - started

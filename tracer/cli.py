@@ -66,7 +66,7 @@ def _run(args: argparse.Namespace) -> int:
     def progress(summary: Summary) -> None:
         print(
             f"... {summary.lines:,} lines, {summary.events_per_second:,.0f}/s, "
-            f"{sum(summary.alerts.values()):,} alert changes",
+            f"{sum(summary.alerts.values()):,} alert changes, RocksDB memory {summary.state_memory_mb:,.0f} MB",
             file=sys.stderr,
         )
 
