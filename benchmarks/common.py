@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ def trips_file(root: Path, trips: int, seed: int = 7) -> Path:
                 except InvalidEvent:
                     continue  # the simulator's deliberately malformed lines
                 out.write(line)
+    shutil.rmtree(city)  # at 50M trips the whole city (registry included) is 16 GB of disk
     return target
 
 
