@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import NamedTuple
 
 from tracer.events import Case, Trip, local_midnight
 from tracer.settings import RuleSettings
@@ -27,9 +28,9 @@ class Window:
     end: int
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
-    """The best reason a contact ride makes someone a contact of a case ride."""
+class Match(NamedTuple):
+    """The best reason a contact ride makes someone a contact of a case ride (a NamedTuple, as
+    ``Change``: one per ride pair compared)."""
 
     level: str
     rule: str
