@@ -416,7 +416,7 @@ class Engine:
                 self.store.commit()  # a day of a city is millions of keys: bound the batch, not the day
         for key, _ in self.store.purge_groups("P" + SEP, horizon):
             self._unprobe(key[2:].rsplit(SEP, 2)[0])
-        for key, value in list(self.store.items(C)):
+        for key, value in self.store.items(C):  # a committed snapshot: the deletes below stay pending
             source = decode_source(key[2:], value, self.rules)
             if self._expired(source):
                 self._forget_source(source)
