@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.builders import case, trip
-from tracer.events import parse_line
-from tracer.rules import best_match, case_window, match, seat_row
+from tracer.events import Trip, parse_line
+from tracer.rules import best_match, case_window, classify, close_candidates, match, seat_row
 from tracer.settings import RuleSettings
 
 RULES = RuleSettings()
@@ -214,3 +216,30 @@ def test_best_match_prefers_close_then_earliest():
 def test_seat_row():
     assert seat_row("32C") == 32 and seat_row(" 7 ") == 7
     assert seat_row("C32") is None and seat_row(None) is None
+
+
+# -- close_candidates: the shortcut secondary tracing takes must never drop a close contact -------
+_LABELS = st.sampled_from([None, "1", "2", "12"])
+
+
+@st.composite
+def _rides(draw: st.DrawFn, mode: str, person: str) -> Trip:
+    rows = draw(st.none() | st.tuples(st.integers(1, 40), st.integers(0, 10)).map(lambda r: (r[0], r[0] + r[1])))
+    return Trip(
+        f"T-{person}", person, mode, "S1", "2020-01-20", 0, 3_600_000_000,
+        carriage=draw(_LABELS),
+        seat=draw(st.sampled_from([None, "1A", "3C", "4F", "30B", "aisle"])),
+        berth=draw(st.sampled_from(["seat", "hard_sleeper", "soft_sleeper"])),
+        compartment=draw(_LABELS),
+        sealed=draw(st.booleans()),
+        role=draw(st.sampled_from(["passenger", "crew"])),
+        crew_rows=rows,
+    )
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.sampled_from(["flight", "train", "metro"]).flatmap(lambda m: st.tuples(_rides(m, "P1"), _rides(m, "P2"))))
+def test_close_candidates_keep_every_close_contact(pair: tuple[Trip, Trip]) -> None:
+    case_trip, contact = pair
+    if classify(case_trip, contact, RULES)[0] == "close":
+        assert "P2" in close_candidates(case_trip, {"P2": [contact]})

@@ -35,7 +35,7 @@ from tracer.events import (
     local_midnight,
     parse_time,
 )
-from tracer.rules import CLOSE, best_match, rides_in_window
+from tracer.rules import CLOSE, best_match, close_candidates, rides_in_window
 from tracer.settings import RuleSettings
 from tracer.sources import (
     Source,
@@ -154,7 +154,7 @@ class Engine:
             elif self.store.get(*probe) is not None:
                 self.store.delete(*probe)
                 self._unprobe(day)
-            out[day].update((key, rider) for rider in self._riders(day))
+            out[day].update((key, rider) for rider in self._riders_near(trip, source.via_person_id is not None))
 
     # -- sources: cases, via contacts, published exposures -----------------------------------
     def _on_exposure(self, exposure: Exposure) -> list[Change]:
@@ -198,8 +198,10 @@ class Engine:
         for ride in new_rides:
             self.store.put(group("P", ride.service_day), key + SEP + ride.trip_id, ride.encode())
             self._probed[ride.service_day] += 1
+        either = new if new is not None else old
+        only_close = either is not None and either.via_person_id is not None
         for ride in old_rides + new_rides:
-            affected[ride.service_day].update((key, rider) for rider in self._riders(ride.service_day))
+            affected[ride.service_day].update((key, rider) for rider in self._riders_near(ride, only_close))
         for _, value in self.store.scan(group("A", key)):
             alert = orjson.loads(value)
             day = SEP.join((alert["date"], alert["mode"], alert["service"]))
@@ -377,8 +379,12 @@ class Engine:
             riders = self._riders_of[day] = self._trips_by_owner(group("R", day))
         return riders
 
-    def _riders(self, day: str) -> Iterable[str]:
-        return self._riders_by_person(day).keys()
+    def _riders_near(self, ride: Trip, only_close: bool) -> Iterable[str]:
+        """Riders of ``ride``'s service day whose alert from it may change: all of them, or, for a
+        source that counts close contacts only (secondary tracing), those who could be close.
+        Their previous alerts need no listing here: each was close to one of the source's rides."""
+        riders = self._riders_by_person(ride.service_day)
+        return close_candidates(ride, riders) if only_close else riders.keys()
 
     def _unprobe(self, day: str) -> None:
         self._probed[day] -= 1
