@@ -96,3 +96,19 @@ def test_secondary_tracing_can_be_turned_off():
     driver.feed(*BASE, REPORT)
     assert driver.secondary() == set() and driver.levels()["P2"] == "close"
     assert driver.live() == expected_alerts([*BASE, REPORT], rules)
+
+
+def test_a_later_quarantine_opens_an_exposure_period_that_was_empty(driver: Driver):
+    driver.feed(*BASE, REPORT)
+    driver.feed({"type": "quarantine", "person_id": "P2", "at": at("07:00", D1)})  # before the flight
+    assert not {("P2", "P5"), ("P2", "P7")} & driver.secondary()
+    driver.feed({"type": "quarantine", "person_id": "P2", "at": at("15:00", D3)})
+    assert {("P2", "P5"), ("P2", "P7")} <= driver.secondary()
+
+
+def test_a_case_moved_to_another_person_renames_its_secondary_alerts(driver: Driver):
+    # P9 sits two rows from P2 on the same flight: P2 stays close, with the same exposure period.
+    driver.feed(*BASE, trip("P9", seat="13A", trip_id="f9"), REPORT)
+    driver.feed(case("C1", "P9", onset="2020-01-21", reported_at=at("12:00", D2)))
+    alert = next(a for a in driver.live().values() if a["contact_person_id"] == "P5")
+    assert (alert["case_person_id"], alert["via_person_id"]) == ("P9", "P2")

@@ -272,11 +272,11 @@ class Engine:
         if self.store.get(Q, event.person_id) == value:
             return []
         self.store.put(Q, event.person_id, value)
-        changes = []
-        for key, _ in self.store.scan(group("K", event.person_id)):
-            if key.startswith("v:"):
-                changes += self._refresh_via(key[2:].split("\x1e", 1)[0], event.person_id)
-        return changes
+        # Every case this person has a live alert of, not only their via sources riding now (K): a
+        # via source whose period was empty (isolated before the first exposure) has no K entry,
+        # and a later quarantine may open it.
+        cases = {key.decode()[2:] for _, key in self.store.scan(group("X", event.person_id)) if key.startswith(b"c:")}
+        return [change for case_id in sorted(cases) for change in self._refresh_via(case_id, event.person_id)]
 
     # -- registry ----------------------------------------------------------------------------
     def _on_person(self, person: Person) -> list[Change]:

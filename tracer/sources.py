@@ -39,8 +39,10 @@ class Source:
 
     @property
     def reach(self) -> tuple[object, ...]:
-        """What the alerts depend on: two versions with the same reach trace the same contacts."""
-        return (self.person_id, self.window, self.exposure)
+        """What the alerts depend on: two versions with the same reach trace the same contacts.
+        ``case_person_id`` is part of it for via sources: their alerts name the case's person and
+        exclude them, so a case moved to another person must retrace them."""
+        return (self.person_id, self.case_person_id, self.window, self.exposure)
 
     def level(self, rule_level: str) -> str | None:
         """The alert level a rule's level gives through this source (None: no alert)."""
