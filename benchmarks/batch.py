@@ -89,6 +89,8 @@ def run(persons: int, days: int, cases: int) -> dict[str, Any]:
             began = time.perf_counter()
             db.execute(JOIN.format(only="AND c.case_id = ?"), (case_id,)).fetchall()
             per_case.append(time.perf_counter() - began)
+        if not latencies or not per_case or not asked:
+            raise SystemExit("the simulated stream has no traced case report: use more --cases or --persons")
         same = engine_pairs == batch_pairs
         print(f"{len(events):,} events, {len(engine_pairs):,} direct contact pairs; same contact set: {same}")
         rows = [
