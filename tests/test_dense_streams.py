@@ -1,8 +1,9 @@
 """The engine against the oracle on small, dense streams: few people, one run per mode, many rides
-on it, and every kind of revision (trip corrections that move a ride to another carriage, person or
-day; cases re-reported with another person, status, onset or isolation; quarantines before and
-after exposures; registry moves). Generated cities (test_against_oracle.py) rarely stack these on
-the same people; here almost every stream does, which is how two secondary-contact bugs were found.
+on it, and every kind of revision: trip corrections that move a ride to another carriage, person
+or day; cases re-reported with another person, status, onset or isolation; published exposures
+replaced; quarantines before and after exposures; registry moves. Generated cities
+(test_against_oracle.py) rarely stack these on the same people; here almost every stream does,
+which is how two secondary-contact bugs were found.
 
 ``TRACER_DENSE_SEEDS`` sets how many streams (default 1500, a few seconds).
 """
@@ -53,6 +54,21 @@ def _ride(rng: random.Random, trip_id: str) -> dict[str, Any]:
     )
 
 
+def _exposure(rng: random.Random) -> dict[str, Any]:
+    """A published case ride: any of its bounds, carriages and seats may be unknown."""
+    day = rng.choice(DAYS)
+    event: dict[str, Any] = {"type": "exposure", "exposure_id": rng.choice(["X1", "X2"]), "service": "S1", "date": day}
+    event["mode"] = rng.choice(["flight", "train", "metro"])
+    if rng.random() < 0.7:
+        start = rng.randint(6, 14)
+        event["start"], event["end"] = at(f"{start:02d}:00", day), at(f"{start + rng.randint(1, 4):02d}:00", day)
+    if rng.random() < 0.6:
+        event["carriages"] = rng.sample(["1", "2", "3"], rng.randint(1, 2))
+    if rng.random() < 0.4:
+        event["seats"] = rng.sample(["1A", "3C", "9F"], rng.randint(1, 2))
+    return event
+
+
 def _stream(seed: int) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     events: list[dict[str, Any]] = []
@@ -77,6 +93,8 @@ def _stream(seed: int) -> list[dict[str, Any]]:
                     reported_at=rng.choice([at("08:00", DAYS[0]), at("12:00", DAYS[1]), at("12:00", "2020-01-22")]),
                 )
             )
+        elif draw < 0.85:
+            events.append(_exposure(rng))
         elif draw < 0.93:
             moment = rng.choice([at("07:00", DAYS[0]), at("11:00", DAYS[0]), at("10:00", DAYS[1])])
             events.append({"type": "quarantine", "person_id": rng.choice(PERSONS), "at": moment})
