@@ -2,10 +2,10 @@
 
 These are plain blocking clients on purpose: they run in the CLI, never inside the asyncio worker.
 
-Placement (streams/kafka_routing.py, docs/kafka.md): a trip or published exposure goes to the
-partition of its service day (``date\\x1fmode\\x1fservice`` with Kafka's murmur2 partitioner, so
-another producer keyed the same way lands on the same partition); every case, person and quarantine
-goes to every partition. Every record carries a ``tracer-seq`` header (publish run + line number)
+Placement (streams/kafka_routing.py, docs/kafka.md): a trip goes to the partition of its service
+day (``date\\x1fmode\\x1fservice`` with Kafka's murmur2 partitioner, so another producer keyed the
+same way lands on the same partition); every case, published exposure, person and quarantine goes
+to every partition. Every record carries a ``tracer-seq`` header (publish run + line number)
 so that the replay reader can put the partitions back into the order they were published in.
 """
 

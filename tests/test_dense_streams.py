@@ -1,118 +1,24 @@
-"""The engine against the oracle on small, dense streams: few people, one run per mode, many rides
-on it, and every kind of revision: trip corrections that move a ride to another carriage, person
-or day; cases re-reported with another person, status, onset or isolation; published exposures
-replaced; quarantines before and after exposures; registry moves. Generated cities
-(test_against_oracle.py) rarely stack these on the same people; here almost every stream does,
-which is how two secondary-contact bugs were found.
-
-``TRACER_DENSE_SEEDS`` sets how many streams (default 1500, a few seconds).
-"""
+"""The engine against the oracle on the dense streams of tests/dense.py: how two secondary-contact
+bugs were found. ``TRACER_DENSE_SEEDS`` sets how many streams (default 1500, a few seconds)."""
 
 from __future__ import annotations
 
 import os
-import random
-from typing import Any
 
 import orjson
 
 from graph.store import MemoryStore
-from tests.builders import at, case, trip
 from tests.conftest import Driver
+from tests.dense import stream
 from tracer.oracle import expected_alerts
 
-PERSONS = [f"P{i}" for i in range(8)]
-DAYS = ("2020-01-20", "2020-01-21")
 SEEDS = int(os.environ.get("TRACER_DENSE_SEEDS", "1500"))
-
-
-def _ride(rng: random.Random, trip_id: str) -> dict[str, Any]:
-    mode = rng.choice(["flight", "train", "metro"])
-    board = rng.randint(6, 14)
-    extra: dict[str, Any] = {"trip_id": trip_id}
-    carriage = rng.choice([None, "1", "2"])
-    if carriage is not None and mode != "flight":
-        extra["carriage"] = carriage
-    if mode == "flight":
-        extra["seat"] = rng.choice(["1A", "3C", "4F", "9F", None])
-        if rng.random() < 0.3:
-            extra["crew_rows"] = rng.choice(["1-3", "4-9"])
-    if mode == "train":
-        extra["berth"] = rng.choice(["seat", "hard_sleeper", "soft_sleeper"])
-        extra["compartment"] = rng.choice([None, "1", "2", "3"])
-        extra["sealed"] = rng.choice([True, False])
-    if rng.random() < 0.2:
-        extra["role"] = "crew"
-    return trip(
-        rng.choice(PERSONS),
-        mode=mode,
-        service="S1",
-        day=rng.choice(DAYS),
-        board=f"{board:02d}:00",
-        alight=f"{board + rng.randint(1, 4):02d}:00",
-        **extra,
-    )
-
-
-def _exposure(rng: random.Random) -> dict[str, Any]:
-    """A published case ride: any of its bounds, carriages and seats may be unknown."""
-    day = rng.choice(DAYS)
-    event: dict[str, Any] = {"type": "exposure", "exposure_id": rng.choice(["X1", "X2"]), "service": "S1", "date": day}
-    event["mode"] = rng.choice(["flight", "train", "metro"])
-    if rng.random() < 0.7:
-        start = rng.randint(6, 14)
-        event["start"], event["end"] = at(f"{start:02d}:00", day), at(f"{start + rng.randint(1, 4):02d}:00", day)
-    if rng.random() < 0.6:
-        event["carriages"] = rng.sample(["1", "2", "3"], rng.randint(1, 2))
-    if rng.random() < 0.4:
-        event["seats"] = rng.sample(["1A", "3C", "9F"], rng.randint(1, 2))
-    return event
-
-
-def _stream(seed: int) -> list[dict[str, Any]]:
-    rng = random.Random(seed)
-    events: list[dict[str, Any]] = []
-    trip_ids: list[str] = []
-    for _ in range(rng.randint(10, 60)):
-        draw = rng.random()
-        if draw < 0.6 or not trip_ids:
-            if trip_ids and rng.random() < 0.4:
-                trip_id = rng.choice(trip_ids)  # a correction: anything about the ride may change
-            else:
-                trip_id = f"t{len(trip_ids)}"
-                trip_ids.append(trip_id)
-            events.append(_ride(rng, trip_id))
-        elif draw < 0.8:
-            events.append(
-                case(
-                    rng.choice(["C1", "C2"]),
-                    rng.choice(PERSONS[:3]),
-                    status=rng.choice(["confirmed", "confirmed", "asymptomatic", "excluded"]),
-                    onset=rng.choice(["2020-01-21", "2020-01-22"]),
-                    isolated_at=rng.choice([None, at("09:00", DAYS[1]), at("12:00", DAYS[0])]),
-                    reported_at=rng.choice([at("08:00", DAYS[0]), at("12:00", DAYS[1]), at("12:00", "2020-01-22")]),
-                )
-            )
-        elif draw < 0.85:
-            events.append(_exposure(rng))
-        elif draw < 0.93:
-            moment = rng.choice([at("07:00", DAYS[0]), at("11:00", DAYS[0]), at("10:00", DAYS[1])])
-            events.append({"type": "quarantine", "person_id": rng.choice(PERSONS), "at": moment})
-        else:
-            events.append(
-                {
-                    "type": "person",
-                    "person_id": rng.choice(PERSONS),
-                    "subdistrict": rng.choice(["310101002", "310104003"]),
-                }
-            )
-    return events
 
 
 def test_dense_streams_match_the_oracle() -> None:
     wrong = []
     for seed in range(SEEDS):
-        events = _stream(seed)
+        events = stream(seed)
         driver = Driver(MemoryStore())
         driver.feed(*events)
         if driver.live() != expected_alerts([orjson.loads(orjson.dumps(event)) for event in events]):

@@ -4,6 +4,7 @@ interleaving, and survive lost stores, crashes before commit and poison records.
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,14 +14,17 @@ import pytest
 from streams.kafka_partition import PartitionTask
 from streams.kafka_routing import COPY_HEADER, owner, trip_record
 from tests.builders import case, person, trip
+from tests.dense import stream
 from tests.kafka.harness import MemoryBus, Reference, drain, embedded_reference, open_tasks, queues_of
 from tests.kafka.synth import city_events
 from tracer.alerts import Change, fold
 from tracer.errors import InvalidEvent
 from tracer.events import Event, Trip, parse_line
+from tracer.oracle import expected_alerts
 from tracer.settings import load_settings
 
 SETTINGS = load_settings()
+DENSE_SEEDS = int(os.environ.get("TRACER_DENSE_SEEDS_PARTITIONED", "150"))
 
 
 @pytest.fixture(scope="module")
@@ -265,3 +269,16 @@ def test_pseudonymised_contacts_topic_keeps_real_ids_in_queues(city, tmp_path: P
     assert all(a["contact_person_id"].startswith("ps:") for a in expected.values())
     topics = {name: bus.records(name) for name in bus.topics}
     assert queues_of(topics, bus.kafka.queue_topic_prefix) == reference.queues
+
+
+@pytest.mark.parametrize("partitions", [2, 3])
+def test_dense_streams_partitioned_equal_the_oracle(tmp_path: Path, partitions: int) -> None:
+    """The dense, revision-heavy streams of tests/dense.py through N partitions (corrections keep
+    their service day: docs/kafka.md, known limits) fold to the oracle's alerts."""
+    wrong = []
+    for seed in range(DENSE_SEEDS):
+        lines = [orjson.dumps(event) for event in stream(seed, keep_service_day=True)]
+        bus = _run(lines, tmp_path / str(seed), partitions, seed)
+        if fold(bus.records(bus.kafka.contacts_topic)) != expected_alerts([orjson.loads(line) for line in lines]):
+            wrong.append(seed)
+    assert not wrong, f"partitions and oracle disagree on seeds {wrong[:10]} (of {len(wrong)})"

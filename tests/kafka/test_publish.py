@@ -69,17 +69,19 @@ def test_publish_keys_trips_by_service_day_and_sends_the_rest_everywhere(kafka: 
         event = orjson.loads(line)
         partitions = {p for p, _, _ in copies}
         assert len({seq for _, _, seq in copies}) == 1  # one line, one sequence number
-        if event["type"] in ("trip", "exposure"):
+        if event["type"] == "trip":
             key = "\x1f".join((event["date"], event["mode"], event["service"])).encode()
             assert [c[1] for c in copies] == [key]
             assert partitions == {partition_for_key(key, kafka.events_partitions)}
         else:
             assert partitions == everywhere
-            assert {c[1] for c in copies} == {(event.get("case_id") or event["person_id"]).encode()}
+            key = event.get("case_id") or event.get("exposure_id") or event["person_id"]
+            assert {c[1] for c in copies} == {key.encode()}
     assert len(by_line) == 9
-    # trips of one service day meet on one partition; the train exposure is where its riders are
-    train = [p for line, copies in by_line.items() for p, _, _ in copies if b'"G7"' in line]
-    assert len(set(train)) == 1
+    # the train exposure reaches every partition, so also the one of its riders on G7
+    train = {p for line, copies in by_line.items() for p, _, _ in copies if b'"G7"' in line and b'"trip"' in line}
+    exposure = {p for line, copies in by_line.items() for p, _, _ in copies if b'"exposure"' in line}
+    assert len(train) == 1 and train < exposure
     letters = [orjson.loads(r.value) for found in read_topic(kafka, kafka.dead_letter_topic).values() for r in found]
     assert sorted(letter["line"] for letter in letters) == [4, 7]
     assert all(letter["source"].endswith("events.jsonl") and letter["reason"] for letter in letters)
