@@ -208,6 +208,7 @@ class PartitionTask:
             if len(record.value) > self._max_bytes:
                 raise InvalidEvent(f"record longer than max_line_bytes ({self._max_bytes})")
             event = parse_line(record.value, self._max_ride_us)
+            rider_before = self._rider_before(event) if self._spread and copy is None else None
             changes = self.engine.process(event)
         except InvalidEvent as exc:
             return [] if copy is not None else [self._dead(record, exc.reason)]
@@ -216,21 +217,25 @@ class PartitionTask:
         self.counts.events["copy" if copy else type(event).__name__.lower()] += 1
         outputs = self._alerts(record.offset, changes)
         if self._spread:
-            outputs += self._spread_itineraries(record.offset, event, copy is not None, changes)
+            outputs += self._spread_itineraries(record.offset, event, copy is not None, changes, rider_before)
         return outputs
 
-    def _spread_itineraries(self, offset: int, event: Event, is_copy: bool, changes: list[Change]) -> list[Output]:
+    def _spread_itineraries(
+        self, offset: int, event: Event, is_copy: bool, changes: list[Change], rider_before: str | None
+    ) -> list[Output]:
         """Keep the itineraries of case persons and close contacts complete in every partition.
 
         A case marks its person here (cases reach every partition); a close contact found here is
         marked here and announced to the others; a ride of a marked person on this partition's
-        days is copied to the others (streams/kafka_routing.py says why).
+        days is copied to the others (streams/kafka_routing.py says why), and so is a correction
+        of a ride that was copied (``rider_before`` was marked), whoever rides it now: else the
+        other partitions would keep the old copy.
         """
         outputs = []
         if not is_copy:
             if isinstance(event, Case):
                 outputs += self._mark(offset, event.person_id)
-            elif isinstance(event, Trip) and self.store.get(_INTEREST, event.person_id) is not None:
+            elif isinstance(event, Trip) and (self._marked(event.person_id) or self._marked(rider_before)):
                 outputs += self._copies(offset, [event])
         for person in _close_contacts(changes):
             if self.store.get(_INTEREST, person) is None:
@@ -257,6 +262,16 @@ class PartitionTask:
                 else:
                     outputs.append(Output(offset, self._kafka.queue_topic(destination), contact.encode(), value))
         return outputs
+
+    def _rider_before(self, event: Event) -> str | None:
+        """Whose ride a trip event replaces (None: a new trip, or not a trip)."""
+        if type(event) is not Trip:
+            return None
+        stored = self.store.get(TRIPS, event.trip_id)
+        return decode_trip(stored).person_id if stored is not None else None
+
+    def _marked(self, person: str | None) -> bool:
+        return person is not None and self.store.get(_INTEREST, person) is not None
 
     def _interest(self, offset: int, person: str) -> list[Output]:
         return [] if self.store.get(_INTEREST, person) is not None else self._mark(offset, person)
