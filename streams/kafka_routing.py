@@ -13,7 +13,8 @@ records, both in the events topic (so a replay of a partition sees exactly what 
 
 * ``interest``: "person X became a close contact somewhere": each partition then copies X's rides
   on its own days to all the others, and keeps copying X's later rides;
-* ``trip`` copies of those rides (the stored ride, re-encoded exactly).
+* ``trip`` copies of those rides (the stored ride, re-encoded exactly), and of corrections of
+  copied rides, whoever rides them now.
 """
 
 from __future__ import annotations
