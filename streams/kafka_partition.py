@@ -204,7 +204,7 @@ class PartitionTask:
         copy = dict(record.headers or ()).get(COPY_HEADER)
         try:
             if copy == COPY_INTEREST:
-                return self._interest(record.offset, orjson.loads(record.value)["person_id"])
+                return self._mark(record.offset, orjson.loads(record.value)["person_id"])
             if len(record.value) > self._max_bytes:
                 raise InvalidEvent(f"record longer than max_line_bytes ({self._max_bytes})")
             event = parse_line(record.value, self._max_ride_us)
@@ -238,7 +238,7 @@ class PartitionTask:
             elif isinstance(event, Trip) and (self._marked(event.person_id) or self._marked(rider_before)):
                 outputs += self._copies(offset, [event])
         for person in _close_contacts(changes):
-            if self.store.get(_INTEREST, person) is None:
+            if not self._marked(person):
                 outputs += self._mark(offset, person)
                 value = interest_record(person)
                 outputs += [Output(offset, self.topic, person.encode(), value, p, COPY_INTEREST)
@@ -273,12 +273,9 @@ class PartitionTask:
     def _marked(self, person: str | None) -> bool:
         return person is not None and self.store.get(_INTEREST, person) is not None
 
-    def _interest(self, offset: int, person: str) -> list[Output]:
-        return [] if self.store.get(_INTEREST, person) is not None else self._mark(offset, person)
-
     def _mark(self, offset: int, person: str) -> list[Output]:
         """Make ``person`` interesting here: copy their rides on this partition's days to the others."""
-        if self.store.get(_INTEREST, person) is not None:
+        if self._marked(person):
             return []
         self.store.put(_INTEREST, person, b"")
         trips = []
