@@ -34,7 +34,7 @@ from tracer.settings import Settings
 
 log = logging.getLogger(__name__)
 _DAY_MS = 86_400_000
-_ALREADY_EXISTS = 36  # Kafka error code TOPIC_ALREADY_EXISTS
+TOPIC_ALREADY_EXISTS = 36  # Kafka's error code
 
 
 # -- topics ------------------------------------------------------------------------------------
@@ -86,7 +86,7 @@ def ensure_topics(kafka: KafkaSettings, specs: Sequence[TopicSpec]) -> None:
             return
         result = admin.create_topics(missing, raise_errors=False)
         for topic in result.get("topics", []):
-            if topic["error_code"] not in (0, _ALREADY_EXISTS):
+            if topic["error_code"] not in (0, TOPIC_ALREADY_EXISTS):
                 raise OutputError(f"cannot create topic {topic['name']}: error {topic['error_code']} "
                                   f"{topic.get('error_message') or ''}".rstrip())
         admin.wait_for_topics(list(missing), timeout_ms=kafka.request_timeout_ms)

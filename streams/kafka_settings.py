@@ -13,14 +13,12 @@ joins a group in about half the session timeout) in their own config file, never
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from tracer.errors import ConfigError
-from tracer.settings import Settings, apply_section, load_settings
+from tracer.settings import Settings, apply_section, load_settings, packaged_defaults, read_toml
 
 SECTION = "kafka"
 _HOST_PORT = re.compile(r"[A-Za-z0-9_.\-]+:\d{1,5}|\[[0-9A-Fa-f:]+\]:\d{1,5}")
@@ -85,11 +83,9 @@ def bootstrap_servers(url: str) -> str:
 
 def load_kafka_settings(path: str | Path | None = None, broker: str | None = None) -> KafkaSettings:
     """Defaults, then ``[kafka]`` of defaults.toml (if present), then of ``path``, then ``broker``."""
-    settings = KafkaSettings()
-    defaults = tomllib.loads(resources.files("config").joinpath("defaults.toml").read_text("utf-8"))
-    settings = _apply(settings, defaults.get(SECTION, {}), "defaults.toml")
+    settings = _apply(KafkaSettings(), packaged_defaults().get(SECTION, {}), "defaults.toml")
     if path is not None:
-        settings = _apply(settings, _read(path).get(SECTION, {}), str(path))
+        settings = _apply(settings, read_toml(path).get(SECTION, {}), str(path))
     if broker is not None:
         settings = replace(settings, broker=broker)
     _check(settings)
@@ -99,13 +95,6 @@ def load_kafka_settings(path: str | Path | None = None, broker: str | None = Non
 def load_all(path: str | Path | None = None, broker: str | None = None) -> tuple[Settings, KafkaSettings]:
     """Rule/runtime settings and Kafka settings from one user file."""
     return load_settings(path), load_kafka_settings(path, broker)
-
-
-def _read(path: str | Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(Path(path).read_text("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read config {path}: {exc}") from exc
 
 
 def _apply(settings: KafkaSettings, values: Any, origin: str) -> KafkaSettings:

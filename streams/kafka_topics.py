@@ -7,12 +7,10 @@ from collections.abc import Iterable, Sequence
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from connectors.kafka import TopicSpec, queue_spec
+from connectors.kafka import TOPIC_ALREADY_EXISTS, TopicSpec, queue_spec
 from streams.kafka_partition import Output
 from streams.kafka_settings import KafkaSettings
 from tracer.errors import OutputError
-
-_ALREADY_EXISTS = 36  # Kafka error code TOPIC_ALREADY_EXISTS
 
 
 class Topics:
@@ -41,7 +39,7 @@ class Topics:
                for s in missing]
         response = await self._admin.create_topics(new)
         for topic, code, *rest in response.topic_errors:
-            if code not in (0, _ALREADY_EXISTS):
+            if code not in (0, TOPIC_ALREADY_EXISTS):
                 raise OutputError(f"cannot create topic {topic}: error {code} {rest[0] if rest else ''}".rstrip())
         self._known.update(s.name for s in missing)
 

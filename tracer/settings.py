@@ -57,16 +57,24 @@ class Settings:
 
 def load_settings(path: str | Path | None = None) -> Settings:
     """Defaults from the packaged TOML, overridden by ``path`` when given."""
-    defaults = tomllib.loads(resources.files("config").joinpath("defaults.toml").read_text("utf-8"))
-    settings = _apply(Settings(), defaults, "defaults.toml")
+    settings = _apply(Settings(), packaged_defaults(), "defaults.toml")
     if path is not None:
-        try:
-            user = tomllib.loads(Path(path).read_text("utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot read config {path}: {exc}") from exc
-        settings = _apply(settings, user, str(path))
+        settings = _apply(settings, read_toml(path), str(path))
     _check(settings)
     return settings
+
+
+def packaged_defaults() -> dict[str, Any]:
+    """config/defaults.toml as shipped with the package."""
+    return tomllib.loads(resources.files("config").joinpath("defaults.toml").read_text("utf-8"))
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A user's config file; ConfigError (one line) when it cannot be read or parsed."""
+    try:
+        return tomllib.loads(Path(path).read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from exc
 
 
 OTHER_SECTIONS = ("kafka",)  # validated by their own loaders (streams/kafka_settings.py)

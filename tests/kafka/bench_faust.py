@@ -14,10 +14,8 @@ import argparse
 import asyncio
 import contextlib
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -25,7 +23,7 @@ from pathlib import Path
 from connectors.kafka import publish
 from streams.kafka_settings import KafkaSettings
 from tests.kafka.conftest import ROOT, TEST_TIMINGS
-from tests.kafka.tansu import start_tansu, stop_tansu
+from tests.kafka.tansu import city_arguments, scratch_broker
 from tracer.settings import load_settings
 
 SETTINGS = load_settings()
@@ -33,14 +31,9 @@ SETTINGS = load_settings()
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--persons", type=int, default=20000)
-    parser.add_argument("--days", type=int, default=5)
-    parser.add_argument("--cases", type=int, default=40)
-    parser.add_argument("--partitions", type=int, default=4)
+    city_arguments(parser)
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="tracer-faust-"))
-    broker, url = start_tansu(folder / "tansu.log")
-    try:
+    with scratch_broker("tracer-faust-") as (folder, url):
         from tracer.simulate import generate
 
         generate(args.persons, args.days, args.cases, 1, folder / "city", truth=False)
@@ -53,9 +46,6 @@ def main() -> None:
             output = (done.stdout + done.stderr).decode()  # Faust logs what its agents print
             found = [x.split("RESULT ", 1)[1].strip() for x in output.splitlines() if "RESULT " in x]
             print(found[-1] if found else f"{mode}: failed\n{output[-2000:]}")
-    finally:
-        stop_tansu(broker)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def child(mode: str, url: str, total: int, partitions: int, state: Path) -> None:

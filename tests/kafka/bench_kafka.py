@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
-import shutil
 import statistics
-import tempfile
 import threading
 import time
 from dataclasses import replace
@@ -36,7 +34,7 @@ from streams.kafka_worker import Worker
 from tests.kafka.cluster import WorkerProcess, wait_caught_up
 from tests.kafka.conftest import TEST_TIMINGS
 from tests.kafka.harness import write_config
-from tests.kafka.tansu import start_tansu, stop_tansu
+from tests.kafka.tansu import city_arguments, scratch_broker
 from tracer.settings import load_settings
 
 SETTINGS = load_settings()
@@ -45,20 +43,12 @@ _RATE = re.compile(r"worker stopped: ([\d,]+) records \(([\d,]+)/s\)")
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--persons", type=int, default=20000)
-    parser.add_argument("--days", type=int, default=5)
-    parser.add_argument("--cases", type=int, default=40)
-    parser.add_argument("--partitions", type=int, default=4)
+    city_arguments(parser)
     parser.add_argument("--probes", type=int, default=12)
     parser.add_argument("--trips", type=int, default=0, help="instead of a city: this many simulated trips only")
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="tracer-bench-"))
-    broker, url = start_tansu(folder / "tansu.log")
-    try:
+    with scratch_broker("tracer-bench-") as (folder, url):
         _bench(args, folder, url)
-    finally:
-        stop_tansu(broker)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _bench(args: argparse.Namespace, folder: Path, url: str) -> None:

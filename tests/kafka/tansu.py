@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -59,3 +64,24 @@ def stop_tansu(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+@contextmanager
+def scratch_broker(prefix: str) -> Iterator[tuple[Path, str]]:
+    """A temporary folder with a Tansu broker logging into it: ``(folder, url)``; both go afterwards.
+    For the benchmark scripts (the test session has its own fixture)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    broker, url = start_tansu(folder / "tansu.log")
+    try:
+        yield folder, url
+    finally:
+        stop_tansu(broker)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def city_arguments(parser: argparse.ArgumentParser) -> None:
+    """The simulated city and partition count both Kafka benchmark scripts take."""
+    parser.add_argument("--persons", type=int, default=20000)
+    parser.add_argument("--days", type=int, default=5)
+    parser.add_argument("--cases", type=int, default=40)
+    parser.add_argument("--partitions", type=int, default=4)
