@@ -12,7 +12,7 @@ Two backends share this class: ``RocksStore`` (rocksdict, on disk; the real one)
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
 from rocksdict import (
@@ -51,17 +51,28 @@ class Store:
             return pending[suffix]
         return self._committed_get(group + suffix)
 
+    def get_many(self, group: str, suffixes: Collection[str]) -> dict[str, bytes | None]:
+        """``get`` of many suffixes of one group, the committed ones in one batched read (RocksDB's
+        multi-get: 0.75 against 1.3 us a key, and no Python call per key)."""
+        pending = self._pending.get(group, {})
+        found = {suffix: pending[suffix] for suffix in suffixes if suffix in pending}
+        rest = [suffix for suffix in suffixes if suffix not in found]
+        if rest:
+            found.update(zip(rest, self._committed_get_many([group + suffix for suffix in rest]), strict=True))
+        return found
+
     def scan(self, group: str, narrow: str = "") -> list[tuple[str, bytes]]:
         """Sorted ``(suffix, value)`` pairs of ``group`` whose suffix starts with ``narrow``."""
-        found = dict(self._committed_scan(group, narrow))
         pending = self._pending.get(group)
-        if pending:
-            for suffix, value in pending.items():
-                if suffix.startswith(narrow):
-                    if value is None:
-                        found.pop(suffix, None)
-                    else:
-                        found[suffix] = value
+        if not pending:
+            return list(self._committed_scan(group, narrow))  # sorted already, as RocksDB keeps keys
+        found = dict(self._committed_scan(group, narrow))
+        for suffix, value in pending.items():
+            if suffix.startswith(narrow):
+                if value is None:
+                    found.pop(suffix, None)
+                else:
+                    found[suffix] = value
         return sorted(found.items())
 
     # -- writes --------------------------------------------------------------------------
@@ -107,6 +118,9 @@ class Store:
     def _committed_get(self, key: str) -> bytes | None:
         raise NotImplementedError
 
+    def _committed_get_many(self, keys: list[str]) -> list[bytes | None]:
+        raise NotImplementedError
+
     def _committed_scan(self, group: str, narrow: str) -> Iterator[tuple[str, bytes]]:
         start = group + narrow  # groups and narrowing prefixes both end with SEP
         end = start[:-1] + _AFTER_SEP
@@ -137,6 +151,9 @@ class MemoryStore(Store):
 
     def _committed_get(self, key: str) -> bytes | None:
         return self._data.get(key)
+
+    def _committed_get_many(self, keys: list[str]) -> list[bytes | None]:
+        return [self._data.get(key) for key in keys]
 
     def _committed_range(self, start: str, end: str) -> Iterator[tuple[str, bytes]]:
         # Copied first: a snapshot, as a RocksDB iterator is, so a commit during iteration is safe.
@@ -214,6 +231,9 @@ class RocksStore(Store):
 
     def _committed_get(self, key: str) -> bytes | None:
         return self._db.get(key.encode())
+
+    def _committed_get_many(self, keys: list[str]) -> list[bytes | None]:
+        return self._db.get([key.encode() for key in keys])
 
     def _committed_range(self, start: str, end: str) -> Iterator[tuple[str, bytes]]:
         read = ReadOptions()

@@ -19,6 +19,18 @@ def test_get_and_scan_see_pending_writes(store: Store):
     assert store.get(G, "a\x1ft2") is None
 
 
+def test_get_many_sees_pending_writes_and_deletes(store: Store):
+    store.put(G, "a", b"1")
+    store.put(G, "b", b"2")
+    store.put(G, "c", b"3")
+    store.commit()
+    store.put(G, "b", b"20")
+    store.delete(G, "c")
+    store.put(G, "d", b"4")
+    assert store.get_many(G, ["a", "b", "c", "d", "e"]) == {"a": b"1", "b": b"20", "c": None, "d": b"4", "e": None}
+    assert store.get_many(G, []) == {}
+
+
 def test_scan_narrows_by_suffix_prefix(store: Store):
     for suffix in ("p1\x1ft1", "p1\x1ft2", "p10\x1ft3", "p2\x1ft4"):
         store.put(G, suffix, b"")

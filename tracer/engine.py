@@ -305,12 +305,15 @@ class Engine:
         sources: dict[str, Source | None] = {}  # None: the source was just removed
         for day in sorted(affected):
             probes = self._trips_by_owner(group("P", day))
-            riders = self._rides_on(day, {contact for _, contact in affected[day]})
+            contacts = {contact for _, contact in affected[day]}
+            riders = self._rides_on(day, contacts)
+            # One batched read of the riders' homes: a read per alert was 16% of a case lookup.
+            homes = self.store.get_many(S, [contact for contact in contacts if contact in riders])
             mode, service = day.split(SEP)[1:]
             for key, contact in sorted(affected[day]):
                 if key not in sources:
                     sources[key] = self._find_source(key)
-                after = self._alert(sources[key], probes.get(key), riders.get(contact), contact)
+                after = self._alert(sources[key], probes.get(key), riders.get(contact), contact, homes.get(contact))
                 if key == fresh:
                     if after is None:
                         continue
@@ -323,8 +326,14 @@ class Engine:
         return changes
 
     def _alert(
-        self, source: Source | None, rides: list[Trip] | None, contact_rides: list[Trip] | None, contact: str
+        self,
+        source: Source | None,
+        rides: list[Trip] | None,
+        contact_rides: list[Trip] | None,
+        contact: str,
+        home: bytes | None,
     ) -> Alert | None:
+        """The alert ``source`` gives ``contact`` (who lives in ``home``, if registered), or None."""
         if source is None or source.window is None or not rides or not contact_rides:
             return None
         if source.excludes(contact):
@@ -333,9 +342,8 @@ class Engine:
         level = source.level(found.level) if found is not None else None
         if found is None or level is None:
             return None
-        subdistrict = self.store.get(S, contact)
         truncated = source.truncatable and source.window.start < self._horizon_start
-        return build_alert(source, found, level, subdistrict.decode() if subdistrict else None, self._zone, truncated)
+        return build_alert(source, found, level, home.decode() if home else None, self._zone, truncated)
 
     def _store_alert(
         self, key: str, contact: str, alert: str, after: Alert | None, known_absent: bool = False
