@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -22,15 +22,13 @@ CONTACTS_FILE = "contacts.jsonl"
 DEAD_LETTER_FILE = "dead-letter.jsonl"
 QUEUE_DIR = "alerts"
 STDIN = "-"
+_READ_SIZE = 1 << 20
 
 
-class Line(NamedTuple):
-    """One input line: its number (from 1), the byte offset after it, its bytes (no newline)."""
-
-    number: int
-    end: int
-    data: bytes
-    too_long: bool
+Line = tuple[int, int, bytes, bool]
+"""One input line: its number (from 1), the byte offset after it, its bytes (no newline), and
+whether it was longer than the limit. A plain tuple: a NamedTuple cost 0.24 us a line, a third
+of reading one."""
 
 
 def read_lines(source: str, offset: int, number: int, max_bytes: int) -> Iterator[Line]:
@@ -51,16 +49,25 @@ def read_lines(source: str, offset: int, number: int, max_bytes: int) -> Iterato
             stream.seek(offset)
             position = offset
         skip = number if source == STDIN else 0
-        for data, size, too_long in _split(stream, max_bytes):
-            position += size
-            number += 1
-            if skip:
-                skip -= 1
-                continue
-            if data.endswith(b"\r"):
-                data = data[:-1]
-            if too_long or (data and not data.isspace()):  # isspace: no copy, unlike strip
-                yield Line(number, position, data, too_long)
+        # One loop per line, the hot path of every run: a generator per line as well measured 0.9
+        # against 0.5 us a line.
+        for lines, first_size in _split(stream, max_bytes):
+            for data in lines:
+                if first_size:
+                    position += first_size
+                    first_size = 0
+                else:
+                    position += len(data) + 1
+                number += 1
+                if skip:
+                    skip -= 1
+                    continue
+                if data.endswith(b"\r"):
+                    data = data[:-1]
+                if len(data) > max_bytes:
+                    yield number, position, data[:max_bytes], True
+                elif data and not data.isspace():  # isspace: no copy, unlike strip
+                    yield number, position, data, False
     except OSError as exc:
         raise InputError(f"cannot read {source}: {exc.strerror}") from exc
     finally:
@@ -68,29 +75,31 @@ def read_lines(source: str, offset: int, number: int, max_bytes: int) -> Iterato
             stream.close()
 
 
-def _split(stream: BinaryIO, max_bytes: int) -> Iterator[tuple[bytes, int, bool]]:
-    """``(line, bytes consumed with its newline, too long)``, reading 1 MiB at a time.
+def _split(stream: BinaryIO, max_bytes: int) -> Iterator[tuple[list[bytes], int]]:
+    """The lines of each 1 MiB read, and the size of the first of them if it is not ``len + 1``.
 
-    Splitting whole chunks in C is several times faster than ``readline`` per line; a line longer
-    than ``max_bytes`` keeps only its first ``max_bytes`` in memory however long it is.
+    The first line may have begun in earlier reads; it is joined to its start and, if longer than
+    ``max_bytes``, keeps only its first ``max_bytes + 1`` bytes, so that a line of any length costs
+    bounded memory. Its true size (the bytes it took, newline included) comes with it; every other
+    line took its length plus its newline. The last line, without a newline, comes alone at the end.
     """
-    head, head_size = b"", 0  # the start of a line that runs on into the next chunk, and its true size
-    while chunk := stream.read(1 << 20):
-        pieces = chunk.split(b"\n")
-        tail = pieces.pop()  # after the last newline: the start of the next line
-        for index, piece in enumerate(pieces):
-            size = len(piece)
-            if index == 0 and head_size:
-                piece = (head + piece)[: max_bytes + 1]
-                size += head_size
-                head, head_size = b"", 0
-            yield piece[:max_bytes], size + 1, size > max_bytes
+    head, head_size = b"", 0  # the start of a line that runs on into the next read, and its true size
+    while chunk := stream.read(_READ_SIZE):
+        lines = chunk.split(b"\n")
+        tail = lines.pop()  # after the last newline: the start of the next line
+        first_size = 0
+        if head_size and lines:
+            first_size = head_size + len(lines[0]) + 1
+            lines[0] = (head + lines[0])[: max_bytes + 1]
+            head, head_size = b"", 0
+        if lines:
+            yield lines, first_size
         if tail:
             if len(head) <= max_bytes:
                 head = (head + tail)[: max_bytes + 1]
             head_size += len(tail)
     if head_size:
-        yield head[:max_bytes], head_size, head_size > max_bytes
+        yield [head], head_size
 
 
 def dead_letter(source: str, line: int, data: bytes, reason: str, **extra: Any) -> bytes:

@@ -132,14 +132,14 @@ def publish(paths: Sequence[str], settings: Settings, kafka: KafkaSettings) -> P
         max_bytes = settings.runtime.max_line_bytes
         index = 0
         for path in paths:
-            for line in read_lines(path, 0, 0, max_bytes):
+            for number, _, data, too_long in read_lines(path, 0, 0, max_bytes):
                 index += 1
                 try:
-                    if line.too_long:
+                    if too_long:
                         raise InvalidEvent(f"line longer than max_line_bytes ({max_bytes})")
-                    event = parse_line(line.data, max_ride_us)
+                    event = parse_line(data, max_ride_us)
                 except InvalidEvent as exc:
-                    letter = dead_letter(path, line.number, line.data, exc.reason)
+                    letter = dead_letter(path, number, data, exc.reason)
                     producer.send(kafka.dead_letter_topic, value=letter, key=path.encode()).add_errback(
                         failures.append)
                     summary.dead_letters += 1
@@ -147,7 +147,7 @@ def publish(paths: Sequence[str], settings: Settings, kafka: KafkaSettings) -> P
                 key, targets = placement(event, len(partitions))
                 headers = [(SEQ_HEADER, f"{run}.{index:012d}".encode())]
                 for partition in targets:
-                    producer.send(kafka.events_topic, value=line.data, key=key, partition=partition,
+                    producer.send(kafka.events_topic, value=data, key=key, partition=partition,
                                   headers=headers).add_errback(failures.append)
                 summary.records += len(targets)
                 summary.events[type(event).__name__.lower()] += 1

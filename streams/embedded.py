@@ -159,14 +159,14 @@ class _Run:
             source = self.inputs[index]
             if index != position.index:
                 position.index, position.offset, position.line = index, 0, 0
-            for line in read_lines(source, position.offset, position.line, max_bytes):
+            for number, end, data, too_long in read_lines(source, position.offset, position.line, max_bytes):
                 try:
-                    if line.too_long:
+                    if too_long:
                         raise InvalidEvent(f"line longer than max_line_bytes ({max_bytes})")
-                    event = parse_line(line.data, max_ride_us)
+                    event = parse_line(data, max_ride_us)
                     changes = engine.process(event)
                 except InvalidEvent as exc:
-                    write("dead-letter", dead_letter(source, line.number, line.data, exc.reason))
+                    write("dead-letter", dead_letter(source, number, data, exc.reason))
                     summary.dead_letters += 1
                 else:
                     events[_KINDS[type(event)]] += 1
@@ -174,7 +174,7 @@ class _Run:
                         alerts[change.after["level"] if change.after else "retract"] += 1
                         for destination, record in route(change, view):
                             write(destination, record)
-                position.offset, position.line = line.end, line.number
+                position.offset, position.line = end, number
                 summary.lines += 1
                 since_commit += 1
                 if since_commit >= commit_every:

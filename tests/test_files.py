@@ -2,34 +2,45 @@
 
 from __future__ import annotations
 
-import io
+from unittest.mock import patch
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.files import _split, read_lines
+from connectors.files import read_lines
 
 LIMIT = 100
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.binary(max_size=300).map(lambda b: b.replace(b"\n", b"x")), max_size=8), st.booleans())
-def test_split_accounts_for_every_byte(lines, final_newline):
+@given(
+    st.lists(st.binary(max_size=300).map(lambda b: b.replace(b"\n", b"x")), max_size=8),
+    st.booleans(),
+    st.sampled_from([LIMIT, 1 << 20]),
+)
+def test_read_lines_accounts_for_every_byte(tmp_path_factory, lines, final_newline, chunk):
+    """Every line comes back (blank ones counted, not returned), cut to the limit, with the offset
+    after it; lines span reads of ``chunk`` bytes."""
     data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
-    expected = data.split(b"\n")
-    if expected and expected[-1] == b"":
-        expected.pop()
-    got = list(_split(io.BytesIO(data), LIMIT))
-    assert [line for line, _, _ in got] == [line[:LIMIT] for line in expected]
-    assert [long for _, _, long in got] == [len(line) > LIMIT for line in expected]
-    assert sum(size for _, size, _ in got) == len(data)
+    path = tmp_path_factory.mktemp("lines") / "in.jsonl"
+    path.write_bytes(data)
+    expected, end = [], 0
+    for number, line in enumerate(data.split(b"\n")[: len(lines)], 1):
+        end = min(end + len(line) + 1, len(data))
+        line = line[:-1] if line.endswith(b"\r") else line
+        if len(line) > LIMIT or (line and not line.isspace()):
+            expected.append((number, end, line[:LIMIT], len(line) > LIMIT))
+    with patch("connectors.files._READ_SIZE", chunk):
+        assert list(read_lines(str(path), 0, 0, LIMIT)) == expected
+        for number, end, _, _ in expected:  # resumed after any line: the rest
+            assert list(read_lines(str(path), end, number, LIMIT)) == [e for e in expected if e[0] > number]
 
 
 def test_a_line_longer_than_a_chunk(tmp_path):
     path = tmp_path / "long.jsonl"
     path.write_bytes(b"a" * 3_000_000 + b"\nshort\n")
     lines = list(read_lines(str(path), 0, 0, LIMIT))
-    assert [(line.number, line.too_long, len(line.data)) for line in lines] == [(1, True, LIMIT), (2, False, 5)]
-    assert lines[-1].end == path.stat().st_size
-    resumed = list(read_lines(str(path), lines[0].end, 1, LIMIT))
-    assert [line.data for line in resumed] == [b"short"]
+    assert [(number, too_long, len(data)) for number, _, data, too_long in lines] == [(1, True, LIMIT), (2, False, 5)]
+    assert lines[-1][1] == path.stat().st_size
+    resumed = list(read_lines(str(path), lines[0][1], 1, LIMIT))
+    assert [data for _, _, data, _ in resumed] == [b"short"]
