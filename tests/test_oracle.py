@@ -436,7 +436,7 @@ def test_duplicate_trip_delivery_changes_nothing() -> None:
 # One alert per (case, contact, service): the best pair
 
 
-def test_best_pair_prefers_close_then_earlier_start_then_later_end_then_trip_ids() -> None:
+def test_best_pair_prefers_close_then_earlier_start_then_later_end_then_shown_labels() -> None:
     run = {"mode": "metro", "service": "L2-20200120-0734"}
     base = [case(), trip("P1", "08:00", "09:00", carriage=3, trip_id="c1", **run)]
     general_early = trip("A", "08:00", "09:00", carriage=4, trip_id="a1", **run)
@@ -449,8 +449,13 @@ def test_best_pair_prefers_close_then_earlier_start_then_later_end_then_trip_ids
     twin = trip("A", "08:10", "08:40", carriage=" 3", trip_id="a0", **run)
     assert only(*base, long, twin)["contact_carriage"] == "3"
     assert only(*base, twin, long | {"carriage": "3 ", "trip_id": "a00"}) == only(*base, twin)
+    # Then what the alert shows of the rides (absent first), before trip ids: ids are made up for
+    # trips published without one.
     second_case_ride = trip("P1", "08:00", "09:00", carriage=3, seat="x", trip_id="c0", **run)
-    assert only(*base, second_case_ride, long)["case_seat"] == "x"
+    assert only(*base, second_case_ride, long)["case_seat"] is None
+    seated_twin = long | {"seat": "1A", "trip_id": "a0"}
+    assert only(*base, seated_twin, long)["contact_seat"] is None
+    assert only(*base, seated_twin, long | {"seat": "2A"})["contact_seat"] == "1A"
 
 
 def test_alert_fields_in_schema_order() -> None:

@@ -213,6 +213,16 @@ def test_best_match_prefers_close_then_earliest():
     assert found.level == "close" and found.contact_trip.trip_id == "b"
 
 
+def test_best_match_ties_break_on_shown_labels_before_trip_ids():
+    """Two equally close rides: the alert shows the smaller seat (absent first), whatever the ids,
+    which are made up for trips without one."""
+    window = case_window(parsed(case("C1", "P1")), RULES)
+    case_trip = parsed(trip("P1", seat="10A"))
+    rides = [parsed(trip("P2", seat="11B", trip_id="a")), parsed(trip("P2", seat="11A", trip_id="b"))]
+    assert best_match([case_trip], rides, window, RULES).contact_trip.seat == "11A"
+    assert best_match([case_trip], rides[::-1], window, RULES).contact_trip.seat == "11A"
+
+
 def test_seat_row():
     assert seat_row("32C") == 32 and seat_row(" 7 ") == 7
     assert seat_row("C32") is None and seat_row(None) is None

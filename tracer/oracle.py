@@ -225,7 +225,7 @@ def _exposure(event: dict, rules: RuleSettings) -> Exposure | None:
     places = [(carriage, seat) for carriage in carriages or [None] for seat in seats or [None]]
     rides = tuple(
         Ride(
-            trip_id=f"{index:06d}",  # listed order breaks ties between the exposure's places
+            trip_id=f"{index:06d}",  # tied places with the same labels: listed order
             person_id="",
             mode=mode,
             service=service,
@@ -368,7 +368,8 @@ class _Tracer:
                     if level != _CLOSE:
                         continue
                     level = _SECONDARY
-                rank = (level == _GENERAL, exposure_start, -exposure_end, source.trip_id, ride.trip_id)
+                shown = (source.carriage or "", source.seat or "", ride.carriage or "", ride.seat or "")
+                rank = (level == _GENERAL, exposure_start, -exposure_end, *shown, source.trip_id, ride.trip_id)
                 alert_id = _alert_id(origin, ride)
                 if alert_id not in best or rank < best[alert_id][0]:
                     exposure = (_format(exposure_start, self.rules), _format(exposure_end, self.rules))
