@@ -14,7 +14,7 @@ The store's key layout is described in ``graph/keys.py``.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import date, timedelta
 
 import orjson
@@ -35,7 +35,7 @@ from tracer.events import (
     local_midnight,
     parse_time,
 )
-from tracer.rules import CLOSE, best_match, close_candidates, rides_in_window
+from tracer.rules import CLOSE, Match, best_match, close_candidates, rides_in_window
 from tracer.settings import RuleSettings
 from tracer.sources import (
     Source,
@@ -304,16 +304,20 @@ class Engine:
         changes: list[Change] = []
         sources: dict[str, Source | None] = {}  # None: the source was just removed
         for day in sorted(affected):
-            probes = self._trips_by_owner(group("P", day))
-            contacts = {contact for _, contact in affected[day]}
-            riders = self._rides_on(day, contacts)
-            # One batched read of the riders' homes: a read per alert was 16% of a case lookup.
-            homes = self.store.get_many(S, [contact for contact in contacts if contact in riders])
-            mode, service = day.split(SEP)[1:]
-            for key, contact in sorted(affected[day]):
+            keys = sorted(affected[day])
+            probes = self._trips_by_owner(group("P", day), {key for key, _ in keys})
+            riders = self._rides_on(day, {contact for _, contact in keys})
+            matches = []
+            for key, contact in keys:
                 if key not in sources:
                     sources[key] = self._find_source(key)
-                after = self._alert(sources[key], probes.get(key), riders.get(contact), contact, homes.get(contact))
+                matches.append(self._match(sources[key], probes.get(key), riders.get(contact), contact))
+            # The homes of the contacts with an alert in one batched read: a read per alert was 16%
+            # of a case lookup.
+            homes = self.store.get_many(S, {contact for (_, contact), m in zip(keys, matches, strict=True) if m})
+            mode, service = day.split(SEP)[1:]
+            for (key, contact), match in zip(keys, matches, strict=True):
+                after = self._alert(match, homes[contact]) if match is not None else None
                 if key == fresh:
                     if after is None:
                         continue
@@ -325,15 +329,10 @@ class Engine:
                     changes.append(change)
         return changes
 
-    def _alert(
-        self,
-        source: Source | None,
-        rides: list[Trip] | None,
-        contact_rides: list[Trip] | None,
-        contact: str,
-        home: bytes | None,
-    ) -> Alert | None:
-        """The alert ``source`` gives ``contact`` (who lives in ``home``, if registered), or None."""
+    def _match(
+        self, source: Source | None, rides: list[Trip] | None, contact_rides: list[Trip] | None, contact: str
+    ) -> tuple[Source, Match, str] | None:
+        """How ``contact`` met ``source`` at best, and the alert level that gives, or None."""
         if source is None or source.window is None or not rides or not contact_rides:
             return None
         if source.excludes(contact):
@@ -342,7 +341,12 @@ class Engine:
         level = source.level(found.level) if found is not None else None
         if found is None or level is None:
             return None
-        truncated = source.truncatable and source.window.start < self._horizon_start
+        return source, found, level
+
+    def _alert(self, match: tuple[Source, Match, str], home: bytes | None) -> Alert:
+        """The alert of a match, for a contact who lives in ``home`` (None: not registered)."""
+        source, found, level = match
+        truncated = source.truncatable and source.window is not None and source.window.start < self._horizon_start
         return build_alert(source, found, level, home.decode() if home else None, self._zone, truncated)
 
     def _store_alert(
@@ -361,25 +365,27 @@ class Engine:
             self.store.put(group("X", contact), alert, key.encode())
         return Change(orjson.loads(old) if old is not None else None, after)
 
-    def _trips_by_owner(self, group: str) -> dict[str, list[Trip]]:
-        """Trips of a P or R group by their first key part (source key or person id)."""
-        owners: dict[str, list[Trip]] = defaultdict(list)
+    def _trips_by_owner(self, group: str, owners: Collection[str] | None = None) -> dict[str, list[Trip]]:
+        """Trips of a P or R group by their first key part (source key or person id). Given a few
+        ``owners``, only theirs, one narrowed read each: a busy service day holds thousands of
+        riders, and in an outbreak, probes of hundreds of secondary-tracing sources."""
+        trips: dict[str, list[Trip]] = defaultdict(list)
+        if owners is not None and len(owners) <= _NARROW_READS:
+            for owner in owners:
+                for _, data in self.store.scan(group, owner + SEP):
+                    trips[owner].append(decode_trip(data))
+            return trips
         for suffix, data in self.store.scan(group):
-            owners[suffix.split(SEP, 1)[0]].append(decode_trip(data))
-        return owners
+            trips[suffix.split(SEP, 1)[0]].append(decode_trip(data))
+        return trips
 
     def _rides_on(self, day: str, persons: set[str]) -> dict[str, list[Trip]]:
-        """The rides of ``persons`` on a service day. A few persons (a new ride on a day a case rode:
-        the common case in an outbreak) are read alone, not with every rider of a busy service day:
-        that whole-day read on every such ride made an outbreak quadratic in the riders per day."""
+        """The rides of ``persons`` on a service day: read alone when they are few (a new ride on a
+        day a case rode, the common case in an outbreak); the whole-day read on every such ride made
+        an outbreak quadratic in the riders per day."""
         if day in self._riders_of or len(persons) > _NARROW_READS:
             return self._riders_by_person(day)
-        riders, rides = group("R", day), {}
-        for person in persons:
-            found = [decode_trip(data) for _, data in self.store.scan(riders, person + SEP)]
-            if found:
-                rides[person] = found
-        return rides
+        return self._trips_by_owner(group("R", day), persons)
 
     def _riders_by_person(self, day: str) -> dict[str, list[Trip]]:
         riders = self._riders_of.get(day)
