@@ -398,7 +398,7 @@ class Engine:
         source that counts close contacts only (secondary tracing), those who could be close.
         Their previous alerts need no listing here: each was close to one of the source's rides."""
         riders = self._riders_by_person(ride.service_day)
-        return close_candidates(ride, riders) if only_close else riders.keys()
+        return close_candidates(ride, riders, self.rules) if only_close else riders.keys()
 
     def _unprobe(self, day: str) -> None:
         self._probed[day] -= 1

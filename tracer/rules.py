@@ -6,7 +6,6 @@ The embedded runner and the Kafka workers both call these, so a rule is written 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import NamedTuple
@@ -72,17 +71,19 @@ def classify(case_trip: Trip, contact: Trip, rules: RuleSettings) -> tuple[str, 
     return GENERAL, "metro.same_train"
 
 
-def close_candidates(case_trip: Trip, riders: dict[str, list[Trip]]) -> Iterable[str]:
-    """The riders (person -> their rides on ``case_trip``'s service day) that ``classify`` could
-    call close to ``case_trip``: on trains and metro every close rule needs the case's carriage
-    (docs/rules.md); on flights any seat or crew member may be. Lets secondary tracing, which counts
-    close contacts only, skip the rest of a run's riders (tests/test_rules.py checks the claim)."""
-    if case_trip.mode == "flight":
-        return riders.keys()
-    carriage = case_trip.carriage
-    if carriage is None:
-        return ()
-    return [person for person, trips in riders.items() if any(trip.carriage == carriage for trip in trips)]
+def close_candidates(case_trip: Trip, riders: dict[str, list[Trip]], rules: RuleSettings) -> list[str]:
+    """The riders (person -> their rides on ``case_trip``'s service day) with a ride that ``classify``
+    calls close to ``case_trip``, time aside (``match`` checks the overlap). Secondary tracing counts
+    close contacts only, so it skips every other rider of a run: on a flight, all but a few rows.
+    On trains and metro every close rule needs the case's carriage (docs/rules.md), a cheap test first."""
+    flight, carriage = case_trip.mode == "flight", case_trip.carriage
+    if not flight and carriage is None:
+        return []
+    return [
+        person
+        for person, trips in riders.items()
+        if any((flight or trip.carriage == carriage) and classify(case_trip, trip, rules)[0] == CLOSE for trip in trips)
+    ]
 
 
 def seat_row(seat: str | None) -> int | None:
