@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import NamedTuple
 
 from tracer.events import Case, Trip, local_midnight
@@ -86,6 +87,7 @@ def close_candidates(case_trip: Trip, riders: dict[str, list[Trip]], rules: Rule
     ]
 
 
+@lru_cache(maxsize=1 << 12)  # a flight has a few hundred seat labels, compared pairwise: 5% of a large case
 def seat_row(seat: str | None) -> int | None:
     """``32C`` -> 32; None when there is no leading number."""
     match = _ROW.match(seat) if seat else None
