@@ -54,7 +54,6 @@ from tracer.sources import (
 T, C, S, Q, M = TRIPS, SOURCES, REGISTRY, QUARANTINES, META
 _FAR = 1 << 62
 _PURGE_BATCH = 50_000  # deletes per commit while retention drops a day
-_CACHED_RIDES = 50_000  # decoded rides kept between events: about 1 KB each, so 50 MB at most
 _NARROW_READS = 8  # up to this many persons, read their rides of a day one by one, not the whole day
 Affected = dict[str, set[tuple[str, str]]]  # service day -> {(source key, contact person)}
 
@@ -73,7 +72,8 @@ class Engine:
             self._probed[key[2:].rsplit(SEP, 2)[0]] += 1
         for key, _ in store.items("K" + SEP):
             self._riding_sources[key[2:].split(SEP, 1)[0]] += 1
-        self._riders_of = _RidersCache()
+        # Riders of each service day read during one event (riders only change at its start).
+        self._riders_of: dict[str, dict[str, list[Trip]]] = {}
         self._homes: dict[str, bytes | None] = {}  # person -> subdistrict, read during one event
         mark = store.get(M, "watermark")
         self._watermark = int(mark) if mark else -_FAR
@@ -86,7 +86,8 @@ class Engine:
     # -- entry point -----------------------------------------------------------------------
     def process(self, event: Event) -> list[Change]:
         """Apply one event. Raises ``InvalidEvent`` (before any write) for events it cannot apply."""
-        self._riders_of.trim()
+        if self._riders_of:
+            self._riders_of.clear()
         if self._homes:
             self._homes.clear()
         if type(event) is Trip:
@@ -128,14 +129,12 @@ class Engine:
         return self._recompute(affected)
 
     def _add_trip(self, trip: Trip, day: str, data: bytes) -> None:
-        self._riders_of.forget(day)
         put, trip_id, person = self.store.put, trip.trip_id, trip.person_id
         put(T, trip_id, data)
         put(f"R{SEP}{day}{SEP}", f"{person}{SEP}{trip_id}", data)
         put(f"I{SEP}{person}{SEP}", f"{trip.date}{SEP}{trip_id}", b"")
 
     def _remove_trip(self, trip: Trip) -> None:
-        self._riders_of.forget(trip.service_day)
         self.store.delete(T, trip.trip_id)
         self.store.delete(group("R", trip.service_day), trip.person_id + SEP + trip.trip_id)
         self.store.delete(group("I", trip.person_id), trip.date + SEP + trip.trip_id)
@@ -397,8 +396,7 @@ class Engine:
     def _riders_by_person(self, day: str) -> dict[str, list[Trip]]:
         riders = self._riders_of.get(day)
         if riders is None:
-            riders = self._trips_by_owner(group("R", day))
-            self._riders_of.keep(day, riders)
+            riders = self._riders_of[day] = self._trips_by_owner(group("R", day))
         return riders
 
     def _riders_near(self, ride: Trip, only_close: bool) -> Iterable[str]:
@@ -436,7 +434,6 @@ class Engine:
 
     def _purge(self, horizon: str) -> None:
         """Drop service days before ``horizon``, and sources that ended before it."""
-        self._riders_of.clear()
         for key, _ in self.store.purge_groups("R" + SEP, horizon):
             day, person, trip_id = key[2:].rsplit(SEP, 2)
             self.store.delete(T, trip_id)
@@ -467,46 +464,6 @@ class Engine:
         for suffix, value in self.store.scan(group("A", source.key)):
             self.store.delete(group("A", source.key), suffix)
             self.store.delete(group("X", orjson.loads(value)["contact_person_id"]), suffix)
-
-
-class _RidersCache:
-    """The riders of service days (person -> their rides), decoded, kept from one event to the next
-    until a ride of that day is added or removed. In an outbreak, every refresh of a close contact's
-    secondary tracing reads the riders of each service day it rode, mostly past days that no longer
-    change: decoding them again was the largest part of a city run. Bounded by the rides it holds
-    between events; full, it starts again."""
-
-    def __init__(self, max_rides: int = _CACHED_RIDES) -> None:
-        self._days: dict[str, tuple[dict[str, list[Trip]], int]] = {}
-        self._rides = 0
-        self._max_rides = max_rides
-
-    def __contains__(self, day: str) -> bool:
-        return day in self._days
-
-    def get(self, day: str) -> dict[str, list[Trip]] | None:
-        kept = self._days.get(day)
-        return kept[0] if kept is not None else None
-
-    def keep(self, day: str, riders: dict[str, list[Trip]]) -> None:
-        rides = sum(map(len, riders.values()))
-        self._days[day] = (riders, rides)
-        self._rides += rides
-
-    def trim(self) -> None:
-        """Between events: start again if full. Within one, every day read stays (a large case
-        reads the same days again and again)."""
-        if self._rides > self._max_rides:
-            self.clear()
-
-    def forget(self, day: str) -> None:
-        kept = self._days.pop(day, None)
-        if kept is not None:
-            self._rides -= kept[1]
-
-    def clear(self) -> None:
-        self._days.clear()
-        self._rides = 0
 
 
 def _alert_id(key: str, contact: str, mode: str, service: str, day: str) -> str:
