@@ -132,7 +132,7 @@ class PartitionTask:
             self.position: int = meta["next"] if meta else 0
             self.unacked: list[Output] = [_decode_output(o) for o in meta["outbox"]] if meta else []
             self._handed = 0  # unacked[:_handed] were given to the worker to deliver
-            self.engine = Engine(self.store, self._settings.rules)
+            self.engine = Engine(self.store, self._settings.rules, delivers=self._owns)
         except BaseException:
             self.store.close()
             raise
@@ -262,6 +262,10 @@ class PartitionTask:
                 else:
                     outputs.append(Output(offset, self._kafka.queue_topic(destination), contact.encode(), value))
         return outputs
+
+    def _owns(self, day: str) -> bool:
+        """Whether this partition delivers the alerts of a service day (``date|mode|service``)."""
+        return owner(*day.split(SEP), self.partitions) == self.partition
 
     def _rider_before(self, event: Event) -> str | None:
         """Whose ride a trip event replaces (None: a new trip, or not a trip)."""

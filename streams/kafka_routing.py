@@ -20,6 +20,7 @@ records, both in the events topic (so a replay of a partition sees exactly what 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -43,6 +44,7 @@ def day_key(date: str, mode: str, service: str) -> bytes:
     return SEP.join((date, mode, service)).encode()
 
 
+@lru_cache(maxsize=1 << 16)  # murmur2 is pure Python in kafka-python: 6 us, for every alert change
 def owner(date: str, mode: str, service: str, partitions: int) -> int:
     return partition_for_key(day_key(date, mode, service), partitions)
 

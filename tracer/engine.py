@@ -14,7 +14,7 @@ The store's key layout is described in ``graph/keys.py``.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import date, timedelta
 
 import orjson
@@ -59,11 +59,18 @@ Affected = dict[str, set[tuple[str, str]]]  # service day -> {(source key, conta
 
 
 class Engine:
-    """Turns events into alert changes; all state lives in ``store``."""
+    """Turns events into alert changes; all state lives in ``store``.
 
-    def __init__(self, store: Store, rules: RuleSettings) -> None:
+    ``delivers`` says which service days the caller delivers alerts of (None: all of them). A Kafka
+    partition delivers only its own days; on the others it traces the copied rides of case persons
+    and close contacts only to derive secondary tracing (streams/kafka_routing.py), for which the
+    close alerts of cases are all it needs, so there the engine makes no other.
+    """
+
+    def __init__(self, store: Store, rules: RuleSettings, delivers: Callable[[str], bool] | None = None) -> None:
         self.store = store
         self.rules = rules
+        self._delivers = delivers
         self._zone = rules.zone
         # Derived from the store, kept in memory so that a trip meeting no source costs no scan.
         self._probed: Counter[str] = Counter()  # service day -> probes on it
@@ -204,7 +211,8 @@ class Engine:
         either = new if new is not None else old
         only_close = either is not None and either.via_person_id is not None
         for ride in old_rides + new_rides:
-            affected[ride.service_day].update((key, rider) for rider in self._riders_near(ride, only_close))
+            close = only_close or not self._delivered(ride.service_day)
+            affected[ride.service_day].update((key, rider) for rider in self._riders_near(ride, close))
         for _, value in self.store.scan(group("A", key)):
             alert = orjson.loads(value)
             day = SEP.join((alert["date"], alert["mode"], alert["service"]))
@@ -310,11 +318,18 @@ class Engine:
             keys = sorted(affected[day])
             probes = self._trips_by_owner(group("P", day), {key for key, _ in keys})
             riders = self._rides_on(day, {contact for _, contact in keys})
+            only_close_of_cases = not self._delivered(day)
             matches = []
             for key, contact in keys:
                 if key not in sources:
                     sources[key] = self._find_source(key)
-                matches.append(self._match(sources[key], probes.get(key), riders.get(contact), contact))
+                if only_close_of_cases and not key.startswith("c:"):
+                    matches.append(None)
+                    continue
+                match = self._match(sources[key], probes.get(key), riders.get(contact), contact)
+                if only_close_of_cases and match is not None and match[2] != CLOSE:
+                    match = None
+                matches.append(match)
             # The homes of the contacts with an alert, in one batched read (a read per alert was 16%
             # of a case lookup), each once per event (a large case alerts a third as many people).
             homes = self._homes
@@ -405,6 +420,9 @@ class Engine:
         Their previous alerts need no listing here: each was close to one of the source's rides."""
         riders = self._riders_by_person(ride.service_day)
         return close_candidates(ride, riders, self.rules) if only_close else riders.keys()
+
+    def _delivered(self, day: str) -> bool:
+        return self._delivers is None or self._delivers(day)
 
     def _unprobe(self, day: str) -> None:
         self._probed[day] -= 1
