@@ -7,6 +7,7 @@ import random
 from graph.store import MemoryStore
 from tests.builders import at, case, trip
 from tests.conftest import Driver
+from tracer.engine import Engine
 
 D1, D2, D3 = "2020-01-20", "2020-01-21", "2020-01-22"
 METRO = {"mode": "metro", "service": "L2-0734", "day": D2, "board": "07:30", "alight": "08:10"}
@@ -112,3 +113,19 @@ def test_a_case_moved_to_another_person_renames_its_secondary_alerts(driver: Dri
     driver.feed(case("C1", "P9", onset="2020-01-21", reported_at=at("12:00", D2)))
     alert = next(a for a in driver.live().values() if a["contact_person_id"] == "P5")
     assert (alert["case_person_id"], alert["via_person_id"]) == ("P9", "P2")
+
+
+def test_on_days_it_does_not_deliver_the_engine_makes_only_close_alerts_of_cases(store):
+    """A Kafka partition on days it does not own: the close alerts of cases are what secondary
+    tracing needs there (to derive via windows and mark close contacts); nothing else is made."""
+    everything, partial = Driver(MemoryStore()), Driver(store)
+    partial.engine = Engine(store, partial.rules, delivers=lambda day: not day.startswith(D1))
+    events = [*BASE, trip("P8", seat="30A", trip_id="f8"), REPORT]  # P8: general on the D1 flight
+    everything.feed(*events)
+    partial.feed(*events)
+    levels = {(a["contact_person_id"], a["date"]): a["level"] for a in everything.live().values()}
+    assert levels[("P8", D1)] == "general" and levels[("P2", D1)] == "close"
+    kept = {(a["contact_person_id"], a["date"]): a["level"] for a in partial.live().values()}
+    # D1 undelivered: its close alert stays (P5's secondary alert on D2 is derived from it), not P8's.
+    assert kept == {k: v for k, v in levels.items() if k != ("P8", D1)}
+    assert kept[("P5", D2)] == "secondary"

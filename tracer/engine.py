@@ -149,9 +149,12 @@ class Engine:
     def _affected_by_trip(self, trip: Trip, present: bool, out: Affected) -> None:
         """Keys a trip's arrival (``present``) or removal can change, added to ``out``."""
         day = trip.service_day
+        delivered = self._delivered(day)
         if day in self._probed:  # the rider may meet stored source rides
             for suffix, _ in self.store.scan(group("P", day)):
-                out[day].add((suffix.split(SEP, 1)[0], trip.person_id))
+                key = suffix.split(SEP, 1)[0]
+                if delivered or _is_case(key):
+                    out[day].add((key, trip.person_id))
         if trip.person_id not in self._riding_sources:
             return
         for key, _ in self.store.scan(group("K", trip.person_id)):
@@ -164,7 +167,9 @@ class Engine:
             elif self.store.get(*probe) is not None:
                 self.store.delete(*probe)
                 self._unprobe(day)
-            out[day].update((key, rider) for rider in self._riders_near(trip, source.via_person_id is not None))
+            if delivered or _is_case(key):
+                close = source.via_person_id is not None or not delivered
+                out[day].update((key, rider) for rider in self._riders_near(trip, close))
 
     # -- sources: cases, via contacts, published exposures -----------------------------------
     def _on_exposure(self, exposure: Exposure) -> list[Change]:
@@ -211,8 +216,10 @@ class Engine:
         either = new if new is not None else old
         only_close = either is not None and either.via_person_id is not None
         for ride in old_rides + new_rides:
-            close = only_close or not self._delivered(ride.service_day)
-            affected[ride.service_day].update((key, rider) for rider in self._riders_near(ride, close))
+            delivered = self._delivered(ride.service_day)
+            if delivered or _is_case(key):
+                close = only_close or not delivered
+                affected[ride.service_day].update((key, rider) for rider in self._riders_near(ride, close))
         for _, value in self.store.scan(group("A", key)):
             alert = orjson.loads(value)
             day = SEP.join((alert["date"], alert["mode"], alert["service"]))
@@ -321,11 +328,11 @@ class Engine:
             only_close_of_cases = not self._delivered(day)
             matches = []
             for key, contact in keys:
+                if only_close_of_cases and not _is_case(key):
+                    matches.append(None)  # an alert stored before: retracted
+                    continue
                 if key not in sources:
                     sources[key] = self._find_source(key)
-                if only_close_of_cases and not key.startswith("c:"):
-                    matches.append(None)
-                    continue
                 match = self._match(sources[key], probes.get(key), riders.get(contact), contact)
                 if only_close_of_cases and match is not None and match[2] != CLOSE:
                     match = None
@@ -482,6 +489,11 @@ class Engine:
         for suffix, value in self.store.scan(group("A", source.key)):
             self.store.delete(group("A", source.key), suffix)
             self.store.delete(group("X", orjson.loads(value)["contact_person_id"]), suffix)
+
+
+def _is_case(key: str) -> bool:
+    """Whether a source key is a case's (not a close contact's via source, nor an exposure)."""
+    return key.startswith("c:")
 
 
 def _alert_id(key: str, contact: str, mode: str, service: str, day: str) -> str:
