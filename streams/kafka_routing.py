@@ -7,9 +7,10 @@ Its store holds all rides of its days; cases, persons and quarantines reach ever
 That alone covers direct contacts. Secondary contacts (docs/rules.md) need more: the window of a
 via source X depends on X's close alerts on *any* day, and X's rides on any day expose others.
 So every partition also keeps the complete itineraries of *interesting* persons (case persons and
-close contacts of cases), and computes their alerts on days it does not own only to derive via
-windows; it delivers only the alerts of its own days. Itineraries spread by two worker-made
-records, both in the events topic (so a replay of a partition sees exactly what its owner saw):
+close contacts of cases), and on days it does not own computes only the close alerts of cases, from
+which the via windows derive (``Engine(delivers=...)``); it delivers only the alerts of its own days.
+Itineraries spread by two worker-made records, both in the events topic (so a replay of a partition
+sees exactly what its owner saw):
 
 * ``interest``: "person X became a close contact somewhere": each partition then copies X's rides
   on its own days to all the others, and keeps copying X's later rides;

@@ -32,14 +32,15 @@ def alert_id(case_id: str, contact: str, mode: str, service: str, date: str, via
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
-def build_alert(source: Source, found: Match, level: str, subdistrict: str | None, zone: Any, truncated: bool) -> Alert:
-    """The ``add`` record for the best match between a source and a contact (schema v1 key order)."""
+def build_alert(
+    identity: str, source: Source, found: Match, level: str, subdistrict: str | None, zone: Any, truncated: bool
+) -> Alert:
+    """The ``add`` record (schema v1 key order) for the best match between a source and a contact,
+    whose ``alert_id`` the caller knows already (it keys the stored alert)."""
     case_trip, contact = found.case_trip, found.contact_trip
     return {
         "v": SCHEMA_VERSION,
-        "alert_id": alert_id(
-            source.case_id, contact.person_id, contact.mode, contact.service, contact.date, source.via_person_id
-        ),
+        "alert_id": identity,
         "action": "add",
         "level": level,
         "case_id": source.case_id,

@@ -167,9 +167,7 @@ class Engine:
             elif self.store.get(*probe) is not None:
                 self.store.delete(*probe)
                 self._unprobe(day)
-            if delivered or _is_case(key):
-                close = source.via_person_id is not None or not delivered
-                out[day].update((key, rider) for rider in self._riders_near(trip, close))
+            out[day].update((key, rider) for rider in self._exposed_by(key, trip, source.via_person_id is not None))
 
     # -- sources: cases, via contacts, published exposures -----------------------------------
     def _on_exposure(self, exposure: Exposure) -> list[Change]:
@@ -216,10 +214,7 @@ class Engine:
         either = new if new is not None else old
         only_close = either is not None and either.via_person_id is not None
         for ride in old_rides + new_rides:
-            delivered = self._delivered(ride.service_day)
-            if delivered or _is_case(key):
-                close = only_close or not delivered
-                affected[ride.service_day].update((key, rider) for rider in self._riders_near(ride, close))
+            affected[ride.service_day].update((key, rider) for rider in self._exposed_by(key, ride, only_close))
         for _, value in self.store.scan(group("A", key)):
             alert = orjson.loads(value)
             day = SEP.join((alert["date"], alert["mode"], alert["service"]))
@@ -323,39 +318,47 @@ class Engine:
         sources: dict[str, Source | None] = {}  # None: the source was just removed
         for day in sorted(affected):
             keys = sorted(affected[day])
-            probes = self._trips_by_owner(group("P", day), {key for key, _ in keys})
-            riders = self._rides_on(day, {contact for _, contact in keys})
-            only_close_of_cases = not self._delivered(day)
-            matches = []
-            for key, contact in keys:
-                if only_close_of_cases and not _is_case(key):
-                    matches.append(None)  # an alert stored before: retracted
-                    continue
-                if key not in sources:
-                    sources[key] = self._find_source(key)
-                match = self._match(sources[key], probes.get(key), riders.get(contact), contact)
-                if only_close_of_cases and match is not None and match[2] != CLOSE:
-                    match = None
-                matches.append(match)
-            # The homes of the contacts with an alert, in one batched read (a read per alert was 16%
-            # of a case lookup), each once per event (a large case alerts a third as many people).
-            homes = self._homes
-            wanted = {contact for (_, contact), m in zip(keys, matches, strict=True) if m and contact not in homes}
-            if wanted:
-                homes.update(self.store.get_many(S, wanted))
+            matches = self._matches(day, keys, sources)
+            homes = self._homes_of({contact for (_, contact), match in zip(keys, matches, strict=True) if match})
             mode, service = day.split(SEP)[1:]
             for (key, contact), match in zip(keys, matches, strict=True):
-                after = self._alert(match, homes[contact]) if match is not None else None
-                if key == fresh:
-                    if after is None:
-                        continue
-                    change = self._store_alert(key, contact, after["alert_id"], after, known_absent=True)
-                else:
-                    alert = _alert_id(key, contact, mode, service, day[:10])
-                    change = self._store_alert(key, contact, alert, after)
+                if key == fresh and match is None:
+                    continue
+                alert = _alert_id(key, contact, mode, service, day[:10])
+                after = self._alert(alert, match, homes[contact]) if match is not None else None
+                change = self._store_alert(key, contact, alert, after, known_absent=key == fresh)
                 if change is not None:
                     changes.append(change)
         return changes
+
+    def _matches(
+        self, day: str, keys: list[tuple[str, str]], sources: dict[str, Source | None]
+    ) -> list[tuple[Source, Match, str] | None]:
+        """The best match of each ``(source, contact)`` key on a service day (None: no alert). On a
+        day the caller does not deliver, only the close matches of cases (see ``Engine``)."""
+        probes = self._trips_by_owner(group("P", day), {key for key, _ in keys})
+        riders = self._rides_on(day, {contact for _, contact in keys})
+        delivered = self._delivered(day)
+        matches = []
+        for key, contact in keys:
+            match = None
+            if delivered or _is_case(key):
+                if key not in sources:
+                    sources[key] = self._find_source(key)
+                match = self._match(sources[key], probes.get(key), riders.get(contact), contact)
+                if not delivered and match is not None and match[2] != CLOSE:
+                    match = None
+            matches.append(match)
+        return matches
+
+    def _homes_of(self, contacts: set[str]) -> dict[str, bytes | None]:
+        """Subdistricts of ``contacts`` (and of others): one batched read of those not read yet during
+        this event. A read per alert was 16% of a case lookup, and a large case alerts some people
+        several times, through several close contacts (2,182 changes, 351 people)."""
+        wanted = contacts - self._homes.keys()
+        if wanted:
+            self._homes.update(self.store.get_many(S, wanted))
+        return self._homes
 
     def _match(
         self, source: Source | None, rides: list[Trip] | None, contact_rides: list[Trip] | None, contact: str
@@ -371,11 +374,11 @@ class Engine:
             return None
         return source, found, level
 
-    def _alert(self, match: tuple[Source, Match, str], home: bytes | None) -> Alert:
+    def _alert(self, identity: str, match: tuple[Source, Match, str], home: bytes | None) -> Alert:
         """The alert of a match, for a contact who lives in ``home`` (None: not registered)."""
         source, found, level = match
         truncated = source.truncatable and source.window is not None and source.window.start < self._horizon_start
-        return build_alert(source, found, level, home.decode() if home else None, self._zone, truncated)
+        return build_alert(identity, source, found, level, home.decode() if home else None, self._zone, truncated)
 
     def _store_alert(
         self, key: str, contact: str, alert: str, after: Alert | None, known_absent: bool = False
@@ -421,12 +424,16 @@ class Engine:
             riders = self._riders_of[day] = self._trips_by_owner(group("R", day))
         return riders
 
-    def _riders_near(self, ride: Trip, only_close: bool) -> Iterable[str]:
-        """Riders of ``ride``'s service day whose alert from it may change: all of them, or, for a
-        source that counts close contacts only (secondary tracing), those who could be close.
-        Their previous alerts need no listing here: each was close to one of the source's rides."""
+    def _exposed_by(self, key: str, ride: Trip, only_close: bool) -> Iterable[str]:
+        """Riders of ``ride``'s service day whose alert from source ``key`` may change: all of them;
+        for a source that counts close contacts only (secondary tracing), those who could be close;
+        on a day the caller does not deliver, only those close to a case (see ``Engine``). Their
+        previous alerts need no listing here: each was close to one of the source's rides."""
+        delivered = self._delivered(ride.service_day)
+        if not delivered and not _is_case(key):
+            return ()
         riders = self._riders_by_person(ride.service_day)
-        return close_candidates(ride, riders, self.rules) if only_close else riders.keys()
+        return close_candidates(ride, riders, self.rules) if only_close or not delivered else riders.keys()
 
     def _delivered(self, day: str) -> bool:
         return self._delivers is None or self._delivers(day)
