@@ -44,11 +44,12 @@ def read_lines(source: str, offset: int, number: int, max_bytes: int) -> Iterato
     except OSError as exc:
         raise InputError(f"cannot read {source}: {exc.strerror}") from exc
     try:
-        position = 0
-        if source != STDIN:
+        position, skip = 0, 0
+        if source == STDIN:
+            skip, number = number, 0  # the skipped lines are counted again
+        else:
             stream.seek(offset)
             position = offset
-        skip = number if source == STDIN else 0
         # One loop per line, the hot path of every run: a generator per line as well measured 0.9
         # against 0.5 us a line.
         for lines, first_size in _split(stream, max_bytes):
@@ -79,9 +80,11 @@ def _split(stream: BinaryIO, max_bytes: int) -> Iterator[tuple[list[bytes], int]
     """The lines of each 1 MiB read, and the size of the first of them if it is not ``len + 1``.
 
     The first line may have begun in earlier reads; it is joined to its start and, if longer than
-    ``max_bytes``, keeps only its first ``max_bytes + 1`` bytes, so that a line of any length costs
-    bounded memory. Its true size (the bytes it took, newline included) comes with it; every other
-    line took its length plus its newline. The last line, without a newline, comes alone at the end.
+    ``max_bytes + 1``, keeps only its first ``max_bytes + 2`` bytes, so that a line of any length
+    costs bounded memory (two more than the limit: without a final CR it is still too long). Its
+    true size (the bytes it took, newline included) comes with it, since every other line took its
+    length plus its newline: with reads of 4 bytes, ``ab\ncdefg\n`` gives ``([b"ab"], 0)``, then
+    ``([b"cdefg"], 6)``. The last line, without a newline, comes alone at the end.
     """
     head, head_size = b"", 0  # the start of a line that runs on into the next read, and its true size
     while chunk := stream.read(_READ_SIZE):
@@ -90,13 +93,13 @@ def _split(stream: BinaryIO, max_bytes: int) -> Iterator[tuple[list[bytes], int]
         first_size = 0
         if head_size and lines:
             first_size = head_size + len(lines[0]) + 1
-            lines[0] = (head + lines[0])[: max_bytes + 1]
+            lines[0] = (head + lines[0])[: max_bytes + 2]
             head, head_size = b"", 0
         if lines:
             yield lines, first_size
         if tail:
-            if len(head) <= max_bytes:
-                head = (head + tail)[: max_bytes + 1]
+            if len(head) <= max_bytes + 1:
+                head = (head + tail)[: max_bytes + 2]
             head_size += len(tail)
     if head_size:
         yield [head], head_size

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from unittest.mock import patch
 
 from hypothesis import given, settings
@@ -44,3 +45,20 @@ def test_a_line_longer_than_a_chunk(tmp_path):
     assert lines[-1][1] == path.stat().st_size
     resumed = list(read_lines(str(path), lines[0][1], 1, LIMIT))
     assert [data for _, _, data, _ in resumed] == [b"short"]
+
+
+def test_a_carriage_return_inside_a_long_line_is_no_line_end(tmp_path):
+    """A line that spans reads is kept to two bytes past the limit: a CR there is not its end."""
+    path = tmp_path / "cr.jsonl"
+    path.write_bytes(b"a" * LIMIT + b"\rbbbb\n" + b"a" * LIMIT + b"\r\n")
+    with patch("connectors.files._READ_SIZE", 50):
+        lines = list(read_lines(str(path), 0, 0, LIMIT))
+    got = [(number, too_long, len(data)) for number, _, data, too_long in lines]
+    assert got == [(1, True, LIMIT), (2, False, LIMIT)]
+
+
+def test_stdin_resumes_by_skipping_and_numbers_lines_from_the_start(monkeypatch):
+    data = b"".join(b"line %d\n" % n for n in range(1, 7))
+    monkeypatch.setattr("sys.stdin", type("Stdin", (), {"buffer": io.BytesIO(data)})())
+    assert [(number, line) for number, _, line, _ in read_lines("-", 0, 3, LIMIT)] == [
+        (4, b"line 4"), (5, b"line 5"), (6, b"line 6")]

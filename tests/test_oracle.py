@@ -729,3 +729,20 @@ def test_trip_order_and_redelivery_do_not_matter(rides: list[tuple[str, int, int
     for alert in expected.values():
         assert alert["contact_person_id"] != "P1"
         assert alert["exposure_start"] < alert["exposure_end"]
+
+
+def test_exposure_labels_are_trimmed_and_blank_ones_dropped_as_the_engine_does() -> None:
+    """Tied places cite the smaller label as the engine reads it: ``" 2A"`` is ``2A``, ``""`` is none."""
+    flight = EXPOSURE | {"mode": "flight", "service": "MU5101"}
+    contact = trip("A", seat="1C")
+    for seats, cited in (([" 2A", "1B"], "1B"), (["", "1A"], "1A"), (["  "], None)):
+        alert = only(flight | {"seats": seats}, contact)
+        assert alert["case_seat"] == cited, seats
+
+
+def test_best_pair_ties_break_on_the_rule_before_trip_ids() -> None:
+    train = {"mode": "train", "service": "K1", "carriage": 3, "berth": "hard_sleeper", "sealed": False}
+    base = [case(), trip("P1", compartment="5", trip_id="c1", **train)]
+    bay = trip("A", compartment="5", trip_id="b", **train)
+    crew = trip("A", compartment="20", role="crew", trip_id="a", **train)
+    assert only(*base, crew, bay)["rule"] == only(*base, bay, crew)["rule"] == "train.bay_within_span"

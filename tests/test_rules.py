@@ -223,6 +223,18 @@ def test_best_match_ties_break_on_shown_labels_before_trip_ids():
     assert best_match([case_trip], rides[::-1], window, RULES).contact_trip.seat == "11A"
 
 
+def test_best_match_ties_break_on_the_rule_before_trip_ids():
+    """Same times and labels, two rules (a passenger in the same bay, the carriage's crew): the rule
+    decides, not the ids."""
+    window = case_window(parsed(case("C1", "P1")), RULES)
+    train = {"mode": "train", "service": "K1", "carriage": "3", "berth": "hard_sleeper", "sealed": False}
+    case_trip = parsed(trip("P1", compartment="5", **train))
+    bay = parsed(trip("P2", compartment="5", trip_id="b", **train))
+    crew = parsed(trip("P2", compartment="20", role="crew", trip_id="a", **train))
+    for rides in ([bay, crew], [crew, bay]):
+        assert best_match([case_trip], rides, window, RULES).rule == "train.bay_within_span"
+
+
 def test_seat_row():
     assert seat_row("32C") == 32 and seat_row(" 7 ") == 7
     assert seat_row("C32") is None and seat_row(None) is None

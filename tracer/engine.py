@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable
 from datetime import date, timedelta
+from typing import NamedTuple
 
 import orjson
 
@@ -54,8 +55,16 @@ from tracer.sources import (
 T, C, S, Q, M = TRIPS, SOURCES, REGISTRY, QUARANTINES, META
 _FAR = 1 << 62
 _PURGE_BATCH = 50_000  # deletes per commit while retention drops a day
-_NARROW_READS = 8  # up to this many persons, read their rides of a day one by one, not the whole day
+_NARROW_READS = 8  # up to this many persons (or sources), read their rides of a day one by one, not the whole day
 Affected = dict[str, set[tuple[str, str]]]  # service day -> {(source key, contact person)}
+
+
+class Hit(NamedTuple):
+    """How a contact met a source at best (``rules.Match``), and the alert level that gives."""
+
+    source: Source
+    found: Match
+    level: str
 
 
 class Engine:
@@ -318,51 +327,49 @@ class Engine:
         sources: dict[str, Source | None] = {}  # None: the source was just removed
         for day in sorted(affected):
             keys = sorted(affected[day])
-            matches = self._matches(day, keys, sources)
-            homes = self._homes_of({contact for (_, contact), match in zip(keys, matches, strict=True) if match})
+            hits = self._hits(day, keys, sources)
+            self._read_homes({contact for (_, contact), hit in zip(keys, hits, strict=True) if hit})
             mode, service = day.split(SEP)[1:]
-            for (key, contact), match in zip(keys, matches, strict=True):
-                if key == fresh and match is None:
+            for (key, contact), hit in zip(keys, hits, strict=True):
+                if key == fresh and hit is None:
                     continue
                 alert = _alert_id(key, contact, mode, service, day[:10])
-                after = self._alert(alert, match, homes[contact]) if match is not None else None
+                after = self._alert(alert, hit, self._homes[contact]) if hit is not None else None
                 change = self._store_alert(key, contact, alert, after, known_absent=key == fresh)
                 if change is not None:
                     changes.append(change)
         return changes
 
-    def _matches(
-        self, day: str, keys: list[tuple[str, str]], sources: dict[str, Source | None]
-    ) -> list[tuple[Source, Match, str] | None]:
-        """The best match of each ``(source, contact)`` key on a service day (None: no alert). On a
-        day the caller does not deliver, only the close matches of cases (see ``Engine``)."""
+    def _hits(self, day: str, keys: list[tuple[str, str]], sources: dict[str, Source | None]) -> list[Hit | None]:
+        """The hit of each ``(source, contact)`` key on a service day (None: no alert). On a day the
+        caller does not deliver, only the close hits of cases (see ``Engine``). Sources read are
+        kept in ``sources`` for the caller's next days."""
         probes = self._trips_by_owner(group("P", day), {key for key, _ in keys})
         riders = self._rides_on(day, {contact for _, contact in keys})
         delivered = self._delivered(day)
-        matches = []
+        hits = []
         for key, contact in keys:
-            match = None
+            hit = None
             if delivered or _is_case(key):
                 if key not in sources:
                     sources[key] = self._find_source(key)
-                match = self._match(sources[key], probes.get(key), riders.get(contact), contact)
-                if not delivered and match is not None and match[2] != CLOSE:
-                    match = None
-            matches.append(match)
-        return matches
+                hit = self._hit(sources[key], probes.get(key), riders.get(contact), contact)
+                if not delivered and hit is not None and hit.level != CLOSE:
+                    hit = None
+            hits.append(hit)
+        return hits
 
-    def _homes_of(self, contacts: set[str]) -> dict[str, bytes | None]:
-        """Subdistricts of ``contacts`` (and of others): one batched read of those not read yet during
-        this event. A read per alert was 16% of a case lookup, and a large case alerts some people
+    def _read_homes(self, contacts: set[str]) -> None:
+        """Read into ``_homes`` the subdistricts of ``contacts`` not read yet during this event, in one
+        batched read. A read per alert was 16% of a case lookup, and a large case alerts some people
         several times, through several close contacts (2,182 changes, 351 people)."""
         wanted = contacts - self._homes.keys()
         if wanted:
             self._homes.update(self.store.get_many(S, wanted))
-        return self._homes
 
-    def _match(
+    def _hit(
         self, source: Source | None, rides: list[Trip] | None, contact_rides: list[Trip] | None, contact: str
-    ) -> tuple[Source, Match, str] | None:
+    ) -> Hit | None:
         """How ``contact`` met ``source`` at best, and the alert level that gives, or None."""
         if source is None or source.window is None or not rides or not contact_rides:
             return None
@@ -372,13 +379,13 @@ class Engine:
         level = source.level(found.level) if found is not None else None
         if found is None or level is None:
             return None
-        return source, found, level
+        return Hit(source, found, level)
 
-    def _alert(self, identity: str, match: tuple[Source, Match, str], home: bytes | None) -> Alert:
-        """The alert of a match, for a contact who lives in ``home`` (None: not registered)."""
-        source, found, level = match
+    def _alert(self, identity: str, hit: Hit, home: bytes | None) -> Alert:
+        """The alert of a hit, for a contact who lives in ``home`` (None: not registered)."""
+        source, subdistrict = hit.source, home.decode() if home else None
         truncated = source.truncatable and source.window is not None and source.window.start < self._horizon_start
-        return build_alert(identity, source, found, level, home.decode() if home else None, self._zone, truncated)
+        return build_alert(identity, source, hit.found, hit.level, subdistrict, self._zone, truncated)
 
     def _store_alert(
         self, key: str, contact: str, alert: str, after: Alert | None, known_absent: bool = False

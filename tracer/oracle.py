@@ -51,7 +51,7 @@ class Ride(NamedTuple):
     board: int  # microseconds since the epoch
     alight: int
     carriage: str | None  # trimmed string, None when unknown
-    seat: str | None  # as given
+    seat: str | None  # trimmed; blank is None
     row: int | None  # leading integer of the seat
     berth: str
     compartment: str | None  # trimmed string, None when unknown
@@ -222,17 +222,19 @@ def _exposure(event: dict, rules: RuleSettings) -> Exposure | None:
     end = _micros(end_text) if end_text is not None else _UNBOUNDED
     if start is None or end is None:
         return None
+    carriages = [label for label in map(_trimmed, carriages or []) if label is not None]
+    seats = [label for label in map(_trimmed, seats or []) if label is not None]
     places = [(carriage, seat) for carriage in carriages or [None] for seat in seats or [None]]
     rides = tuple(
         Ride(
-            trip_id=f"{index:06d}",  # tied places with the same labels: listed order
+            trip_id=f"{index:06d}",
             person_id="",
             mode=mode,
             service=service,
             date=event["date"],
             board=start,
             alight=end,
-            carriage=_trimmed(carriage),
+            carriage=carriage,
             seat=seat,
             row=_row(seat),
             berth="seat",
@@ -368,7 +370,7 @@ class _Tracer:
                     if level != _CLOSE:
                         continue
                     level = _SECONDARY
-                shown = (source.carriage or "", source.seat or "", ride.carriage or "", ride.seat or "")
+                shown = (source.carriage or "", source.seat or "", ride.carriage or "", ride.seat or "", rule)
                 rank = (level == _GENERAL, exposure_start, -exposure_end, *shown, source.trip_id, ride.trip_id)
                 alert_id = _alert_id(origin, ride)
                 if alert_id not in best or rank < best[alert_id][0]:

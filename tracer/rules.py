@@ -40,13 +40,13 @@ class Match(NamedTuple):
     case_trip: Trip
     contact_trip: Trip
 
-    def sort_key(self) -> tuple[int, int, int, str, str, str, str, str, str]:
-        """Smaller is better: higher level, earlier start, later end; then what the alert shows of the
-        rides (carriages, seats), and only then their trip ids. Ids are made up for trips published
-        without one (tracer/events.py), and the alert must not depend on how: an oracle run found
-        two id-less rides of one person, tied, that its own ids ordered the other way."""
+    def sort_key(self) -> tuple[int, int, int, str, str, str, str, str, str, str]:
+        """Smaller is better: higher level, earlier start, later end; then the rest of what the
+        alert shows (carriages, seats, rule), and only then the trip ids. Ids are made up for trips
+        published without one (tracer/events.py), and the alert must not depend on how: an oracle
+        run found two id-less rides of one person, tied, that its own ids ordered the other way."""
         case, contact = self.case_trip, self.contact_trip
-        shown = (case.carriage or "", case.seat or "", contact.carriage or "", contact.seat or "")
+        shown = (case.carriage or "", case.seat or "", contact.carriage or "", contact.seat or "", self.rule)
         return (-_RANK[self.level], self.start, -self.end, *shown, case.trip_id, contact.trip_id)
 
 
