@@ -38,6 +38,7 @@ from streams.kafka_routing import (
     alert_owner,
     interest_record,
     owner,
+    partition_for_key,
     trip_record,
 )
 from streams.kafka_settings import KafkaSettings
@@ -265,7 +266,7 @@ class PartitionTask:
 
     def _owns(self, day: str) -> bool:
         """Whether this partition delivers the alerts of a service day (``date|mode|service``)."""
-        return owner(*day.split(SEP), self.partitions) == self.partition
+        return partition_for_key(day.encode(), self.partitions) == self.partition
 
     def _rider_before(self, event: Event) -> str | None:
         """Whose ride a trip event replaces (None: a new trip, or not a trip)."""

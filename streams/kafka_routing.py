@@ -35,6 +35,7 @@ COPY_TRIP, COPY_INTEREST = b"trip", b"interest"
 SEP = "\x1f"
 
 
+@lru_cache(maxsize=1 << 16)  # murmur2 is pure Python in kafka-python: 6 us, for every alert change
 def partition_for_key(key: bytes, partitions: int) -> int:
     """Kafka's default partitioner (murmur2, as the Java client), so any producer can match it."""
     return (murmur2(key) & 0x7FFFFFFF) % partitions
@@ -45,7 +46,6 @@ def day_key(date: str, mode: str, service: str) -> bytes:
     return SEP.join((date, mode, service)).encode()
 
 
-@lru_cache(maxsize=1 << 16)  # murmur2 is pure Python in kafka-python: 6 us, for every alert change
 def owner(date: str, mode: str, service: str, partitions: int) -> int:
     return partition_for_key(day_key(date, mode, service), partitions)
 
