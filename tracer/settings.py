@@ -175,15 +175,14 @@ def _value(value: Any, expected: type, allowed: Range | None, label: str) -> Any
     (``3.0`` days is refused like ``3.5``: no silent truncation); a float field also takes integers."""
     if isinstance(value, bool) != (expected is bool):
         raise ConfigError(f"{label} must be {expected.__name__}, got {value!r}")
-    if expected is float and isinstance(value, int):
-        value = float(value)
-    if not isinstance(value, expected):
+    converted = float(value) if expected is float and isinstance(value, int) else value
+    if not isinstance(converted, expected):
         raise ConfigError(f"{label} must be {expected.__name__}, got {value!r}")
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(converted, float) and not math.isfinite(converted):
         raise ConfigError(f"{label} must be a finite number, got {value!r}")
-    if allowed is not None and value not in allowed:
+    if allowed is not None and converted not in allowed:
         raise ConfigError(f"{label} must be {allowed.describe()}, got {value!r}")
-    return value
+    return converted
 
 
 def _check(settings: Settings) -> None:
