@@ -59,7 +59,7 @@ def parse_codes(text: str, origin: str) -> frozenset[str]:
     provenance); every code must be 9 ASCII digits, and there must be one at least."""
     lines = text.splitlines()
     comments = next((n for n, line in enumerate(lines) if not line.startswith("#")), len(lines))
-    reader = csv.DictReader(lines[comments:])
+    reader = csv.DictReader(lines[comments:], strict=True)
     codes = set()
     try:
         if "code" not in (reader.fieldnames or ()):
