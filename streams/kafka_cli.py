@@ -116,8 +116,8 @@ def _subscribe(args: argparse.Namespace) -> int:
         topic = kafka.queue_topic(args.subdistrict)
     else:
         raise ConfigError(f"--subdistrict must be a 9-digit code or '{UNASSIGNED}', got {args.subdistrict!r}")
-    if args.idle_exit is not None and args.idle_exit < 0:
-        raise ConfigError("--idle-exit must not be negative")
+    if args.idle_exit is not None and not 0 <= args.idle_exit < float("inf"):  # NaN fails both: never idle
+        raise ConfigError(f"--idle-exit must be a non-negative number of seconds, got {args.idle_exit}")
     try:
         subscribe(kafka, topic, sys.stdout.buffer, from_beginning=args.from_beginning, idle_exit=args.idle_exit,
                   group=args.group)

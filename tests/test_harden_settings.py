@@ -146,3 +146,12 @@ def test_through_the_cli_a_bad_setting_is_exit_2_and_one_line(tmp_path: Path, se
                            "--config", str(config)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
     assert re.fullmatch(r"tracer: error: [^\n]+\n", done.stderr), done.stderr
+
+
+@pytest.mark.parametrize("seconds", ["nan", "inf", "-1"])
+def test_subscribe_refuses_an_idle_exit_that_never_ends_or_is_negative(seconds: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "tracer.cli", "subscribe", "--contacts", "--broker",
+                           "kafka://127.0.0.1:1", f"--idle-exit={seconds}"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert re.fullmatch(r"tracer: error: --idle-exit must be a non-negative number of seconds, got \S+\n", done.stderr)

@@ -174,3 +174,11 @@ def test_through_the_cli_a_bad_list_is_exit_2_and_one_line(tmp_path: Path) -> No
                            "--config", str(config)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert re.fullmatch(r"tracer: error: registry\.subdistricts: \S+city\.csv line 2: [^\n]+\n", done.stderr)
+
+
+def test_subscribe_refuses_a_queue_in_other_digits() -> None:
+    done = subprocess.run([sys.executable, "-m", "tracer.cli", "subscribe", "--subdistrict", "３１０１０１００２",
+                           "--broker", "kafka://127.0.0.1:1", "--idle-exit=0"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.startswith("tracer: error: --subdistrict must be a 9-digit code")
