@@ -30,6 +30,7 @@ from streams.kafka_routing import COPY_HEADER, SEQ_HEADER, placement
 from streams.kafka_settings import KafkaSettings
 from tracer.errors import InputError, InvalidEvent, OutputError
 from tracer.events import parse_line
+from tracer.registry import Subdistricts
 from tracer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,15 +65,11 @@ def queue_spec(kafka: KafkaSettings, queue: str) -> TopicSpec:
                      {"min.insync.replicas": str(kafka.min_insync_replicas)})
 
 
-def all_queues() -> list[str]:
-    """Every street-office queue: the packaged subdistrict list plus ``unassigned``."""
-    from importlib import resources
-
+def all_queues(settings: Settings) -> list[str]:
+    """Every street-office queue: the subdistrict list (``registry.subdistricts``) plus ``unassigned``."""
     from tracer.alerts import UNASSIGNED
 
-    text = resources.files("tracer").joinpath("data/shanghai_subdistricts.csv").read_text("utf-8")
-    codes = [line.split(",", 1)[0] for line in text.splitlines() if line[:1].isdigit()]
-    return [*codes, UNASSIGNED]
+    return [*sorted(Subdistricts.load(settings).codes), UNASSIGNED]
 
 
 def ensure_topics(kafka: KafkaSettings, specs: Sequence[TopicSpec]) -> None:
@@ -111,17 +108,26 @@ class PublishSummary:
     events: Counter[str] = field(default_factory=Counter)
     records: int = 0
     dead_letters: int = 0
+    warnings: int = 0  # lines published but reported in the dead letters (tracer/registry.py)
     partitions: int = 0
     seconds: float = 0.0
 
 
 def publish(paths: Sequence[str], settings: Settings, kafka: KafkaSettings) -> PublishSummary:
-    """Validate JSON lines and load them into the events topic; bad lines go to the dead letters."""
-    ensure_topics(kafka, base_topics(kafka, all_queues() if kafka.declare_queues else ()))
+    """Validate JSON lines and load them into the events topic; bad lines go to the dead letters.
+
+    A person of an unknown subdistrict is published as it is (each partition sends them to
+    ``unassigned`` itself) and reported here, once, as a warning dead letter."""
+    subdistricts = Subdistricts.load(settings)
+    ensure_topics(kafka, base_topics(kafka, all_queues(settings) if kafka.declare_queues else ()))
     producer = _producer(kafka)
     summary = PublishSummary()
     started = time.perf_counter()
     failures: list[BaseException] = []
+
+    def send_dead(path: str, letter: bytes) -> None:
+        producer.send(kafka.dead_letter_topic, value=letter, key=path.encode()).add_errback(failures.append)
+
     try:
         partitions = sorted(producer.partitions_for(kafka.events_topic) or ())
         if partitions != list(range(len(partitions))) or not partitions:
@@ -137,13 +143,14 @@ def publish(paths: Sequence[str], settings: Settings, kafka: KafkaSettings) -> P
                 try:
                     if too_long:
                         raise InvalidEvent(f"line longer than max_line_bytes ({max_bytes})")
-                    event = parse_line(data, max_ride_us)
+                    event, warning = subdistricts.check(parse_line(data, max_ride_us))
                 except InvalidEvent as exc:
-                    letter = dead_letter(path, number, data, exc.reason)
-                    producer.send(kafka.dead_letter_topic, value=letter, key=path.encode()).add_errback(
-                        failures.append)
+                    send_dead(path, dead_letter(path, number, data, exc.reason))
                     summary.dead_letters += 1
                     continue
+                if warning is not None:
+                    send_dead(path, dead_letter(path, number, data, warning, severity="warning"))
+                    summary.warnings += 1
                 key, targets = placement(event, len(partitions))
                 headers = [(SEQ_HEADER, f"{run}.{index:012d}".encode())]
                 for partition in targets:

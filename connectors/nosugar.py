@@ -20,14 +20,15 @@ from typing import Any, TextIO
 MODES = {"1": "flight", "2": "train", "3": "metro"}
 OTHER_TYPES = {"4": "coach", "5": "city bus", "6": "taxi", "7": "ship", "8": "public place"}
 
+# [0-9], not \d: a fullwidth "３号车厢" would make carriage "３", which equals no rider's "3".
 _CARRIAGE = re.compile(  # 3号车厢, 03车, 第3节车厢, 加1号车厢, A3号车厢, 11-16号车厢, 2车厢，9A
-    r"^(?:第)?(加)?([A-Z]?\d{1,2})(?:-(\d{1,2}))?(?:号)?(?:节)?车(?:厢|箱)?(?:[，,、\s]*(\d{1,2}[A-F]))?$"
+    r"^(?:第)?(加)?([A-Z]?[0-9]{1,2})(?:-([0-9]{1,2}))?(?:号)?(?:节)?车(?:厢|箱)?(?:[，,、\s]*([0-9]{1,2}[A-F]))?$"
 )
 _DINING = re.compile(r"^餐车(?:车厢)?$")
-_SEATS = re.compile(r"(\d{1,2}[A-K])")
-_FLIGHT_SEAT = re.compile(r"^(?:座次|座位[:：]?|头等舱|经济舱)?\s*(\d{1,2}[A-K](?:[、,，\s]+\d{1,2}[A-K])*)$")
-_TRAIN_NO = re.compile(r"^([A-Z]{0,2})(\d{1,5})$")
-_FLIGHT_NO = re.compile(r"^([A-Z0-9]{2})(\d{1,4}[A-Z]?)$")
+_SEATS = re.compile(r"([0-9]{1,2}[A-K])")
+_FLIGHT_SEAT = re.compile(r"^(?:座次|座位[:：]?|头等舱|经济舱)?\s*([0-9]{1,2}[A-K](?:[、,，\s]+[0-9]{1,2}[A-K])*)$")
+_TRAIN_NO = re.compile(r"^([A-Z]{0,2})([0-9]{1,5})$")
+_FLIGHT_NO = re.compile(r"^([A-Z0-9]{2})([0-9]{1,4}[A-Z]?)$")
 _RELATIVE = ("中间", "最后", "倒数", "尾部", "头部", "前部", "后部")
 
 

@@ -25,6 +25,7 @@ from tracer.alerts import Alert, route
 from tracer.engine import Engine
 from tracer.errors import InvalidEvent, StateError
 from tracer.events import Case, Exposure, Person, Quarantine, Trip, parse_line
+from tracer.registry import Subdistricts
 from tracer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class Summary:
     events: Counter[str] = field(default_factory=Counter)
     alerts: Counter[str] = field(default_factory=Counter)
     dead_letters: int = 0
+    warnings: int = 0  # lines applied but reported in the dead letters (tracer/registry.py)
     lines: int = 0
     seconds: float = 0.0
     state_memory_mb: float = 0.0  # RocksDB's own accounting, as of the last progress call
@@ -91,6 +93,7 @@ class _Run:
         self.progress = progress
         self.contacts_view = contacts_view
         self.summary = Summary()
+        self.subdistricts = Subdistricts.load(settings)
         runtime = settings.runtime
         self.store = RocksStore(
             state_dir,
@@ -163,8 +166,11 @@ class _Run:
                 try:
                     if too_long:
                         raise InvalidEvent(f"line longer than max_line_bytes ({max_bytes})")
-                    event = parse_line(data, max_ride_us)
+                    event, warning = self.subdistricts.check(parse_line(data, max_ride_us))
                     changes = engine.process(event)
+                    if warning:
+                        write("dead-letter", dead_letter(source, number, data, warning, severity="warning"))
+                        summary.warnings += 1
                 except InvalidEvent as exc:
                     write("dead-letter", dead_letter(source, number, data, exc.reason))
                     summary.dead_letters += 1
@@ -199,6 +205,7 @@ def print_summary(summary: Summary, out_dir: Path, stream: TextIO | None = None)
     print(f"events         {events}", file=stream)
     print(f"alert changes  {alerts}", file=stream)
     print(f"dead letters   {summary.dead_letters:,}", file=stream)
+    print(f"warnings       {summary.warnings:,} (applied; in the dead letters with their reason)", file=stream)
     print(
         f"outputs        {out_dir}/contacts.jsonl, {out_dir}/alerts/, {out_dir}/dead-letter.jsonl",
         file=stream,

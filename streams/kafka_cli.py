@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import sys
 import tempfile
 from pathlib import Path
@@ -17,8 +16,8 @@ from pathlib import Path
 from tracer import privacy
 from tracer.alerts import UNASSIGNED
 from tracer.errors import ConfigError
+from tracer.events import SUBDISTRICT_CODE
 
-_CODE = re.compile(r"\d{9}")
 _BROKER_HELP = "broker URL, kafka://HOST:PORT[,HOST:PORT] (default: [kafka] broker of the config)"
 
 
@@ -101,6 +100,7 @@ def _publish(args: argparse.Namespace) -> int:
         print(f"records        {summary.records:,} to {kafka.events_topic} "
               f"({summary.partitions} partitions; cases and persons go to each)", file=sys.stderr)
         print(f"dead letters   {summary.dead_letters:,} to {kafka.dead_letter_topic}", file=sys.stderr)
+        print(f"warnings       {summary.warnings:,} to {kafka.dead_letter_topic} (published)", file=sys.stderr)
     return 0
 
 
@@ -112,12 +112,12 @@ def _subscribe(args: argparse.Namespace) -> int:
     kafka = load_kafka_settings(args.config, args.broker)
     if args.contacts:
         topic = kafka.contacts_topic
-    elif args.subdistrict == UNASSIGNED or _CODE.fullmatch(args.subdistrict or ""):
+    elif args.subdistrict == UNASSIGNED or SUBDISTRICT_CODE.fullmatch(args.subdistrict or ""):
         topic = kafka.queue_topic(args.subdistrict)
     else:
         raise ConfigError(f"--subdistrict must be a 9-digit code or '{UNASSIGNED}', got {args.subdistrict!r}")
-    if args.idle_exit is not None and args.idle_exit < 0:
-        raise ConfigError("--idle-exit must not be negative")
+    if args.idle_exit is not None and not 0 <= args.idle_exit < float("inf"):  # NaN fails both: never idle
+        raise ConfigError(f"--idle-exit must be a non-negative number of seconds, got {args.idle_exit}")
     try:
         subscribe(kafka, topic, sys.stdout.buffer, from_beginning=args.from_beginning, idle_exit=args.idle_exit,
                   group=args.group)

@@ -47,6 +47,7 @@ from tracer.engine import Engine
 from tracer.errors import InvalidEvent, StateError
 from tracer.events import Case, Event, Trip, decode_trip, parse_line
 from tracer.privacy import Pseudonymizer
+from tracer.registry import Subdistricts
 from tracer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ class PartitionTask:
         self._max_ride_us = int(settings.rules.max_ride_hours * 3_600_000_000)
         self._max_bytes = settings.runtime.max_line_bytes
         self._spread = settings.rules.trace_secondary  # without secondary contacts, no itineraries to copy
+        self._subdistricts = Subdistricts.load(settings)  # its warnings are the publisher's to report
         self.emit_from = 0
         self.counts = Counts()
         self._poison: dict[int, str] = {}
@@ -208,7 +210,7 @@ class PartitionTask:
                 return self._mark(record.offset, orjson.loads(record.value)["person_id"])
             if len(record.value) > self._max_bytes:
                 raise InvalidEvent(f"record longer than max_line_bytes ({self._max_bytes})")
-            event = parse_line(record.value, self._max_ride_us)
+            event, _ = self._subdistricts.check(parse_line(record.value, self._max_ride_us))
             rider_before = self._rider_before(event) if self._spread and copy is None else None
             changes = self.engine.process(event)
         except InvalidEvent as exc:

@@ -13,15 +13,16 @@ joins a group in about half the session timeout) in their own config file, never
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from tracer.errors import ConfigError
-from tracer.settings import Settings, apply_section, load_settings, packaged_defaults, read_toml
+from tracer.settings import Range, Settings, apply_section, load_settings, packaged_defaults, read_toml
 
 SECTION = "kafka"
-_HOST_PORT = re.compile(r"[A-Za-z0-9_.\-]+:\d{1,5}|\[[0-9A-Fa-f:]+\]:\d{1,5}")
+_HOST_PORT = re.compile(r"[A-Za-z0-9_.\-]+:[0-9]{1,5}|\[[0-9A-Fa-f:]+\]:[0-9]{1,5}")
 _TOPIC = re.compile(r"[A-Za-z0-9._\-]{1,200}")
 
 
@@ -69,6 +70,33 @@ class KafkaSettings:
         return self.queue_topic_prefix + queue
 
 
+# Every number of the section (the mechanism and the rules/runtime table: tracer/settings.py).
+_MS_HOUR = 3_600_000
+RANGES: Mapping[str, Range] = {
+    f"{SECTION}.{name}": allowed
+    for name, allowed in {
+        "events_partitions": Range(1, 10_000),  # Kafka itself advises well under 10,000 per topic
+        "contacts_partitions": Range(1, 10_000),
+        "queue_partitions": Range(1, 1000),
+        "dead_letter_partitions": Range(1, 1000),
+        "replication_factor": Range(1, 32),
+        "min_insync_replicas": Range(1, 32),
+        "events_retention_days": Range(1, 3660),  # ten years
+        "batch_max_records": Range(1, 1_000_000),
+        "fetch_max_wait_ms": Range(0, 60_000),
+        "session_timeout_ms": Range(1000, _MS_HOUR),
+        "heartbeat_interval_ms": Range(100, _MS_HOUR // 3),
+        "max_poll_interval_ms": Range(1000, 24 * _MS_HOUR),
+        "stats_every_seconds": Range(0, 3600),  # 0: no progress line
+        "partition_cache_mb": Range(1, 65_536),
+        "partition_write_buffer_mb": Range(1, 4096),
+        "producer_linger_ms": Range(0, 60_000),
+        "producer_max_batch_bytes": Range(1024, 64 << 20),
+        "request_timeout_ms": Range(1000, _MS_HOUR),
+    }.items()
+}
+
+
 def bootstrap_servers(url: str) -> str:
     """``kafka://h1:9092,h2:9092`` (or bare ``h1:9092``) -> ``h1:9092,h2:9092``; ConfigError if malformed."""
     text = url.strip()
@@ -76,7 +104,7 @@ def bootstrap_servers(url: str) -> str:
         text = text[len("kafka://"):]
     text = text.rstrip("/")
     hosts = [part.strip() for part in text.split(",")]
-    if not hosts or not all(_HOST_PORT.fullmatch(h) for h in hosts):
+    if not hosts or not all(_HOST_PORT.fullmatch(h) and 0 < int(h.rsplit(":", 1)[1]) < 65536 for h in hosts):
         raise ConfigError(f"broker must look like kafka://HOST:PORT[,HOST:PORT], got {url!r}")
     return ",".join(hosts)
 
@@ -98,7 +126,7 @@ def load_all(path: str | Path | None = None, broker: str | None = None) -> tuple
 
 
 def _apply(settings: KafkaSettings, values: Any, origin: str) -> KafkaSettings:
-    return apply_section(settings, values, origin, SECTION)
+    return apply_section(settings, values, origin, SECTION, RANGES)
 
 
 def _check(settings: KafkaSettings) -> None:
@@ -108,11 +136,6 @@ def _check(settings: KafkaSettings) -> None:
             raise ConfigError(f"{SECTION}.{name} is not a valid topic name")
     if not _TOPIC.fullmatch(settings.queue_topic_prefix + "310101002"):
         raise ConfigError(f"{SECTION}.queue_topic_prefix makes invalid topic names")
-    for name in ("events_partitions", "contacts_partitions", "queue_partitions", "dead_letter_partitions",
-                 "replication_factor", "min_insync_replicas", "events_retention_days", "batch_max_records",
-                 "partition_cache_mb", "partition_write_buffer_mb"):
-        if getattr(settings, name) < 1:
-            raise ConfigError(f"{SECTION}.{name} must be at least 1")
     if settings.min_insync_replicas > settings.replication_factor:
         raise ConfigError(f"{SECTION}.min_insync_replicas must not exceed replication_factor")
     if settings.heartbeat_interval_ms * 3 > settings.session_timeout_ms:

@@ -113,7 +113,7 @@ class Worker:
         try:
             await admin.start()
             self.topics = Topics(admin, self.producer, kafka)
-            await self.topics.start(base_topics(kafka, all_queues() if kafka.declare_queues else ()))
+            await self.topics.start(base_topics(kafka, all_queues(self.settings) if kafka.declare_queues else ()))
             await self.producer.start()
             await self.consumer.start()
             self.consumer.subscribe([kafka.events_topic], listener=_Listener(self))

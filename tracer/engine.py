@@ -302,8 +302,9 @@ class Engine:
 
     # -- registry ----------------------------------------------------------------------------
     def _on_person(self, person: Person) -> list[Change]:
+        """Move the person's live alerts to their new home; no known home is stored empty (b"")."""
         old = self.store.get(S, person.person_id)
-        new = person.subdistrict.encode()
+        new = (person.subdistrict or "").encode()
         if old == new:
             return []
         self.store.put(S, person.person_id, new)

@@ -27,16 +27,22 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _MAX_ID = 128
 _BAD_ID = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_SUBDISTRICT = re.compile(r"\d{9}")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)  # date.fromisoformat alone also takes 20200120 forms
+# Numbers in outside values are ASCII digits: \d (and int()) also take any Unicode digit, so a
+# fullwidth code would name a queue nobody reads. Every pattern here says [0-9], never \d (and
+# re.ASCII where it has \s).
+SUBDISTRICT_CODE = re.compile(r"[0-9]{9}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # date.fromisoformat alone also takes 20200120 forms
 _YEARS = range(1970, 2100)  # wider than any real record; keeps date arithmetic far from overflow
-_CREW_ROWS = re.compile(r"\s*(\d{1,3})\s*(?:-\s*(\d{1,3})\s*)?")
+_CREW_ROWS = re.compile(r"\s*([0-9]{1,3})\s*(?:-\s*([0-9]{1,3})\s*)?", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
 class Person:
+    """Where a person lives. ``subdistrict`` None: no known home (a code not in the registry's
+    list, tracer/registry.py); their alerts go to the ``unassigned`` queue."""
+
     person_id: str
-    subdistrict: str
+    subdistrict: str | None
 
 
 class Trip(NamedTuple):
@@ -287,8 +293,8 @@ def _subdistrict(obj: dict[str, Any]) -> str:
         raise InvalidEvent(_missing("subdistrict"))
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    if not isinstance(value, str) or not _SUBDISTRICT.fullmatch(value):
-        raise InvalidEvent("subdistrict must be a 9-digit code")
+    if not isinstance(value, str) or not SUBDISTRICT_CODE.fullmatch(value):
+        raise InvalidEvent("subdistrict must be a 9-digit code (ASCII digits)")
     return value
 
 

@@ -18,6 +18,7 @@ CLOSE = "close"
 GENERAL = "general"
 _RANK = {CLOSE: 2, GENERAL: 1}
 _ROW = re.compile(r"\s*(\d{1,4})", re.ASCII)
+_BAY = re.compile(r"-?[0-9]+")  # int() would also read "３", "+3" and "1_0"
 _OPEN_END = 1 << 62  # an open window (not yet isolated) ends "never"
 
 
@@ -141,12 +142,8 @@ def _train(case_trip: Trip, contact: Trip, bay_span: int) -> tuple[str, str]:
 
 
 def _bay(compartment: str | None) -> int | None:
-    if compartment is None:
-        return None
-    try:
-        return int(compartment)
-    except ValueError:
-        return None
+    """A non-sealed train's bay number: the compartment when it is an integer in ASCII digits."""
+    return int(compartment) if compartment is not None and _BAY.fullmatch(compartment) else None
 
 
 def match(

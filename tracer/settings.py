@@ -1,21 +1,27 @@
 """One frozen settings object, loaded from ``config/defaults.toml`` and a user's TOML file.
 
 Frozen so that nothing changes the rules mid-stream: results depend only on the input and on
-this object.
+this object. Every number is checked against the range declared for it in ``RANGES`` (next to the
+dataclasses), so a careless value is a one-line ``ConfigError``, never a traceback far away (a
+date overflow in the engine, a RocksDB error).
 """
 
 from __future__ import annotations
 
+import math
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tracer.errors import ConfigError
 
 _Section = TypeVar("_Section")
+_MIB = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,12 +30,12 @@ class RuleSettings:
 
     timezone: str = "Asia/Shanghai"
     lookback_days: int = 2
-    min_overlap_seconds: float = 0
+    min_overlap_seconds: float = 0.0
     flight_row_span: int = 3
     train_bay_span: int = 1
     retention_days: int = 21
-    max_ride_hours: float = 72
-    contact_isolation_hours: float = 24
+    max_ride_hours: float = 72.0
+    contact_isolation_hours: float = 24.0
     trace_secondary: bool = True
 
     @property
@@ -42,7 +48,7 @@ class RuntimeSettings:
     """How the runners work; never changes what is computed."""
 
     commit_every: int = 5000
-    max_line_bytes: int = 1 << 20
+    max_line_bytes: int = _MIB
     progress_every_seconds: float = 2.0
     sync_writes: bool = False
     block_cache_mb: int = 64
@@ -50,16 +56,67 @@ class RuntimeSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RegistrySettings:
+    """Where residents live: the list of real subdistrict codes (tracer/registry.py)."""
+
+    subdistricts: str = ""  # a CSV with a ``code`` column; "" is the shipped Shanghai list
+
+
+class Range(NamedTuple):
+    """The values a number may take: ``low..high``, or ``(low, high]`` when ``low_open``."""
+
+    low: int
+    high: int
+    low_open: bool = False
+
+    def __contains__(self, value: object) -> bool:
+        assert isinstance(value, int | float)
+        return (self.low < value if self.low_open else self.low <= value) and value <= self.high
+
+    def describe(self) -> str:
+        if self.low_open:
+            return f"more than {self.low} and at most {self.high}"
+        return f"between {self.low} and {self.high}"
+
+
+# Every number of every section (the Kafka section has its own table in streams/kafka_settings.py).
+# The bounds are sanity limits, far wider than any real use, that keep the arithmetic and the
+# resources sane; a value outside them is a typo or a misunderstanding.
+RANGES: Mapping[str, Range] = {
+    "rules.lookback_days": Range(0, 30),  # the national editions used 2 to 4 days
+    "rules.min_overlap_seconds": Range(0, 86_400),  # a day: longer would rule out every contact
+    "rules.flight_row_span": Range(0, 100),  # more rows than any cabin has
+    "rules.train_bay_span": Range(0, 20),  # more bays than a carriage has
+    "rules.retention_days": Range(1, 366),  # a year of state; 0 would forget each day as it starts
+    "rules.max_ride_hours": Range(0, 168, low_open=True),  # a week: the longest train rides
+    "rules.contact_isolation_hours": Range(0, 720),  # 30 days, past any quarantine period
+    "runtime.commit_every": Range(1, 1_000_000),  # a batch of a million events is already ~1 GB
+    "runtime.max_line_bytes": Range(64, 64 * _MIB),  # the smallest event is ~60 bytes
+    "runtime.progress_every_seconds": Range(0, 3600),  # 0: no progress line
+    "runtime.block_cache_mb": Range(1, 65_536),  # 64 GiB
+    "runtime.write_buffer_mb": Range(1, 4096),  # RocksDB caps a memtable below 4 GiB
+}
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     rules: RuleSettings = field(default_factory=RuleSettings)
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
-    """Defaults from the packaged TOML, overridden by ``path`` when given."""
+    """Defaults from the packaged TOML, overridden by ``path`` when given.
+
+    A relative ``registry.subdistricts`` path in ``path`` is relative to that file's folder, so a
+    config file and its city's list travel together whatever the working directory.
+    """
     settings = _apply(Settings(), packaged_defaults(), "defaults.toml")
     if path is not None:
         settings = _apply(settings, read_toml(path), str(path))
+        listed = settings.registry.subdistricts
+        if listed and not Path(listed).is_absolute():
+            settings = replace(settings, registry=RegistrySettings(str(Path(path).parent / listed)))
     _check(settings)
     return settings
 
@@ -81,44 +138,56 @@ OTHER_SECTIONS = ("kafka",)  # validated by their own loaders (streams/kafka_set
 
 
 def _apply(settings: Settings, data: dict[str, Any], origin: str) -> Settings:
-    sections: dict[str, Any] = {"rules": settings.rules, "runtime": settings.runtime}
+    sections: dict[str, Any] = {f.name: getattr(settings, f.name) for f in fields(settings)}
     for name, values in data.items():
         if name in OTHER_SECTIONS:
             continue
         if name not in sections:
-            raise ConfigError(f"{origin}: unknown section [{name}] (expected [rules], [runtime] or [kafka])")
-        sections[name] = apply_section(sections[name], values, origin, name)
-    return Settings(rules=sections["rules"], runtime=sections["runtime"])
+            expected = ", ".join(f"[{known}]" for known in [*sections, *OTHER_SECTIONS])
+            raise ConfigError(f"{origin}: unknown section [{name}] (expected one of {expected})")
+        sections[name] = apply_section(sections[name], values, origin, name, RANGES)
+    return Settings(**sections)
 
 
-def apply_section(current: _Section, values: Any, origin: str, name: str) -> _Section:
-    """``current`` with one TOML table applied: unknown keys and wrong types are errors, not ignored."""
+def apply_section(current: _Section, values: Any, origin: str, name: str, ranges: Mapping[str, Range]) -> _Section:
+    """``current`` with one TOML table applied: unknown keys, wrong types and numbers outside
+    ``ranges`` (keyed ``section.key``) are errors, not ignored."""
     if not isinstance(values, dict):
         raise ConfigError(f"{origin}: [{name}] must be a table")
-    known = {f.name for f in fields(current)}  # type: ignore[arg-type]
+    types = field_types(type(current))
     converted = {}
     for key, value in values.items():
-        if key not in known:
+        if key not in types:
             raise ConfigError(f"{origin}: unknown key {name}.{key}")
-        expected = type(getattr(current, key))
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise ConfigError(f"{origin}: {name}.{key} must be {expected.__name__}, got {value!r}")
-        converted[key] = value
+        converted[key] = _value(value, types[key], ranges.get(f"{name}.{key}"), f"{origin}: {name}.{key}")
     return replace(current, **converted)  # type: ignore[type-var]
 
 
+@cache
+def field_types(section: type) -> dict[str, type]:
+    """Field name -> declared type (the annotation, not the default's type: ``72`` is a float field)."""
+    hints = get_type_hints(section)
+    return {f.name: hints[f.name] for f in fields(section)}
+
+
+def _value(value: Any, expected: type, allowed: Range | None, label: str) -> Any:
+    """``value`` checked against its field's type and range. An int field takes TOML integers only
+    (``3.0`` days is refused like ``3.5``: no silent truncation); a float field also takes integers."""
+    if isinstance(value, bool) != (expected is bool):
+        raise ConfigError(f"{label} must be {expected.__name__}, got {value!r}")
+    converted = float(value) if expected is float and isinstance(value, int) else value
+    if not isinstance(converted, expected):
+        raise ConfigError(f"{label} must be {expected.__name__}, got {value!r}")
+    if isinstance(converted, float) and not math.isfinite(converted):
+        raise ConfigError(f"{label} must be a finite number, got {value!r}")
+    if allowed is not None and converted not in allowed:
+        raise ConfigError(f"{label} must be {allowed.describe()}, got {value!r}")
+    return converted
+
+
 def _check(settings: Settings) -> None:
-    rules, runtime = settings.rules, settings.runtime
+    timezone = settings.rules.timezone
     try:
-        ZoneInfo(rules.timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ConfigError(f"rules.timezone: unknown time zone {rules.timezone!r}") from exc
-    for name in ("lookback_days", "flight_row_span", "train_bay_span", "retention_days"):
-        if getattr(rules, name) < 0:
-            raise ConfigError(f"rules.{name} must not be negative")
-    if rules.min_overlap_seconds < 0 or rules.max_ride_hours <= 0:
-        raise ConfigError("rules.min_overlap_seconds must be >= 0 and rules.max_ride_hours > 0")
-    if runtime.commit_every < 1 or runtime.max_line_bytes < 64:
-        raise ConfigError("runtime.commit_every must be >= 1 and runtime.max_line_bytes >= 64")
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        raise ConfigError(f"rules.timezone: unknown time zone {timezone!r}") from exc

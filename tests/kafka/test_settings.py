@@ -32,7 +32,7 @@ def test_a_user_file_overrides_and_broker_wins(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "message"), [
     ("[kafka]\nno_such_key = 1\n", "unknown key kafka.no_such_key"),
     ("[kafka]\nevents_partitions = \"4\"\n", "must be int"),
-    ("[kafka]\nevents_partitions = 0\n", "at least 1"),
+    ("[kafka]\nevents_partitions = 0\n", "kafka.events_partitions must be between 1 and 10000, got 0"),
     ("[kafka]\ndeclare_queues = 1\n", "must be bool"),
     ("[kafka]\nevents_topic = \"a b\"\n", "not a valid topic name"),
     ("[kafka]\nmin_insync_replicas = 2\n", "must not exceed"),

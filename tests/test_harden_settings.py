@@ -1,0 +1,157 @@
+"""Issue 12 item 9: every setting is checked against its declared type and range, with a one-line
+error, in the rules/runtime loader and in the Kafka loader alike (one mechanism)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from streams.kafka_settings import RANGES as KAFKA_RANGES
+from streams.kafka_settings import KafkaSettings, bootstrap_servers, load_kafka_settings
+from tests.builders import case, lines, person, trip
+from tracer.errors import ConfigError
+from tracer.settings import RANGES, Range, RuleSettings, RuntimeSettings, field_types, load_settings
+
+SECTIONS = {"rules": RuleSettings, "runtime": RuntimeSettings, "kafka": KafkaSettings}
+TABLES = {"rules": RANGES, "runtime": RANGES, "kafka": KAFKA_RANGES}
+ALL_RANGES = {**RANGES, **KAFKA_RANGES}
+
+
+def _load(tmp_path: Path, section: str, text: str):
+    path = tmp_path / "c.toml"
+    path.write_text(f"[{section}]\n{text}\n")
+    return path, (load_kafka_settings(path) if section == "kafka" else load_settings(path))
+
+
+def _refused(tmp_path: Path, section: str, text: str) -> str:
+    with pytest.raises(ConfigError) as error:
+        _load(tmp_path, section, text)
+    message = str(error.value)
+    assert "\n" not in message
+    return message
+
+
+def test_every_number_of_every_section_has_a_range_and_every_range_a_field() -> None:
+    numbers = {f"{name}.{key}" for name, section in SECTIONS.items()
+               for key, kind in field_types(section).items() if kind in (int, float)}
+    assert numbers == set(ALL_RANGES)
+
+
+@pytest.mark.parametrize("section", SECTIONS)
+def test_every_default_is_in_its_range_and_of_its_type(section: str) -> None:
+    defaults = SECTIONS[section]()
+    for f in fields(defaults):
+        value = getattr(defaults, f.name)
+        assert type(value) is field_types(SECTIONS[section])[f.name], f.name
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            assert value in TABLES[section][f"{section}.{f.name}"], f.name
+
+
+@pytest.mark.parametrize("key", ["max_ride_hours", "min_overlap_seconds", "contact_isolation_hours"])
+def test_float_rules_take_fractions_and_whole_numbers(tmp_path: Path, key: str) -> None:
+    _, settings = _load(tmp_path, "rules", f"{key} = 1.5")
+    assert getattr(settings.rules, key) == 1.5
+    _, settings = _load(tmp_path, "rules", f"{key} = 2")
+    assert getattr(settings.rules, key) == 2.0 and type(getattr(settings.rules, key)) is float
+
+
+def test_the_packaged_defaults_keep_float_fields_float() -> None:
+    rules = load_settings().rules
+    assert all(type(getattr(rules, key)) is float
+               for key in ("max_ride_hours", "min_overlap_seconds", "contact_isolation_hours"))
+
+
+@pytest.mark.parametrize("text", ["lookback_days = 3.0", "lookback_days = 3.5", "retention_days = true"])
+def test_int_fields_refuse_floats_even_whole_ones_and_booleans(tmp_path: Path, text: str) -> None:
+    key, value = text.split(" = ")
+    assert _refused(tmp_path, "rules", text) == f"{tmp_path / 'c.toml'}: rules.{key} must be int, got " + (
+        "True" if value == "true" else value)
+
+
+@pytest.mark.parametrize("section", ["rules", "runtime", "kafka"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "+nan"])
+def test_nan_and_infinity_are_refused(tmp_path: Path, section: str, value: str) -> None:
+    key = {"rules": "max_ride_hours", "runtime": "progress_every_seconds", "kafka": "stats_every_seconds"}[section]
+    assert f"{section}.{key} must be a finite number" in _refused(tmp_path, section, f"{key} = {value}")
+
+
+def _edges(allowed: Range) -> tuple[list[float], list[float]]:
+    """Values inside and just outside a range."""
+    inside = [allowed.high, allowed.low + 1 if allowed.low_open else allowed.low]
+    return inside, [allowed.low if allowed.low_open else allowed.low - 1, allowed.high + 1]
+
+
+# Values of other keys that the cross-field checks need for a key's whole range to be reachable.
+COMPANIONS = {
+    "kafka.min_insync_replicas": "\nreplication_factor = 32",  # may not exceed it
+    "kafka.session_timeout_ms": "\nheartbeat_interval_ms = 100",  # at least three heartbeats
+    "kafka.heartbeat_interval_ms": "\nsession_timeout_ms = 3600000",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ALL_RANGES))
+def test_every_range_edge(tmp_path: Path, name: str) -> None:
+    section, key = name.split(".")
+    allowed = ALL_RANGES[name]
+    inside, outside = _edges(allowed)
+    extra = COMPANIONS.get(name, "")
+    for value in inside:
+        _, settings = _load(tmp_path, section, f"{key} = {value}{extra}")
+        assert getattr(settings if section == "kafka" else getattr(settings, section), key) == value
+    for value in outside:
+        message = _refused(tmp_path, section, f"{key} = {value}{extra}")
+        assert message == f"{tmp_path / 'c.toml'}: {name} must be {allowed.describe()}, got {value!r}"
+
+
+def test_the_issue_examples_read_plainly(tmp_path: Path) -> None:
+    assert _refused(tmp_path, "rules", "retention_days = 1000000").endswith(
+        "rules.retention_days must be between 1 and 366, got 1000000")
+    assert _refused(tmp_path, "rules", "max_ride_hours = 0").endswith(
+        "rules.max_ride_hours must be more than 0 and at most 168, got 0")
+    assert _refused(tmp_path, "runtime", "block_cache_mb = -1").endswith(
+        "runtime.block_cache_mb must be between 1 and 65536, got -1")
+
+
+@pytest.mark.parametrize("zone", ["America", "Europe/" + "x" * 300, "", "../etc/passwd"])
+def test_a_bad_time_zone_is_one_line(tmp_path: Path, zone: str) -> None:
+    assert "unknown time zone" in _refused(tmp_path, "rules", f'timezone = "{zone}"')
+
+
+@pytest.mark.parametrize("url", ["kafka://h:99999", "kafka://h:0", "kafka://h:９０９２"])
+def test_broker_ports_are_ascii_and_in_range(url: str) -> None:
+    with pytest.raises(ConfigError, match="broker must look like"):
+        bootstrap_servers(url)
+
+
+@pytest.mark.parametrize(("section", "text"), [
+    ("rules", "lookback_days = 1000000"),
+    ("rules", "retention_days = 1000000"),
+    ("runtime", "block_cache_mb = -1"),
+    ("runtime", "write_buffer_mb = 100000"),
+    ("runtime", "max_line_bytes = 1"),
+    ("rules", "max_ride_hours = nan"),
+    ("rules", 'timezone = "America"'),
+])
+def test_through_the_cli_a_bad_setting_is_exit_2_and_one_line(tmp_path: Path, section: str, text: str) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f"[{section}]\n{text}\n")
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(lines([person("P1", "310101002"), trip("P1", mode="metro", service="L1"), case("C1", "P1")]))
+    done = subprocess.run([sys.executable, "-m", "tracer.cli", "run", str(events), "--out", str(tmp_path / "out"),
+                           "--config", str(config)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert re.fullmatch(r"tracer: error: [^\n]+\n", done.stderr), done.stderr
+
+
+@pytest.mark.parametrize("seconds", ["nan", "inf", "-1"])
+def test_subscribe_refuses_an_idle_exit_that_never_ends_or_is_negative(seconds: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "tracer.cli", "subscribe", "--contacts", "--broker",
+                           "kafka://127.0.0.1:1", f"--idle-exit={seconds}"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert re.fullmatch(r"tracer: error: --idle-exit must be a non-negative number of seconds, got \S+\n", done.stderr)
