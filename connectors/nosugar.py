@@ -6,6 +6,14 @@ number (trains that change number mid-route, and code-share flights, are publish
 ``T182/T183``: a rider may hold either number). Records of other transport types (coach, bus,
 taxi, ship, places) are not traced by this engine: they are counted and reported, never dropped
 silently.
+
+The feed is outside input. Every event is checked with the engine's own validator
+(``tracer.events.parse_line``) before it is written, so what the importer writes, ``tracer run``
+accepts; a record that fails (an impossible date or time, a control character, an over-long
+id) is rejected whole, with its id and the reason, and the import goes on. So is a CSV row that
+is not a record: a row with more or fewer fields than the header, invalid UTF-8, or a field over
+``FIELD_LIMIT`` characters. Only a header without the ``REQUIRED`` columns stops the import. Every
+row read is counted once: ``records == written + not traced + rejected``.
 """
 
 from __future__ import annotations
@@ -13,22 +21,31 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from connectors.outfile import json_record
+from tracer.errors import InputError
+from tracer.events import parse_line
+
+FIELD_LIMIT = 65_536  # characters in one CSV field; the real feed's longest field has 252
+MAX_SERVICES = 4  # numbers in one record (T182/T183: a train that changes number); the real feed has 3 at most
+REQUIRED = ("id", "t_date", "t_type", "t_no")  # the other columns may be absent: read as empty
 MODES = {"1": "flight", "2": "train", "3": "metro"}
 OTHER_TYPES = {"4": "coach", "5": "city bus", "6": "taxi", "7": "ship", "8": "public place"}
 
-# [0-9], not \d: a fullwidth "３号车厢" would make carriage "３", which equals no rider's "3".
+# re.ASCII: a fullwidth ３ is not the 3 riders' trips carry, so it must not pass for one.
 _CARRIAGE = re.compile(  # 3号车厢, 03车, 第3节车厢, 加1号车厢, A3号车厢, 11-16号车厢, 2车厢，9A
-    r"^(?:第)?(加)?([A-Z]?[0-9]{1,2})(?:-([0-9]{1,2}))?(?:号)?(?:节)?车(?:厢|箱)?(?:[，,、\s]*([0-9]{1,2}[A-F]))?$"
+    r"^(?:第)?(加)?([A-Z]?\d{1,2})(?:-(\d{1,2}))?(?:号)?(?:节)?车(?:厢|箱)?(?:[，,、\s]*(\d{1,2}[A-F]))?$", re.ASCII
 )
 _DINING = re.compile(r"^餐车(?:车厢)?$")
-_SEATS = re.compile(r"([0-9]{1,2}[A-K])")
-_FLIGHT_SEAT = re.compile(r"^(?:座次|座位[:：]?|头等舱|经济舱)?\s*([0-9]{1,2}[A-K](?:[、,，\s]+[0-9]{1,2}[A-K])*)$")
-_TRAIN_NO = re.compile(r"^([A-Z]{0,2})([0-9]{1,5})$")
-_FLIGHT_NO = re.compile(r"^([A-Z0-9]{2})([0-9]{1,4}[A-Z]?)$")
+_SEATS = re.compile(r"(\d{1,2}[A-K])", re.ASCII)
+_FLIGHT_SEAT = re.compile(r"^(?:座次|座位[:：]?|头等舱|经济舱)?\s*(\d{1,2}[A-K](?:[、,，\s]+\d{1,2}[A-K])*)$", re.ASCII)
+_TRAIN_NO = re.compile(r"^([A-Z]{0,2})(\d{1,5})$", re.ASCII)
+_FLIGHT_NO = re.compile(r"^([A-Z0-9]{2})(\d{1,4}[A-Z]?)$", re.ASCII)
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_TIME = re.compile(r"(\d{4})/(\d{2})/(\d{2}) (\d{2}:\d{2}:\d{2})", re.ASCII)
 _RELATIVE = ("中间", "最后", "倒数", "尾部", "头部", "前部", "后部")
 
 
@@ -36,35 +53,95 @@ _RELATIVE = ("中间", "最后", "倒数", "尾部", "头部", "前部", "后部
 class ImportReport:
     """What happened to every record: written, or why not."""
 
-    records: int = 0
+    records: int = 0  # rows read, good or bad
+    written: int = 0  # records written, as one exposure per service number
     exposures: int = 0
     clean: int = 0  # records whose every field parsed as published
     not_traced: Counter[str] = field(default_factory=Counter)  # transport types this engine does not trace
-    rejected: Counter[str] = field(default_factory=Counter)  # traceable types that could not be used
+    rejected: Counter[str] = field(default_factory=Counter)  # rows and records that could not be used, by reason
+    rejected_rows: list[tuple[str, str]] = field(default_factory=list)  # (which row, why), in file order
     notes: Counter[str] = field(default_factory=Counter)  # used, with a caveat
 
+    def reject(self, where: str, reason: str) -> None:
+        self.rejected[reason] += 1
+        self.rejected_rows.append((where, reason))
 
-def read_records(path: str) -> Iterator[dict[str, str]]:
-    with open(path, encoding="utf-8-sig", newline="") as stream:
-        yield from csv.DictReader(stream)
+
+@dataclass(frozen=True)
+class BadRow:
+    """A CSV row that cannot be a record: its (last) line in the file and why."""
+
+    line: int
+    reason: str
 
 
-def import_nosugar(records: Iterable[dict[str, str]], report: ImportReport) -> Iterator[dict[str, Any]]:
+def read_records(path: str) -> Iterator[dict[str, str] | BadRow]:
+    """The rows of the feed as records, a row that is not one as a ``BadRow`` (see the module doc).
+
+    Undecodable bytes are kept as surrogates (``surrogateescape``) so that one bad byte costs one
+    row, not the file. The field limit is csv's (process-wide) setting, restored at the end; a
+    field over it ends its row there, and what follows is read as rows and judged like any other.
+    """
+    previous = csv.field_size_limit(FIELD_LIMIT)
+    try:
+        with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as stream:
+            rows = csv.reader(stream)
+            header = _header(path, rows)
+            while True:
+                try:
+                    row = next(rows)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    yield BadRow(rows.line_num, f"broken CSV row: {exc}")
+                    continue
+                if row:  # a blank line holds no record
+                    yield _record(header, row, rows.line_num)
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _header(path: str, rows: Iterator[list[str]]) -> list[str]:
+    try:
+        header = next(rows, [])
+    except csv.Error as exc:
+        raise InputError(f"{path} has no usable header: {exc}") from None
+    missing = [name for name in REQUIRED if name not in header]
+    if missing:
+        raise InputError(f"{path} lacks the column(s) {', '.join(missing)}: a nosugar feed has {', '.join(REQUIRED)}")
+    return header
+
+
+def _record(header: list[str], row: list[str], line: int) -> dict[str, str] | BadRow:
+    if len(row) != len(header):
+        return BadRow(line, f"{len(row)} fields where the header has {len(header)}")
+    try:
+        "".join(row).encode()
+    except UnicodeEncodeError:
+        return BadRow(line, "invalid UTF-8")
+    return dict(zip(header, row, strict=True))
+
+
+def import_nosugar(records: Iterable[Mapping[str, str] | BadRow], report: ImportReport) -> Iterator[dict[str, Any]]:
     """Exposure events for the flight, train and metro records; the rest is counted in ``report``."""
+    written: set[str] = set()
     for record in records:
         report.records += 1
+        if isinstance(record, BadRow):
+            report.reject(f"line {record.line}", record.reason)
+            continue
         kind = (record.get("t_type") or "").strip()
         if kind in OTHER_TYPES:
             report.not_traced[OTHER_TYPES[kind]] += 1
             continue
-        if kind not in MODES:
-            report.rejected[f"unknown t_type {kind!r}"] += 1
-            continue
+        record_id = record.get("id") or ""
         try:
-            events, caveats = _exposures(record, MODES[kind])
-        except ValueError as exc:
-            report.rejected[str(exc)] += 1
+            events, caveats = _exposures(record, kind, written)
+        except ValueError as exc:  # InvalidEvent included: the engine's own reason
+            report.reject(f"id {record_id!r:.40}", str(exc))
             continue
+        written.add(record_id)
+        report.written += 1
         report.clean += not caveats
         for caveat in caveats:
             report.notes[caveat] += 1
@@ -72,7 +149,17 @@ def import_nosugar(records: Iterable[dict[str, str]], report: ImportReport) -> I
         yield from events
 
 
-def _exposures(record: dict[str, str], mode: str) -> tuple[list[dict[str, Any]], list[str]]:
+def _exposures(record: Mapping[str, str], kind: str, written: set[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The record's events, each valid input for ``tracer run``, and its caveats. Raises
+    ValueError (or InvalidEvent, the engine's own) saying why the record cannot be used."""
+    if kind not in MODES:
+        raise ValueError(f"unknown t_type {kind!r:.40}")
+    mode = MODES[kind]
+    record_id = record.get("id") or ""
+    if not record_id.strip():
+        raise ValueError("no id")
+    if record_id in written:
+        raise ValueError("duplicate id: it would replace the earlier record's exposure")
     caveats: list[str] = []
     day = _date(record.get("t_date", ""))
     start, end = _time(record.get("t_start", "")), _time(record.get("t_end", ""))
@@ -87,7 +174,7 @@ def _exposures(record: dict[str, str], mode: str) -> tuple[list[dict[str, Any]],
         events.append(
             {
                 "type": "exposure",
-                "exposure_id": f"nosugar:{record['id']}{suffix}",
+                "exposure_id": f"nosugar:{record_id}{suffix}",
                 "mode": mode,
                 "service": service,
                 "date": day,
@@ -100,18 +187,20 @@ def _exposures(record: dict[str, str], mode: str) -> tuple[list[dict[str, Any]],
                 "source": record.get("source") or None,
             }
         )
+    for event in events:
+        parse_line(json_record(event), max_ride_us=0)  # exposures have no ride length to bound
     return events, caveats
 
 
 def _date(text: str) -> str:
     text = text.strip().replace("/", "-")
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+    if not _DATE.fullmatch(text):
         raise ValueError("no usable date")
     return text
 
 
 def _time(text: str) -> str | None:
-    match = re.fullmatch(r"(\d{4})/(\d{2})/(\d{2}) (\d{2}:\d{2}:\d{2})", text.strip())
+    match = _TIME.fullmatch(text.strip())
     return f"{match[1]}-{match[2]}-{match[3]}T{match[4]}+08:00" if match else None
 
 
@@ -133,9 +222,12 @@ def _services(text: str, mode: str) -> list[str]:
         if mode == "train" and not match[1]:
             part = prefix + part  # "C6506/6507": the second number keeps the letter
         prefix = match[1] or prefix
-        services.append(part)
+        if part not in services:
+            services.append(part)
     if not services:
         raise ValueError(f"no {mode} number")
+    if len(services) > MAX_SERVICES:  # each number traces a whole service: no record may fan out to many
+        raise ValueError(f"more than {MAX_SERVICES} {mode} numbers")
     return services
 
 
@@ -169,8 +261,12 @@ def _position(text: str, mode: str, caveats: list[str]) -> tuple[list[str] | Non
 
 
 def print_report(report: ImportReport, stream: TextIO) -> None:
-    print(f"records        {report.records:,}", file=stream)
-    print(f"exposures      {report.exposures:,} written ({report.clean:,} records parsed cleanly)", file=stream)
+    print(f"records        {report.records:,} read", file=stream)
+    print(
+        f"written        {report.written:,} as {report.exposures:,} exposure events "
+        f"({report.clean:,} records parsed cleanly)",
+        file=stream,
+    )
     for title, counts in (
         ("not traced", report.not_traced),
         ("rejected", report.rejected),
@@ -178,3 +274,5 @@ def print_report(report: ImportReport, stream: TextIO) -> None:
     ):
         for reason, count in counts.most_common():
             print(f"{title:14} {count:6,}  {reason}", file=stream)
+    for where, reason in report.rejected_rows:
+        print(f"rejected row   {where}: {reason}", file=stream)

@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-import orjson
-
-from graph.analysis import case_subgraph, clusters, contact_graph, to_dot, to_graphml, to_json
+from connectors.outfile import STDOUT, json_record, output_file, refuse_overwriting
+from graph.analysis import case_subgraph, clusters, contact_graph
+from graph.export import quoted, to_dot, to_graphml, to_json
 from graph.lookup import lookup
 from graph.picture import case_svg
 from graph.store import RocksStore
@@ -54,6 +54,8 @@ def _open(args: argparse.Namespace) -> RocksStore:
 
 
 def _graph(args: argparse.Namespace) -> int:
+    out = args.out or STDOUT
+    refuse_overwriting(out, [args.state, args.config])
     rules = load_settings(args.config).rules
     store = _open(args)
     try:
@@ -67,18 +69,10 @@ def _graph(args: argparse.Namespace) -> int:
             raise StateError(f"no case {args.case!r} in {args.state}") from None
     elif args.format == "svg":
         raise StateError("--format svg draws one case: give --case")
-    if args.format == "json":
-        text = orjson.dumps(to_json(graph), option=orjson.OPT_INDENT_2).decode() + "\n"
-    elif args.format == "graphml":
-        text = to_graphml(graph)
-    elif args.format == "dot":
-        text = to_dot(graph)
-    else:
-        text = case_svg(graph, args.case)
-    if args.out:
-        args.out.write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
+    writers = {"json": to_json, "graphml": to_graphml, "dot": to_dot}
+    data = writers[args.format](graph) if args.format in writers else case_svg(graph, args.case).encode()
+    with output_file(out) as target:
+        target.write(data)
     return 0
 
 
@@ -89,18 +83,33 @@ def _clusters(args: argparse.Namespace) -> int:
         found, busiest = clusters(store, rules)
     finally:
         store.close()
-    print(f"{len(found)} cluster(s) of {sum(c.size for c in found)} case(s), largest first")
+    lines = [f"{len(found)} cluster(s) of {sum(c.size for c in found)} case(s), largest first"]
     for cluster in found[: args.top]:
-        shared = ", ".join(cluster.shared_services[:5]) + (" ..." if len(cluster.shared_services) > 5 else "")
-        print(
-            f"  {cluster.size:4} cases  {cluster.links:3} links  {' '.join(cluster.cases[:8])}"
+        services = cluster.shared_services
+        shared = ", ".join(map(_service_day, services[:5])) + (" ..." if len(services) > 5 else "")
+        lines.append(
+            f"  {cluster.size:4} cases  {cluster.links:3} links  {' '.join(map(_shown, cluster.cases[:8]))}"
             f"{' ...' if cluster.size > 8 else ''}" + (f"  shared: {shared}" if shared else "")
         )
     if busiest:
-        print("services carrying the most cases:")
-        for day, count in busiest[: args.top]:
-            print(f"  {count:4} cases  {day}")
+        lines.append("services carrying the most cases:")
+        lines.extend(f"  {count:4} cases  {_service_day(day)}" for day, count in busiest[: args.top])
+    with output_file(STDOUT) as target:
+        target.write("".join(line + "\n" for line in lines).encode())
     return 0
+
+
+def _shown(text: str) -> str:
+    """An id in a text report: as it is when it is one plain word, else quoted (``quoted``), so
+    that no id can break a line, pass for two ids, or hide characters."""
+    plain = text.isprintable() and not any(char.isspace() or char in '"\\' for char in text)
+    return text if plain and text else quoted(text)
+
+
+def _service_day(day: str) -> str:
+    """``date mode service`` as ``clusters`` gives it, the service (an outside id) shown safely."""
+    date, mode, service = day.split(" ", 2)
+    return f"{date} {mode} {_shown(service)}"
 
 
 def _lookup(args: argparse.Namespace) -> int:
@@ -110,8 +119,8 @@ def _lookup(args: argparse.Namespace) -> int:
         answers = lookup(store, rules, args.date, args.service, args.carriage, args.seat, args.mode)
     finally:
         store.close()
-    for answer in answers:
-        sys.stdout.write(orjson.dumps(answer).decode() + "\n")
+    with output_file(STDOUT) as target:
+        target.write(b"".join(map(json_record, answers)))
     if not answers:
-        print(f"no known case or published exposure on {args.service} on {args.date}", file=sys.stderr)
+        print(f"no known case or published exposure on {_shown(args.service)} on {_shown(args.date)}", file=sys.stderr)
     return 0

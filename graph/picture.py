@@ -1,7 +1,9 @@
 """A picture of one case's contact graph for a report: SVG, rings by distance, levels coloured.
 
 Hand-written SVG keeps the dependency list short (no plotting library): the layout a report
-needs is simple, the case in the middle and each hop on its own ring.
+needs is simple, the case in the middle and each hop on its own ring. Every id and label is
+XML-escaped (``_text``); a node's label is cut short for the picture, its full id is the node's
+``<title>`` (the tooltip).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from html import escape
 import networkx as nx
 
 from graph.analysis import COLOURS
+from graph.export import xml_safe
 
 _SIZE = 900
 _RING = 160
@@ -34,13 +37,13 @@ def case_svg(graph: nx.MultiDiGraph, case_id: str) -> str:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{_SIZE}" height="{_SIZE}" font-family="sans-serif" '
         f'font-size="11"><rect width="100%" height="100%" fill="white"/>',
-        f'<text x="12" y="22" font-size="16">Contacts of case {escape(case_id)}</text>',
+        f'<text x="12" y="22" font-size="16">Contacts of case {_text(case_id)}</text>',
     ]
     for a, b, data in graph.edges(data=True):
         if a in where and b in where:
             (x1, y1), (x2, y2) = where[a], where[b]
             colour = COLOURS.get(data.get("level"), COLOURS[None])
-            title = escape(f"{data.get('level', data.get('kind'))} {data.get('service', '')} {data.get('date', '')}")
+            title = _text(f"{data.get('level', data.get('kind'))} {data.get('service', '')} {data.get('date', '')}")
             parts.append(
                 f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{colour}" '
                 f'stroke-width="1.5"><title>{title}</title></line>'
@@ -48,11 +51,19 @@ def case_svg(graph: nx.MultiDiGraph, case_id: str) -> str:
     for node, (x, y) in where.items():
         kind = graph.nodes[node].get("kind")
         fill = "#222" if kind in ("case", "exposure") else "#fff"
-        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="7" fill="{fill}" stroke="#222"/>')
-        parts.append(f'<text x="{x + 9:.1f}" y="{y + 4:.1f}">{escape(node.split(":", 1)[1][:18])}</text>')
+        name = node.split(":", 1)[1]
+        parts.append(
+            f'<g><title>{_text(name)}</title><circle cx="{x:.1f}" cy="{y:.1f}" r="7" fill="{fill}" stroke="#222"/>'
+            f'<text x="{x + 9:.1f}" y="{y + 4:.1f}">{_text(name[:18])}</text></g>'
+        )
     for row, level in enumerate(("close", "secondary", "general")):
         y = _SIZE - 70 + row * 18
         parts.append(f'<line x1="12" y1="{y}" x2="40" y2="{y}" stroke="{COLOURS[level]}" stroke-width="3"/>')
         parts.append(f'<text x="46" y="{y + 4}">{level}</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
+
+
+def _text(text: str) -> str:
+    """``text`` as XML character data or attribute value: markup escaped, no character XML forbids."""
+    return escape(xml_safe(text))

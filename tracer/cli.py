@@ -13,7 +13,7 @@ from graph.commands import add_commands as add_graph_commands
 from streams.kafka_cli import add_publish, add_replay, add_subscribe, add_worker
 from tracer import privacy
 from tracer.demo import add_demo
-from tracer.errors import InputError, OutputError, TracerError
+from tracer.errors import InputError, TracerError
 from tracer.settings import load_settings
 
 if TYPE_CHECKING:
@@ -90,28 +90,25 @@ def _add_import(commands: argparse._SubParsersAction) -> None:
     importer = commands.add_parser("import", help="turn a public feed into exposure events")
     importer.add_argument("feed", choices=["nosugar"], help="nosugar: the 2020 same-trip lookup CSV")
     importer.add_argument("file", help="the feed file")
-    importer.add_argument("--out", default="-", help="JSON Lines output (default: stdout)")
+    importer.add_argument(
+        "--out", default="-", help="JSON Lines output (default: stdout); written whole or not at all, never the input"
+    )
     importer.set_defaults(handler=_import)
 
 
 def _import(args: argparse.Namespace) -> int:
-    import orjson
-
+    """Reading fails as InputError, writing as OutputError (``output_file``): never one for the other."""
     from connectors.nosugar import ImportReport, import_nosugar, print_report, read_records
+    from connectors.outfile import json_record, output_file, refuse_overwriting
 
+    refuse_overwriting(args.out, [args.file])
     report = ImportReport()
-    try:
-        target = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")  # noqa: SIM115
-    except OSError as exc:
-        raise OutputError(f"cannot write {args.out}: {exc.strerror}") from exc
-    try:
-        for event in import_nosugar(read_records(args.file), report):
-            target.write(orjson.dumps(event) + b"\n")
-    except OSError as exc:
-        raise InputError(f"cannot read {args.file}: {exc.strerror}") from exc
-    finally:
-        if target is not sys.stdout.buffer:
-            target.close()
+    with output_file(args.out) as target:
+        try:
+            for event in import_nosugar(read_records(args.file), report):
+                target.write(json_record(event))
+        except OSError as exc:
+            raise InputError(f"cannot read {args.file}: {exc.strerror}") from exc
     print_report(report, sys.stderr)
     return 0
 
