@@ -1,6 +1,7 @@
 """The contact graph (networkx) built from the engine's state: who exposed whom, on which trip.
 
-Nodes are ``case:<id>``, ``exposure:<id>`` and ``person:<id>``; a case node links to its person.
+Nodes are ``case:<id>``, ``exposure:<id>`` and ``person:<id>``: the kind keeps a case, an exposure
+and a person with equal ids apart (alerts say their source's kind). A case node links to its person.
 Edges run from a source to a contact and carry the alert's explanation (level, service, seats,
 rule, exposure times). A contact who is also a case's person links two cases: a candidate
 transmission link, the chains epidemiologists chase first.
@@ -17,8 +18,10 @@ import networkx as nx
 from graph.queries import all_sources, live_alerts, source_rides
 from graph.store import Store
 from tracer.settings import RuleSettings
+from tracer.sources import CASE
 
 EDGE_FIELDS = (
+    "source_kind",
     "level",
     "mode",
     "service",
@@ -37,7 +40,9 @@ def contact_graph(store: Store, rules: RuleSettings) -> nx.MultiDiGraph:
     graph = nx.MultiDiGraph()
     case_persons: dict[str, list[str]] = defaultdict(list)
     for src in all_sources(store, rules):
-        if src.key.startswith("c:"):
+        if src.via_person_id is not None:
+            continue  # a close contact's secondary tracing: their alerts start at their person node
+        if src.kind == CASE:
             graph.add_node(f"case:{src.case_id}", kind="case", traced=src.window is not None)
             graph.add_node(f"person:{src.person_id}", kind="person")
             graph.add_edge(f"case:{src.case_id}", f"person:{src.person_id}", kind="is")
@@ -46,13 +51,9 @@ def contact_graph(store: Store, rules: RuleSettings) -> nx.MultiDiGraph:
         elif src.exposure is not None:
             graph.add_node(f"exposure:{src.case_id}", kind="exposure", source=src.exposure.source or "")
     for alert in live_alerts(store):
-        origin = (
-            f"person:{alert['via_person_id']}"
-            if alert["via_person_id"]
-            else f"case:{alert['case_id']}"
-            if alert["case_person_id"]
-            else f"exposure:{alert['case_id']}"
-        )
+        kind = alert["source_kind"]
+        # The alert names its source's kind: a case and an exposure with equal ids stay two nodes.
+        origin = f"person:{alert['via_person_id']}" if alert["via_person_id"] else f"{kind}:{alert['case_id']}"
         contact = f"person:{alert['contact_person_id']}"
         graph.add_node(contact, kind="person")
         graph.add_node(origin, kind=graph.nodes.get(origin, {}).get("kind", "person"))
@@ -60,7 +61,7 @@ def contact_graph(store: Store, rules: RuleSettings) -> nx.MultiDiGraph:
             origin, contact, kind="contact", case_id=alert["case_id"], **{name: alert[name] for name in EDGE_FIELDS}
         )
         for later_case in case_persons.get(alert["contact_person_id"], ()):
-            if later_case != alert["case_id"] and alert["level"] != "secondary" and alert["case_person_id"]:
+            if kind == CASE and alert["level"] != "secondary" and later_case != alert["case_id"]:
                 graph.add_edge(
                     f"case:{alert['case_id']}",
                     f"case:{later_case}",

@@ -32,7 +32,7 @@ def lookup(
         if src is None or src.via_person_id is not None:
             continue  # secondary-tracing rides are about contacts, not cases
         answer: dict[str, Any] = {
-            "kind": "exposure" if src.exposure is not None else "case",
+            "kind": src.kind,
             "case_id": src.case_id,
             "mode": ride.mode,
             "service": ride.service,

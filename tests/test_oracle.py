@@ -467,12 +467,13 @@ def test_alert_fields_in_schema_order() -> None:
     ]
     alert = only(*events)
     assert list(alert) == KEYS
-    key = "\x1f".join(["C1", "A", "flight", "MU5101", DAY]).encode()
+    key = "\x1f".join(["case", "C1", "A", "flight", "MU5101", DAY]).encode()
     assert alert == {
         "v": 1,
         "alert_id": hashlib.sha256(key).hexdigest()[:16],
         "action": "add",
         "level": "close",
+        "source_kind": "case",
         "case_id": "C1",
         "case_person_id": "P1",
         "contact_person_id": "A",
@@ -536,7 +537,7 @@ def test_secondary_contacts_meet_a_close_contact_under_a_close_rule() -> None:
     )
     assert list(found) == [("X", "Y")]
     alert = found[("X", "Y")]
-    key = "\x1f".join(["C1", "Y", "metro", RUN2["service"], DAY, "X"]).encode()
+    key = "\x1f".join(["case", "C1", "Y", "metro", RUN2["service"], DAY, "X"]).encode()
     assert alert["alert_id"] == hashlib.sha256(key).hexdigest()[:16]
     assert list(alert) == KEYS
     assert (alert["level"], alert["rule"], alert["case_person_id"], alert["case_carriage"]) == (
@@ -625,7 +626,7 @@ def test_exposure_is_traced_like_a_case_ride_in_its_window() -> None:
         "12",
     )
     assert (alert["exposure_start"], alert["exposure_end"]) == (at("08:00"), at("09:00"))
-    key = "\x1f".join(["X9", "A", "train", "G7", DAY]).encode()
+    key = "\x1f".join(["exposure", "X9", "A", "train", "G7", DAY]).encode()
     assert alert["alert_id"] == hashlib.sha256(key).hexdigest()[:16]
 
 

@@ -26,9 +26,14 @@ CONTACTS = "contacts"
 Alert = dict[str, Any]
 
 
-def alert_id(case_id: str, contact: str, mode: str, service: str, date: str, via: str | None = None) -> str:
-    """Deterministic id of (case, contact, mode, service, date[, via person]): consumers dedupe by it."""
-    parts = (case_id, contact, mode, service, date) if via is None else (case_id, contact, mode, service, date, via)
+def alert_id(
+    kind: str, source_id: str, contact: str, mode: str, service: str, date: str, via: str | None = None
+) -> str:
+    """Deterministic id of (source kind, source id, contact, mode, service, date[, via person]):
+    consumers dedupe by it. The kind (``case`` or ``exposure``) is hashed too, so that a case and an
+    exposure with equal ids never share an alert id; ids hold no control characters, so joining
+    the parts with one is unambiguous."""
+    parts = (kind, source_id, contact, mode, service, date) + (() if via is None else (via,))
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
@@ -43,6 +48,7 @@ def build_alert(
         "alert_id": identity,
         "action": "add",
         "level": level,
+        "source_kind": source.kind,
         "case_id": source.case_id,
         "case_person_id": source.case_person_id,
         "contact_person_id": contact.person_id,

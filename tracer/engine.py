@@ -49,6 +49,7 @@ from tracer.sources import (
     exposure_key,
     exposure_rides,
     exposure_time,
+    key_parts,
     via_key,
 )
 
@@ -513,7 +514,5 @@ def _is_case(key: str) -> bool:
 
 def _alert_id(key: str, contact: str, mode: str, service: str, day: str) -> str:
     """The id of the alert a source key gives a contact, known even after the source is gone."""
-    if key.startswith("v:"):
-        case_id, via = key[2:].split("\x1e", 1)
-        return alert_id(case_id, contact, mode, service, day, via)
-    return alert_id(key[2:], contact, mode, service, day)
+    kind, source_id, via = key_parts(key)
+    return alert_id(kind, source_id, contact, mode, service, day, via)

@@ -26,6 +26,7 @@ TRACED_STATUSES = frozenset(("confirmed", "asymptomatic", "suspected"))
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _MAX_ID = 128
+_DERIVED = "h:"  # trip ids derived from content
 _BAD_ID = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Numbers in outside values are ASCII digits: \d (and int()) also take any Unicode digit, so a
 # fullwidth code would name a queue nobody reads. Every pattern here says [0-9], never \d (and
@@ -196,8 +197,18 @@ def _trip(obj: dict[str, Any], max_ride_us: int) -> Trip:
         _label(obj, "alight_station"),
     )
     if get("trip_id") is None:  # exact duplicates of an id-less trip collapse onto one id
-        return Trip("h:" + hashlib.sha256(orjson.dumps(fields)).hexdigest()[:20], *fields)
-    return Trip(_id(obj, "trip_id"), *fields)
+        return Trip(_derived_id(fields), *fields)
+    trip_id = _id(obj, "trip_id")
+    if trip_id.startswith(_DERIVED) and trip_id != _derived_id(fields):
+        raise InvalidEvent("a trip_id starting with 'h:' must be the id derived from the trip's content")
+    return Trip(trip_id, *fields)
+
+
+def _derived_id(fields: tuple[Any, ...]) -> str:
+    """The id of an id-less trip. The prefix is reserved: a given id that has it must be this one
+    (as in the copies Kafka partitions exchange), else a feed could name, and so replace, another
+    person's id-less ride."""
+    return _DERIVED + hashlib.sha256(orjson.dumps(fields)).hexdigest()[:20]
 
 
 def _case(obj: dict[str, Any]) -> Case:

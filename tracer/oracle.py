@@ -80,8 +80,10 @@ class Exposure(NamedTuple):
 
 
 class Origin(NamedTuple):
-    """Whose contacts an alert describes: a case (or exposure), and the close contact in between."""
+    """Whose contacts an alert describes: a case or an exposure (``kind``), and the close contact
+    in between."""
 
+    kind: str  # "case" or "exposure"
     case_id: str
     case_person_id: str | None
     via_person_id: str | None
@@ -170,8 +172,8 @@ def _ride(event: dict, rules: RuleSettings) -> Ride | None:
     trip_id = event.get("trip_id")
     if trip_id is None:
         trip_id = "h:" + hashlib.sha256(orjson.dumps(event, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
-    elif not isinstance(trip_id, str) or not trip_id:
-        return None
+    elif not isinstance(trip_id, str) or not trip_id or trip_id.startswith("h:"):
+        return None  # "h:" is reserved for derived ids (the engine accepts only its own derivation)
     compartment_text = _trimmed(compartment)
     return Ride(
         trip_id=trip_id,
@@ -336,19 +338,19 @@ class _Tracer:
                 continue
             start, end = _window(case, self.rules)
             direct = self.meet(
-                Origin(case_id, case.person_id, None), self.by_person.get(case.person_id, []), start, end
+                Origin("case", case_id, case.person_id, None), self.by_person.get(case.person_id, []), start, end
             )
             alerts.update((alert_id, ranked[1]) for alert_id, ranked in direct.items())
             if not self.rules.trace_secondary:
                 continue
             for via, since in sorted(_close_since(direct).items()):
                 until = quarantines.get(via, case.reported_at + isolation)
-                origin = Origin(case_id, case.person_id, via)
+                origin = Origin("case", case_id, case.person_id, via)
                 secondary = self.meet(origin, self.by_person.get(via, []), since, until)
                 alerts.update((alert_id, ranked[1]) for alert_id, ranked in secondary.items())
         for exposure_id in sorted(exposures):
             exposure = exposures[exposure_id]
-            found = self.meet(Origin(exposure_id, None, None), exposure.rides, exposure.start, exposure.end)
+            found = self.meet(Origin("exposure", exposure_id, None, None), exposure.rides, exposure.start, exposure.end)
             alerts.update((alert_id, ranked[1]) for alert_id, ranked in found.items())
         return alerts
 
@@ -387,6 +389,7 @@ class _Tracer:
             "alert_id": alert_id,
             "action": "add",
             "level": level,
+            "source_kind": origin.kind,
             "case_id": origin.case_id,
             "case_person_id": origin.case_person_id,
             "contact_person_id": ride.person_id,
@@ -476,8 +479,9 @@ def _near(bay: int | None, other: int | None, span: int) -> bool:
 
 
 def _alert_id(origin: Origin, ride: Ride) -> str:
-    """SHA-256 over case, contact, mode, service and date (and the close contact, for secondary)."""
-    parts = [origin.case_id, ride.person_id, ride.mode, ride.service, ride.date]
+    """SHA-256 over source kind, case (or exposure), contact, mode, service and date (and the close
+    contact, for secondary)."""
+    parts = [origin.kind, origin.case_id, ride.person_id, ride.mode, ride.service, ride.date]
     if origin.via_person_id is not None:
         parts.append(origin.via_person_id)
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]

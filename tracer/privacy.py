@@ -1,9 +1,14 @@
 """Pseudonymised contacts stream, for sharing with researchers.
 
-Person ids in the contacts stream become a keyed HMAC-SHA256 (stable across runs with the same
-key, useless without it); street-office queues keep real ids because offices must call people.
-The key comes from an environment variable or a key file, never from a command-line value,
-which would show in process lists and shell histories.
+Every field of the contacts stream that is derived from a person id becomes a keyed HMAC-SHA256:
+the person ids, and the alert id, whose unkeyed hash of (case, contact, service day) would
+otherwise let anyone holding a list of candidate person ids find the contact by trying them all.
+Pseudonyms are stable across runs with the same key (consumers fold by ``alert_id``) and useless
+without it; street-office queues keep real ids and real alert ids because offices must call people.
+
+The key comes from an environment variable or a key file, never from a command-line value, which
+would show in process lists and shell histories. It must hold real entropy (``check_key``), and a
+key file without ``--pseudonymize`` is refused: it says the operator meant to pseudonymise.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import hmac
+import logging
 import os
 from pathlib import Path
 
@@ -19,6 +25,15 @@ from tracer.errors import ConfigError
 
 KEY_VARIABLE = "TRACER_PSEUDONYM_KEY"
 PERSON_FIELDS = ("case_person_id", "contact_person_id", "via_person_id")
+MIN_KEY_BYTES = 16  # non-blank bytes
+MIN_KEY_SYMBOLS = 8  # distinct byte values among them
+_MAX_KEY_FILE = 4096
+_BLANK = frozenset(b" \t\n\r\v\f")
+# Prefixes the message of a keyed alert id: ids hold no control characters, so no person id's
+# message can equal an alert id's, and the two kinds of pseudonym never collide.
+_ALERT_DOMAIN = b"alert\x1f"
+
+log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser, what: str) -> None:
@@ -26,27 +41,50 @@ def add_arguments(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument(
         "--pseudonymize",
         action="store_true",
-        help=f"replace person ids in {what} by a keyed HMAC (key: ${KEY_VARIABLE} or --key-file)",
+        help=f"replace person ids and alert ids in {what} by a keyed HMAC (key: ${KEY_VARIABLE} or --key-file)",
     )
-    parser.add_argument("--key-file", type=Path, help="file holding the pseudonymisation key")
+    parser.add_argument("--key-file", type=Path, help="file holding the pseudonymisation key (needs --pseudonymize)")
 
 
 def from_arguments(args: argparse.Namespace) -> Pseudonymizer | None:
-    return Pseudonymizer(load_key(args.key_file)) if args.pseudonymize else None
+    if args.pseudonymize:
+        return Pseudonymizer(load_key(args.key_file))
+    if args.key_file is not None:
+        raise ConfigError("--key-file without --pseudonymize: the contacts stream would keep real ids")
+    if KEY_VARIABLE in os.environ:
+        log.warning("$%s is set but --pseudonymize is not: the contacts stream keeps real ids", KEY_VARIABLE)
+    return None
 
 
 def load_key(key_file: Path | None) -> bytes:
-    """The pseudonymisation key: from ``key_file`` if given, else from $TRACER_PSEUDONYM_KEY."""
+    """The pseudonymisation key: from ``key_file`` if given, else from $TRACER_PSEUDONYM_KEY; either
+    way without surrounding whitespace (a key file's newline), and checked by ``check_key``."""
     if key_file is not None:
+        where = f"key file {key_file}"
         try:
-            key = key_file.read_bytes().strip()
+            with key_file.open("rb") as file:
+                key = file.read(_MAX_KEY_FILE + 1)
         except OSError as exc:
-            raise ConfigError(f"cannot read key file {key_file}: {exc.strerror}") from exc
+            raise ConfigError(f"cannot read {where}: {exc.strerror}") from exc
+        if len(key) > _MAX_KEY_FILE:
+            raise ConfigError(f"{where} is longer than {_MAX_KEY_FILE} bytes: is it the key?")
     else:
-        key = os.environ.get(KEY_VARIABLE, "").encode()
-    if len(key) < 16:
-        raise ConfigError(f"--pseudonymize needs a key of at least 16 bytes in ${KEY_VARIABLE} or --key-file")
+        where = f"${KEY_VARIABLE}"
+        key = os.fsencode(os.environ.get(KEY_VARIABLE, ""))  # as the bytes were, even if not UTF-8
+    key = key.strip()
+    check_key(key, where)
     return key
+
+
+def check_key(key: bytes, where: str) -> None:
+    """Refuse a key that a guess finds: fewer than ``MIN_KEY_BYTES`` non-blank bytes, or fewer than
+    ``MIN_KEY_SYMBOLS`` distinct byte values (sixteen spaces, ``aaaaaaaaaaaaaaaa``)."""
+    solid = [byte for byte in key if byte not in _BLANK]
+    if len(solid) < MIN_KEY_BYTES or len(set(solid)) < MIN_KEY_SYMBOLS:
+        raise ConfigError(
+            f"--pseudonymize needs a key of at least {MIN_KEY_BYTES} non-blank bytes with {MIN_KEY_SYMBOLS} "
+            f"distinct ones in ${KEY_VARIABLE} or --key-file ({where} has {len(solid)}, {len(set(solid))} distinct)"
+        )
 
 
 class Pseudonymizer:
@@ -57,12 +95,20 @@ class Pseudonymizer:
     def person(self, person_id: str) -> str:
         found = self._seen.get(person_id)
         if found is None:
-            digest = hmac.new(self._key, person_id.encode(), hashlib.sha256).hexdigest()[:20]
-            found = self._seen[person_id] = "ps:" + digest
+            found = self._seen[person_id] = "ps:" + self._mac(person_id.encode())[:20]
             if len(self._seen) > 1 << 18:
                 self._seen.clear()
         return found
 
+    def alert_id(self, alert_id: str) -> str:
+        """The keyed form of an alert id: as stable as the id, so consumers still fold by it."""
+        return self._mac(_ALERT_DOMAIN + alert_id.encode())[:16]
+
     def alert(self, alert: Alert) -> Alert:
-        """A copy of ``alert`` with its person ids replaced (alert ids stay: they are already hashes)."""
-        return {k: (self.person(v) if k in PERSON_FIELDS and v is not None else v) for k, v in alert.items()}
+        """A copy of ``alert`` with its person ids and its alert id keyed."""
+        copy = {k: (self.person(v) if k in PERSON_FIELDS and v is not None else v) for k, v in alert.items()}
+        copy["alert_id"] = self.alert_id(alert["alert_id"])
+        return copy
+
+    def _mac(self, message: bytes) -> str:
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()

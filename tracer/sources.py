@@ -23,6 +23,7 @@ from tracer.settings import RuleSettings
 
 FAR = 1 << 62  # "no bound" for open windows and exposures without times
 SECONDARY = "secondary"
+CASE, EXPOSURE = "case", "exposure"  # the source kinds alerts name (a via source is its case's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,11 @@ class Source:
     def truncatable(self) -> bool:
         return self.exposure is None
 
+    @property
+    def kind(self) -> str:
+        """``case`` or ``exposure``: with ``case_id`` it names the source of an alert."""
+        return CASE if self.exposure is None else EXPOSURE
+
 
 def case_key(case_id: str) -> str:
     return "c:" + case_id
@@ -69,6 +75,16 @@ def via_key(case_id: str, via_person_id: str) -> str:
 
 def exposure_key(exposure_id: str) -> str:
     return "e:" + exposure_id
+
+
+def key_parts(key: str) -> tuple[str, str, str | None]:
+    """``(kind, case or exposure id, via person)`` of a source key, the inverse of the three above.
+    Ids hold no control characters, so the ``\\x1e`` of a via key splits it unambiguously."""
+    prefix, rest = key[:2], key[2:]
+    if prefix == "v:":
+        case_id, via = rest.split("\x1e", 1)
+        return CASE, case_id, via
+    return (EXPOSURE if prefix == "e:" else CASE), rest, None
 
 
 def encode_case(case: Case) -> bytes:

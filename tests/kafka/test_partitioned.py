@@ -266,7 +266,7 @@ def test_pseudonymised_contacts_topic_keeps_real_ids_in_queues(city, tmp_path: P
     finally:
         for task in tasks:
             task.close()
-    expected = {key: pseudonyms.alert(alert) for key, alert in reference.contacts.items()}
+    expected = {alert["alert_id"]: alert for alert in map(pseudonyms.alert, reference.contacts.values())}
     assert fold(bus.records(bus.kafka.contacts_topic)) == expected
     assert all(a["contact_person_id"].startswith("ps:") for a in expected.values())
     topics = {name: bus.records(name) for name in bus.topics}
