@@ -148,19 +148,6 @@ def to_graphml(graph: nx.MultiDiGraph) -> str:
     return "\n".join(nx.generate_graphml(clean))
 
 
-def to_dot(graph: nx.MultiDiGraph) -> str:
-    lines = ["digraph contacts {", "  rankdir=LR;"]
-    for node, data in sorted(graph.nodes(data=True)):
-        lines.append(f'  "{node}" [shape={"box" if data.get("kind") != "person" else "ellipse"}];')
-    for a, b, data in graph.edges(data=True):
-        label = data.get("level") or data.get("kind", "")
-        if data.get("service"):
-            label += f" {data['service']} {data.get('date', '')}"
-        lines.append(f'  "{a}" -> "{b}" [label="{label}", color="{COLOURS.get(data.get("level"), "grey")}"];')
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
 COLOURS = {"close": "#d62728", "secondary": "#ff7f0e", "general": "#1f77b4", None: "#7f7f7f"}
 
 

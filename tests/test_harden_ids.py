@@ -26,7 +26,7 @@ from tracer.settings import RuleSettings, Settings
 D2 = "2020-01-21"
 TRAIN = {"mode": "train", "service": "G7", "day": D2, "board": "09:00", "alight": "11:00"}
 CITY = [
-    person("P2", "310101002"), person("P3", "310101003"), person("P4", "310101004"),
+    person("P2", "310101002"), person("P3", "310101013"), person("P4", "310101015"),
     trip("P1", seat="10A", trip_id="t1"), trip("P2", seat="11A", trip_id="t2"), trip("P3", seat="30A", trip_id="t3"),
     trip("P4", carriage="5", trip_id="t4", **TRAIN), trip("P5", carriage="5", trip_id="t5", **TRAIN),
     case("C1", "P1", reported_at=at("12:00", D2)),
