@@ -29,6 +29,7 @@ class RuleSettings:
     train_bay_span: int = 1
     retention_days: int = 21
     max_ride_hours: float = 72
+    max_clock_skew_hours: float = 72
     contact_isolation_hours: float = 24
     trace_secondary: bool = True
 
@@ -120,5 +121,7 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"rules.{name} must not be negative")
     if rules.min_overlap_seconds < 0 or rules.max_ride_hours <= 0:
         raise ConfigError("rules.min_overlap_seconds must be >= 0 and rules.max_ride_hours > 0")
+    if rules.max_clock_skew_hours <= 0:
+        raise ConfigError("rules.max_clock_skew_hours must be > 0")
     if runtime.commit_every < 1 or runtime.max_line_bytes < 64:
         raise ConfigError("runtime.commit_every must be >= 1 and runtime.max_line_bytes >= 64")
