@@ -12,6 +12,10 @@ what it returns. The contract with the worker:
   input position and the *outbox* (outputs produced but not yet acknowledged) into the same
   RocksDB write batch as the engine state. A restart re-sends the outbox, then continues at the
   position: no output is lost, and none is computed twice from different states.
+* Event time (docs/rules.md): a partition's is that of the trips it owns. Records placed on every
+  partition, and worker-made copies, are applied with ``timed=False``, so every partition applies
+  them alike whatever its own event time; one rejected by the engine is dead-lettered by one
+  partition (``_reports``).
 * A record the engine fails on with an unexpected exception (a poison message) is a dead letter:
   the uncommitted state is dropped, the records since the last commit are applied again and the
   poison one is skipped. The engine being deterministic, the same happens on every replay.
