@@ -121,7 +121,7 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"rules.{name} must not be negative")
     if rules.min_overlap_seconds < 0 or rules.max_ride_hours <= 0:
         raise ConfigError("rules.min_overlap_seconds must be >= 0 and rules.max_ride_hours > 0")
-    if rules.max_clock_skew_hours <= 0:
-        raise ConfigError("rules.max_clock_skew_hours must be > 0")
+    if not 0 < rules.max_clock_skew_hours <= 876_000:  # 100 years; also refuses nan and inf
+        raise ConfigError("rules.max_clock_skew_hours must be > 0 and at most 876000 (100 years)")
     if runtime.commit_every < 1 or runtime.max_line_bytes < 64:
         raise ConfigError("runtime.commit_every must be >= 1 and runtime.max_line_bytes >= 64")
