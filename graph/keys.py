@@ -12,6 +12,7 @@ Groups end with SEP ``\\x1f``; dates come first where retention must cut:
     S|person                          -> subdistrict          the registry
     Q|person                          -> time                 quarantine (isolation) of a person
     M|watermark, M|position           -> ...                  event-time watermark; runner checkpoint
+    M|first_times                     -> JSON list            event times before the first corroborated one
     W|person, M|kafka                 -> ...                  Kafka partition stores only (streams/kafka_partition.py)
 A service day is ``date|mode|service``; a source key is ``c:<case>``, ``v:<case>\\x1e<person>`` or
 ``e:<exposure>`` (tracer/sources.py).

@@ -12,6 +12,10 @@ what it returns. The contract with the worker:
   input position and the *outbox* (outputs produced but not yet acknowledged) into the same
   RocksDB write batch as the engine state. A restart re-sends the outbox, then continues at the
   position: no output is lost, and none is computed twice from different states.
+* Event time (docs/rules.md): a partition's is that of the trips it owns. Records placed on every
+  partition, and worker-made copies, are applied with ``timed=False``, so every partition applies
+  them alike whatever its own event time; one rejected by the engine is dead-lettered by one
+  partition (``_reports``).
 * A record the engine fails on with an unexpected exception (a poison message) is a dead letter:
   the uncommitted state is dropped, the records since the last commit are applied again and the
   poison one is skipped. The engine being deterministic, the same happens on every replay.
@@ -39,13 +43,14 @@ from streams.kafka_routing import (
     interest_record,
     owner,
     partition_for_key,
+    placement,
     trip_record,
 )
 from streams.kafka_settings import KafkaSettings
 from tracer.alerts import CONTACTS, Change, route
 from tracer.engine import Engine
 from tracer.errors import InvalidEvent, StateError
-from tracer.events import Case, Event, Trip, decode_trip, parse_line
+from tracer.events import Case, Event, Exposure, Trip, decode_trip, parse_line
 from tracer.privacy import Pseudonymizer
 from tracer.registry import Subdistricts
 from tracer.settings import Settings
@@ -205,6 +210,7 @@ class PartitionTask:
         if poison is not None:
             return [self._dead(record, f"engine error: {poison}")]
         copy = dict(record.headers or ()).get(COPY_HEADER)
+        event: Event | None = None
         try:
             if copy == COPY_INTEREST:
                 return self._mark(record.offset, orjson.loads(record.value)["person_id"])
@@ -212,9 +218,9 @@ class PartitionTask:
                 raise InvalidEvent(f"record longer than max_line_bytes ({self._max_bytes})")
             event, _ = self._subdistricts.check(parse_line(record.value, self._max_ride_us))
             rider_before = self._rider_before(event) if self._spread and copy is None else None
-            changes = self.engine.process(event)
+            changes = self.engine.process(event, timed=copy is None and type(event) is Trip)
         except InvalidEvent as exc:
-            return [] if copy is not None else [self._dead(record, exc.reason)]
+            return [self._dead(record, exc.reason)] if copy is None and self._reports(event) else []
         except Exception as exc:  # a bug met on this record: do not let it stop the partition
             raise _Poison(record.offset, f"{type(exc).__name__}: {exc}") from exc
         self.counts.events["copy" if copy else type(event).__name__.lower()] += 1
@@ -265,6 +271,19 @@ class PartitionTask:
                 else:
                     outputs.append(Output(offset, self._kafka.queue_topic(destination), contact.encode(), value))
         return outputs
+
+    def _reports(self, event: Event | None) -> bool:
+        """Whether this partition writes the dead letter of a record the engine rejects, so that a
+        record placed on every partition gets one, not one per partition. A trip reaches one
+        partition. A published exposure is reported by the owner of its service day, the only
+        partition whose verdict decides alerts (the others hold none of its riders); a case, person
+        or quarantine by the partition of its key. (A record that does not parse has no known
+        placement: each partition that holds it reports it.)"""
+        if event is None or type(event) is Trip:
+            return True
+        if isinstance(event, Exposure):
+            return owner(event.date, event.mode, event.service, self.partitions) == self.partition
+        return partition_for_key(placement(event, self.partitions)[0], self.partitions) == self.partition
 
     def _owns(self, day: str) -> bool:
         """Whether this partition delivers the alerts of a service day (``date|mode|service``)."""

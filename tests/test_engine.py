@@ -139,7 +139,7 @@ def test_trips_on_other_dates_or_services_never_meet(driver: Driver):
 
 
 def test_retention_drops_old_days_and_rejects_late_trips(store):
-    driver = Driver(store, RuleSettings(retention_days=3))
+    driver = Driver(store, RuleSettings(retention_days=3, max_clock_skew_hours=168))  # it jumps 5 days
     driver.feed(trip("P1", seat="1A", trip_id="old"), trip("P2", seat="1B"))
     driver.feed(trip("P5", seat="1A", day="2020-01-25"))  # horizon moves to 2020-01-22
     driver.feed(case("C1", "P1", reported_at=at("09:00", "2020-01-25")))

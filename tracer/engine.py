@@ -56,6 +56,8 @@ from tracer.sources import (
 T, C, S, Q, M = TRIPS, SOURCES, REGISTRY, QUARANTINES, META
 _FAR = 1 << 62
 _PURGE_BATCH = 50_000  # deletes per commit while retention drops a day
+_DAY = 86_400_000_000
+_FIRST_TIMES = 8  # event times kept while none is corroborated (a few bad lines cannot push out the good)
 _NARROW_READS = 8  # up to this many persons (or sources), read their rides of a day one by one, not the whole day
 Affected = dict[str, set[tuple[str, str]]]  # service day -> {(source key, contact person)}
 
@@ -94,23 +96,35 @@ class Engine:
         self._homes: dict[str, bytes | None] = {}  # person -> subdistrict, read during one event
         mark = store.get(M, "watermark")
         self._watermark = int(mark) if mark else -_FAR
+        # Event times seen before the stream has one, none corroborated yet (see ``_corroborate``).
+        self._first_times: list[int] = orjson.loads(store.get(M, "first_times") or b"[]")
         self._horizon = ""  # service dates below this were dropped
         self._horizon_start = -_FAR
         self._next_day = -_FAR  # first microsecond of the day after the watermark's day
+        self._max_skew = _micros(rules.max_clock_skew_hours)
+        self._max_ride = _micros(rules.max_ride_hours)
+        self._midnights: dict[str, int] = {}
         if mark:
             self._set_horizon(self._watermark)
 
     # -- entry point -----------------------------------------------------------------------
-    def process(self, event: Event) -> list[Change]:
-        """Apply one event. Raises ``InvalidEvent`` (before any write) for events it cannot apply."""
+    def process(self, event: Event, timed: bool = True) -> list[Change]:
+        """Apply one event. Raises ``InvalidEvent`` (before any write) for events it cannot apply.
+
+        ``timed=False``: the event takes no part in this engine's event time, neither checked
+        against it nor moving it. Kafka partitions apply so the events copied to all of them, so
+        that every partition applies them alike (streams/kafka_partition.py).
+        """
         if self._riders_of:
             self._riders_of.clear()
         if self._homes:
             self._homes.clear()
+        moment = self._validate(event, timed)
+        if moment is not None:
+            self._advance(moment)
         if type(event) is Trip:
             changes = self._on_trip(event)
         elif isinstance(event, Case):
-            self._advance(event.reported_at)
             changes = self._replace_source(case_key(event.case_id), encode_case(event))
         elif isinstance(event, Person):
             changes = self._on_person(event)
@@ -122,12 +136,20 @@ class Engine:
             changes += self._follow(changes)
         return changes
 
+    def _validate(self, event: Event, timed: bool) -> int | None:
+        """Every check of an event against the rules and the state, made before anything is
+        written. Returns the time this engine's event time advances to (None: it stays)."""
+        moment = _event_time(event, self.rules)
+        if moment is None:
+            return None
+        if timed:
+            self._check_skew(moment)
+        if isinstance(event, Trip | Exposure):
+            self._check_service_date(event)
+        return moment if timed else None
+
     # -- trips -----------------------------------------------------------------------------
     def _on_trip(self, trip: Trip) -> list[Change]:
-        if trip.board > self._watermark:
-            self._advance(trip.board)
-        if trip.date < self._horizon:
-            raise InvalidEvent(f"trip date {trip.date} is before the retention horizon {self._horizon}")
         data = trip.encode()
         old_data = self.store.get(T, trip.trip_id)
         if old_data == data:
@@ -181,9 +203,6 @@ class Engine:
 
     # -- sources: cases, via contacts, published exposures -----------------------------------
     def _on_exposure(self, exposure: Exposure) -> list[Change]:
-        self._advance(exposure_time(exposure, self.rules))
-        if exposure.date < self._horizon:
-            raise InvalidEvent(f"exposure date {exposure.date} is before the retention horizon {self._horizon}")
         return self._replace_source(exposure_key(exposure.exposure_id), encode_exposure(exposure))
 
     def _replace_source(self, key: str, data: bytes | None) -> list[Change]:
@@ -290,7 +309,6 @@ class Engine:
         return self._replace_source(via_key(case_id, contact), data)
 
     def _on_quarantine(self, event: Quarantine) -> list[Change]:
-        self._advance(event.at)
         value = str(event.at).encode()
         if self.store.get(Q, event.person_id) == value:
             return []
@@ -453,7 +471,45 @@ class Engine:
             del self._probed[day]
 
     # -- event time and retention ------------------------------------------------------------
+    def _check_skew(self, moment: int) -> None:
+        """One event may not move event time (and with it the retention horizon) further than
+        ``max_clock_skew_hours`` past what the stream showed before it (docs/rules.md, "Event time")."""
+        if self._watermark != -_FAR and moment - self._watermark > self._max_skew:
+            raise InvalidEvent(
+                f"event time {format_time(moment, self._zone)} is {_hours(moment - self._watermark)} past "
+                f"the stream's event time {format_time(self._watermark, self._zone)}; more than "
+                f"rules.max_clock_skew_hours ({self.rules.max_clock_skew_hours:g})")
+
+    def _check_service_date(self, event: Trip | Exposure) -> None:
+        """A ride's board time (an exposure's start) must lie near its service date, which keys its
+        state and its retention; and that date must not be behind the retention horizon."""
+        name, moment = ("board_time", event.board) if type(event) is Trip else ("start", event.start)
+        if moment is not None:
+            first = self._midnight(event.date) - _DAY
+            last = first + 3 * _DAY + self._max_ride
+            if not first <= moment < last:
+                raise InvalidEvent(
+                    f"{name} {format_time(moment, self._zone)} is too far from service date {event.date} (allowed: "
+                    f"from the day before it to max_ride_hours after the day after it)")
+        if event.date < self._horizon:
+            kind = "trip" if type(event) is Trip else "exposure"
+            raise InvalidEvent(f"{kind} date {event.date} is before the retention horizon {self._horizon}")
+
+    def _midnight(self, day: str) -> int:
+        """00:00 of a service date in the rules' zone (feeds repeat a few dates: computed once each)."""
+        moment = self._midnights.get(day)
+        if moment is None:
+            if len(self._midnights) >= 4096:
+                self._midnights.clear()
+            moment = self._midnights[day] = local_midnight(day, self._zone)
+        return moment
+
     def _advance(self, moment: int) -> None:
+        if self._watermark == -_FAR:
+            corroborated = self._corroborate(moment)
+            if corroborated is None:
+                return
+            moment = corroborated
         if moment <= self._watermark:
             return
         self._watermark = moment
@@ -462,6 +518,22 @@ class Engine:
         # Stored after the purge: a crash in the middle of a purge leaves the old watermark, so the
         # restarted run purges again (deleting is idempotent).
         self.store.put(M, "watermark", str(moment).encode())
+
+    def _corroborate(self, moment: int) -> int | None:
+        """The first event time of a stream, once two events agree on it; None until then.
+
+        Before a stream has an event time, nothing bounds an event's: one far-future line there
+        would set it alone. So it is set by the first event whose time lies within
+        ``max_clock_skew_hours`` of one of the few before it (to the later of the two); until then
+        events are applied without moving it."""
+        near = [seen for seen in self._first_times if abs(moment - seen) <= self._max_skew]
+        if near:
+            self._first_times = []
+            self.store.delete(M, "first_times")
+            return max(moment, *near)
+        self._first_times = [*self._first_times, moment][-_FIRST_TIMES:]
+        self.store.put(M, "first_times", orjson.dumps(self._first_times))
+        return None
 
     def _set_horizon(self, moment: int, purge: bool = False) -> None:
         today = date.fromisoformat(format_time(moment, self._zone)[:10])
@@ -505,6 +577,30 @@ class Engine:
         for suffix, value in self.store.scan(group("A", source.key)):
             self.store.delete(group("A", source.key), suffix)
             self.store.delete(group("X", orjson.loads(value)["contact_person_id"]), suffix)
+
+
+def _event_time(event: Event, rules: RuleSettings) -> int | None:
+    """When an event happened, in event time (None: a registry entry has no time)."""
+    if type(event) is Trip:
+        return event.board
+    if isinstance(event, Case):
+        return event.reported_at
+    if isinstance(event, Quarantine):
+        return event.at
+    if isinstance(event, Exposure):
+        return exposure_time(event, rules)
+    return None
+
+
+def _micros(hours: float) -> int:
+    return int(hours * 3_600_000_000)
+
+
+def _hours(micros: int) -> str:
+    """A duration in whole hours and the seconds left, down to the microsecond that matters at a bound."""
+    hours, rest = divmod(micros, 3_600_000_000)
+    seconds = f" {rest / 1e6:.6f}".rstrip("0").rstrip(".") + " s" if rest else ""
+    return f"{hours:,} h{seconds}"
 
 
 def _is_case(key: str) -> bool:

@@ -8,7 +8,8 @@ settings object), so when the two disagree one of them is wrong and a test says 
 Direct contacts of cases, secondary contacts through their close contacts, and contacts of
 published exposures are all computed the same way: a set of source rides (the case's, the close
 contact's, the exposure's) against every other rider of the same service, within a time window.
-Retention is ignored: inputs compared against the oracle span less than ``retention_days``.
+Retention and event time are ignored: inputs compared against the oracle span less than
+``retention_days`` and no event in them lies more than ``max_clock_skew_hours`` past those before.
 """
 
 from __future__ import annotations

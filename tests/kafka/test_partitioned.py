@@ -197,11 +197,11 @@ def test_poison_record_becomes_a_dead_letter_and_the_partition_goes_on(tmp_path:
     real = task.engine.process
     calls = {"n": 0}
 
-    def flaky(event: Event) -> list[Change]:
+    def flaky(event: Event, timed: bool = True) -> list[Change]:
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyError("boom")
-        return real(event)
+        return real(event, timed)
 
     monkeypatch.setattr(task.engine, "process", flaky)
     outputs = task.process(bus.logs[0])
