@@ -47,6 +47,7 @@ class RuntimeSettings:
     sync_writes: bool = False
     block_cache_mb: int = 64
     write_buffer_mb: int = 64
+    max_open_files: int = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,3 +123,5 @@ def _check(settings: Settings) -> None:
         raise ConfigError("rules.min_overlap_seconds must be >= 0 and rules.max_ride_hours > 0")
     if runtime.commit_every < 1 or runtime.max_line_bytes < 64:
         raise ConfigError("runtime.commit_every must be >= 1 and runtime.max_line_bytes >= 64")
+    if runtime.max_open_files < 4:
+        raise ConfigError("runtime.max_open_files must be >= 4")
