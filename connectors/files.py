@@ -61,20 +61,6 @@ def display_name(source: str) -> str:
     return os.fsencode(source).decode("utf-8", errors="backslashreplace")
 
 
-def read_lines(
-    source: str,
-    offset: int,
-    number: int,
-    max_bytes: int,
-    *,
-    expected: Fingerprint | None = None,
-    hold_incomplete: bool = False,
-    on_idle: Callable[[], None] | None = None,
-) -> LineReader:
-    """The lines of ``source`` (a path or ``-``) after byte ``offset`` / line ``number``; see LineReader."""
-    return LineReader(source, offset, number, max_bytes, expected, hold_incomplete, on_idle)
-
-
 class LineReader:
     """An input's lines, and the fingerprint of what has been consumed of it.
 
@@ -209,6 +195,9 @@ class LineReader:
             self._start += len(self._chunk)
             self._chunk, self._hashed = chunk, 0
             yield chunk
+
+
+read_lines = LineReader  # the lines of a path or ``-``: ``read_lines(source, offset, number, max_bytes)``
 
 
 def check_prefix(source: str, expected: Fingerprint) -> None:
