@@ -22,20 +22,15 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from connectors.files import escape_line_breaks
 from tracer.errors import OutputError
 
 STDOUT = "-"
-# Characters str.splitlines() breaks lines at that orjson writes raw inside strings (it escapes
-# only the C0 controls): escaped, a JSON record stays one line for every reader.
-_LINE_BREAKS = tuple((char.encode(), f"\\u{ord(char):04x}".encode()) for char in "\x85\u2028\u2029")
 
 
 def json_record(value: Any, *, indent: bool = False) -> bytes:
     """``value`` as JSON ending in a newline; a compact record is exactly one line for any reader."""
-    data = orjson.dumps(value, option=orjson.OPT_INDENT_2 if indent else 0)
-    for raw, escaped in _LINE_BREAKS:
-        data = data.replace(raw, escaped)
-    return data + b"\n"
+    return escape_line_breaks(orjson.dumps(value, option=orjson.OPT_INDENT_2 if indent else 0)) + b"\n"
 
 
 def refuse_overwriting(out: str | Path, inputs: Iterable[str | Path | None]) -> None:

@@ -3,11 +3,16 @@
 Crash safety comes from one rule: the input position, the output file sizes and the engine
 state are written in the same RocksDB batch. A restart cuts the outputs back to the sizes of
 the last batch and reads the inputs from its position, so it writes exactly what was lost.
+
+That is only right for the same inputs and the same outputs, so both are checked: the batch holds
+a fingerprint (length and hash) of what was consumed of each input, which a resumed input must
+match, and the output folder names the state that owns it.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import sys
 import tempfile
 import time
@@ -15,21 +20,22 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import orjson
 
-from connectors.files import STDIN, OutputFiles, dead_letter, read_lines
+from connectors.files import STDIN, Fingerprint, LineReader, OutputFiles, check_prefix, dead_letter, display_name
 from graph.store import SEP, RocksStore
 from tracer.alerts import Alert, route
 from tracer.engine import Engine
-from tracer.errors import InvalidEvent, StateError
+from tracer.errors import InvalidEvent, OutputError, StateError
 from tracer.events import Case, Exposure, Person, Quarantine, Trip, parse_line
 from tracer.registry import Subdistricts
 from tracer.settings import Settings
 
 log = logging.getLogger(__name__)
 _POSITION = ("M" + SEP, "position")
+_STATE_ID = ("M" + SEP, "state-id")
 _KINDS = {kind: kind.__name__.lower() for kind in (Trip, Case, Person, Quarantine, Exposure)}
 
 
@@ -44,6 +50,7 @@ class Summary:
     lines: int = 0
     seconds: float = 0.0
     state_memory_mb: float = 0.0  # RocksDB's own accounting, as of the last progress call
+    incomplete: tuple[str, int] | None = None  # the last input's held-back last line: (input, bytes)
 
     @property
     def events_per_second(self) -> float:
@@ -55,6 +62,8 @@ class _Position:
     index: int = 0  # which input
     offset: int = 0  # bytes of it consumed
     line: int = 0  # lines of it consumed
+    done: list[Fingerprint] = field(default_factory=list)  # of each input before ``index``
+    expected: Fingerprint | None = None  # of the first ``offset`` bytes of this one, when resuming
 
 
 def run_embedded(
@@ -64,16 +73,27 @@ def run_embedded(
     state_dir: str | Path | None = None,
     progress: Callable[[Summary], None] | None = None,
     contacts_view: Callable[[Alert], Alert] | None = None,
+    new_inputs: bool = False,
 ) -> Summary:
     """Trace ``inputs`` (read as one stream, in order) into ``out_dir``; resume from ``state_dir``.
 
     ``progress`` is called now and then with the summary so far; ``contacts_view`` rewrites the
-    records of the contacts stream (pseudonymisation).
+    records of the contacts stream (pseudonymisation). ``new_inputs`` reads the inputs from their
+    start as new input continuing the state, whatever it read before (after an input was replaced).
     """
+    options = _Options(progress, contacts_view, new_inputs, persistent=state_dir is not None)
     if state_dir is not None:
-        return _Run(inputs, Path(out_dir), settings, Path(state_dir), progress, contacts_view).run()
+        return _Run(inputs, Path(out_dir), settings, Path(state_dir), options).run()
     with tempfile.TemporaryDirectory(prefix="tracer-state-", ignore_cleanup_errors=True) as scratch:
-        return _Run(inputs, Path(out_dir), settings, Path(scratch), progress, contacts_view).run()
+        return _Run(inputs, Path(out_dir), settings, Path(scratch), options).run()
+
+
+@dataclass(frozen=True)
+class _Options:
+    progress: Callable[[Summary], None] | None
+    contacts_view: Callable[[Alert], Alert] | None
+    new_inputs: bool
+    persistent: bool  # a --state of the user's, not a temporary one
 
 
 class _Run:
@@ -85,15 +105,17 @@ class _Run:
         out_dir: Path,
         settings: Settings,
         state_dir: Path,
-        progress: Callable[[Summary], None] | None,
-        contacts_view: Callable[[Alert], Alert] | None,
+        options: _Options,
     ) -> None:
         self.inputs = list(inputs)
         self.settings = settings
-        self.progress = progress
-        self.contacts_view = contacts_view
+        self.state_dir = state_dir
+        self.options = options
+        self.progress = options.progress
+        self.contacts_view = options.contacts_view
         self.summary = Summary()
         self.subdistricts = Subdistricts.load(settings)
+        self.reader: LineReader | None = None
         runtime = settings.runtime
         self.store = RocksStore(
             state_dir,
@@ -102,7 +124,7 @@ class _Run:
             write_buffer_mb=runtime.write_buffer_mb,
         )
         try:
-            self.outputs = OutputFiles(out_dir, sync=runtime.sync_writes)
+            self.outputs = OutputFiles(out_dir, sync=runtime.sync_writes, max_open=runtime.max_open_files)
         except BaseException:
             self.store.close()
             raise
@@ -123,30 +145,73 @@ class _Run:
     def _checkpoint(self) -> None:
         """Runs inside every commit: outputs flushed, and their sizes and the input position batched."""
         position = self.position
+        current = [self.reader.fingerprint(position.offset)] if self.reader else []
         meta = {
-            "inputs": self.inputs,
+            "inputs": [display_name(source) for source in self.inputs],
             "index": position.index,
             "offset": position.offset,
             "line": position.line,
+            "consumed": [*position.done, *current],
             "outputs": self.outputs.checkpoint(),
+            "out": display_name(str(self.outputs.root.resolve())),
         }
         self.store.put(*_POSITION, orjson.dumps(meta))
 
     def _restore(self) -> _Position:
         """Where to start: the checkpoint of the same inputs, or the beginning of new ones."""
         saved = self.store.get(*_POSITION)
-        if saved is None:
-            self.outputs.restore({})
+        meta = orjson.loads(saved) if saved is not None else None
+        self._bind_outputs(meta)
+        self.outputs.restore(meta["outputs"] if meta else {})
+        if meta is None:
             return _Position()
-        meta = orjson.loads(saved)
-        self.outputs.restore(meta["outputs"])
-        if meta["inputs"] != self.inputs:
+        if meta["inputs"] != [display_name(source) for source in self.inputs] or self.options.new_inputs:
             log.info("state holds earlier inputs; continuing it with %d new input(s)", len(self.inputs))
             return _Position()
-        if STDIN in self.inputs[: meta["index"]]:
+        index, consumed = meta["index"], meta.get("consumed")
+        if consumed is None:
+            raise StateError(
+                "this state was written by an older tracer that kept no input fingerprints; "
+                "pass --new-inputs to read the inputs from their start, continuing it"
+            )
+        if STDIN in self.inputs[:index]:
             raise StateError("cannot resume past standard input: pass the remaining inputs as files")
-        log.info("resuming at input %d, line %d", meta["index"] + 1, meta["line"])
-        return _Position(meta["index"], meta["offset"], meta["line"])
+        done = [(length, digest) for length, digest in consumed]
+        for source, fingerprint in zip(self.inputs[:index], done, strict=False):
+            check_prefix(source, fingerprint)
+        log.info("resuming at input %d, line %d", index + 1, meta["line"])
+        return _Position(index, meta["offset"], meta["line"], done[:index], done[index])
+
+    def _bind_outputs(self, meta: dict[str, Any] | None) -> None:
+        """Refuse outputs that are not this state's; claim the folder for it.
+
+        A state that has checkpointed must find its own folder; a fresh one may take over a folder
+        left by a temporary state (reruns without --state), never one of another kept state.
+        """
+        state, owner = self._state_id(), self.outputs.owner()
+        mine = owner is not None and owner["state"] == state
+        if meta is not None and "out" in meta and not mine:
+            raise StateError(
+                f"this state's outputs are in {meta['out']}, and {self.outputs.root} is not its folder; "
+                "pass that --out, or a new --state"
+            )
+        if owner is not None and owner["persistent"] and not mine:
+            raise OutputError(
+                f"output folder {self.outputs.root} holds the outputs of the state in {owner.get('path')}: "
+                "pass that --state to continue it, or another --out"
+            )
+        if not mine:
+            self.outputs.claim(state, self.options.persistent, display_name(str(self.state_dir.resolve())))
+
+    def _state_id(self) -> str:
+        """This state's random id, committed before any folder names it (so a crash cannot orphan one)."""
+        saved = self.store.get(*_STATE_ID)
+        if saved is not None:
+            return saved.decode()
+        state = secrets.token_hex(16)
+        self.store.put(*_STATE_ID, state.encode())
+        self.store.commit()
+        return state
 
     def _loop(self, engine: Engine) -> None:
         settings, summary, position = self.settings, self.summary, self.position
@@ -160,9 +225,8 @@ class _Run:
         write, events, alerts, view = self.outputs.write, summary.events, summary.alerts, self.contacts_view
         for index in range(position.index, len(self.inputs)):
             source = self.inputs[index]
-            if index != position.index:
-                position.index, position.offset, position.line = index, 0, 0
-            for number, end, data, too_long in read_lines(source, position.offset, position.line, max_bytes):
+            self.reader = self._reader(index)
+            for number, end, data, too_long in self.reader:
                 try:
                     if too_long:
                         raise InvalidEvent(f"line longer than max_line_bytes ({max_bytes})")
@@ -192,6 +256,35 @@ class _Run:
                         self.progress(summary)  # type: ignore[misc]
                         next_progress += every
         summary.seconds = time.perf_counter() - started
+        self._report_incomplete()
+
+    def _reader(self, index: int) -> LineReader:
+        """The reader of input ``index``, the position moved to its start unless it is the resumed one.
+
+        Only the last input may still be written to, so only it holds back a half-written last line.
+        """
+        position = self.position
+        if index != position.index:
+            assert self.reader is not None  # the reader of the input before
+            position.done.append(self.reader.fingerprint(position.offset))
+            position.index, position.offset, position.line, position.expected = index, 0, 0, None
+        return LineReader(
+            self.inputs[index],
+            position.offset,
+            position.line,
+            self.settings.runtime.max_line_bytes,
+            expected=position.expected,
+            hold_incomplete=index == len(self.inputs) - 1,
+            on_idle=self.store.commit,  # a live feed gone quiet: what it sent is written out now
+        )
+
+    def _report_incomplete(self) -> None:
+        if self.reader is not None and self.reader.incomplete:
+            self.summary.incomplete = (display_name(self.reader.source), self.reader.incomplete)
+            log.warning(
+                "input %s ends in an incomplete line of %d bytes; it will be read when its newline arrives",
+                *self.summary.incomplete,
+            )
 
 
 def print_summary(summary: Summary, out_dir: Path, stream: TextIO | None = None) -> None:
@@ -206,6 +299,9 @@ def print_summary(summary: Summary, out_dir: Path, stream: TextIO | None = None)
     print(f"alert changes  {alerts}", file=stream)
     print(f"dead letters   {summary.dead_letters:,}", file=stream)
     print(f"warnings       {summary.warnings:,} (applied; in the dead letters with their reason)", file=stream)
+    if summary.incomplete:
+        name, size = summary.incomplete
+        print(f"held back      the last {size:,} bytes of {name}: a line without its newline yet", file=stream)
     print(
         f"outputs        {out_dir}/contacts.jsonl, {out_dir}/alerts/, {out_dir}/dead-letter.jsonl",
         file=stream,

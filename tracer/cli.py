@@ -54,6 +54,12 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--state", type=Path, help="RocksDB state folder (kept; resumes); default: a temp dir")
     run.add_argument("--config", type=Path, help="TOML file overriding config/defaults.toml")
     run.add_argument("--quiet", action="store_true", help="no progress and no summary")
+    run.add_argument(
+        "--new-inputs",
+        action="store_true",
+        help="read the inputs from their start as new input continuing --state, whatever it read before "
+        "(after an input was replaced; without it a changed input is refused)",
+    )
     privacy.add_arguments(run, "contacts.jsonl")
     run.set_defaults(handler=_run)
 
@@ -72,7 +78,9 @@ def _run(args: argparse.Namespace) -> int:
 
     pseudonyms = privacy.from_arguments(args)
     view = pseudonyms.alert if pseudonyms else None
-    summary = run_embedded(args.inputs, args.out, settings, args.state, None if args.quiet else progress, view)
+    summary = run_embedded(
+        args.inputs, args.out, settings, args.state, None if args.quiet else progress, view, args.new_inputs
+    )
     if not args.quiet:
         print_summary(summary, args.out)
     return 0

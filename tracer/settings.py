@@ -54,6 +54,7 @@ class RuntimeSettings:
     sync_writes: bool = False
     block_cache_mb: int = 64
     write_buffer_mb: int = 64
+    max_open_files: int = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +98,7 @@ RANGES: Mapping[str, Range] = {
     "runtime.progress_every_seconds": Range(0, 3600),  # 0: no progress line
     "runtime.block_cache_mb": Range(1, 65_536),  # 64 GiB
     "runtime.write_buffer_mb": Range(1, 4096),  # RocksDB caps a memtable below 4 GiB
+    "runtime.max_open_files": Range(4, 65_536),  # the pool of open output files (queues)
 }
 
 
