@@ -25,7 +25,8 @@ from typing import Any, TextIO
 import orjson
 
 from connectors.files import STDIN, Fingerprint, LineReader, OutputFiles, check_prefix, dead_letter, display_name
-from graph.store import SEP, RocksStore
+from graph.keys import META, POSITION, STATE_ID, group
+from graph.store import RocksStore
 from tracer.alerts import Alert, route
 from tracer.engine import Engine
 from tracer.errors import InvalidEvent, OutputError, StateError
@@ -34,8 +35,8 @@ from tracer.registry import Subdistricts
 from tracer.settings import Settings
 
 log = logging.getLogger(__name__)
-_POSITION = ("M" + SEP, "position")
-_STATE_ID = ("M" + SEP, "state-id")
+_POSITION = (group(META), POSITION)
+_STATE_ID = (group(META), STATE_ID)
 _KINDS = {kind: kind.__name__.lower() for kind in (Trip, Case, Person, Quarantine, Exposure)}
 
 

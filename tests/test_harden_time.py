@@ -14,11 +14,11 @@ from typing import Any
 import orjson
 import pytest
 
-from graph.keys import META, TRIPS
+from connectors.kafka.routing import COPY_HEADER, COPY_TRIP, owner, trip_record
+from graph.keys import META, TRIPS, WATERMARK, group
 from graph.store import SEP, MemoryStore, RocksStore, Store
 from streams.embedded import run_embedded
-from streams.kafka_partition import PartitionTask
-from streams.kafka_routing import COPY_HEADER, COPY_TRIP, owner, trip_record
+from streams.kafka.partition import PartitionTask
 from tests.builders import at, case, trip
 from tests.conftest import Driver
 from tests.kafka.harness import MemoryBus, Rec, Reference, drain, embedded_reference, open_tasks, queues_of
@@ -295,12 +295,12 @@ def test_a_partition_applies_a_copied_ride_whatever_its_own_event_time(tmp_path:
     task = PartitionTask(tmp_path, kafka.events_topic, 0, 2, SETTINGS, kafka)
     try:
         task.process([Rec(0, orjson.dumps(trip("P1"))), Rec(1, orjson.dumps(trip("P2")))])
-        mark = task.store.get(META, "watermark")
+        mark = task.store.get(group(META), WATERMARK)
         assert mark is not None
         copied = parse_line(orjson.dumps(trip("P3", day="2020-01-25", trip_id="far")), 72 * HOUR)
         assert task.process([Rec(2, trip_record(copied, SETTINGS.rules.zone), ((COPY_HEADER, COPY_TRIP),))]) == []
-        assert task.store.get(TRIPS, "far") is not None
-        assert task.store.get(META, "watermark") == mark
+        assert task.store.get(group(TRIPS), "far") is not None
+        assert task.store.get(group(META), WATERMARK) == mark
     finally:
         task.close()
 

@@ -17,13 +17,13 @@ from datetime import timedelta
 
 import orjson
 
+from graph.keys import CASE, EXPOSURE
 from tracer.events import Case, Exposure, Trip, local_midnight
 from tracer.rules import CLOSE, Window, case_window
 from tracer.settings import RuleSettings
 
 FAR = 1 << 62  # "no bound" for open windows and exposures without times
 SECONDARY = "secondary"
-CASE, EXPOSURE = "case", "exposure"  # the source kinds alerts name (a via source is its case's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,28 +63,6 @@ class Source:
     def kind(self) -> str:
         """``case`` or ``exposure``: with ``case_id`` it names the source of an alert."""
         return CASE if self.exposure is None else EXPOSURE
-
-
-def case_key(case_id: str) -> str:
-    return "c:" + case_id
-
-
-def via_key(case_id: str, via_person_id: str) -> str:
-    return "v:" + case_id + "\x1e" + via_person_id
-
-
-def exposure_key(exposure_id: str) -> str:
-    return "e:" + exposure_id
-
-
-def key_parts(key: str) -> tuple[str, str, str | None]:
-    """``(kind, case or exposure id, via person)`` of a source key, the inverse of the three above.
-    Ids hold no control characters, so the ``\\x1e`` of a via key splits it unambiguously."""
-    prefix, rest = key[:2], key[2:]
-    if prefix == "v:":
-        case_id, via = rest.split("\x1e", 1)
-        return CASE, case_id, via
-    return (EXPOSURE if prefix == "e:" else CASE), rest, None
 
 
 def encode_case(case: Case) -> bytes:

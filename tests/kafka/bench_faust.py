@@ -20,8 +20,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from connectors.kafka import publish
-from streams.kafka_settings import KafkaSettings
+from connectors.kafka.publish import publish
+from connectors.kafka.settings import KafkaSettings
 from tests.kafka.conftest import ROOT, TEST_TIMINGS
 from tests.kafka.tansu import city_arguments, scratch_broker
 from tracer.settings import load_settings
@@ -77,7 +77,7 @@ def _faust(kafka: KafkaSettings, mode: str, total: int, state: Path) -> None:
     import faust
     import orjson
 
-    from streams.kafka_partition import PartitionTask
+    from streams.kafka.partition import PartitionTask
 
     app = faust.App(f"bench-{mode}", broker=kafka.broker, store="memory://", web_enabled=False,
                     web_bind="127.0.0.1", broker_session_timeout=6.0, broker_heartbeat_interval=2.0,

@@ -27,10 +27,10 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer
 
 from benchmarks.common import trips_file
-from connectors.kafka import publish
+from connectors.kafka.publish import publish
+from connectors.kafka.settings import KafkaSettings
 from streams.embedded import run_embedded
-from streams.kafka_settings import KafkaSettings
-from streams.kafka_worker import Worker
+from streams.kafka.worker import Worker
 from tests.kafka.cluster import WorkerProcess, wait_caught_up
 from tests.kafka.conftest import TEST_TIMINGS
 from tests.kafka.harness import write_config

@@ -17,10 +17,10 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from connectors.kafka.routing import COPY_HEADER, SEQ_HEADER, placement
+from connectors.kafka.settings import KafkaSettings
 from streams.embedded import run_embedded
-from streams.kafka_partition import Output, PartitionTask
-from streams.kafka_routing import COPY_HEADER, SEQ_HEADER, placement
-from streams.kafka_settings import KafkaSettings
+from streams.kafka.partition import Output, PartitionTask
 from tracer.alerts import fold
 from tracer.errors import InvalidEvent
 from tracer.events import parse_line

@@ -11,8 +11,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.kafka_partition import PartitionTask
-from streams.kafka_routing import COPY_HEADER, owner, trip_record
+from connectors.kafka.routing import COPY_HEADER, owner, trip_record
+from streams.kafka.partition import PartitionTask
 from tests.builders import case, person, trip
 from tests.dense import stream
 from tests.kafka.harness import MemoryBus, Reference, drain, embedded_reference, open_tasks, queues_of

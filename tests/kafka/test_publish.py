@@ -10,10 +10,11 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from connectors.kafka import download_events, publish
+from connectors.kafka.publish import publish
+from connectors.kafka.replay import download_events
+from connectors.kafka.routing import SEQ_HEADER, partition_for_key
+from connectors.kafka.settings import KafkaSettings
 from streams.embedded import run_embedded
-from streams.kafka_routing import SEQ_HEADER, partition_for_key
-from streams.kafka_settings import KafkaSettings
 from tests.builders import at, case, person, trip
 from tests.kafka.conftest import ROOT, tracer_command
 from tests.kafka.synth import city_events

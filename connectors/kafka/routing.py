@@ -27,12 +27,12 @@ from typing import Any
 import orjson
 from kafka.partitioner.default import murmur2
 
+from graph.keys import service_day
 from tracer.events import Case, Event, Exposure, Person, Quarantine, Trip, format_time
 
 SEQ_HEADER = "tracer-seq"  # publish run and line number: the replay order
 COPY_HEADER = "tracer-copy"  # on worker-made records: b"trip" or b"interest"
 COPY_TRIP, COPY_INTEREST = b"trip", b"interest"
-SEP = "\x1f"
 
 
 @lru_cache(maxsize=1 << 16)  # murmur2 is pure Python in kafka-python: 6 us, for every alert change
@@ -43,7 +43,7 @@ def partition_for_key(key: bytes, partitions: int) -> int:
 
 def day_key(date: str, mode: str, service: str) -> bytes:
     """The record key of a service day, as ``Trip.service_day``."""
-    return SEP.join((date, mode, service)).encode()
+    return service_day(date, mode, service).encode()
 
 
 def owner(date: str, mode: str, service: str, partitions: int) -> int:

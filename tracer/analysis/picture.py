@@ -13,8 +13,8 @@ from html import escape
 
 import networkx as nx
 
-from graph.analysis import COLOURS
-from graph.export import xml_safe
+from tracer.analysis.export import xml_safe
+from tracer.analysis.network import COLOURS
 
 _SIZE = 900
 _RING = 160

@@ -15,10 +15,10 @@ from typing import Any
 
 import networkx as nx
 
-from graph.queries import all_sources, live_alerts, source_rides
+from graph.keys import CASE, is_case_key, key_parts
 from graph.store import Store
+from tracer.analysis.queries import all_sources, live_alerts, source_rides
 from tracer.settings import RuleSettings
-from tracer.sources import CASE
 
 EDGE_FIELDS = (
     "source_kind",
@@ -111,9 +111,10 @@ def clusters(store: Store, rules: RuleSettings) -> tuple[list[Cluster], list[tup
 
     riders: dict[str, set[str]] = defaultdict(set)
     for day, key, _ in source_rides(store):
-        if key.startswith("c:"):
-            riders[day].add(key[2:])
-            find(key[2:])
+        if is_case_key(key):
+            case_id = key_parts(key)[1]
+            riders[day].add(case_id)
+            find(case_id)
     for cases in riders.values():
         first, *rest = sorted(cases)
         for other in rest:

@@ -6,7 +6,7 @@ what it returns. The contract with the worker:
 * ``process(records)`` applies records in offset order and returns the output records of those at
   or after ``emit_from`` (earlier ones are being *rebuilt*: their outputs were delivered before).
   Outputs are alert changes of the days this partition owns, dead letters, and the copies of
-  interesting persons' rides for the other partitions (streams/kafka_routing.py).
+  interesting persons' rides for the other partitions (connectors/kafka/routing.py).
 * ``commit()`` is called once those outputs are acknowledged by the broker. Whenever the store
   commits (there, or mid-batch when retention cuts old days), the ``before_commit`` hook puts the
   input position and the *outbox* (outputs produced but not yet acknowledged) into the same
@@ -33,9 +33,7 @@ from typing import NamedTuple, Protocol
 import orjson
 
 from connectors.files import dead_letter
-from graph.keys import TRIPS, group
-from graph.store import SEP, RocksStore
-from streams.kafka_routing import (
+from connectors.kafka.routing import (
     COPY_HEADER,
     COPY_INTEREST,
     COPY_TRIP,
@@ -46,7 +44,9 @@ from streams.kafka_routing import (
     placement,
     trip_record,
 )
-from streams.kafka_settings import KafkaSettings
+from connectors.kafka.settings import KafkaSettings
+from graph.keys import INTEREST, ITINERARIES, KAFKA_POSITION, META, TRIPS, group
+from graph.store import SEP, RocksStore
 from tracer.alerts import CONTACTS, Change, route
 from tracer.engine import Engine
 from tracer.errors import InvalidEvent, StateError
@@ -56,8 +56,8 @@ from tracer.registry import Subdistricts
 from tracer.settings import Settings
 
 log = logging.getLogger(__name__)
-_META = ("M" + SEP, "kafka")
-_INTEREST = "W" + SEP  # persons whose rides this partition copies to the others (kafka mode only)
+_META = (group(META), KAFKA_POSITION)
+_INTEREST = group(INTEREST)  # persons whose rides this partition copies to the others
 
 
 class Record(Protocol):
@@ -236,7 +236,7 @@ class PartitionTask:
 
         A case marks its person here (cases reach every partition); a close contact found here is
         marked here and announced to the others; a ride of a marked person on this partition's
-        days is copied to the others (streams/kafka_routing.py says why), and so is a correction
+        days is copied to the others (connectors/kafka/routing.py says why), and so is a correction
         of a ride that was copied (``rider_before`` was marked), whoever rides it now: else the
         other partitions would keep the old copy.
         """
@@ -293,7 +293,7 @@ class PartitionTask:
         """Whose ride a trip event replaces (None: a new trip, or not a trip)."""
         if type(event) is not Trip:
             return None
-        stored = self.store.get(TRIPS, event.trip_id)
+        stored = self.store.get(group(TRIPS), event.trip_id)
         return decode_trip(stored).person_id if stored is not None else None
 
     def _marked(self, person: str | None) -> bool:
@@ -305,8 +305,8 @@ class PartitionTask:
             return []
         self.store.put(_INTEREST, person, b"")
         trips = []
-        for suffix, _ in self.store.scan(group("I", person)):
-            data = self.store.get(TRIPS, suffix.split(SEP, 1)[1])
+        for suffix, _ in self.store.scan(group(ITINERARIES, person)):
+            data = self.store.get(group(TRIPS), suffix.split(SEP, 1)[1])
             if data is not None:
                 trips.append(decode_trip(data))
         return self._copies(offset, trips)
