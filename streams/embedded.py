@@ -30,8 +30,8 @@ from graph.store import RocksStore
 from tracer.alerts import Alert, route
 from tracer.engine import Engine
 from tracer.errors import InvalidEvent, OutputError, StateError
-from tracer.events import Case, Exposure, Person, Quarantine, Trip, parse_line
-from tracer.registry import Subdistricts
+from tracer.events import Case, Exposure, Person, Quarantine, Trip
+from tracer.intake import WARNING, Intake
 from tracer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ class _Run:
         self.progress = options.progress
         self.contacts_view = options.contacts_view
         self.summary = Summary()
-        self.subdistricts = Subdistricts.load(settings)
+        self.intake = Intake(settings)
         self.reader: LineReader | None = None
         runtime = settings.runtime
         self.store = RocksStore(
@@ -216,8 +216,7 @@ class _Run:
 
     def _loop(self, engine: Engine) -> None:
         settings, summary, position = self.settings, self.summary, self.position
-        max_ride_us = int(settings.rules.max_ride_hours * 3_600_000_000)
-        max_bytes = settings.runtime.max_line_bytes
+        decode = self.intake.decode
         commit_every = settings.runtime.commit_every
         every = settings.runtime.progress_every_seconds
         started = time.perf_counter()
@@ -229,12 +228,10 @@ class _Run:
             self.reader = self._reader(index)
             for number, end, data, too_long in self.reader:
                 try:
-                    if too_long:
-                        raise InvalidEvent(f"line longer than max_line_bytes ({max_bytes})")
-                    event, warning = self.subdistricts.check(parse_line(data, max_ride_us))
+                    event, warning = decode(data, too_long)
                     changes = engine.process(event)
                     if warning:
-                        write("dead-letter", dead_letter(source, number, data, warning, severity="warning"))
+                        write("dead-letter", dead_letter(source, number, data, warning, severity=WARNING))
                         summary.warnings += 1
                 except InvalidEvent as exc:
                     write("dead-letter", dead_letter(source, number, data, exc.reason))

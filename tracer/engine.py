@@ -43,7 +43,7 @@ from graph.keys import (
     via_key,
 )
 from graph.store import SEP, Store
-from tracer.alerts import Alert, Change, alert_id, build_alert
+from tracer.alerts import Alert, Change, alert_id, build_alert, is_case_close
 from tracer.errors import InvalidEvent
 from tracer.events import (
     Case,
@@ -57,7 +57,7 @@ from tracer.events import (
     local_midnight,
     parse_time,
 )
-from tracer.rules import CLOSE, Match, best_match, close_candidates, rides_in_window
+from tracer.rules import Level, Match, best_match, close_candidates, rides_in_window
 from tracer.settings import RuleSettings
 from tracer.sources import (
     Source,
@@ -298,14 +298,14 @@ class Engine:
         pairs = set()
         for change in changes:
             for alert in (change.before, change.after):  # close alerts of cases (not of exposures)
-                if alert is not None and alert["level"] == CLOSE and alert["case_person_id"] is not None:
+                if is_case_close(alert):
                     pairs.add((alert["case_id"], alert["contact_person_id"]))
         return [change for case_id, contact in sorted(pairs) for change in self._refresh_via(case_id, contact)]
 
     def _refresh_contacts_of(self, case: Source) -> list[Change]:
         """A case's report time moved: the default isolation of all its close contacts moves too."""
         alerts = (orjson.loads(value) for _, value in self.store.scan(group(ALERTS, case.key)))
-        contacts = {alert["contact_person_id"] for alert in alerts if alert["level"] == CLOSE}
+        contacts = {alert["contact_person_id"] for alert in alerts if alert["level"] == Level.CLOSE}
         return [change for contact in sorted(contacts) for change in self._refresh_via(case.case_id, contact)]
 
     def _refresh_via(self, case_id: str, contact: str) -> list[Change]:
@@ -317,7 +317,7 @@ class Engine:
         for suffix, key in self.store.scan(group(CONTACT_ALERTS, contact)):
             if key.decode() == case.key:
                 alert = orjson.loads(self.store.get(group(ALERTS, case.key), suffix) or b"null")
-                if alert["level"] == CLOSE:
+                if alert["level"] == Level.CLOSE:
                     starts.append(parse_time(alert["exposure_start"]))
         data = None
         if starts and case.window is not None and case.reported_at is not None:
@@ -393,7 +393,7 @@ class Engine:
                 if key not in sources:
                     sources[key] = self._find_source(key)
                 hit = self._hit(sources[key], probes.get(key), riders.get(contact), contact)
-                if not delivered and hit is not None and hit.level != CLOSE:
+                if not delivered and hit is not None and hit.level != Level.CLOSE:
                     hit = None
             hits.append(hit)
         return hits

@@ -19,11 +19,10 @@ import orjson
 
 from graph.keys import CASE, EXPOSURE
 from tracer.events import Case, Exposure, Trip, local_midnight
-from tracer.rules import CLOSE, Window, case_window
+from tracer.rules import Level, Window, case_window
 from tracer.settings import RuleSettings
 
 FAR = 1 << 62  # "no bound" for open windows and exposures without times
-SECONDARY = "secondary"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +48,7 @@ class Source:
         """The alert level a rule's level gives through this source (None: no alert)."""
         if self.via_person_id is None:
             return rule_level
-        return SECONDARY if rule_level == CLOSE else None
+        return Level.SECONDARY if rule_level == Level.CLOSE else None
 
     def excludes(self, person_id: str) -> bool:
         """People who are never contacts of this source: the case person, and X for X's own source."""

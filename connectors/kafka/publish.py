@@ -23,8 +23,7 @@ from connectors.kafka.routing import SEQ_HEADER, placement
 from connectors.kafka.settings import KafkaSettings
 from connectors.kafka.topics import all_queues, base_topics, ensure_topics
 from tracer.errors import InvalidEvent, OutputError
-from tracer.events import parse_line
-from tracer.registry import Subdistricts
+from tracer.intake import WARNING, Intake
 from tracer.settings import Settings
 
 
@@ -43,7 +42,7 @@ def publish(paths: Sequence[str], settings: Settings, kafka: KafkaSettings) -> P
 
     A person of an unknown subdistrict is published as it is (each partition sends them to
     ``unassigned`` itself) and reported here, once, as a warning dead letter."""
-    subdistricts = Subdistricts.load(settings)
+    intake = Intake(settings)  # before connecting: a bad subdistrict list stops here
     ensure_topics(kafka, base_topics(kafka, all_queues(settings) if kafka.declare_queues else ()))
     producer = _producer(kafka)
     summary = PublishSummary()
@@ -59,22 +58,18 @@ def publish(paths: Sequence[str], settings: Settings, kafka: KafkaSettings) -> P
             raise OutputError(f"topic {kafka.events_topic} has no usable partitions: {partitions}")
         summary.partitions = len(partitions)
         run = f"{time.time_ns():020d}.{os.getpid() % 10_000_000:07d}"
-        max_ride_us = int(settings.rules.max_ride_hours * 3_600_000_000)
-        max_bytes = settings.runtime.max_line_bytes
         index = 0
         for path in paths:
-            for number, _, data, too_long in read_lines(path, 0, 0, max_bytes):
+            for number, _, data, too_long in read_lines(path, 0, 0, intake.max_line_bytes):
                 index += 1
                 try:
-                    if too_long:
-                        raise InvalidEvent(f"line longer than max_line_bytes ({max_bytes})")
-                    event, warning = subdistricts.check(parse_line(data, max_ride_us))
+                    event, warning = intake.decode(data, too_long)
                 except InvalidEvent as exc:
                     send_dead(path, dead_letter(path, number, data, exc.reason))
                     summary.dead_letters += 1
                     continue
                 if warning is not None:
-                    send_dead(path, dead_letter(path, number, data, warning, severity="warning"))
+                    send_dead(path, dead_letter(path, number, data, warning, severity=WARNING))
                     summary.warnings += 1
                 key, targets = placement(event, len(partitions))
                 headers = [(SEQ_HEADER, f"{run}.{index:012d}".encode())]

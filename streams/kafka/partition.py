@@ -47,12 +47,12 @@ from connectors.kafka.routing import (
 from connectors.kafka.settings import KafkaSettings
 from graph.keys import INTEREST, ITINERARIES, KAFKA_POSITION, META, TRIPS, group
 from graph.store import SEP, RocksStore
-from tracer.alerts import CONTACTS, Change, route
+from tracer.alerts import CONTACTS, Change, is_case_close, route
 from tracer.engine import Engine
 from tracer.errors import InvalidEvent, StateError
-from tracer.events import Case, Event, Exposure, Trip, decode_trip, parse_line
+from tracer.events import Case, Event, Exposure, Trip, decode_trip
+from tracer.intake import Intake
 from tracer.privacy import Pseudonymizer
-from tracer.registry import Subdistricts
 from tracer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -114,10 +114,8 @@ class PartitionTask:
         self.path = state_dir / f"{topic}-{partition}"
         self._settings, self._kafka = settings, kafka
         self._zone = settings.rules.zone
-        self._max_ride_us = int(settings.rules.max_ride_hours * 3_600_000_000)
-        self._max_bytes = settings.runtime.max_line_bytes
         self._spread = settings.rules.trace_secondary  # without secondary contacts, no itineraries to copy
-        self._subdistricts = Subdistricts.load(settings)  # its warnings are the publisher's to report
+        self._intake = Intake(settings)
         self.emit_from = 0
         self.counts = Counts()
         self._poison: dict[int, str] = {}
@@ -214,9 +212,7 @@ class PartitionTask:
         try:
             if copy == COPY_INTEREST:
                 return self._mark(record.offset, orjson.loads(record.value)["person_id"])
-            if len(record.value) > self._max_bytes:
-                raise InvalidEvent(f"record longer than max_line_bytes ({self._max_bytes})")
-            event, _ = self._subdistricts.check(parse_line(record.value, self._max_ride_us))
+            event = self._intake.decode(record.value).event  # its warning: tracer publish reports it
             rider_before = self._rider_before(event) if self._spread and copy is None else None
             changes = self.engine.process(event, timed=copy is None and type(event) is Trip)
         except InvalidEvent as exc:
@@ -334,7 +330,7 @@ def _close_contacts(changes: list[Change]) -> set[str]:
     found = set()
     for change in changes:
         for alert in (change.before, change.after):
-            if alert is not None and alert["level"] == "close" and alert["case_person_id"] is not None:
+            if is_case_close(alert):
                 found.add(alert["contact_person_id"])
     return found
 

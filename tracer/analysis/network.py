@@ -18,6 +18,7 @@ import networkx as nx
 from graph.keys import CASE, is_case_key, key_parts
 from graph.store import Store
 from tracer.analysis.queries import all_sources, live_alerts, source_rides
+from tracer.rules import Level
 from tracer.settings import RuleSettings
 
 EDGE_FIELDS = (
@@ -61,7 +62,7 @@ def contact_graph(store: Store, rules: RuleSettings) -> nx.MultiDiGraph:
             origin, contact, kind="contact", case_id=alert["case_id"], **{name: alert[name] for name in EDGE_FIELDS}
         )
         for later_case in case_persons.get(alert["contact_person_id"], ()):
-            if kind == CASE and alert["level"] != "secondary" and later_case != alert["case_id"]:
+            if kind == CASE and alert["level"] != Level.SECONDARY and later_case != alert["case_id"]:
                 graph.add_edge(
                     f"case:{alert['case_id']}",
                     f"case:{later_case}",
@@ -149,7 +150,7 @@ def to_graphml(graph: nx.MultiDiGraph) -> str:
     return "\n".join(nx.generate_graphml(clean))
 
 
-COLOURS = {"close": "#d62728", "secondary": "#ff7f0e", "general": "#1f77b4", None: "#7f7f7f"}
+COLOURS = {Level.CLOSE: "#d62728", Level.SECONDARY: "#ff7f0e", Level.GENERAL: "#1f77b4", None: "#7f7f7f"}
 
 
 def _plain(value: Any) -> Any:
