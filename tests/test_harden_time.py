@@ -14,8 +14,8 @@ from typing import Any
 import orjson
 import pytest
 
-from connectors.kafka.routing import COPY_HEADER, COPY_TRIP, owner, trip_record
-from graph.keys import META, TRIPS, WATERMARK, group
+from connectors.kafka.routing import COPY_HEADER, COPY_TRIP, partition_of_day, trip_record
+from graph.keys import META, TRIPS, WATERMARK, group, service_day
 from graph.store import SEP, MemoryStore, RocksStore, Store
 from streams.embedded import run_embedded
 from streams.kafka.partition import PartitionTask
@@ -285,7 +285,7 @@ def test_an_exposure_rejected_on_every_partition_is_one_dead_letter(tmp_path: Pa
     bus = _partitioned([orjson.dumps(e) for e in (trip("P1"), trip("P2"), exposure)], tmp_path, partitions=4)
     letters = bus.records(bus.kafka.dead_letter_topic)
     assert [d["reason"].split(" ", 1)[0] for d in letters] == ["start"]
-    assert letters[0]["source"] == f"events/{owner('2020-01-20', 'flight', 'MU5101', 4)}"
+    assert letters[0]["source"] == f"events/{partition_of_day(service_day('2020-01-20', 'flight', 'MU5101'), 4)}"
 
 
 def test_a_partition_applies_a_copied_ride_whatever_its_own_event_time(tmp_path: Path) -> None:
@@ -307,7 +307,7 @@ def test_a_partition_applies_a_copied_ride_whatever_its_own_event_time(tmp_path:
 
 def _dates_of(partition: int, partitions: int) -> list[str]:
     return [day for day in (f"2020-01-{d:02d}" for d in range(1, 32))
-            if owner(day, "flight", "MU5101", partitions) == partition]
+            if partition_of_day(service_day(day, "flight", "MU5101"), partitions) == partition]
 
 
 def test_records_on_every_partition_are_applied_alike(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from graph.keys import CASE
+from graph.keys import CASE, service_day
 from tracer.events import format_time
 from tracer.rules import Level, Match
 from tracer.sources import Source
@@ -119,6 +119,11 @@ def route(change: Change, contacts_view: Callable[[Alert], Alert] | None = None)
     if new_queue is not None:
         records.append((new_queue, line))
     return records
+
+
+def alert_day(alert: Alert) -> str:
+    """The service day (``graph.keys.service_day``) an alert is about."""
+    return service_day(alert["date"], alert["mode"], alert["service"])
 
 
 def is_case_close(alert: Alert | None) -> bool:

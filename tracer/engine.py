@@ -39,11 +39,10 @@ from graph.keys import (
     group,
     is_case_key,
     key_parts,
-    service_day,
     via_key,
 )
 from graph.store import SEP, Store
-from tracer.alerts import Alert, Change, alert_id, build_alert, is_case_close
+from tracer.alerts import Alert, Change, alert_day, alert_id, build_alert, is_case_close
 from tracer.errors import InvalidEvent
 from tracer.events import (
     Case,
@@ -264,7 +263,7 @@ class Engine:
             affected[ride.service_day].update((key, rider) for rider in self._exposed_by(key, ride, only_close))
         for _, value in self.store.scan(group(ALERTS, key)):
             alert = orjson.loads(value)
-            day = service_day(alert["date"], alert["mode"], alert["service"])
+            day = alert_day(alert)
             affected[day].add((key, alert["contact_person_id"]))
         return self._recompute(affected, fresh=key if old is None else None)
 

@@ -19,7 +19,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from connectors.files import dead_letter, read_lines
-from connectors.kafka.routing import SEQ_HEADER, placement
+from connectors.kafka.routing import SEQ_HEADER, partitions_of
 from connectors.kafka.settings import KafkaSettings
 from connectors.kafka.topics import all_queues, base_topics, ensure_topics
 from tracer.errors import InvalidEvent, OutputError
@@ -71,7 +71,7 @@ def publish(paths: Sequence[str], settings: Settings, kafka: KafkaSettings) -> P
                 if warning is not None:
                     send_dead(path, dead_letter(path, number, data, warning, severity=WARNING))
                     summary.warnings += 1
-                key, targets = placement(event, len(partitions))
+                key, targets = partitions_of(event, len(partitions))
                 headers = [(SEQ_HEADER, f"{run}.{index:012d}".encode())]
                 for partition in targets:
                     producer.send(kafka.events_topic, value=data, key=key, partition=partition,

@@ -37,17 +37,16 @@ from connectors.kafka.routing import (
     COPY_HEADER,
     COPY_INTEREST,
     COPY_TRIP,
-    alert_owner,
     interest_record,
-    owner,
-    partition_for_key,
-    placement,
+    partition_of,
+    partition_of_day,
+    partitions_of,
     trip_record,
 )
 from connectors.kafka.settings import KafkaSettings
-from graph.keys import INTEREST, ITINERARIES, KAFKA_POSITION, META, TRIPS, group
+from graph.keys import INTEREST, ITINERARIES, KAFKA_POSITION, META, TRIPS, group, service_day
 from graph.store import SEP, RocksStore
-from tracer.alerts import CONTACTS, Change, is_case_close, route
+from tracer.alerts import CONTACTS, Change, alert_day, is_case_close, route
 from tracer.engine import Engine
 from tracer.errors import InvalidEvent, StateError
 from tracer.events import Case, Event, Exposure, Trip, decode_trip
@@ -138,7 +137,7 @@ class PartitionTask:
             self.position: int = meta["next"] if meta else 0
             self.unacked: list[Output] = [_decode_output(o) for o in meta["outbox"]] if meta else []
             self._handed = 0  # unacked[:_handed] were given to the worker to deliver
-            self.engine = Engine(self.store, self._settings.rules, delivers=self._owns)
+            self.engine = Engine(self.store, self._settings.rules, delivers=self._is_own_day)
         except BaseException:
             self.store.close()
             raise
@@ -256,7 +255,7 @@ class PartitionTask:
         for change in changes:
             alert = change.after or change.before
             assert alert is not None
-            if alert_owner(alert, self.partitions) != self.partition:
+            if partition_of_day(alert_day(alert), self.partitions) != self.partition:
                 continue  # computed here for via windows only; its owner delivers it
             contact = alert["contact_person_id"]
             view = self._pseudonyms.alert if self._pseudonyms else None
@@ -274,16 +273,16 @@ class PartitionTask:
         partition. A published exposure is reported by the owner of its service day, the only
         partition whose verdict decides alerts (the others hold none of its riders); a case, person
         or quarantine by the partition of its key. (A record that does not parse has no known
-        placement: each partition that holds it reports it.)"""
+        routing: each partition that holds it reports it.)"""
         if event is None or type(event) is Trip:
             return True
         if isinstance(event, Exposure):
-            return owner(event.date, event.mode, event.service, self.partitions) == self.partition
-        return partition_for_key(placement(event, self.partitions)[0], self.partitions) == self.partition
+            return self._is_own_day(service_day(event.date, event.mode, event.service))
+        return partition_of(partitions_of(event, self.partitions)[0], self.partitions) == self.partition
 
-    def _owns(self, day: str) -> bool:
+    def _is_own_day(self, day: str) -> bool:
         """Whether this partition delivers the alerts of a service day (``date|mode|service``)."""
-        return partition_for_key(day.encode(), self.partitions) == self.partition
+        return partition_of_day(day, self.partitions) == self.partition
 
     def _rider_before(self, event: Event) -> str | None:
         """Whose ride a trip event replaces (None: a new trip, or not a trip)."""
@@ -310,7 +309,7 @@ class PartitionTask:
     def _copies(self, offset: int, trips: list[Trip]) -> list[Output]:
         outputs = []
         for trip in trips:
-            if owner(trip.date, trip.mode, trip.service, self.partitions) != self.partition:
+            if partition_of_day(trip.service_day, self.partitions) != self.partition:
                 continue  # a copy received from its owner
             value, key = trip_record(trip, self._zone), trip.service_day.encode()
             outputs += [Output(offset, self.topic, key, value, p, COPY_TRIP)
