@@ -1,6 +1,6 @@
 """The Faust alternative, measured (numbers for docs/kafka.md); not a test.
 
-    python -m tests.kafka.bench_faust [--persons 20000 --days 5 --cases 40 --partitions 4]
+    python -m benchmarks.kafka_faust [--persons 20000 --days 5 --cases 40 --partitions 4]
 
 A Faust agent over the same events topic, taking batches (``stream.take_events``) and applying them
 with the same ``PartitionTask`` the aiokafka worker uses, but delivering nothing (so it is the upper
@@ -40,7 +40,7 @@ def main() -> None:
         kafka = replace(KafkaSettings(), broker=url, **{**TEST_TIMINGS, "events_partitions": args.partitions})
         summary = publish([str(folder / "city" / "events.jsonl")], SETTINGS, kafka)
         for mode in ("aiokafka", "faust-decode", "faust-engine"):
-            done = subprocess.run([sys.executable, "-m", "tests.kafka.bench_faust", "--child", mode, url,
+            done = subprocess.run([sys.executable, "-m", "benchmarks.kafka_faust", "--child", mode, url,
                                    str(summary.records), str(args.partitions), str(folder / mode)],
                                   cwd=ROOT, capture_output=True, timeout=900)
             output = (done.stdout + done.stderr).decode()  # Faust logs what its agents print
