@@ -17,10 +17,9 @@ import orjson
 from rocksdict import Options, Rdict, WriteBatch
 
 from benchmarks.common import save, table, trips_file
+from graph.store import SEP
 from streams.embedded import run_embedded
 from tracer.settings import load_settings
-
-SEP = "\x1f"
 
 
 def bare_loop(path: Path, state: Path, batch_size: int) -> float:

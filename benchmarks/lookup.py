@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from benchmarks.common import save, table, trips_file
-from graph.keys import group
+from graph import keys
 from graph.store import RocksStore
 from streams.embedded import run_embedded
 from tracer.engine import Engine
@@ -104,7 +104,7 @@ def _bare_read(store: RocksStore, case_number: int) -> float:
     per service day), which any lookup must do; measured right after the engine's (warm) lookup."""
     started = time.perf_counter()
     for ride in range(RIDES):
-        for _, value in store.scan(group("R", DAY, "metro", f"BENCH-{case_number}-{ride}")):
+        for _, value in store.scan(keys.group(keys.RIDERS, DAY, "metro", f"BENCH-{case_number}-{ride}")):
             orjson.loads(value)
     return time.perf_counter() - started
 

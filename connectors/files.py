@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from tracer.errors import InputError, OutputError, StateError
+from tracer.jsonl import escape_line_breaks
 
 CONTACTS_FILE = "contacts.jsonl"
 DEAD_LETTER_FILE = "dead-letter.jsonl"
@@ -262,20 +263,6 @@ def dead_letter(source: str, line: int, data: bytes, reason: str, **extra: Any) 
     """The dead-letter record of docs/schema.md (``raw`` and ``source`` made valid UTF-8), for every runner."""
     raw = data.decode("utf-8", errors="replace")
     return orjson.dumps({"source": display_name(source), "line": line, "raw": raw, "reason": reason, **extra})
-
-
-# What str.splitlines() splits on that JSON leaves raw (orjson escapes the control characters):
-# NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR, in UTF-8. Inside a record they can only be in a string.
-_LINE_BREAKS = ((b"\xc2\x85", b"\\u0085"), (b"\xe2\x80\xa8", b"\\u2028"), (b"\xe2\x80\xa9", b"\\u2029"))
-
-
-def escape_line_breaks(record: bytes) -> bytes:
-    """A JSON record with every character that a line splitter might take for a line end escaped."""
-    if record.isascii():
-        return record
-    for raw, escaped in _LINE_BREAKS:
-        record = record.replace(raw, escaped)
-    return record
 
 
 LOCK_FILE = ".tracer-lock"

@@ -25,9 +25,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from connectors.outfile import json_record
 from tracer.errors import InputError
 from tracer.events import parse_line
+from tracer.jsonl import json_record
 
 FIELD_LIMIT = 65_536  # characters in one CSV field; the real feed's longest field has 252
 MAX_SERVICES = 4  # numbers in one record (T182/T183: a train that changes number); the real feed has 3 at most

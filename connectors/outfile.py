@@ -18,19 +18,11 @@ import secrets
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
-import orjson
-
-from connectors.files import escape_line_breaks
 from tracer.errors import OutputError
 
 STDOUT = "-"
-
-
-def json_record(value: Any, *, indent: bool = False) -> bytes:
-    """``value`` as JSON ending in a newline; a compact record is exactly one line for any reader."""
-    return escape_line_breaks(orjson.dumps(value, option=orjson.OPT_INDENT_2 if indent else 0)) + b"\n"
 
 
 def refuse_overwriting(out: str | Path, inputs: Iterable[str | Path | None]) -> None:

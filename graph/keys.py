@@ -1,34 +1,80 @@
-"""The key layout of the co-travel store, in one place (the engine writes it; queries read it).
+"""The key layout of the co-travel store: every family, every metadata key, and the source-key
+codec, named here once (the engine writes them; queries, runners and Kafka partitions read them).
 
-Groups end with SEP ``\\x1f``; dates come first where retention must cut:
-    T|trip_id                         -> trip                 redelivery and corrections
-    R|date|mode|service|person|trip   -> trip                 riders of a service day
-    I|person|date|trip_id             -> b""                  a person's itinerary
-    P|date|mode|service|source|trip   -> source ride          probes, met by late riders
-    C|source                          -> source record        last version of each source
-    K|person|source                   -> b""                  traced sources riding as a person
-    A|source|alert_id                 -> alert JSON           live alerts of each source
-    X|person|alert_id                 -> source               a contact's live alerts
-    S|person                          -> subdistrict          the registry
-    Q|person                          -> time                 quarantine (isolation) of a person
-    M|watermark, M|position           -> ...                  event-time watermark; runner checkpoint
-    M|first_times                     -> JSON list            event times before the first corroborated one
-    W|person, M|kafka                 -> ...                  Kafka partition stores only (streams/kafka_partition.py)
-A service day is ``date|mode|service``; a source key is ``c:<case>``, ``v:<case>\\x1e<person>`` or
-``e:<exposure>`` (tracer/sources.py).
+A key is ``family|part|...|last`` with SEP ``\\x1f`` between parts; ``group(family, *parts)`` is
+the prefix that a scan reads. Dates come first where retention must cut:
+
+    family          key                               value
+    TRIPS           T|trip_id                         trip              redelivery and corrections
+    RIDERS          R|date|mode|service|person|trip   trip              riders of a service day
+    ITINERARIES     I|person|date|trip_id             b""               a person's itinerary
+    PROBES          P|date|mode|service|source|trip   source ride       met by late riders
+    SOURCES         C|source                          source record     last version of each source
+    RIDING          K|person|source                   b""               traced sources riding as a person
+    ALERTS          A|source|alert_id                 alert JSON        live alerts of each source
+    CONTACT_ALERTS  X|person|alert_id                 source key        a contact's live alerts
+    HOMES           S|person                          subdistrict       the registry (b"": no known home)
+    QUARANTINES     Q|person                          time              quarantine (isolation) of a person
+    INTEREST        W|person                          b""               Kafka partitions: persons whose rides are copied
+    META            M|name                            ...               the names below
+
+A service day is ``date|mode|service`` (``service_day``). A source key is ``c:<case>``,
+``v:<case>\\x1e<person>`` (a close contact's via source, for secondary contacts) or
+``e:<exposure>``; ids hold no control characters, so the ``\\x1e`` splits a via key unambiguously.
 """
 
 from __future__ import annotations
 
 from graph.store import SEP
 
-TRIPS, SOURCES, REGISTRY, QUARANTINES, META = (f + SEP for f in "TCSQM")
+TRIPS, RIDERS, ITINERARIES, PROBES, SOURCES, RIDING = "T", "R", "I", "P", "C", "K"
+ALERTS, CONTACT_ALERTS, HOMES, QUARANTINES, INTEREST, META = "A", "X", "S", "Q", "W", "M"
+
+# Names under META.
+WATERMARK = "watermark"  # the engine's event time (epoch microseconds)
+FIRST_TIMES = "first_times"  # event times seen before the stream had one (tracer/engine.py)
+POSITION = "position"  # the embedded runner's checkpoint: input position and output sizes
+STATE_ID = "state-id"  # the embedded runner's state identity, named by the output folder it owns
+KAFKA_POSITION = "kafka"  # a Kafka partition store's topic, partition and offset
+
+# The source kinds that alerts name (a via source is its case's) and the key prefixes they take.
+CASE, EXPOSURE = "case", "exposure"
+_CASE_PREFIX, _VIA_PREFIX, _EXPOSURE_PREFIX = "c:", "v:", "e:"
+_VIA_SEP = "\x1e"
 
 
 def group(family: str, *parts: str) -> str:
-    """The group of ``family`` under ``parts``: ``group("A", "c:C1")`` -> ``A|c:C1|``."""
-    return family + SEP + SEP.join(parts) + SEP
+    """The prefix of ``family``'s keys under ``parts``: ``group(ALERTS, "c:C1")`` -> ``A|c:C1|``,
+    ``group(TRIPS)`` -> ``T|``."""
+    return SEP.join((family, *parts)) + SEP
 
 
 def service_day(date: str, mode: str, service: str) -> str:
-    return SEP.join((date, mode, service))
+    """The key of a service run: riders with equal service days can meet."""
+    return f"{date}{SEP}{mode}{SEP}{service}"
+
+
+def case_key(case_id: str) -> str:
+    return _CASE_PREFIX + case_id
+
+
+def via_key(case_id: str, via_person_id: str) -> str:
+    return _VIA_PREFIX + case_id + _VIA_SEP + via_person_id
+
+
+def exposure_key(exposure_id: str) -> str:
+    return _EXPOSURE_PREFIX + exposure_id
+
+
+def is_case_key(key: str) -> bool:
+    """A case's own source key (not a close contact's via source, nor an exposure)."""
+    return key.startswith(_CASE_PREFIX)
+
+
+def key_parts(key: str) -> tuple[str, str, str | None]:
+    """``(kind, case or exposure id, via person)`` of a source key: the inverse of the key builders."""
+    prefix, rest = key[:2], key[2:]
+    if prefix == _VIA_PREFIX:
+        case_id, via = rest.split(_VIA_SEP, 1)
+        return CASE, case_id, via
+    return (EXPOSURE if prefix == _EXPOSURE_PREFIX else CASE), rest, None

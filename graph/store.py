@@ -27,7 +27,13 @@ from rocksdict import (
     WriteOptions,
 )
 
-from tracer.errors import StateError
+
+class StoreError(Exception):
+    """The store cannot be opened (held by another process, damaged) or written (disk full).
+
+    The store is the bottom layer and imports nothing of tracer; ``tracer.errors`` lists this
+    error in its tree, and the CLI reports it like every ``TracerError``."""
+
 
 log = logging.getLogger(__name__)
 SEP = "\x1f"
@@ -218,7 +224,7 @@ class RocksStore(Store):
             access = AccessType.read_only() if read_only else AccessType.read_write()
             self._db = Rdict(str(path), options, access_type=access)
         except Exception as exc:  # rocksdict raises plain Exception for lock and I/O errors
-            raise StateError(f"cannot open state {path}: {exc}") from exc
+            raise StoreError(f"cannot open state {path}: {exc}") from exc
         self._batch = WriteBatch(raw_mode=True)  # the pending writes, staged as they happen
         self._write_options = WriteOptions()
         self._write_options.sync = sync
@@ -262,7 +268,7 @@ class RocksStore(Store):
         try:
             self._db.write(batch, self._write_options)
         except Exception as exc:  # rocksdict raises plain Exception for I/O errors (disk full)
-            raise StateError(f"cannot write state: {exc}") from exc
+            raise StoreError(f"cannot write state: {exc}") from exc
 
     def close(self) -> None:
         """Release the database, dropping uncommitted writes. A failure here (after a failed write)

@@ -25,17 +25,18 @@ from typing import Any, TextIO
 import orjson
 
 from connectors.files import STDIN, Fingerprint, LineReader, OutputFiles, check_prefix, dead_letter, display_name
-from graph.store import SEP, RocksStore
+from graph.keys import META, POSITION, STATE_ID, group
+from graph.store import RocksStore
 from tracer.alerts import Alert, route
 from tracer.engine import Engine
 from tracer.errors import InvalidEvent, OutputError, StateError
-from tracer.events import Case, Exposure, Person, Quarantine, Trip, parse_line
-from tracer.registry import Subdistricts
+from tracer.events import Case, Exposure, Person, Quarantine, Trip
+from tracer.intake import WARNING, Intake
 from tracer.settings import Settings
 
 log = logging.getLogger(__name__)
-_POSITION = ("M" + SEP, "position")
-_STATE_ID = ("M" + SEP, "state-id")
+_POSITION = (group(META), POSITION)
+_STATE_ID = (group(META), STATE_ID)
 _KINDS = {kind: kind.__name__.lower() for kind in (Trip, Case, Person, Quarantine, Exposure)}
 
 
@@ -114,7 +115,7 @@ class _Run:
         self.progress = options.progress
         self.contacts_view = options.contacts_view
         self.summary = Summary()
-        self.subdistricts = Subdistricts.load(settings)
+        self.intake = Intake(settings)
         self.reader: LineReader | None = None
         runtime = settings.runtime
         self.store = RocksStore(
@@ -215,8 +216,7 @@ class _Run:
 
     def _loop(self, engine: Engine) -> None:
         settings, summary, position = self.settings, self.summary, self.position
-        max_ride_us = int(settings.rules.max_ride_hours * 3_600_000_000)
-        max_bytes = settings.runtime.max_line_bytes
+        decode = self.intake.decode
         commit_every = settings.runtime.commit_every
         every = settings.runtime.progress_every_seconds
         started = time.perf_counter()
@@ -228,12 +228,10 @@ class _Run:
             self.reader = self._reader(index)
             for number, end, data, too_long in self.reader:
                 try:
-                    if too_long:
-                        raise InvalidEvent(f"line longer than max_line_bytes ({max_bytes})")
-                    event, warning = self.subdistricts.check(parse_line(data, max_ride_us))
+                    event, warning = decode(data, too_long)
                     changes = engine.process(event)
                     if warning:
-                        write("dead-letter", dead_letter(source, number, data, warning, severity="warning"))
+                        write("dead-letter", dead_letter(source, number, data, warning, severity=WARNING))
                         summary.warnings += 1
                 except InvalidEvent as exc:
                     write("dead-letter", dead_letter(source, number, data, exc.reason))

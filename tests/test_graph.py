@@ -5,11 +5,11 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from graph.analysis import case_subgraph, clusters, contact_graph
-from graph.lookup import lookup
 from graph.store import RocksStore
 from streams.embedded import run_embedded
 from tests.builders import at, case, lines, trip
+from tracer.analysis.lookup import lookup
+from tracer.analysis.network import case_subgraph, clusters, contact_graph
 from tracer.cli import main
 from tracer.settings import RuleSettings, Settings
 

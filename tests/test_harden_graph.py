@@ -20,11 +20,11 @@ import networkx as nx
 import orjson
 import pytest
 
-from graph.analysis import case_subgraph, contact_graph
-from graph.export import xml_safe
 from graph.store import RocksStore
 from streams.embedded import run_embedded
 from tests.builders import at, case, lines, trip
+from tracer.analysis.export import xml_safe
+from tracer.analysis.network import case_subgraph, contact_graph
 from tracer.cli import main
 from tracer.settings import RuleSettings, Settings
 

@@ -12,13 +12,13 @@ import networkx as nx
 import orjson
 import pytest
 
-from graph.analysis import contact_graph
+from connectors.kafka.routing import trip_record
 from graph.store import RocksStore
 from streams.embedded import run_embedded
-from streams.kafka_routing import trip_record
 from tests.builders import at, case, lines, person, trip
 from tests.conftest import Driver
 from tracer.alerts import fold
+from tracer.analysis.network import contact_graph
 from tracer.events import Trip, parse_line
 from tracer.oracle import expected_alerts
 from tracer.settings import RuleSettings, Settings

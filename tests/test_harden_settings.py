@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.kafka_settings import RANGES as KAFKA_RANGES
-from streams.kafka_settings import KafkaSettings, bootstrap_servers, load_kafka_settings
+from connectors.kafka.settings import RANGES as KAFKA_RANGES
+from connectors.kafka.settings import KafkaSettings, bootstrap_servers, load_kafka_settings
 from tests.builders import case, lines, person, trip
 from tracer.errors import ConfigError
 from tracer.settings import RANGES, Range, RuleSettings, RuntimeSettings, field_types, load_settings

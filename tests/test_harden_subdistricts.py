@@ -137,7 +137,7 @@ def test_another_city_brings_its_own_list(tmp_path: Path) -> None:
 
 
 def test_the_shipped_list_is_the_default_and_declares_the_queues() -> None:
-    from connectors.kafka import all_queues
+    from connectors.kafka.topics import all_queues
 
     codes = Subdistricts.load(SETTINGS).codes
     assert len(codes) == 234 and "310101002" in codes and UNKNOWN not in codes

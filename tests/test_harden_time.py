@@ -14,11 +14,11 @@ from typing import Any
 import orjson
 import pytest
 
-from graph.keys import META, TRIPS
+from connectors.kafka.routing import COPY_HEADER, COPY_TRIP, partition_of_day, trip_record
+from graph.keys import META, TRIPS, WATERMARK, group, service_day
 from graph.store import SEP, MemoryStore, RocksStore, Store
 from streams.embedded import run_embedded
-from streams.kafka_partition import PartitionTask
-from streams.kafka_routing import COPY_HEADER, COPY_TRIP, owner, trip_record
+from streams.kafka.partition import PartitionTask
 from tests.builders import at, case, trip
 from tests.conftest import Driver
 from tests.kafka.harness import MemoryBus, Rec, Reference, drain, embedded_reference, open_tasks, queues_of
@@ -285,7 +285,7 @@ def test_an_exposure_rejected_on_every_partition_is_one_dead_letter(tmp_path: Pa
     bus = _partitioned([orjson.dumps(e) for e in (trip("P1"), trip("P2"), exposure)], tmp_path, partitions=4)
     letters = bus.records(bus.kafka.dead_letter_topic)
     assert [d["reason"].split(" ", 1)[0] for d in letters] == ["start"]
-    assert letters[0]["source"] == f"events/{owner('2020-01-20', 'flight', 'MU5101', 4)}"
+    assert letters[0]["source"] == f"events/{partition_of_day(service_day('2020-01-20', 'flight', 'MU5101'), 4)}"
 
 
 def test_a_partition_applies_a_copied_ride_whatever_its_own_event_time(tmp_path: Path) -> None:
@@ -295,19 +295,19 @@ def test_a_partition_applies_a_copied_ride_whatever_its_own_event_time(tmp_path:
     task = PartitionTask(tmp_path, kafka.events_topic, 0, 2, SETTINGS, kafka)
     try:
         task.process([Rec(0, orjson.dumps(trip("P1"))), Rec(1, orjson.dumps(trip("P2")))])
-        mark = task.store.get(META, "watermark")
+        mark = task.store.get(group(META), WATERMARK)
         assert mark is not None
         copied = parse_line(orjson.dumps(trip("P3", day="2020-01-25", trip_id="far")), 72 * HOUR)
         assert task.process([Rec(2, trip_record(copied, SETTINGS.rules.zone), ((COPY_HEADER, COPY_TRIP),))]) == []
-        assert task.store.get(TRIPS, "far") is not None
-        assert task.store.get(META, "watermark") == mark
+        assert task.store.get(group(TRIPS), "far") is not None
+        assert task.store.get(group(META), WATERMARK) == mark
     finally:
         task.close()
 
 
 def _dates_of(partition: int, partitions: int) -> list[str]:
     return [day for day in (f"2020-01-{d:02d}" for d in range(1, 32))
-            if owner(day, "flight", "MU5101", partitions) == partition]
+            if partition_of_day(service_day(day, "flight", "MU5101"), partitions) == partition]
 
 
 def test_records_on_every_partition_are_applied_alike(tmp_path: Path) -> None:

@@ -14,12 +14,13 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from graph.keys import CASE, service_day
 from tracer.events import format_time
-from tracer.rules import Match
+from tracer.rules import Level, Match
 from tracer.sources import Source
 
 SCHEMA_VERSION = 1
-QUEUE_LEVELS = frozenset(("close", "secondary"))
+QUEUE_LEVELS = frozenset((Level.CLOSE, Level.SECONDARY))
 UNASSIGNED = "unassigned"
 CONTACTS = "contacts"
 
@@ -118,3 +119,14 @@ def route(change: Change, contacts_view: Callable[[Alert], Alert] | None = None)
     if new_queue is not None:
         records.append((new_queue, line))
     return records
+
+
+def alert_day(alert: Alert) -> str:
+    """The service day (``graph.keys.service_day``) an alert is about."""
+    return service_day(alert["date"], alert["mode"], alert["service"])
+
+
+def is_case_close(alert: Alert | None) -> bool:
+    """A close alert of a case (not of an exposure; a via source's alerts are secondary): secondary
+    tracing derives a via source from each (docs/rules.md)."""
+    return alert is not None and alert["level"] == Level.CLOSE and alert["source_kind"] == CASE

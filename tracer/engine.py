@@ -20,9 +20,29 @@ from typing import NamedTuple
 
 import orjson
 
-from graph.keys import META, QUARANTINES, REGISTRY, SOURCES, TRIPS, group
+from graph.keys import (
+    ALERTS,
+    CONTACT_ALERTS,
+    FIRST_TIMES,
+    HOMES,
+    ITINERARIES,
+    META,
+    PROBES,
+    QUARANTINES,
+    RIDERS,
+    RIDING,
+    SOURCES,
+    TRIPS,
+    WATERMARK,
+    case_key,
+    exposure_key,
+    group,
+    is_case_key,
+    key_parts,
+    via_key,
+)
 from graph.store import SEP, Store
-from tracer.alerts import Alert, Change, alert_id, build_alert
+from tracer.alerts import Alert, Change, alert_day, alert_id, build_alert, is_case_close
 from tracer.errors import InvalidEvent
 from tracer.events import (
     Case,
@@ -36,24 +56,21 @@ from tracer.events import (
     local_midnight,
     parse_time,
 )
-from tracer.rules import CLOSE, Match, best_match, close_candidates, rides_in_window
+from tracer.rules import Level, Match, best_match, close_candidates, rides_in_window
 from tracer.settings import RuleSettings
 from tracer.sources import (
     Source,
-    case_key,
     decode_source,
     default_isolation,
     encode_case,
     encode_exposure,
     encode_via,
-    exposure_key,
     exposure_rides,
     exposure_time,
-    key_parts,
-    via_key,
 )
 
-T, C, S, Q, M = TRIPS, SOURCES, REGISTRY, QUARANTINES, META
+# Flat families' prefixes, read on every trip.
+T, C, S, Q, M = (group(family) for family in (TRIPS, SOURCES, HOMES, QUARANTINES, META))
 _FAR = 1 << 62
 _PURGE_BATCH = 50_000  # deletes per commit while retention drops a day
 _DAY = 86_400_000_000
@@ -75,7 +92,7 @@ class Engine:
 
     ``delivers`` says which service days the caller delivers alerts of (None: all of them). A Kafka
     partition delivers only its own days; on the others it traces the copied rides of case persons
-    and close contacts only to derive secondary tracing (streams/kafka_routing.py), for which the
+    and close contacts only to derive secondary tracing (connectors/kafka/routing.py), for which the
     close alerts of cases are all it needs, so there the engine makes no other.
     """
 
@@ -87,17 +104,17 @@ class Engine:
         # Derived from the store, kept in memory so that a trip meeting no source costs no scan.
         self._probed: Counter[str] = Counter()  # service day -> probes on it
         self._riding_sources: Counter[str] = Counter()  # person -> traced sources riding as them
-        for key, _ in store.items("P" + SEP):
+        for key, _ in store.items(group(PROBES)):
             self._probed[key[2:].rsplit(SEP, 2)[0]] += 1
-        for key, _ in store.items("K" + SEP):
+        for key, _ in store.items(group(RIDING)):
             self._riding_sources[key[2:].split(SEP, 1)[0]] += 1
         # Riders of each service day read during one event (riders only change at its start).
         self._riders_of: dict[str, dict[str, list[Trip]]] = {}
         self._homes: dict[str, bytes | None] = {}  # person -> subdistrict, read during one event
-        mark = store.get(M, "watermark")
+        mark = store.get(M, WATERMARK)
         self._watermark = int(mark) if mark else -_FAR
         # Event times seen before the stream has one, none corroborated yet (see ``_corroborate``).
-        self._first_times: list[int] = orjson.loads(store.get(M, "first_times") or b"[]")
+        self._first_times: list[int] = orjson.loads(store.get(M, FIRST_TIMES) or b"[]")
         self._horizon = ""  # service dates below this were dropped
         self._horizon_start = -_FAR
         self._next_day = -_FAR  # first microsecond of the day after the watermark's day
@@ -113,7 +130,7 @@ class Engine:
 
         ``timed=False``: the event takes no part in this engine's event time, neither checked
         against it nor moving it. Kafka partitions apply so the events copied to all of them, so
-        that every partition applies them alike (streams/kafka_partition.py).
+        that every partition applies them alike (streams/kafka/partition.py).
         """
         if self._riders_of:
             self._riders_of.clear()
@@ -170,28 +187,28 @@ class Engine:
     def _add_trip(self, trip: Trip, day: str, data: bytes) -> None:
         put, trip_id, person = self.store.put, trip.trip_id, trip.person_id
         put(T, trip_id, data)
-        put(f"R{SEP}{day}{SEP}", f"{person}{SEP}{trip_id}", data)
-        put(f"I{SEP}{person}{SEP}", f"{trip.date}{SEP}{trip_id}", b"")
+        put(f"{RIDERS}{SEP}{day}{SEP}", f"{person}{SEP}{trip_id}", data)
+        put(f"{ITINERARIES}{SEP}{person}{SEP}", f"{trip.date}{SEP}{trip_id}", b"")
 
     def _remove_trip(self, trip: Trip) -> None:
         self.store.delete(T, trip.trip_id)
-        self.store.delete(group("R", trip.service_day), trip.person_id + SEP + trip.trip_id)
-        self.store.delete(group("I", trip.person_id), trip.date + SEP + trip.trip_id)
+        self.store.delete(group(RIDERS, trip.service_day), trip.person_id + SEP + trip.trip_id)
+        self.store.delete(group(ITINERARIES, trip.person_id), trip.date + SEP + trip.trip_id)
 
     def _affected_by_trip(self, trip: Trip, present: bool, out: Affected) -> None:
         """Keys a trip's arrival (``present``) or removal can change, added to ``out``."""
         day = trip.service_day
         delivered = self._delivered(day)
         if day in self._probed:  # the rider may meet stored source rides
-            for suffix, _ in self.store.scan(group("P", day)):
+            for suffix, _ in self.store.scan(group(PROBES, day)):
                 key = suffix.split(SEP, 1)[0]
-                if delivered or _is_case(key):
+                if delivered or is_case_key(key):
                     out[day].add((key, trip.person_id))
         if trip.person_id not in self._riding_sources:
             return
-        for key, _ in self.store.scan(group("K", trip.person_id)):
+        for key, _ in self.store.scan(group(RIDING, trip.person_id)):
             source = self._load_source(key)
-            probe = (group("P", day), key + SEP + trip.trip_id)
+            probe = (group(PROBES, day), key + SEP + trip.trip_id)
             if present and source.window is not None and rides_in_window(trip, source.window):
                 if self.store.get(*probe) is None:
                     self._probed[day] += 1
@@ -226,27 +243,27 @@ class Engine:
         """Move a source's probes from its old rides to its new ones; recompute every key they touch."""
         old_rides, new_rides = self._rides(old), self._rides(new)
         if old is not None and old.person_id is not None and old.window is not None:
-            self.store.delete(group("K", old.person_id), key)
+            self.store.delete(group(RIDING, old.person_id), key)
             self._riding_sources[old.person_id] -= 1
             if not self._riding_sources[old.person_id]:
                 del self._riding_sources[old.person_id]
         if new is not None and new.person_id is not None and new.window is not None:
-            self.store.put(group("K", new.person_id), key, b"")
+            self.store.put(group(RIDING, new.person_id), key, b"")
             self._riding_sources[new.person_id] += 1
         affected: Affected = defaultdict(set)
         for ride in old_rides:
-            self.store.delete(group("P", ride.service_day), key + SEP + ride.trip_id)
+            self.store.delete(group(PROBES, ride.service_day), key + SEP + ride.trip_id)
             self._unprobe(ride.service_day)
         for ride in new_rides:
-            self.store.put(group("P", ride.service_day), key + SEP + ride.trip_id, ride.encode())
+            self.store.put(group(PROBES, ride.service_day), key + SEP + ride.trip_id, ride.encode())
             self._probed[ride.service_day] += 1
         either = new if new is not None else old
         only_close = either is not None and either.via_person_id is not None
         for ride in old_rides + new_rides:
             affected[ride.service_day].update((key, rider) for rider in self._exposed_by(key, ride, only_close))
-        for _, value in self.store.scan(group("A", key)):
+        for _, value in self.store.scan(group(ALERTS, key)):
             alert = orjson.loads(value)
-            day = SEP.join((alert["date"], alert["mode"], alert["service"]))
+            day = alert_day(alert)
             affected[day].add((key, alert["contact_person_id"]))
         return self._recompute(affected, fresh=key if old is None else None)
 
@@ -257,7 +274,7 @@ class Engine:
         if source.exposure is not None:
             return exposure_rides(source.exposure)
         rides = []
-        for suffix, _ in self.store.scan(group("I", source.person_id or "")):
+        for suffix, _ in self.store.scan(group(ITINERARIES, source.person_id or "")):
             data = self.store.get(T, suffix.split(SEP, 1)[1])
             if data is not None and rides_in_window(trip := decode_trip(data), source.window):
                 rides.append(trip)
@@ -280,14 +297,14 @@ class Engine:
         pairs = set()
         for change in changes:
             for alert in (change.before, change.after):  # close alerts of cases (not of exposures)
-                if alert is not None and alert["level"] == CLOSE and alert["case_person_id"] is not None:
+                if is_case_close(alert):
                     pairs.add((alert["case_id"], alert["contact_person_id"]))
         return [change for case_id, contact in sorted(pairs) for change in self._refresh_via(case_id, contact)]
 
     def _refresh_contacts_of(self, case: Source) -> list[Change]:
         """A case's report time moved: the default isolation of all its close contacts moves too."""
-        alerts = (orjson.loads(value) for _, value in self.store.scan(group("A", case.key)))
-        contacts = {alert["contact_person_id"] for alert in alerts if alert["level"] == CLOSE}
+        alerts = (orjson.loads(value) for _, value in self.store.scan(group(ALERTS, case.key)))
+        contacts = {alert["contact_person_id"] for alert in alerts if alert["level"] == Level.CLOSE}
         return [change for contact in sorted(contacts) for change in self._refresh_via(case.case_id, contact)]
 
     def _refresh_via(self, case_id: str, contact: str) -> list[Change]:
@@ -296,10 +313,10 @@ class Engine:
         if case is None:
             return []  # forgotten by retention
         starts = []
-        for suffix, key in self.store.scan(group("X", contact)):
+        for suffix, key in self.store.scan(group(CONTACT_ALERTS, contact)):
             if key.decode() == case.key:
-                alert = orjson.loads(self.store.get(group("A", case.key), suffix) or b"null")
-                if alert["level"] == CLOSE:
+                alert = orjson.loads(self.store.get(group(ALERTS, case.key), suffix) or b"null")
+                if alert["level"] == Level.CLOSE:
                     starts.append(parse_time(alert["exposure_start"]))
         data = None
         if starts and case.window is not None and case.reported_at is not None:
@@ -316,7 +333,8 @@ class Engine:
         # Every case this person has a live alert of, not only their via sources riding now (K): a
         # via source whose period was empty (isolated before the first exposure) has no K entry,
         # and a later quarantine may open it.
-        cases = {key.decode()[2:] for _, key in self.store.scan(group("X", event.person_id)) if key.startswith(b"c:")}
+        keys = {key.decode() for _, key in self.store.scan(group(CONTACT_ALERTS, event.person_id))}
+        cases = {key_parts(key)[1] for key in keys if is_case_key(key)}
         return [change for case_id in sorted(cases) for change in self._refresh_via(case_id, event.person_id)]
 
     # -- registry ----------------------------------------------------------------------------
@@ -328,8 +346,8 @@ class Engine:
             return []
         self.store.put(S, person.person_id, new)
         changes = []
-        for suffix, key in self.store.scan(group("X", person.person_id)):
-            alerts = group("A", key.decode())
+        for suffix, key in self.store.scan(group(CONTACT_ALERTS, person.person_id)):
+            alerts = group(ALERTS, key.decode())
             before = orjson.loads(self.store.get(alerts, suffix) or b"null")
             after = {**before, "subdistrict": person.subdistrict}
             self.store.put(alerts, suffix, orjson.dumps(after))
@@ -364,17 +382,17 @@ class Engine:
         """The hit of each ``(source, contact)`` key on a service day (None: no alert). On a day the
         caller does not deliver, only the close hits of cases (see ``Engine``). Sources read are
         kept in ``sources`` for the caller's next days."""
-        probes = self._trips_by_owner(group("P", day), {key for key, _ in keys})
+        probes = self._trips_by_owner(group(PROBES, day), {key for key, _ in keys})
         riders = self._rides_on(day, {contact for _, contact in keys})
         delivered = self._delivered(day)
         hits = []
         for key, contact in keys:
             hit = None
-            if delivered or _is_case(key):
+            if delivered or is_case_key(key):
                 if key not in sources:
                     sources[key] = self._find_source(key)
                 hit = self._hit(sources[key], probes.get(key), riders.get(contact), contact)
-                if not delivered and hit is not None and hit.level != CLOSE:
+                if not delivered and hit is not None and hit.level != Level.CLOSE:
                     hit = None
             hits.append(hit)
         return hits
@@ -410,17 +428,17 @@ class Engine:
     def _store_alert(
         self, key: str, contact: str, alert: str, after: Alert | None, known_absent: bool = False
     ) -> Change | None:
-        alerts = group("A", key)
+        alerts = group(ALERTS, key)
         old = None if known_absent else self.store.get(alerts, alert)
         new = orjson.dumps(after) if after is not None else None
         if old == new:
             return None
         if new is None:
             self.store.delete(alerts, alert)
-            self.store.delete(group("X", contact), alert)
+            self.store.delete(group(CONTACT_ALERTS, contact), alert)
         else:
             self.store.put(alerts, alert, new)
-            self.store.put(group("X", contact), alert, key.encode())
+            self.store.put(group(CONTACT_ALERTS, contact), alert, key.encode())
         return Change(orjson.loads(old) if old is not None else None, after)
 
     def _trips_by_owner(self, group: str, owners: Collection[str] | None = None) -> dict[str, list[Trip]]:
@@ -443,12 +461,12 @@ class Engine:
         an outbreak quadratic in the riders per day."""
         if day in self._riders_of or len(persons) > _NARROW_READS:
             return self._riders_by_person(day)
-        return self._trips_by_owner(group("R", day), persons)
+        return self._trips_by_owner(group(RIDERS, day), persons)
 
     def _riders_by_person(self, day: str) -> dict[str, list[Trip]]:
         riders = self._riders_of.get(day)
         if riders is None:
-            riders = self._riders_of[day] = self._trips_by_owner(group("R", day))
+            riders = self._riders_of[day] = self._trips_by_owner(group(RIDERS, day))
         return riders
 
     def _exposed_by(self, key: str, ride: Trip, only_close: bool) -> Iterable[str]:
@@ -457,7 +475,7 @@ class Engine:
         on a day the caller does not deliver, only those close to a case (see ``Engine``). Their
         previous alerts need no listing here: each was close to one of the source's rides."""
         delivered = self._delivered(ride.service_day)
-        if not delivered and not _is_case(key):
+        if not delivered and not is_case_key(key):
             return ()
         riders = self._riders_by_person(ride.service_day)
         return close_candidates(ride, riders, self.rules) if only_close or not delivered else riders.keys()
@@ -517,7 +535,7 @@ class Engine:
             self._set_horizon(moment, purge=True)
         # Stored after the purge: a crash in the middle of a purge leaves the old watermark, so the
         # restarted run purges again (deleting is idempotent).
-        self.store.put(M, "watermark", str(moment).encode())
+        self.store.put(M, WATERMARK, str(moment).encode())
 
     def _corroborate(self, moment: int) -> int | None:
         """The first event time of a stream, once two events agree on it; None until then.
@@ -529,10 +547,10 @@ class Engine:
         near = [seen for seen in self._first_times if abs(moment - seen) <= self._max_skew]
         if near:
             self._first_times = []
-            self.store.delete(M, "first_times")
+            self.store.delete(M, FIRST_TIMES)
             return max(moment, *near)
         self._first_times = [*self._first_times, moment][-_FIRST_TIMES:]
-        self.store.put(M, "first_times", orjson.dumps(self._first_times))
+        self.store.put(M, FIRST_TIMES, orjson.dumps(self._first_times))
         return None
 
     def _set_horizon(self, moment: int, purge: bool = False) -> None:
@@ -547,13 +565,13 @@ class Engine:
 
     def _purge(self, horizon: str) -> None:
         """Drop service days before ``horizon``, and sources that ended before it."""
-        for key, _ in self.store.purge_groups("R" + SEP, horizon):
+        for key, _ in self.store.purge_groups(group(RIDERS), horizon):
             day, person, trip_id = key[2:].rsplit(SEP, 2)
             self.store.delete(T, trip_id)
-            self.store.delete(group("I", person), day[:10] + SEP + trip_id)
+            self.store.delete(group(ITINERARIES, person), day[:10] + SEP + trip_id)
             if self.store.pending_count >= _PURGE_BATCH:
                 self.store.commit()  # a day of a city is millions of keys: bound the batch, not the day
-        for key, _ in self.store.purge_groups("P" + SEP, horizon):
+        for key, _ in self.store.purge_groups(group(PROBES), horizon):
             self._unprobe(key[2:].rsplit(SEP, 2)[0])
         for key, value in self.store.items(C):  # a committed snapshot: the deletes below stay pending
             source = decode_source(key[2:], value, self.rules)
@@ -570,13 +588,13 @@ class Engine:
     def _forget_source(self, source: Source) -> None:
         self.store.delete(C, source.key)
         if source.person_id is not None and source.window is not None:
-            self.store.delete(group("K", source.person_id), source.key)
+            self.store.delete(group(RIDING, source.person_id), source.key)
             self._riding_sources[source.person_id] -= 1
             if not self._riding_sources[source.person_id]:
                 del self._riding_sources[source.person_id]
-        for suffix, value in self.store.scan(group("A", source.key)):
-            self.store.delete(group("A", source.key), suffix)
-            self.store.delete(group("X", orjson.loads(value)["contact_person_id"]), suffix)
+        for suffix, value in self.store.scan(group(ALERTS, source.key)):
+            self.store.delete(group(ALERTS, source.key), suffix)
+            self.store.delete(group(CONTACT_ALERTS, orjson.loads(value)["contact_person_id"]), suffix)
 
 
 def _event_time(event: Event, rules: RuleSettings) -> int | None:
@@ -601,11 +619,6 @@ def _hours(micros: int) -> str:
     hours, rest = divmod(micros, 3_600_000_000)
     seconds = f" {rest / 1e6:.6f}".rstrip("0").rstrip(".") + " s" if rest else ""
     return f"{hours:,} h{seconds}"
-
-
-def _is_case(key: str) -> bool:
-    """Whether a source key is a case's (not a close contact's via source, nor an exposure)."""
-    return key.startswith("c:")
 
 
 def _alert_id(key: str, contact: str, mode: str, service: str, day: str) -> str:

@@ -3,8 +3,11 @@
 TracerError                 anything tracer itself reports (the CLI prints it, exits non-zero)
 ├── ConfigError             a settings file or value is wrong
 ├── InputError              an input file cannot be read (bad lines are dead letters, not errors)
-├── StateError              the RocksDB state cannot be opened or does not fit these inputs
+├── StateError              the state does not fit these inputs or this output folder
 └── OutputError             an output cannot be written (disk full, read-only folder)
+
+StoreError                  (graph.store, the bottom layer, which imports nothing above it) the
+                            RocksDB state cannot be opened or written; the CLI reports it the same way
 
 InvalidEvent                one input line is rejected; carries the reason. Never escapes the
                             runners: it becomes a dead letter.

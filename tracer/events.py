@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from graph.keys import service_day
 from tracer.errors import InvalidEvent
 
 MODES = ("flight", "train", "metro")
@@ -73,7 +74,7 @@ class Trip(NamedTuple):
     @property
     def service_day(self) -> str:
         """The key of the service run: riders with equal ``service_day`` can meet."""
-        return f"{self.date}\x1f{self.mode}\x1f{self.service}"
+        return service_day(self.date, self.mode, self.service)
 
     def encode(self) -> bytes:
         """Compact storage form (a JSON array); ``decode_trip`` reverses it."""

@@ -8,15 +8,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from enum import StrEnum
 from functools import lru_cache
 from typing import NamedTuple
 
 from tracer.events import Case, Trip, local_midnight
 from tracer.settings import RuleSettings
 
-CLOSE = "close"
-GENERAL = "general"
-_RANK = {CLOSE: 2, GENERAL: 1}
+
+class Level(StrEnum):
+    """How close a contact is: the one set of level names (alerts, queues, views, pictures)."""
+
+    CLOSE = "close"  # 密切接触者: a rule of docs/rules.md, with a case
+    SECONDARY = "secondary"  # 次密接: a close contact's close contact (through a via source)
+    GENERAL = "general"  # 一般接触者: on the same service, not close
+
+
+_RANK = {Level.CLOSE: 2, Level.GENERAL: 1}
 _ROW = re.compile(r"\s*(\d{1,4})", re.ASCII)
 _BAY = re.compile(r"-?[0-9]+")  # int() would also read "３", "+3" and "1_0"
 _OPEN_END = 1 << 62  # an open window (not yet isolated) ends "never"
@@ -69,8 +77,8 @@ def classify(case_trip: Trip, contact: Trip, rules: RuleSettings) -> tuple[str, 
     if case_trip.mode == "train":
         return _train(case_trip, contact, rules.train_bay_span)
     if case_trip.carriage is not None and case_trip.carriage == contact.carriage:
-        return CLOSE, "metro.same_carriage"
-    return GENERAL, "metro.same_train"
+        return Level.CLOSE, "metro.same_carriage"
+    return Level.GENERAL, "metro.same_train"
 
 
 def close_candidates(case_trip: Trip, riders: dict[str, list[Trip]], rules: RuleSettings) -> list[str]:
@@ -84,7 +92,10 @@ def close_candidates(case_trip: Trip, riders: dict[str, list[Trip]], rules: Rule
     return [
         person
         for person, trips in riders.items()
-        if any((flight or trip.carriage == carriage) and classify(case_trip, trip, rules)[0] == CLOSE for trip in trips)
+        if any(
+            (flight or trip.carriage == carriage) and classify(case_trip, trip, rules)[0] == Level.CLOSE
+            for trip in trips
+        )
     ]
 
 
@@ -99,20 +110,20 @@ def _flight(case_trip: Trip, contact: Trip, row_span: int) -> tuple[str, str]:
     case_crew = case_trip.role == "crew"
     contact_crew = contact.role == "crew"
     if case_crew and contact_crew:
-        return CLOSE, "flight.crew_together"
+        return Level.CLOSE, "flight.crew_together"
     if case_crew:
         if _serves(case_trip.crew_rows, seat_row(contact.seat)):
-            return CLOSE, "flight.case_crew_served_row"
-        return GENERAL, "flight.same_flight"
+            return Level.CLOSE, "flight.case_crew_served_row"
+        return Level.GENERAL, "flight.same_flight"
     case_row = seat_row(case_trip.seat)
     if contact_crew:
         if _serves(contact.crew_rows, case_row):
-            return CLOSE, "flight.crew_served_case_row"
-        return GENERAL, "flight.same_flight"
+            return Level.CLOSE, "flight.crew_served_case_row"
+        return Level.GENERAL, "flight.same_flight"
     contact_row = seat_row(contact.seat)
     if case_row is not None and contact_row is not None and abs(case_row - contact_row) <= row_span:
-        return CLOSE, "flight.rows_within_span"
-    return GENERAL, "flight.same_flight"
+        return Level.CLOSE, "flight.rows_within_span"
+    return Level.GENERAL, "flight.same_flight"
 
 
 def _serves(crew_rows: tuple[int, int] | None, row: int | None) -> bool:
@@ -126,19 +137,19 @@ def _train(case_trip: Trip, contact: Trip, bay_span: int) -> tuple[str, str]:
     """The rows of the train tables in docs/rules.md, first matching row first."""
     carriage = case_trip.carriage
     if carriage is None or carriage != contact.carriage:
-        return GENERAL, "train.same_train"
+        return Level.GENERAL, "train.same_train"
     if case_trip.berth == "soft_sleeper" and case_trip.compartment is not None:
         if case_trip.compartment == contact.compartment:
-            return CLOSE, "train.same_compartment"
+            return Level.CLOSE, "train.same_compartment"
     elif case_trip.sealed or case_trip.berth == "soft_sleeper":
-        return CLOSE, "train.same_carriage"
+        return Level.CLOSE, "train.same_carriage"
     else:
         case_bay, contact_bay = _bay(case_trip.compartment), _bay(contact.compartment)
         if case_bay is not None and contact_bay is not None and abs(case_bay - contact_bay) <= bay_span:
-            return CLOSE, "train.bay_within_span"
+            return Level.CLOSE, "train.bay_within_span"
     if contact.role == "crew":
-        return CLOSE, "train.crew_of_carriage"
-    return GENERAL, "train.same_train"
+        return Level.CLOSE, "train.crew_of_carriage"
+    return Level.GENERAL, "train.same_train"
 
 
 def _bay(compartment: str | None) -> int | None:
@@ -156,7 +167,7 @@ def match(
     if end - start <= rules.min_overlap_seconds * 1_000_000:
         return None
     level, rule = classify(case_trip, contact, rules)
-    if only_close and level != CLOSE:
+    if only_close and level != Level.CLOSE:
         return None
     return Match(level, rule, start, end, case_trip, contact)
 

@@ -81,7 +81,7 @@ class Range(NamedTuple):
         return f"between {self.low} and {self.high}"
 
 
-# Every number of every section (the Kafka section has its own table in streams/kafka_settings.py).
+# Every number of every section (the Kafka section has its own table in connectors/kafka/settings.py).
 # The bounds are sanity limits, far wider than any real use, that keep the arithmetic and the
 # resources sane; a value outside them is a typo or a misunderstanding.
 RANGES: Mapping[str, Range] = {
@@ -138,7 +138,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read config {path}: {exc}") from exc
 
 
-OTHER_SECTIONS = ("kafka",)  # validated by their own loaders (streams/kafka_settings.py)
+OTHER_SECTIONS = ("kafka",)  # validated by their own loaders (connectors/kafka/settings.py)
 
 
 def _apply(settings: Settings, data: dict[str, Any], origin: str) -> Settings:

@@ -17,13 +17,12 @@ from datetime import timedelta
 
 import orjson
 
+from graph.keys import CASE, EXPOSURE
 from tracer.events import Case, Exposure, Trip, local_midnight
-from tracer.rules import CLOSE, Window, case_window
+from tracer.rules import Level, Window, case_window
 from tracer.settings import RuleSettings
 
 FAR = 1 << 62  # "no bound" for open windows and exposures without times
-SECONDARY = "secondary"
-CASE, EXPOSURE = "case", "exposure"  # the source kinds alerts name (a via source is its case's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +48,7 @@ class Source:
         """The alert level a rule's level gives through this source (None: no alert)."""
         if self.via_person_id is None:
             return rule_level
-        return SECONDARY if rule_level == CLOSE else None
+        return Level.SECONDARY if rule_level == Level.CLOSE else None
 
     def excludes(self, person_id: str) -> bool:
         """People who are never contacts of this source: the case person, and X for X's own source."""
@@ -63,28 +62,6 @@ class Source:
     def kind(self) -> str:
         """``case`` or ``exposure``: with ``case_id`` it names the source of an alert."""
         return CASE if self.exposure is None else EXPOSURE
-
-
-def case_key(case_id: str) -> str:
-    return "c:" + case_id
-
-
-def via_key(case_id: str, via_person_id: str) -> str:
-    return "v:" + case_id + "\x1e" + via_person_id
-
-
-def exposure_key(exposure_id: str) -> str:
-    return "e:" + exposure_id
-
-
-def key_parts(key: str) -> tuple[str, str, str | None]:
-    """``(kind, case or exposure id, via person)`` of a source key, the inverse of the three above.
-    Ids hold no control characters, so the ``\\x1e`` of a via key splits it unambiguously."""
-    prefix, rest = key[:2], key[2:]
-    if prefix == "v:":
-        case_id, via = rest.split("\x1e", 1)
-        return CASE, case_id, via
-    return (EXPOSURE if prefix == "e:" else CASE), rest, None
 
 
 def encode_case(case: Case) -> bytes:

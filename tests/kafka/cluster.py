@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
-from streams.kafka_settings import KafkaSettings
+from connectors.kafka.settings import KafkaSettings
 from tests.kafka.conftest import ROOT, tracer_command
 
 

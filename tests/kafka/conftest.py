@@ -21,7 +21,7 @@ with warnings.catch_warnings():  # kafka-python 3 loads its protocol schemas wit
     warnings.simplefilter("ignore", DeprecationWarning)
     import kafka
 
-from streams.kafka_settings import KafkaSettings
+from connectors.kafka.settings import KafkaSettings
 from tests.kafka.harness import write_config
 from tests.kafka.tansu import BrokerUnavailable, start_tansu, stop_tansu
 

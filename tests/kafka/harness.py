@@ -17,10 +17,10 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from connectors.kafka.routing import COPY_HEADER, SEQ_HEADER, partitions_of
+from connectors.kafka.settings import KafkaSettings
 from streams.embedded import run_embedded
-from streams.kafka_partition import Output, PartitionTask
-from streams.kafka_routing import COPY_HEADER, SEQ_HEADER, placement
-from streams.kafka_settings import KafkaSettings
+from streams.kafka.partition import Output, PartitionTask
 from tracer.alerts import fold
 from tracer.errors import InvalidEvent
 from tracer.events import parse_line
@@ -51,7 +51,7 @@ class MemoryBus:
             except InvalidEvent:
                 dead += 1
                 continue
-            _, targets = placement(event, len(self.logs))
+            _, targets = partitions_of(event, len(self.logs))
             for partition in targets:
                 self.append(partition, line, ((SEQ_HEADER, f"{index:012d}".encode()),))
         return dead

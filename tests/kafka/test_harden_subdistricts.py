@@ -9,8 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from connectors.kafka import publish
-from streams.kafka_settings import KafkaSettings
+from connectors.kafka.publish import publish
+from connectors.kafka.settings import KafkaSettings
 from tests.builders import lines, person
 from tests.kafka.test_publish import read_topic
 from tracer.settings import load_settings

@@ -11,13 +11,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.kafka_partition import PartitionTask
-from streams.kafka_routing import COPY_HEADER, owner, trip_record
+from connectors.kafka.routing import COPY_HEADER, partition_of_day, trip_record
+from streams.kafka.partition import PartitionTask
 from tests.builders import case, person, trip
 from tests.dense import stream
 from tests.kafka.harness import MemoryBus, Reference, drain, embedded_reference, open_tasks, queues_of
 from tests.kafka.synth import city_events
-from tracer.alerts import Change, fold
+from tracer.alerts import Change, alert_day, fold
 from tracer.errors import InvalidEvent
 from tracer.events import Event, Trip, parse_line
 from tracer.oracle import expected_alerts
@@ -93,7 +93,7 @@ def test_each_alert_comes_from_the_partition_of_its_service_day(city, tmp_path: 
         for output in task.process(records):
             if output.topic == bus.kafka.contacts_topic:
                 alert = orjson.loads(output.value)
-                assert owner(alert["date"], alert["mode"], alert["service"], 4) == task.partition
+                assert partition_of_day(alert_day(alert), 4) == task.partition
                 seen[alert["alert_id"]] = task.partition
         task.commit()
         task.close()

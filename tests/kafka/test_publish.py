@@ -10,10 +10,11 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from connectors.kafka import download_events, publish
+from connectors.kafka.publish import publish
+from connectors.kafka.replay import download_events
+from connectors.kafka.routing import SEQ_HEADER, partition_of
+from connectors.kafka.settings import KafkaSettings
 from streams.embedded import run_embedded
-from streams.kafka_routing import SEQ_HEADER, partition_for_key
-from streams.kafka_settings import KafkaSettings
 from tests.builders import at, case, person, trip
 from tests.kafka.conftest import ROOT, tracer_command
 from tests.kafka.synth import city_events
@@ -72,7 +73,7 @@ def test_publish_keys_trips_by_service_day_and_sends_the_rest_everywhere(kafka: 
         if event["type"] == "trip":
             key = "\x1f".join((event["date"], event["mode"], event["service"])).encode()
             assert [c[1] for c in copies] == [key]
-            assert partitions == {partition_for_key(key, kafka.events_partitions)}
+            assert partitions == {partition_of(key, kafka.events_partitions)}
         else:
             assert partitions == everywhere
             key = event.get("case_id") or event.get("exposure_id") or event["person_id"]

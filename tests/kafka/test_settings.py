@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.kafka_settings import KafkaSettings, bootstrap_servers, load_all, load_kafka_settings
+from connectors.kafka.settings import KafkaSettings, bootstrap_servers, load_all, load_kafka_settings
 from tracer.errors import ConfigError
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "kafka.md"

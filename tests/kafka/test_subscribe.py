@@ -12,8 +12,8 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
-from connectors.kafka import subscribe
-from streams.kafka_settings import KafkaSettings
+from connectors.kafka.settings import KafkaSettings
+from connectors.kafka.subscribe import subscribe
 from tests.kafka.conftest import ROOT, tracer_command
 
 pytestmark = pytest.mark.broker

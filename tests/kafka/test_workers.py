@@ -12,8 +12,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from connectors.kafka import publish
-from streams.kafka_settings import KafkaSettings
+from connectors.kafka.publish import publish
+from connectors.kafka.settings import KafkaSettings
 from tests.kafka.cluster import WorkerProcess, read_outputs, wait_caught_up
 from tests.kafka.conftest import ROOT, tracer_command
 from tests.kafka.harness import embedded_reference, queues_of, read_jsonl

@@ -15,10 +15,11 @@ from typing import Any
 
 import networkx as nx
 
-from graph.queries import all_sources, live_alerts, source_rides
+from graph.keys import CASE, is_case_key, key_parts
 from graph.store import Store
+from tracer.analysis.queries import all_sources, live_alerts, source_rides
+from tracer.rules import Level
 from tracer.settings import RuleSettings
-from tracer.sources import CASE
 
 EDGE_FIELDS = (
     "source_kind",
@@ -61,7 +62,7 @@ def contact_graph(store: Store, rules: RuleSettings) -> nx.MultiDiGraph:
             origin, contact, kind="contact", case_id=alert["case_id"], **{name: alert[name] for name in EDGE_FIELDS}
         )
         for later_case in case_persons.get(alert["contact_person_id"], ()):
-            if kind == CASE and alert["level"] != "secondary" and later_case != alert["case_id"]:
+            if kind == CASE and alert["level"] != Level.SECONDARY and later_case != alert["case_id"]:
                 graph.add_edge(
                     f"case:{alert['case_id']}",
                     f"case:{later_case}",
@@ -111,9 +112,10 @@ def clusters(store: Store, rules: RuleSettings) -> tuple[list[Cluster], list[tup
 
     riders: dict[str, set[str]] = defaultdict(set)
     for day, key, _ in source_rides(store):
-        if key.startswith("c:"):
-            riders[day].add(key[2:])
-            find(key[2:])
+        if is_case_key(key):
+            case_id = key_parts(key)[1]
+            riders[day].add(case_id)
+            find(case_id)
     for cases in riders.values():
         first, *rest = sorted(cases)
         for other in rest:
@@ -148,7 +150,7 @@ def to_graphml(graph: nx.MultiDiGraph) -> str:
     return "\n".join(nx.generate_graphml(clean))
 
 
-COLOURS = {"close": "#d62728", "secondary": "#ff7f0e", "general": "#1f77b4", None: "#7f7f7f"}
+COLOURS = {Level.CLOSE: "#d62728", Level.SECONDARY: "#ff7f0e", Level.GENERAL: "#1f77b4", None: "#7f7f7f"}
 
 
 def _plain(value: Any) -> Any:

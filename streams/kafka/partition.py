@@ -6,7 +6,7 @@ what it returns. The contract with the worker:
 * ``process(records)`` applies records in offset order and returns the output records of those at
   or after ``emit_from`` (earlier ones are being *rebuilt*: their outputs were delivered before).
   Outputs are alert changes of the days this partition owns, dead letters, and the copies of
-  interesting persons' rides for the other partitions (streams/kafka_routing.py).
+  interesting persons' rides for the other partitions (connectors/kafka/routing.py).
 * ``commit()`` is called once those outputs are acknowledged by the broker. Whenever the store
   commits (there, or mid-batch when retention cuts old days), the ``before_commit`` hook puts the
   input position and the *outbox* (outputs produced but not yet acknowledged) into the same
@@ -33,31 +33,30 @@ from typing import NamedTuple, Protocol
 import orjson
 
 from connectors.files import dead_letter
-from graph.keys import TRIPS, group
-from graph.store import SEP, RocksStore
-from streams.kafka_routing import (
+from connectors.kafka.routing import (
     COPY_HEADER,
     COPY_INTEREST,
     COPY_TRIP,
-    alert_owner,
     interest_record,
-    owner,
-    partition_for_key,
-    placement,
+    partition_of,
+    partition_of_day,
+    partitions_of,
     trip_record,
 )
-from streams.kafka_settings import KafkaSettings
-from tracer.alerts import CONTACTS, Change, route
+from connectors.kafka.settings import KafkaSettings
+from graph.keys import INTEREST, ITINERARIES, KAFKA_POSITION, META, TRIPS, group, service_day
+from graph.store import SEP, RocksStore
+from tracer.alerts import CONTACTS, Change, alert_day, is_case_close, route
 from tracer.engine import Engine
 from tracer.errors import InvalidEvent, StateError
-from tracer.events import Case, Event, Exposure, Trip, decode_trip, parse_line
+from tracer.events import Case, Event, Exposure, Trip, decode_trip
+from tracer.intake import Intake
 from tracer.privacy import Pseudonymizer
-from tracer.registry import Subdistricts
 from tracer.settings import Settings
 
 log = logging.getLogger(__name__)
-_META = ("M" + SEP, "kafka")
-_INTEREST = "W" + SEP  # persons whose rides this partition copies to the others (kafka mode only)
+_META = (group(META), KAFKA_POSITION)
+_INTEREST = group(INTEREST)  # persons whose rides this partition copies to the others
 
 
 class Record(Protocol):
@@ -114,10 +113,8 @@ class PartitionTask:
         self.path = state_dir / f"{topic}-{partition}"
         self._settings, self._kafka = settings, kafka
         self._zone = settings.rules.zone
-        self._max_ride_us = int(settings.rules.max_ride_hours * 3_600_000_000)
-        self._max_bytes = settings.runtime.max_line_bytes
         self._spread = settings.rules.trace_secondary  # without secondary contacts, no itineraries to copy
-        self._subdistricts = Subdistricts.load(settings)  # its warnings are the publisher's to report
+        self._intake = Intake(settings)
         self.emit_from = 0
         self.counts = Counts()
         self._poison: dict[int, str] = {}
@@ -140,7 +137,7 @@ class PartitionTask:
             self.position: int = meta["next"] if meta else 0
             self.unacked: list[Output] = [_decode_output(o) for o in meta["outbox"]] if meta else []
             self._handed = 0  # unacked[:_handed] were given to the worker to deliver
-            self.engine = Engine(self.store, self._settings.rules, delivers=self._owns)
+            self.engine = Engine(self.store, self._settings.rules, delivers=self._is_own_day)
         except BaseException:
             self.store.close()
             raise
@@ -214,9 +211,7 @@ class PartitionTask:
         try:
             if copy == COPY_INTEREST:
                 return self._mark(record.offset, orjson.loads(record.value)["person_id"])
-            if len(record.value) > self._max_bytes:
-                raise InvalidEvent(f"record longer than max_line_bytes ({self._max_bytes})")
-            event, _ = self._subdistricts.check(parse_line(record.value, self._max_ride_us))
+            event = self._intake.decode(record.value).event  # its warning: tracer publish reports it
             rider_before = self._rider_before(event) if self._spread and copy is None else None
             changes = self.engine.process(event, timed=copy is None and type(event) is Trip)
         except InvalidEvent as exc:
@@ -236,7 +231,7 @@ class PartitionTask:
 
         A case marks its person here (cases reach every partition); a close contact found here is
         marked here and announced to the others; a ride of a marked person on this partition's
-        days is copied to the others (streams/kafka_routing.py says why), and so is a correction
+        days is copied to the others (connectors/kafka/routing.py says why), and so is a correction
         of a ride that was copied (``rider_before`` was marked), whoever rides it now: else the
         other partitions would keep the old copy.
         """
@@ -260,7 +255,7 @@ class PartitionTask:
         for change in changes:
             alert = change.after or change.before
             assert alert is not None
-            if alert_owner(alert, self.partitions) != self.partition:
+            if partition_of_day(alert_day(alert), self.partitions) != self.partition:
                 continue  # computed here for via windows only; its owner delivers it
             contact = alert["contact_person_id"]
             view = self._pseudonyms.alert if self._pseudonyms else None
@@ -278,22 +273,22 @@ class PartitionTask:
         partition. A published exposure is reported by the owner of its service day, the only
         partition whose verdict decides alerts (the others hold none of its riders); a case, person
         or quarantine by the partition of its key. (A record that does not parse has no known
-        placement: each partition that holds it reports it.)"""
+        routing: each partition that holds it reports it.)"""
         if event is None or type(event) is Trip:
             return True
         if isinstance(event, Exposure):
-            return owner(event.date, event.mode, event.service, self.partitions) == self.partition
-        return partition_for_key(placement(event, self.partitions)[0], self.partitions) == self.partition
+            return self._is_own_day(service_day(event.date, event.mode, event.service))
+        return partition_of(partitions_of(event, self.partitions)[0], self.partitions) == self.partition
 
-    def _owns(self, day: str) -> bool:
+    def _is_own_day(self, day: str) -> bool:
         """Whether this partition delivers the alerts of a service day (``date|mode|service``)."""
-        return partition_for_key(day.encode(), self.partitions) == self.partition
+        return partition_of_day(day, self.partitions) == self.partition
 
     def _rider_before(self, event: Event) -> str | None:
         """Whose ride a trip event replaces (None: a new trip, or not a trip)."""
         if type(event) is not Trip:
             return None
-        stored = self.store.get(TRIPS, event.trip_id)
+        stored = self.store.get(group(TRIPS), event.trip_id)
         return decode_trip(stored).person_id if stored is not None else None
 
     def _marked(self, person: str | None) -> bool:
@@ -305,8 +300,8 @@ class PartitionTask:
             return []
         self.store.put(_INTEREST, person, b"")
         trips = []
-        for suffix, _ in self.store.scan(group("I", person)):
-            data = self.store.get(TRIPS, suffix.split(SEP, 1)[1])
+        for suffix, _ in self.store.scan(group(ITINERARIES, person)):
+            data = self.store.get(group(TRIPS), suffix.split(SEP, 1)[1])
             if data is not None:
                 trips.append(decode_trip(data))
         return self._copies(offset, trips)
@@ -314,7 +309,7 @@ class PartitionTask:
     def _copies(self, offset: int, trips: list[Trip]) -> list[Output]:
         outputs = []
         for trip in trips:
-            if owner(trip.date, trip.mode, trip.service, self.partitions) != self.partition:
+            if partition_of_day(trip.service_day, self.partitions) != self.partition:
                 continue  # a copy received from its owner
             value, key = trip_record(trip, self._zone), trip.service_day.encode()
             outputs += [Output(offset, self.topic, key, value, p, COPY_TRIP)
@@ -334,7 +329,7 @@ def _close_contacts(changes: list[Change]) -> set[str]:
     found = set()
     for change in changes:
         for alert in (change.before, change.after):
-            if alert is not None and alert["level"] == "close" and alert["case_person_id"] is not None:
+            if is_case_close(alert):
                 found.add(alert["contact_person_id"])
     return found
 

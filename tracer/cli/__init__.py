@@ -9,10 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from graph.commands import add_commands as add_graph_commands
-from streams.kafka_cli import add_publish, add_replay, add_subscribe, add_worker
+from graph.store import StoreError
 from tracer import privacy
-from tracer.demo import add_demo
+from tracer.cli.demo import add_demo
+from tracer.cli.graph import add_commands as add_graph_commands
+from tracer.cli.kafka import add_publish, add_replay, add_subscribe, add_worker
 from tracer.errors import InputError, TracerError
 from tracer.settings import load_settings
 
@@ -39,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.handler(args))
-    except TracerError as exc:
+    except (TracerError, StoreError) as exc:
         print(f"tracer: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -107,7 +108,8 @@ def _add_import(commands: argparse._SubParsersAction) -> None:
 def _import(args: argparse.Namespace) -> int:
     """Reading fails as InputError, writing as OutputError (``output_file``): never one for the other."""
     from connectors.nosugar import ImportReport, import_nosugar, print_report, read_records
-    from connectors.outfile import json_record, output_file, refuse_overwriting
+    from connectors.outfile import output_file, refuse_overwriting
+    from tracer.jsonl import json_record
 
     refuse_overwriting(args.out, [args.file])
     report = ImportReport()
@@ -119,7 +121,3 @@ def _import(args: argparse.Namespace) -> int:
             raise InputError(f"cannot read {args.file}: {exc.strerror}") from exc
     print_report(report, sys.stderr)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -32,29 +32,25 @@ from tracer.events import Case, Event, Exposure, Person, Quarantine, Trip, forma
 SEQ_HEADER = "tracer-seq"  # publish run and line number: the replay order
 COPY_HEADER = "tracer-copy"  # on worker-made records: b"trip" or b"interest"
 COPY_TRIP, COPY_INTEREST = b"trip", b"interest"
-SEP = "\x1f"
 
 
 @lru_cache(maxsize=1 << 16)  # murmur2 is pure Python in kafka-python: 6 us, for every alert change
-def partition_for_key(key: bytes, partitions: int) -> int:
-    """Kafka's default partitioner (murmur2, as the Java client), so any producer can match it."""
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition of a record key: Kafka's default partitioner (murmur2, as the Java client), so
+    any producer can match it. Every other question of "which partition" comes down to this."""
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
-def day_key(date: str, mode: str, service: str) -> bytes:
-    """The record key of a service day, as ``Trip.service_day``."""
-    return SEP.join((date, mode, service)).encode()
+def partition_of_day(day: str, partitions: int) -> int:
+    """The partition that owns a service day (``graph.keys.service_day``): its trips, its alerts."""
+    return partition_of(day.encode(), partitions)
 
 
-def owner(date: str, mode: str, service: str, partitions: int) -> int:
-    return partition_for_key(day_key(date, mode, service), partitions)
-
-
-def placement(event: Event, partitions: int) -> tuple[bytes, Sequence[int]]:
-    """The record key and the partitions a published event goes to."""
+def partitions_of(event: Event, partitions: int) -> tuple[bytes, Sequence[int]]:
+    """The record key of a published event and the partitions it goes to."""
     if isinstance(event, Trip):
         key = event.service_day.encode()
-        return key, (partition_for_key(key, partitions),)
+        return key, (partition_of(key, partitions),)
     if isinstance(event, Exposure):
         # Everywhere, as cases: a replacement under the same exposure_id may name another service day,
         # and the partition of the old day must see it to retract. Only the owner of the day has its
@@ -64,10 +60,6 @@ def placement(event: Event, partitions: int) -> tuple[bytes, Sequence[int]]:
         return event.case_id.encode(), range(partitions)
     assert isinstance(event, Person | Quarantine)
     return event.person_id.encode(), range(partitions)
-
-
-def alert_owner(alert: dict[str, Any], partitions: int) -> int:
-    return owner(alert["date"], alert["mode"], alert["service"], partitions)
 
 
 def trip_record(trip: Trip, zone: Any) -> bytes:

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from graph.keys import SOURCES, group, service_day
+from graph.keys import ALERTS, PROBES, SOURCES, group, service_day
 from graph.store import SEP, Store
 from tracer.events import MODES, Trip, decode_trip
 from tracer.settings import RuleSettings
@@ -17,23 +17,24 @@ from tracer.sources import Source, decode_source
 
 def live_alerts(store: Store) -> Iterator[dict[str, Any]]:
     """Every live alert (all sources), in key order."""
-    for _, value in store.items("A" + SEP):
+    for _, value in store.items(group(ALERTS)):
         yield orjson.loads(value)
 
 
 def all_sources(store: Store, rules: RuleSettings) -> Iterator[Source]:
-    for key, value in store.items(SOURCES):
-        yield decode_source(key[len(SOURCES) :], value, rules)
+    prefix = group(SOURCES)
+    for key, value in store.items(prefix):
+        yield decode_source(key[len(prefix) :], value, rules)
 
 
 def source(store: Store, key: str, rules: RuleSettings) -> Source | None:
-    data = store.get(SOURCES, key)
+    data = store.get(group(SOURCES), key)
     return decode_source(key, data, rules) if data is not None else None
 
 
 def source_rides(store: Store) -> Iterator[tuple[str, str, Trip]]:
     """``(service day, source key, ride)`` for every stored source ride (probe)."""
-    for key, value in store.items("P" + SEP):
+    for key, value in store.items(group(PROBES)):
         day, source_key, _ = key[2:].rsplit(SEP, 2)
         yield day, source_key, decode_trip(value)
 
@@ -42,6 +43,6 @@ def rides_on(store: Store, date: str, service: str, mode: str | None = None) -> 
     """``(source key, ride)`` of the sources that rode ``service`` on ``date``: one group scan per mode."""
     found = []
     for each in [mode] if mode else MODES:
-        for suffix, value in store.scan(group("P", service_day(date, each, service))):
+        for suffix, value in store.scan(group(PROBES, service_day(date, each, service))):
             found.append((suffix.split(SEP, 1)[0], decode_trip(value)))
     return found

@@ -4,7 +4,7 @@ Ids are outside values: a person id may hold quotes, backslashes, ``<``, ``&``, 
 separators or characters XML cannot carry at all. Each writer escapes them in its format's own
 way, so an id is always one id (one node, one string) and never markup or syntax:
 
-- JSON: orjson, plus U+0085/U+2028/U+2029 escaped (``connectors.outfile.json_record``).
+- JSON: orjson, plus U+0085/U+2028/U+2029 escaped (``tracer.jsonl.json_record``).
 - GraphML: networkx's writer (ElementTree escapes markup); characters outside XML 1.0's
   character range (U+FFFE, U+FFFF, C0 controls) become the text ``\\uXXXX`` first, since no
   XML escape can carry them (``xml_safe``).
@@ -18,10 +18,10 @@ import re
 
 import networkx as nx
 
-from connectors.outfile import json_record
-from graph.analysis import COLOURS
-from graph.analysis import to_graphml as _graphml
-from graph.analysis import to_json as _node_link
+from tracer.analysis.network import COLOURS
+from tracer.analysis.network import to_graphml as _graphml
+from tracer.analysis.network import to_json as _node_link
+from tracer.jsonl import json_record
 
 # XML 1.0's Char production, negated.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

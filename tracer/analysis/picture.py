@@ -13,8 +13,9 @@ from html import escape
 
 import networkx as nx
 
-from graph.analysis import COLOURS
-from graph.export import xml_safe
+from tracer.analysis.export import xml_safe
+from tracer.analysis.network import COLOURS
+from tracer.rules import Level
 
 _SIZE = 900
 _RING = 160
@@ -56,7 +57,7 @@ def case_svg(graph: nx.MultiDiGraph, case_id: str) -> str:
             f'<g><title>{_text(name)}</title><circle cx="{x:.1f}" cy="{y:.1f}" r="7" fill="{fill}" stroke="#222"/>'
             f'<text x="{x + 9:.1f}" y="{y + 4:.1f}">{_text(name[:18])}</text></g>'
         )
-    for row, level in enumerate(("close", "secondary", "general")):
+    for row, level in enumerate(Level):
         y = _SIZE - 70 + row * 18
         parts.append(f'<line x1="12" y1="{y}" x2="40" y2="{y}" stroke="{COLOURS[level]}" stroke-width="3"/>')
         parts.append(f'<text x="46" y="{y + 4}">{level}</text>')

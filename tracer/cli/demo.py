@@ -13,8 +13,9 @@ from pathlib import Path
 import orjson
 
 from streams.embedded import run_embedded
-from tracer.alerts import fold
+from tracer.alerts import UNASSIGNED, fold
 from tracer.places import subdistricts
+from tracer.rules import Level
 from tracer.settings import load_settings
 
 
@@ -41,7 +42,7 @@ def run_demo(args: argparse.Namespace) -> int:
     agree = sum(1 for key, alert in live.items() if truth.get(key) == alert)
     levels = Counter(a["level"] for a in live.values())
     traced = {a["case_id"] for a in live.values()}
-    per_queue = Counter(a["subdistrict"] or "unassigned" for a in live.values() if a["level"] == "close")
+    per_queue = Counter(a["subdistrict"] or UNASSIGNED for a in live.values() if a["level"] == Level.CLOSE)
     names = subdistricts()
 
     print(f"tracer demo: {args.persons:,} residents, {args.days} day(s), seed {args.seed}")

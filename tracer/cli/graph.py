@@ -6,13 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from connectors.outfile import STDOUT, json_record, output_file, refuse_overwriting
-from graph.analysis import case_subgraph, clusters, contact_graph
-from graph.export import quoted, to_dot, to_graphml, to_json
-from graph.lookup import lookup
-from graph.picture import case_svg
+from connectors.outfile import STDOUT, output_file, refuse_overwriting
 from graph.store import RocksStore
+from tracer.analysis.export import quoted, to_dot, to_graphml, to_json
+from tracer.analysis.lookup import lookup
+from tracer.analysis.network import case_subgraph, clusters, contact_graph
+from tracer.analysis.picture import case_svg
 from tracer.errors import StateError
+from tracer.jsonl import json_record
 from tracer.settings import load_settings
 
 

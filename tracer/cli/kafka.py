@@ -1,4 +1,4 @@
-"""Sub-commands of Kafka mode for ``tracer`` (wired in tracer/cli.py): worker, publish, subscribe, replay.
+"""Sub-commands of Kafka mode for ``tracer`` (wired in tracer/cli/__init__.py): worker, publish, subscribe, replay.
 
 Each ``add_*`` registers one sub-command whose handler takes the parsed arguments and returns the
 exit status; failures are ``TracerError`` subclasses, which the main CLI prints.
@@ -76,8 +76,8 @@ def _quiet_clients(args: argparse.Namespace) -> None:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from streams.kafka_settings import load_all
-    from streams.kafka_worker import run_worker
+    from connectors.kafka.settings import load_all
+    from streams.kafka.worker import run_worker
 
     _quiet_clients(args)
     settings, kafka = load_all(args.config, args.broker)
@@ -88,8 +88,8 @@ def _worker(args: argparse.Namespace) -> int:
 
 def _publish(args: argparse.Namespace) -> int:
     _quiet_clients(args)
-    from connectors.kafka import publish
-    from streams.kafka_settings import load_all
+    from connectors.kafka.publish import publish
+    from connectors.kafka.settings import load_all
 
     settings, kafka = load_all(args.config, args.broker)
     summary = publish(args.inputs, settings, kafka)
@@ -106,8 +106,8 @@ def _publish(args: argparse.Namespace) -> int:
 
 def _subscribe(args: argparse.Namespace) -> int:
     _quiet_clients(args)
-    from connectors.kafka import subscribe
-    from streams.kafka_settings import load_kafka_settings
+    from connectors.kafka.settings import load_kafka_settings
+    from connectors.kafka.subscribe import subscribe
 
     kafka = load_kafka_settings(args.config, args.broker)
     if args.contacts:
@@ -128,9 +128,9 @@ def _subscribe(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     _quiet_clients(args)
-    from connectors.kafka import download_events
+    from connectors.kafka.replay import download_events
+    from connectors.kafka.settings import load_all
     from streams.embedded import print_summary, run_embedded
-    from streams.kafka_settings import load_all
 
     settings, kafka = load_all(args.config, args.broker)
 

@@ -1,7 +1,7 @@
 """Kafka-mode measurements on a local Tansu broker (numbers for docs/kafka.md); not a test.
 
-    python -m tests.kafka.bench_kafka [--persons 20000 --days 5 --cases 40 --partitions 4]
-    python -m tests.kafka.bench_kafka --trips 300000   # a steady stream of trips instead of a city
+    python -m benchmarks.kafka_mode [--persons 20000 --days 5 --cases 40 --partitions 4]
+    python -m benchmarks.kafka_mode --trips 300000   # a steady stream of trips instead of a city
 
 1. the embedded runner on the city (the engine's own speed, one core);
 2. ``publish``; then one worker process on the whole backlog, then two (a fresh group each):
@@ -27,10 +27,10 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer
 
 from benchmarks.common import trips_file
-from connectors.kafka import publish
+from connectors.kafka.publish import publish
+from connectors.kafka.settings import KafkaSettings
 from streams.embedded import run_embedded
-from streams.kafka_settings import KafkaSettings
-from streams.kafka_worker import Worker
+from streams.kafka.worker import Worker
 from tests.kafka.cluster import WorkerProcess, wait_caught_up
 from tests.kafka.conftest import TEST_TIMINGS
 from tests.kafka.harness import write_config

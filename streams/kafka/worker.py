@@ -35,11 +35,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from connectors.kafka import all_queues, base_topics
-from streams.kafka_partition import Output, PartitionTask
-from streams.kafka_routing import COPY_HEADER
-from streams.kafka_settings import KafkaSettings
-from streams.kafka_topics import Topics
+from connectors.kafka.routing import COPY_HEADER
+from connectors.kafka.settings import KafkaSettings
+from connectors.kafka.topics import Topics, all_queues, base_topics
+from streams.kafka.partition import Output, PartitionTask
 from tracer.errors import OutputError, StateError
 from tracer.privacy import Pseudonymizer
 from tracer.settings import Settings
@@ -188,7 +187,7 @@ class Worker:
         if not outputs:
             return
         assert self.producer is not None and self.topics is not None
-        await self.topics.ensure_outputs(outputs)
+        await self.topics.ensure_outputs(output.topic for output in outputs)
         send = self.producer.send
         pending = [await send(o.topic, o.value, key=o.key, partition=o.partition,
                               headers=None if o.copy is None else [(COPY_HEADER, o.copy)]) for o in outputs]

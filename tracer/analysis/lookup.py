@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from graph.queries import rides_on, source
 from graph.store import Store
+from tracer.analysis.queries import rides_on, source
 from tracer.events import Trip, format_time
 from tracer.rules import classify
 from tracer.settings import RuleSettings

@@ -1,6 +1,6 @@
 """The Faust alternative, measured (numbers for docs/kafka.md); not a test.
 
-    python -m tests.kafka.bench_faust [--persons 20000 --days 5 --cases 40 --partitions 4]
+    python -m benchmarks.kafka_faust [--persons 20000 --days 5 --cases 40 --partitions 4]
 
 A Faust agent over the same events topic, taking batches (``stream.take_events``) and applying them
 with the same ``PartitionTask`` the aiokafka worker uses, but delivering nothing (so it is the upper
@@ -20,8 +20,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from connectors.kafka import publish
-from streams.kafka_settings import KafkaSettings
+from connectors.kafka.publish import publish
+from connectors.kafka.settings import KafkaSettings
 from tests.kafka.conftest import ROOT, TEST_TIMINGS
 from tests.kafka.tansu import city_arguments, scratch_broker
 from tracer.settings import load_settings
@@ -40,7 +40,7 @@ def main() -> None:
         kafka = replace(KafkaSettings(), broker=url, **{**TEST_TIMINGS, "events_partitions": args.partitions})
         summary = publish([str(folder / "city" / "events.jsonl")], SETTINGS, kafka)
         for mode in ("aiokafka", "faust-decode", "faust-engine"):
-            done = subprocess.run([sys.executable, "-m", "tests.kafka.bench_faust", "--child", mode, url,
+            done = subprocess.run([sys.executable, "-m", "benchmarks.kafka_faust", "--child", mode, url,
                                    str(summary.records), str(args.partitions), str(folder / mode)],
                                   cwd=ROOT, capture_output=True, timeout=900)
             output = (done.stdout + done.stderr).decode()  # Faust logs what its agents print
@@ -77,7 +77,7 @@ def _faust(kafka: KafkaSettings, mode: str, total: int, state: Path) -> None:
     import faust
     import orjson
 
-    from streams.kafka_partition import PartitionTask
+    from streams.kafka.partition import PartitionTask
 
     app = faust.App(f"bench-{mode}", broker=kafka.broker, store="memory://", web_enabled=False,
                     web_bind="127.0.0.1", broker_session_timeout=6.0, broker_heartbeat_interval=2.0,
