@@ -35,9 +35,9 @@ class RuleSettings:
     train_bay_span: int = 1
     retention_days: int = 21
     max_ride_hours: float = 72.0
-    max_clock_skew_hours: float = 72.0
     contact_isolation_hours: float = 24.0
     trace_secondary: bool = True
+    event_time_quorum: int = 100
 
     @property
     def zone(self) -> ZoneInfo:
@@ -91,7 +91,7 @@ RANGES: Mapping[str, Range] = {
     "rules.train_bay_span": Range(0, 20),  # more bays than a carriage has
     "rules.retention_days": Range(1, 366),  # a year of state; 0 would forget each day as it starts
     "rules.max_ride_hours": Range(0, 168, low_open=True),  # a week: the longest train rides
-    "rules.max_clock_skew_hours": Range(0, 876_000, low_open=True),  # 100 years: a bound, not a rule
+    "rules.event_time_quorum": Range(1, 100_000),  # trips that must agree before event time moves
     "rules.contact_isolation_hours": Range(0, 720),  # 30 days, past any quarantine period
     "runtime.commit_every": Range(1, 1_000_000),  # a batch of a million events is already ~1 GB
     "runtime.max_line_bytes": Range(64, 64 * _MIB),  # the smallest event is ~60 bytes
