@@ -32,7 +32,7 @@ ALERTS, CONTACT_ALERTS, HOMES, QUARANTINES, INTEREST, META = "A", "X", "S", "Q",
 
 # Names under META.
 WATERMARK = "watermark"  # the engine's event time (epoch microseconds)
-FIRST_TIMES = "first_times"  # event times seen before the stream had one (tracer/engine.py)
+LATEST_TIMES = "latest_times"  # the latest trip board times, of which event time is the oldest (tracer/engine.py)
 POSITION = "position"  # the embedded runner's checkpoint: input position and output sizes
 STATE_ID = "state-id"  # the embedded runner's state identity, named by the output folder it owns
 KAFKA_POSITION = "kafka"  # a Kafka partition store's topic, partition and offset

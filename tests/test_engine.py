@@ -139,7 +139,7 @@ def test_trips_on_other_dates_or_services_never_meet(driver: Driver):
 
 
 def test_retention_drops_old_days_and_rejects_late_trips(store):
-    driver = Driver(store, RuleSettings(retention_days=3, max_clock_skew_hours=168))  # it jumps 5 days
+    driver = Driver(store, RuleSettings(retention_days=3, event_time_quorum=1))  # each trip is event time
     driver.feed(trip("P1", seat="1A", trip_id="old"), trip("P2", seat="1B"))
     driver.feed(trip("P5", seat="1A", day="2020-01-25"))  # horizon moves to 2020-01-22
     driver.feed(case("C1", "P1", reported_at=at("09:00", "2020-01-25")))
@@ -149,7 +149,7 @@ def test_retention_drops_old_days_and_rejects_late_trips(store):
 
 
 def test_window_truncated_flag(store):
-    driver = Driver(store, RuleSettings(retention_days=2))
+    driver = Driver(store, RuleSettings(retention_days=2, event_time_quorum=1))
     driver.feed(
         trip("P9", seat="1A", day="2020-01-23", board="06:00", alight="07:00"),
         trip("P1", seat="1A", day="2020-01-23"),
@@ -201,7 +201,7 @@ def test_retention_drops_a_day_in_bounded_batches(store, monkeypatch):
     import tracer.engine
 
     monkeypatch.setattr(tracer.engine, "_PURGE_BATCH", 100)
-    driver = Driver(store, RuleSettings(retention_days=1))
+    driver = Driver(store, RuleSettings(retention_days=1, event_time_quorum=1))
     driver.feed(*(trip(f"P{i}", mode="metro", service=f"R{i % 7}", trip_id=f"t{i}") for i in range(600)))
     commits = []
     store.before_commit = lambda: commits.append(store.pending_count)

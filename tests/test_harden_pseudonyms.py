@@ -202,4 +202,4 @@ def test_a_key_that_is_not_utf8_or_is_not_a_key_file(tmp_path: Path) -> None:
     assert (done.returncode, done.stderr) == (0, b"")
     (tmp_path / "big").write_bytes(bytes(range(256)) * 20)  # a file that is not a key
     done = _run(tmp_path, "--pseudonymize", "--key-file", str(tmp_path / "big"))
-    assert done.returncode == 2 and "is longer than 4096 bytes" in done.stderr
+    assert done.returncode == 2 and "larger than 4,096 bytes" in done.stderr

@@ -155,3 +155,41 @@ def test_subscribe_refuses_an_idle_exit_that_never_ends_or_is_negative(seconds: 
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert re.fullmatch(r"tracer: error: --idle-exit must be a non-negative number of seconds, got \S+\n", done.stderr)
+
+
+def test_operator_files_must_be_small_regular_files(tmp_path):
+    """A FIFO or /dev/stdin would hang a run or eat its input; /dev/zero would fill the memory."""
+    import os
+
+    from tracer.privacy import load_key
+    from tracer.registry import Subdistricts
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/zero"), tmp_path):
+        with pytest.raises(ConfigError, match="not a regular file"):
+            load_settings(path)
+        with pytest.raises(ConfigError, match="not a regular file"):
+            load_key(path)
+        (tmp_path / "list.toml").write_text(f'[registry]\nsubdistricts = "{path}"\n')
+        with pytest.raises(ConfigError, match="not a regular file"):
+            Subdistricts.load(load_settings(tmp_path / "list.toml"))
+    big = tmp_path / "big.toml"
+    big.write_bytes(b"#" * (2 << 20))
+    with pytest.raises(ConfigError, match="larger than"):
+        load_settings(big)
+
+
+def test_a_host_dependent_time_zone_is_refused(tmp_path):
+    for name in ("localtime", "Factory"):
+        (tmp_path / "zone.toml").write_text(f'[rules]\ntimezone = "{name}"\n')
+        with pytest.raises(ConfigError, match="depends on the machine"):
+            load_settings(tmp_path / "zone.toml")
+
+
+def test_a_subdistrict_list_with_a_byte_order_mark_is_read(tmp_path):
+    (tmp_path / "codes.csv").write_bytes("\ufeffcode\n310101002\n".encode())
+    (tmp_path / "list.toml").write_text('[registry]\nsubdistricts = "codes.csv"\n')
+    from tracer.registry import Subdistricts
+
+    assert Subdistricts.load(load_settings(tmp_path / "list.toml")).codes == frozenset({"310101002"})

@@ -13,6 +13,7 @@ The store's key layout is described in ``graph/keys.py``.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable
 from datetime import date, timedelta
@@ -23,9 +24,9 @@ import orjson
 from graph.keys import (
     ALERTS,
     CONTACT_ALERTS,
-    FIRST_TIMES,
     HOMES,
     ITINERARIES,
+    LATEST_TIMES,
     META,
     PROBES,
     QUARANTINES,
@@ -56,7 +57,7 @@ from tracer.events import (
     local_midnight,
     parse_time,
 )
-from tracer.rules import Level, Match, best_match, close_candidates, rides_in_window
+from tracer.rules import MAX_ONSET_AFTER_REPORT_DAYS, Level, Match, best_match, close_candidates, rides_in_window
 from tracer.settings import RuleSettings
 from tracer.sources import (
     Source,
@@ -66,7 +67,6 @@ from tracer.sources import (
     encode_exposure,
     encode_via,
     exposure_rides,
-    exposure_time,
 )
 
 # Flat families' prefixes, read on every trip.
@@ -74,7 +74,6 @@ T, C, S, Q, M = (group(family) for family in (TRIPS, SOURCES, HOMES, QUARANTINES
 _FAR = 1 << 62
 _PURGE_BATCH = 50_000  # deletes per commit while retention drops a day
 _DAY = 86_400_000_000
-_FIRST_TIMES = 8  # event times kept while none is corroborated (a few bad lines cannot push out the good)
 _NARROW_READS = 8  # up to this many persons (or sources), read their rides of a day one by one, not the whole day
 Affected = dict[str, set[tuple[str, str]]]  # service day -> {(source key, contact person)}
 
@@ -113,13 +112,12 @@ class Engine:
         self._homes: dict[str, bytes | None] = {}  # person -> subdistrict, read during one event
         mark = store.get(M, WATERMARK)
         self._watermark = int(mark) if mark else -_FAR
-        # Event times seen before the stream has one, none corroborated yet (see ``_corroborate``).
-        self._first_times: list[int] = orjson.loads(store.get(M, FIRST_TIMES) or b"[]")
+        # The latest board times of accepted trips, a min-heap of at most ``event_time_quorum``.
+        self._latest: list[int] = orjson.loads(store.get(M, LATEST_TIMES) or b"[]")
         self._horizon = ""  # service dates below this were dropped
         self._horizon_start = -_FAR
         self._next_day = -_FAR  # first microsecond of the day after the watermark's day
-        self._max_skew = _micros(rules.max_clock_skew_hours)
-        self._max_ride = _micros(rules.max_ride_hours)
+        self._max_ride = int(rules.max_ride_hours * 3_600_000_000)
         self._midnights: dict[str, int] = {}
         if mark:
             self._set_horizon(self._watermark)
@@ -128,9 +126,8 @@ class Engine:
     def process(self, event: Event, timed: bool = True) -> list[Change]:
         """Apply one event. Raises ``InvalidEvent`` (before any write) for events it cannot apply.
 
-        ``timed=False``: the event takes no part in this engine's event time, neither checked
-        against it nor moving it. Kafka partitions apply so the events copied to all of them, so
-        that every partition applies them alike (streams/kafka/partition.py).
+        ``timed=False``: a trip that takes no part in this engine's event time. Kafka partitions
+        apply so the rides other partitions copy to them (streams/kafka/partition.py).
         """
         if self._riders_of:
             self._riders_of.clear()
@@ -155,15 +152,17 @@ class Engine:
 
     def _validate(self, event: Event, timed: bool) -> int | None:
         """Every check of an event against the rules and the state, made before anything is
-        written. Returns the time this engine's event time advances to (None: it stays)."""
-        moment = _event_time(event, self.rules)
-        if moment is None:
-            return None
-        if timed:
-            self._check_skew(moment)
+        written. Returns the board time of a trip that counts toward event time (None: no trip)."""
         if isinstance(event, Trip | Exposure):
             self._check_service_date(event)
-        return moment if timed else None
+        elif isinstance(event, Case):
+            reported = date.fromisoformat(format_time(event.reported_at, self._zone)[:10])
+            latest = (reported + timedelta(days=MAX_ONSET_AFTER_REPORT_DAYS)).isoformat()
+            if event.onset > latest:  # the window starts from onset: a far later one withdraws the case
+                raise InvalidEvent(
+                    f"onset {event.onset} is more than {MAX_ONSET_AFTER_REPORT_DAYS} days after the case was "
+                    f"reported ({reported})")
+        return event.board if timed and type(event) is Trip else None
 
     # -- trips -----------------------------------------------------------------------------
     def _on_trip(self, trip: Trip) -> list[Change]:
@@ -489,15 +488,6 @@ class Engine:
             del self._probed[day]
 
     # -- event time and retention ------------------------------------------------------------
-    def _check_skew(self, moment: int) -> None:
-        """One event may not move event time (and with it the retention horizon) further than
-        ``max_clock_skew_hours`` past what the stream showed before it (docs/rules.md, "Event time")."""
-        if self._watermark != -_FAR and moment - self._watermark > self._max_skew:
-            raise InvalidEvent(
-                f"event time {format_time(moment, self._zone)} is {_hours(moment - self._watermark)} past "
-                f"the stream's event time {format_time(self._watermark, self._zone)}; more than "
-                f"rules.max_clock_skew_hours ({self.rules.max_clock_skew_hours:g})")
-
     def _check_service_date(self, event: Trip | Exposure) -> None:
         """A ride's board time (an exposure's start) must lie near its service date, which keys its
         state and its retention; and that date must not be behind the retention horizon."""
@@ -522,36 +512,28 @@ class Engine:
             moment = self._midnights[day] = local_midnight(day, self._zone)
         return moment
 
-    def _advance(self, moment: int) -> None:
-        if self._watermark == -_FAR:
-            corroborated = self._corroborate(moment)
-            if corroborated is None:
-                return
-            moment = corroborated
-        if moment <= self._watermark:
+    def _advance(self, board: int) -> None:
+        """Count a trip's board time toward event time: the ``event_time_quorum``-th latest board
+        time of the accepted trips (docs/rules.md, "Event time"). So no one trip, nor any few, can
+        move it (and with it the retention horizon), and a stream that resumes after a gap moves
+        it once that many trips show the new time. Cases, quarantines and exposures are reports
+        made by people, after the fact: they never move it."""
+        latest = self._latest
+        if len(latest) < self.rules.event_time_quorum:
+            heapq.heappush(latest, board)
+        elif board > latest[0]:
+            heapq.heapreplace(latest, board)
+        else:
             return
-        self._watermark = moment
-        if moment >= self._next_day:
-            self._set_horizon(moment, purge=True)
+        self.store.put(M, LATEST_TIMES, orjson.dumps(latest))
+        if len(latest) < self.rules.event_time_quorum or latest[0] <= self._watermark:
+            return
+        self._watermark = latest[0]
+        if self._watermark >= self._next_day:
+            self._set_horizon(self._watermark, purge=True)
         # Stored after the purge: a crash in the middle of a purge leaves the old watermark, so the
         # restarted run purges again (deleting is idempotent).
-        self.store.put(M, WATERMARK, str(moment).encode())
-
-    def _corroborate(self, moment: int) -> int | None:
-        """The first event time of a stream, once two events agree on it; None until then.
-
-        Before a stream has an event time, nothing bounds an event's: one far-future line there
-        would set it alone. So it is set by the first event whose time lies within
-        ``max_clock_skew_hours`` of one of the few before it (to the later of the two); until then
-        events are applied without moving it."""
-        near = [seen for seen in self._first_times if abs(moment - seen) <= self._max_skew]
-        if near:
-            self._first_times = []
-            self.store.delete(M, FIRST_TIMES)
-            return max(moment, *near)
-        self._first_times = [*self._first_times, moment][-_FIRST_TIMES:]
-        self.store.put(M, FIRST_TIMES, orjson.dumps(self._first_times))
-        return None
+        self.store.put(M, WATERMARK, str(self._watermark).encode())
 
     def _set_horizon(self, moment: int, purge: bool = False) -> None:
         today = date.fromisoformat(format_time(moment, self._zone)[:10])
@@ -595,30 +577,6 @@ class Engine:
         for suffix, value in self.store.scan(group(ALERTS, source.key)):
             self.store.delete(group(ALERTS, source.key), suffix)
             self.store.delete(group(CONTACT_ALERTS, orjson.loads(value)["contact_person_id"]), suffix)
-
-
-def _event_time(event: Event, rules: RuleSettings) -> int | None:
-    """When an event happened, in event time (None: a registry entry has no time)."""
-    if type(event) is Trip:
-        return event.board
-    if isinstance(event, Case):
-        return event.reported_at
-    if isinstance(event, Quarantine):
-        return event.at
-    if isinstance(event, Exposure):
-        return exposure_time(event, rules)
-    return None
-
-
-def _micros(hours: float) -> int:
-    return int(hours * 3_600_000_000)
-
-
-def _hours(micros: int) -> str:
-    """A duration in whole hours and the seconds left, down to the microsecond that matters at a bound."""
-    hours, rest = divmod(micros, 3_600_000_000)
-    seconds = f" {rest / 1e6:.6f}".rstrip("0").rstrip(".") + " s" if rest else ""
-    return f"{hours:,} h{seconds}"
 
 
 def _alert_id(key: str, contact: str, mode: str, service: str, day: str) -> str:

@@ -9,7 +9,7 @@ Direct contacts of cases, secondary contacts through their close contacts, and c
 published exposures are all computed the same way: a set of source rides (the case's, the close
 contact's, the exposure's) against every other rider of the same service, within a time window.
 Retention and event time are ignored: inputs compared against the oracle span less than
-``retention_days`` and no event in them lies more than ``max_clock_skew_hours`` past those before.
+``retention_days``.
 """
 
 from __future__ import annotations
@@ -115,7 +115,8 @@ def expected_alerts(events: Iterable[dict], rules: RuleSettings = _DEFAULT_RULES
                 trips[ride.trip_id] = ride
         elif kind == "case":
             case = _case(event)
-            if case is not None:
+            # An onset more than two weeks after the report is not a case the rules can trace.
+            if case is not None and case.onset <= _local_date(case.reported_at, rules) + timedelta(days=14):
                 cases[case.case_id] = case
         elif kind == "quarantine":
             person_id, at = event.get("person_id"), _micros(event.get("at"))
@@ -424,6 +425,10 @@ def _window(case: Case, rules: RuleSettings) -> tuple[int, float]:
     """[00:00 local of onset - lookback_days, isolated_at); an open window ends at infinity."""
     start = _midnight(case.onset - timedelta(days=rules.lookback_days), rules)
     return start, case.isolated_at if case.isolated_at is not None else float("inf")
+
+
+def _local_date(micros: int, rules: RuleSettings) -> date:
+    return (_EPOCH + micros * _MICROSECOND).astimezone(rules.zone).date()
 
 
 def _midnight(day: date, rules: RuleSettings) -> int:

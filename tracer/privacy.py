@@ -22,6 +22,7 @@ from pathlib import Path
 
 from tracer.alerts import Alert
 from tracer.errors import ConfigError
+from tracer.settings import read_small_file
 
 KEY_VARIABLE = "TRACER_PSEUDONYM_KEY"
 PERSON_FIELDS = ("case_person_id", "contact_person_id", "via_person_id")
@@ -61,13 +62,7 @@ def load_key(key_file: Path | None) -> bytes:
     way without surrounding whitespace (a key file's newline), and checked by ``check_key``."""
     if key_file is not None:
         where = f"key file {key_file}"
-        try:
-            with key_file.open("rb") as file:
-                key = file.read(_MAX_KEY_FILE + 1)
-        except OSError as exc:
-            raise ConfigError(f"cannot read {where}: {exc.strerror}") from exc
-        if len(key) > _MAX_KEY_FILE:
-            raise ConfigError(f"{where} is longer than {_MAX_KEY_FILE} bytes: is it the key?")
+        key = read_small_file(key_file, _MAX_KEY_FILE, "key file")
     else:
         where = f"${KEY_VARIABLE}"
         key = os.fsencode(os.environ.get(KEY_VARIABLE, ""))  # as the bytes were, even if not UTF-8

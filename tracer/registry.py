@@ -14,14 +14,14 @@ from __future__ import annotations
 import csv
 from functools import cache
 from importlib import resources
-from pathlib import Path
 
 from tracer.errors import ConfigError
 from tracer.events import SUBDISTRICT_CODE, Event, Person
-from tracer.settings import Settings
+from tracer.settings import Settings, read_small_file
 
 SHIPPED = "data/shanghai_subdistricts.csv"  # in the tracer package
 SETTING = "registry.subdistricts"
+_MAX_LIST_BYTES = 16 << 20  # a country's township codes are well under 1 MiB
 
 
 class Subdistricts:
@@ -47,8 +47,10 @@ class Subdistricts:
 @cache  # read once per process: every Kafka partition of a worker shares it
 def _codes(path: str) -> frozenset[str]:
     origin = path or f"tracer/{SHIPPED}"
+    shipped = resources.files("tracer").joinpath(SHIPPED)
     try:
-        text = Path(path).read_text("utf-8") if path else resources.files("tracer").joinpath(SHIPPED).read_text("utf-8")
+        data = read_small_file(path, _MAX_LIST_BYTES, SETTING) if path else shipped.read_bytes()
+        text = data.decode("utf-8-sig")  # a list saved by a spreadsheet starts with a byte-order mark
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{SETTING}: cannot read {origin}: {exc}") from exc
     return parse_codes(text, origin)

@@ -24,6 +24,10 @@ class Level(StrEnum):
     GENERAL = "general"  # 一般接触者: on the same service, not close
 
 
+# A presymptomatic case is reported before its onset, but never by more than the longest incubation
+# period the national editions use (14 days): a later onset is a typo, and would withdraw the case.
+MAX_ONSET_AFTER_REPORT_DAYS = 14
+
 _RANK = {Level.CLOSE: 2, Level.GENERAL: 1}
 _ROW = re.compile(r"\s*(\d{1,4})", re.ASCII)
 _BAY = re.compile(r"-?[0-9]+")  # int() would also read "３", "+3" and "1_0"

@@ -9,6 +9,8 @@ date overflow in the engine, a RocksDB error).
 from __future__ import annotations
 
 import math
+import os
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -35,9 +37,9 @@ class RuleSettings:
     train_bay_span: int = 1
     retention_days: int = 21
     max_ride_hours: float = 72.0
-    max_clock_skew_hours: float = 72.0
     contact_isolation_hours: float = 24.0
     trace_secondary: bool = True
+    event_time_quorum: int = 100
 
     @property
     def zone(self) -> ZoneInfo:
@@ -91,7 +93,7 @@ RANGES: Mapping[str, Range] = {
     "rules.train_bay_span": Range(0, 20),  # more bays than a carriage has
     "rules.retention_days": Range(1, 366),  # a year of state; 0 would forget each day as it starts
     "rules.max_ride_hours": Range(0, 168, low_open=True),  # a week: the longest train rides
-    "rules.max_clock_skew_hours": Range(0, 876_000, low_open=True),  # 100 years: a bound, not a rule
+    "rules.event_time_quorum": Range(1, 100_000),  # trips that must agree before event time moves
     "rules.contact_isolation_hours": Range(0, 720),  # 30 days, past any quarantine period
     "runtime.commit_every": Range(1, 1_000_000),  # a batch of a million events is already ~1 GB
     "runtime.max_line_bytes": Range(64, 64 * _MIB),  # the smallest event is ~60 bytes
@@ -130,11 +132,34 @@ def packaged_defaults() -> dict[str, Any]:
     return tomllib.loads(resources.files("config").joinpath("defaults.toml").read_text("utf-8"))
 
 
+def read_small_file(path: str | Path, limit: int, what: str) -> bytes:
+    """The bytes of an operator's small file (a config, a subdistrict list, a key file): a regular
+    file of at most ``limit`` bytes. A FIFO, a device or ``/dev/stdin`` would hang the run or eat
+    its input, ``/dev/zero`` would fill the memory: each is a one-line ConfigError instead."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot read {path}: {exc.strerror}") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{what}: cannot read {path}: not a regular file")
+        if info.st_size > limit:
+            raise ConfigError(f"{what}: cannot read {path}: larger than {limit:,} bytes")
+        with os.fdopen(os.dup(fd), "rb") as file:
+            return file.read(limit + 1)
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot read {path}: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
+
+
 def read_toml(path: str | Path) -> dict[str, Any]:
     """A user's config file; ConfigError (one line) when it cannot be read or parsed."""
+    data = read_small_file(path, _MIB, "config")
     try:
-        return tomllib.loads(Path(path).read_text("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config {path}: {exc}") from exc
 
 
@@ -189,8 +214,13 @@ def _value(value: Any, expected: type, allowed: Range | None, label: str) -> Any
     return converted
 
 
+_HOST_ZONES = frozenset(("localtime", "posixrules", "Factory"))  # files in tzdata that are not a place
+
+
 def _check(settings: Settings) -> None:
     timezone = settings.rules.timezone
+    if timezone in _HOST_ZONES:
+        raise ConfigError(f"rules.timezone: {timezone!r} depends on the machine; name the zone (e.g. Asia/Shanghai)")
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
