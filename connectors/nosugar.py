@@ -28,6 +28,8 @@ from typing import Any, TextIO
 from tracer.errors import InputError
 from tracer.events import parse_line
 from tracer.jsonl import json_record
+from tracer.rules import service_date_problem
+from tracer.settings import RuleSettings
 
 FIELD_LIMIT = 65_536  # characters in one CSV field; the real feed's longest field has 252
 MAX_SERVICES = 4  # numbers in one record (T182/T183: a train that changes number); the real feed has 3 at most
@@ -46,6 +48,7 @@ _TRAIN_NO = re.compile(r"^([A-Z]{0,2})(\d{1,5})$", re.ASCII)
 _FLIGHT_NO = re.compile(r"^([A-Z0-9]{2})(\d{1,4}[A-Z]?)$", re.ASCII)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _TIME = re.compile(r"(\d{4})/(\d{2})/(\d{2}) (\d{2}:\d{2}:\d{2})", re.ASCII)
+_NUMBERING = "/"  # nosugar:<id>/<n>, the n-th service of a record: record ids may not hold it
 _RELATIVE = ("中间", "最后", "倒数", "尾部", "头部", "前部", "后部")
 
 
@@ -106,6 +109,9 @@ def _header(path: str, rows: Iterator[list[str]]) -> list[str]:
         header = next(rows, [])
     except csv.Error as exc:
         raise InputError(f"{path} has no usable header: {exc}") from None
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise InputError(f"{path} names the column(s) {', '.join(map(repr, repeated))} more than once: which is meant?")
     missing = [name for name in REQUIRED if name not in header]
     if missing:
         raise InputError(f"{path} lacks the column(s) {', '.join(missing)}: a nosugar feed has {', '.join(REQUIRED)}")
@@ -122,8 +128,12 @@ def _record(header: list[str], row: list[str], line: int) -> dict[str, str] | Ba
     return dict(zip(header, row, strict=True))
 
 
-def import_nosugar(records: Iterable[Mapping[str, str] | BadRow], report: ImportReport) -> Iterator[dict[str, Any]]:
-    """Exposure events for the flight, train and metro records; the rest is counted in ``report``."""
+def import_nosugar(
+    records: Iterable[Mapping[str, str] | BadRow], report: ImportReport, rules: RuleSettings | None = None
+) -> Iterator[dict[str, Any]]:
+    """Exposure events for the flight, train and metro records; the rest is counted in ``report``.
+    ``rules`` (default: the shipped ones) bound an exposure's start around its date, as in ``tracer run``."""
+    rules = rules or RuleSettings()
     written: set[str] = set()
     for record in records:
         report.records += 1
@@ -136,7 +146,7 @@ def import_nosugar(records: Iterable[Mapping[str, str] | BadRow], report: Import
             continue
         record_id = record.get("id") or ""
         try:
-            events, caveats = _exposures(record, kind, written)
+            events, caveats = _exposures(record, kind, written, rules)
         except ValueError as exc:  # InvalidEvent included: the engine's own reason
             report.reject(f"id {record_id!r:.40}", str(exc))
             continue
@@ -149,7 +159,9 @@ def import_nosugar(records: Iterable[Mapping[str, str] | BadRow], report: Import
         yield from events
 
 
-def _exposures(record: Mapping[str, str], kind: str, written: set[str]) -> tuple[list[dict[str, Any]], list[str]]:
+def _exposures(
+    record: Mapping[str, str], kind: str, written: set[str], rules: RuleSettings
+) -> tuple[list[dict[str, Any]], list[str]]:
     """The record's events, each valid input for ``tracer run``, and its caveats. Raises
     ValueError (or InvalidEvent, the engine's own) saying why the record cannot be used."""
     if kind not in MODES:
@@ -160,6 +172,8 @@ def _exposures(record: Mapping[str, str], kind: str, written: set[str]) -> tuple
         raise ValueError("no id")
     if record_id in written:
         raise ValueError("duplicate id: it would replace the earlier record's exposure")
+    if _NUMBERING in record_id:  # else id 5/1 and the first service of id 5 would share an exposure id
+        raise ValueError(f"id holds {_NUMBERING!r}, which numbers a record's services in its exposure ids")
     caveats: list[str] = []
     day = _date(record.get("t_date", ""))
     start, end = _time(record.get("t_start", "")), _time(record.get("t_end", ""))
@@ -168,9 +182,10 @@ def _exposures(record: Mapping[str, str], kind: str, written: set[str]) -> tuple
         start = end = None
     services = _services(record.get("t_no", ""), mode)
     carriages, seats = _position(record.get("t_no_sub", ""), mode, caveats)
+    source = _source(record.get("source") or None, caveats)
     events = []
     for number, service in enumerate(services):
-        suffix = f"/{number + 1}" if len(services) > 1 else ""
+        suffix = f"{_NUMBERING}{number + 1}" if len(services) > 1 else ""
         events.append(
             {
                 "type": "exposure",
@@ -184,12 +199,24 @@ def _exposures(record: Mapping[str, str], kind: str, written: set[str]) -> tuple
                 "seats": seats,
                 "board_station": record.get("t_pos_start") or None,
                 "alight_station": record.get("t_pos_end") or None,
-                "source": record.get("source") or None,
+                "source": source,
             }
         )
     for event in events:
-        parse_line(json_record(event), max_ride_us=0)  # exposures have no ride length to bound
+        exposure = parse_line(json_record(event), max_ride_us=0)  # exposures have no ride length to bound
+        problem = service_date_problem(exposure.date, exposure.start, rules)  # type: ignore[union-attr]
+        if problem is not None:
+            raise ValueError(problem)
     return events, caveats
+
+
+def _source(link: str | None, caveats: list[str]) -> str | None:
+    """The record's source link, or None when it holds characters no link has (controls, line
+    separators): it only says where the record was published, so the exposure is kept without it."""
+    if link is None or link.isprintable():
+        return link
+    caveats.append("source link holds control characters: left out")
+    return None
 
 
 def _date(text: str) -> str:
@@ -248,16 +275,23 @@ def _position(text: str, mode: str, caveats: list[str]) -> tuple[list[str] | Non
     match = _CARRIAGE.fullmatch(compact)
     if match:
         extra, first, last, seat = match.groups()
-        if last is not None and first.isdigit():
-            carriages = [str(n) for n in range(int(first), int(last) + 1)]
-        else:
-            carriages = [("加" if extra else "") + first.lstrip("0")]
-        return carriages, [seat] if seat else None
+        return _carriages(extra, first, last), [seat] if seat else None
     if any(word in compact for word in _RELATIVE):
         caveats.append("carriage given as a relative position: whole train")
     else:
         caveats.append("carriage text not understood: whole train")
     return None, None
+
+
+def _carriages(extra: str | None, first: str, last: str | None) -> list[str]:
+    """``3`` -> [3], ``加1`` -> [加1], ``11-16`` -> carriages 11 to 16. Any other range (reversed,
+    ``A3-5``, ``加1-3``) is refused: read as no carriage it would be the whole train, read as its
+    first carriage it would miss riders."""
+    if last is None:
+        return [("加" if extra else "") + first.lstrip("0")]
+    if extra or not first.isdigit() or int(last) < int(first):
+        raise ValueError(f"carriage range {first}-{last} is not an ascending range of carriage numbers")
+    return [str(n) for n in range(int(first), int(last) + 1)]
 
 
 def print_report(report: ImportReport, stream: TextIO) -> None:

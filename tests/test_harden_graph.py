@@ -23,7 +23,7 @@ import pytest
 from graph.store import RocksStore
 from streams.embedded import run_embedded
 from tests.builders import at, case, lines, trip
-from tracer.analysis.export import xml_safe
+from tracer.analysis.export import to_graphml, xml_safe
 from tracer.analysis.network import case_subgraph, contact_graph
 from tracer.cli import main
 from tracer.settings import RuleSettings, Settings
@@ -104,7 +104,7 @@ def test_svg_parses_back_and_each_node_keeps_its_full_id(state, graph, tmp_path)
                                                                          "circle"}
     titles = {group.find(f"{ns}title").text for group in svg.iter(f"{ns}g")}
     assert titles == {xml_safe(node.split(":", 1)[1]) for node in case_subgraph(graph, CASE)}
-    assert svg.find(f"{ns}text").text == f"Contacts of case {CASE}"
+    assert svg.find(f"{ns}text").text == f"Contacts of case {xml_safe(CASE)}"  # shown as its node is
 
 
 _DOT_TOKEN = re.compile(r'[ \n]+|"(?:[^"\\\n]|\\.)*"|->|[{}\[\];,=]|[A-Za-z_][A-Za-z0-9_]*')
@@ -190,3 +190,76 @@ def test_standard_output_on_a_full_disk_is_one_line(state):
                               stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr == "tracer: error: cannot write standard output: No space left on device\n"
+
+
+def test_graphml_keeps_an_id_and_its_escaped_spelling_apart():
+    """A real U+FFFE is written as the text \\ufffe: an id that is that text must not merge with it."""
+    pairs = ["A\ufffe", "A\\ufffe", "A\\\ufffe", "A\\\\ufffe", "A\\", "A\\\\"]
+    graph = nx.MultiDiGraph()
+    graph.add_nodes_from((f"person:{p}", {"kind": "person"}) for p in pairs)
+    graph.add_edge("person:A\ufffe", "person:A\\ufffe", kind="contact", rule="x\ufffe")
+    graph.add_edge("person:A\ufffe", "person:A\\ufffe", kind="contact", rule="x\\ufffe")
+    back = nx.parse_graphml(to_graphml(graph).decode())
+    assert len(back) == len(pairs) and {d["rule"] for _, _, d in back.edges(data=True)} == {"x\\ufffe", "x\\\\ufffe"}
+
+
+@pytest.mark.parametrize(("option", "value", "expected"), [
+    ("--date", "2020-1-20", "--date must be a date YYYY-MM-DD"),
+    ("--date", "20200120", "--date must be a date YYYY-MM-DD"),
+    ("--date", "2020-01-20 ", "--date must be a date YYYY-MM-DD"),
+    ("--date", "garbage", "--date must be a date YYYY-MM-DD"),
+    ("--date", "２０２０-01-20", "--date must be a date YYYY-MM-DD"),
+    ("--date", "2020-02-30", "--date is not a valid date"),
+    ("--service", " ", "--service must be a non-empty string"),
+    ("--service", "MU5101\x07", "--service is longer than 128 characters or holds control characters"),
+    ("--carriage", "3\x1b", "--carriage must be a short string or an integer"),
+    ("--seat", "x" * 200, "--seat must be a short string or an integer"),
+])
+def test_lookup_refuses_a_question_the_engine_would_not_take(state, option, value, expected):
+    question = {"--date": "2020-01-20", "--service": "MU5101"} | {option: value}
+    done = tracer("lookup", "--state", str(state), *(part for pair in question.items() for part in pair))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith(f"tracer: error: {expected}") and done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(("seat", "told"), [
+    ("A36", "cannot tell: seat A36 is not a row and letter"),
+    ("１２A", "cannot tell: seat １２A is not a row and letter"),
+    (None, "cannot tell: no --seat on a flight"),
+])
+def test_lookup_says_it_cannot_place_a_seat_rather_than_general(state, seat, told):
+    asked = ["--seat", seat] if seat else ["--carriage", "3"]
+    done = tracer("lookup", "--state", str(state), "--date", "2020-01-20", "--service", "MU5101", *asked)
+    answers = [orjson.loads(line) for line in done.stdout.splitlines()]
+    assert done.returncode == 0 and len(answers) == 2
+    assert all(a["your_level"] is None and a["rule"] is None and a["cannot_tell"] == told for a in answers)
+
+
+def test_lookup_still_places_a_seat_it_can_read(state):
+    done = tracer("lookup", "--state", str(state), "--date", "2020-01-20", "--service", "MU5101", "--seat", "29A")
+    levels = {a["case_id"]: (a["your_level"], a["cannot_tell"]) for a in map(orjson.loads, done.stdout.splitlines())}
+    assert levels == {EXPOSURE: ("close", None), CASE: ("general", None)}
+
+
+def test_lookup_refuses_a_date_retention_has_dropped(state):
+    done = tracer("lookup", "--state", str(state), "--date", "2019-12-01", "--service", "MU5101")
+    assert done.returncode == 2 and done.stdout == "" and done.stderr.count("\n") == 1
+    assert done.stderr.startswith("tracer: error: cannot answer for 2019-12-01: the state keeps service days from ")
+
+
+def test_a_huge_depth_stops_when_nothing_new_is_reached(state):
+    done = tracer("graph", "--state", str(state), "--case", CASE, "--depth", "9" * 20)
+    assert done.returncode == 0 and orjson.loads(done.stdout)["nodes"]
+
+
+@pytest.mark.parametrize("args", [
+    ["graph", "--case", CASE, "--depth", "-1"],
+    ["graph", "--all", "--depth", "1.5"],
+    ["clusters", "--top", "-1"],
+    ["clusters", "--top", "0"],
+])
+def test_counts_out_of_range_are_refused(state, args):
+    done = tracer(args[0], "--state", str(state), *args[1:])
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines()[-1].endswith(f"expected a whole number from {0 if args[0] == 'graph' else 1} up, "
+                                                 f"not {args[-1]!r}")

@@ -7,6 +7,7 @@ is whole or absent, and never the input.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import resource
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 from connectors.nosugar import FIELD_LIMIT, ImportReport, import_nosugar, read_records
 from streams.embedded import run_embedded
 from tracer.errors import InputError
+from tracer.jsonl import json_record
 from tracer.settings import RuleSettings, Settings
 
 HEADER = "id,t_date,t_start,t_end,t_type,t_no,t_memo,t_no_sub,t_pos_start,t_pos_end,source,who,verified"
@@ -187,3 +189,68 @@ def test_the_real_feed_adds_up_and_runs_clean(tmp_path):
     assert report.records == 3092 and report.exposures == len(events) >= 1690
     assert len(report.rejected_rows) == sum(report.rejected.values()) <= 10
     runs_clean(events, tmp_path)
+
+
+def test_no_two_records_share_an_exposure_id(tmp_path):
+    """Record 5's two services are nosugar:5/1 and nosugar:5/2: a record whose id is 5/1 is refused."""
+    events, report = imported(feed(tmp_path / "feed.csv", row("5", t_no="G1/G2"), row("5/1", t_no="D9"), row("6/")))
+    assert [e["exposure_id"] for e in events] == ["nosugar:5/1", "nosugar:5/2"]
+    assert [where for where, _ in report.rejected_rows] == ["id '5/1'", "id '6/'"]
+    assert {why for _, why in report.rejected_rows} == {
+        "id holds '/', which numbers a record's services in its exposure ids"
+    }
+
+
+@pytest.mark.parametrize(("t_start", "accepted"), [
+    ("2099/01/15 10:00:00", False),
+    ("2020/01/18 23:59:59", False),  # the day before the service date's day before
+    ("2020/01/19 00:00:00", True),  # 00:00 of the day before
+    ("2020/01/24 23:59:59", True),  # max_ride_hours (72) after the end of the day after
+    ("2020/01/25 00:00:00", False),
+])
+def test_an_exposure_start_far_from_its_date_is_rejected_as_tracer_run_would(tmp_path, t_start, accepted):
+    events, report = imported(feed(tmp_path / "feed.csv", row("9", t_start=t_start, t_end="2099/12/31 00:00:00")))
+    assert report.written == accepted and report.clean == accepted
+    if accepted:
+        runs_clean(events, tmp_path)
+        return
+    (_, why), = report.rejected_rows
+    assert why.startswith("start ") and "is too far from service date 2020-01-20" in why
+    event = {"type": "exposure", "exposure_id": "x", "mode": "train", "service": "G7", "date": "2020-01-20",
+             "start": t_start.replace("/", "-").replace(" ", "T") + "+08:00"}
+    (tmp_path / "raw.jsonl").write_bytes(orjson.dumps(event) + b"\n")
+    settings = Settings(rules=RuleSettings(retention_days=120))
+    assert run_embedded([str(tmp_path / "raw.jsonl")], tmp_path / "raw", settings).dead_letters == 1
+
+
+@pytest.mark.parametrize("text", ["16-11号车厢", "A3-5号车厢", "加1-3号车厢"])
+def test_a_carriage_range_that_is_not_ascending_numbers_is_rejected(tmp_path, text):
+    events, report = imported(feed(tmp_path / "feed.csv", row("9", t_no_sub=text)))
+    assert events == [] and report.rejected_rows[0][1].endswith("is not an ascending range of carriage numbers")
+
+
+def test_a_forward_range_is_every_carriage_in_it(tmp_path):
+    events, _ = imported(feed(tmp_path / "feed.csv", row("9", t_no_sub="11-13号车厢")))
+    assert events[0]["carriages"] == ["11", "12", "13"]
+
+
+@pytest.mark.parametrize("link", ["https://x/\x1b[31m", "https://x/\x00", "https://x/\u2028", "https://x/\x85"])
+def test_a_source_link_with_control_characters_is_left_out_and_said(tmp_path, link):
+    events, report = imported(feed(tmp_path / "feed.csv", row("9", source=link)))
+    assert events[0]["source"] is None and report.notes == {"source link holds control characters: left out": 1}
+    assert report.clean == 0
+    runs_clean(events, tmp_path)
+
+
+def test_a_header_naming_a_column_twice_stops_the_import_naming_it(tmp_path):
+    (tmp_path / "feed.csv").write_text("id,t_date,t_type,t_no,id,t_no\n1,2020-01-20,2,G7,2,G8\n")
+    with pytest.raises(InputError, match=r"names the column\(s\) 'id', 't_no' more than once"):
+        list(read_records(str(tmp_path / "feed.csv")))
+
+
+@pytest.mark.skipif(FEED is None, reason="shared/data is not beside the checkout")
+def test_the_real_feed_imports_to_the_same_bytes_it_did():
+    """The fixes refuse nothing the real feed holds (its ids are numbers, its ranges ascending)."""
+    events, _ = imported(FEED)
+    digest = hashlib.sha256(b"".join(map(json_record, events))).hexdigest()
+    assert digest == "62ee962a408779b87b72903bd352283a3d06bba08bf198ec354797f8d1e36823"

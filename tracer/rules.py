@@ -12,7 +12,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import NamedTuple
 
-from tracer.events import Case, Trip, local_midnight
+from tracer.events import Case, Trip, format_time, local_midnight
 from tracer.settings import RuleSettings
 
 
@@ -32,6 +32,7 @@ _RANK = {Level.CLOSE: 2, Level.GENERAL: 1}
 _ROW = re.compile(r"\s*(\d{1,4})", re.ASCII)
 _BAY = re.compile(r"-?[0-9]+")  # int() would also read "３", "+3" and "1_0"
 _OPEN_END = 1 << 62  # an open window (not yet isolated) ends "never"
+_DAY_US = 86_400_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,31 @@ def case_window(case: Case, rules: RuleSettings) -> Window:
     first_day = (date.fromisoformat(case.onset) - timedelta(days=rules.lookback_days)).isoformat()
     start = local_midnight(first_day, rules.zone)
     return Window(start, _OPEN_END if case.isolated_at is None else case.isolated_at)
+
+
+def service_date_problem(date: str, moment: int | None, rules: RuleSettings, *, name: str = "start") -> str | None:
+    """Why a ride's board time (an exposure's start, named ``name``) cannot belong to service
+    ``date``, or None when it can (or is unknown). The date keys the ride's state and its retention,
+    so the time must lie from 00:00 of the day before the date to ``max_ride_hours`` after the end
+    of the day after it (docs/rules.md, "Event time"): ``[midnight - 1 day, midnight + 2 days +
+    max_ride_hours)``, days of 24 hours counted from the date's local midnight in ``rules.zone``."""
+    if moment is None:
+        return None
+    first = local_midnight(date, rules.zone) - _DAY_US
+    last = first + 3 * _DAY_US + int(rules.max_ride_hours * 3_600_000_000)
+    if first <= moment < last:
+        return None
+    return (
+        f"{name} {format_time(moment, rules.zone)} is too far from service date {date} (allowed: "
+        "from the day before it to max_ride_hours after the day after it)"
+    )
+
+
+def retention_horizon(watermark: int, rules: RuleSettings) -> str:
+    """The first service date a state at event time ``watermark`` still holds: the watermark's
+    local date minus ``retention_days`` (earlier days are purged)."""
+    today = date.fromisoformat(format_time(watermark, rules.zone)[:10])
+    return (today - timedelta(days=rules.retention_days)).isoformat()
 
 
 def rides_in_window(trip: Trip, window: Window) -> bool:

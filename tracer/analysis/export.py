@@ -7,7 +7,7 @@ way, so an id is always one id (one node, one string) and never markup or syntax
 - JSON: orjson, plus U+0085/U+2028/U+2029 escaped (``tracer.jsonl.json_record``).
 - GraphML: networkx's writer (ElementTree escapes markup); characters outside XML 1.0's
   character range (U+FFFE, U+FFFF, C0 controls) become the text ``\\uXXXX`` first, since no
-  XML escape can carry them (``xml_safe``).
+  XML escape can carry them, and ``\\`` becomes ``\\\\`` so that this stays one-to-one (``xml_safe``).
 - DOT: every string quoted by ``quoted``: ``\\`` and ``"`` backslashed, invisible characters as
   ``\\uXXXX``, so no id can close its string or break a line.
 """
@@ -23,8 +23,9 @@ from tracer.analysis.network import to_graphml as _graphml
 from tracer.analysis.network import to_json as _node_link
 from tracer.jsonl import json_record
 
-# XML 1.0's Char production, negated.
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# XML 1.0's Char production, negated; and the backslash, so that the text ``\\ufffe`` and a real
+# U+FFFE stay two ids.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|\\\\")
 
 
 def _code(char: str) -> str:
@@ -32,9 +33,10 @@ def _code(char: str) -> str:
 
 
 def xml_safe(text: str) -> str:
-    """``text`` with each character XML 1.0 cannot carry written as ``\\uXXXX`` (markup is left to
-    the XML writer's own escaping)."""
-    return _NOT_XML.sub(lambda match: _code(match[0]), text)
+    """``text`` with each character XML 1.0 cannot carry written as ``\\uXXXX`` and ``\\`` as
+    ``\\\\`` (markup is left to the XML writer's own escaping): two different texts always give
+    two different strings."""
+    return _NOT_XML.sub(lambda match: "\\\\" if match[0] == "\\" else _code(match[0]), text)
 
 
 def quoted(text: str) -> str:

@@ -83,6 +83,8 @@ def case_subgraph(graph: nx.MultiDiGraph, case_id: str, depth: int = 2) -> nx.Mu
     frontier = {start}
     for _ in range(depth):
         frontier = {n for node in frontier for n in graph.successors(node)} - keep
+        if not frontier:
+            break  # nothing new is reachable: more hops add nothing (and a huge depth must not spin)
         keep |= frontier
     return graph.subgraph(keep).copy()
 

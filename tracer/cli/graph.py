@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from connectors.outfile import STDOUT, output_file, refuse_overwriting
@@ -23,14 +24,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     which = graph.add_mutually_exclusive_group(required=True)
     which.add_argument("--case", help="one case's subgraph")
     which.add_argument("--all", action="store_true", help="the whole graph")
-    graph.add_argument("--depth", type=int, default=2, help="contact hops from the case (default 2)")
+    graph.add_argument("--depth", type=_at_least(0), default=2, help="contact hops from the case (default 2)")
     graph.add_argument("--format", choices=["json", "graphml", "dot", "svg"], default="json")
     graph.add_argument("--out", type=Path, help="file to write (default: stdout)")
     graph.set_defaults(handler=_graph)
 
     found = commands.add_parser("clusters", help="groups of cases linked by shared trips or transmission")
     _state(found)
-    found.add_argument("--top", type=int, default=20, help="how many clusters and services to list")
+    found.add_argument("--top", type=_at_least(1), default=20, help="how many clusters and services to list")
     found.set_defaults(handler=_clusters)
 
     same = commands.add_parser("lookup", help="same-trip lookup: did a case ride this service that day?")
@@ -41,6 +42,21 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     same.add_argument("--carriage")
     same.add_argument("--seat")
     same.set_defaults(handler=_lookup)
+
+
+def _at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` up (a negative --top would slice from the end)."""
+
+    def whole(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {low} up, not {text[:40]!r}")
+        return value
+
+    return whole
 
 
 def _state(parser: argparse.ArgumentParser) -> None:
