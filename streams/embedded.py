@@ -99,12 +99,7 @@ class _Run:
         self.intake = Intake(settings)
         self.reader: LineReader | None = None
         runtime = settings.runtime
-        self.store = RocksStore(
-            state_dir,
-            sync=runtime.sync_writes,
-            cache_mb=runtime.block_cache_mb,
-            write_buffer_mb=runtime.write_buffer_mb,
-        )
+        self.store = RocksStore(state_dir, runtime.store_options())
         try:
             self.outputs = OutputFiles(out_dir, sync=runtime.sync_writes, max_open=runtime.max_open_files)
         except BaseException:

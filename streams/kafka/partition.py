@@ -115,9 +115,7 @@ class PartitionTask:
     def _open(self) -> None:
         # One store per partition, several per worker: each gets the [kafka] partition budget
         # (block cache + two memtables), not the embedded runner's whole-process one.
-        self.store = RocksStore(self.path, sync=self._settings.runtime.sync_writes,
-                                cache_mb=self._kafka.partition_cache_mb,
-                                write_buffer_mb=self._kafka.partition_write_buffer_mb)
+        self.store = RocksStore(self.path, self._kafka.partition_store_options(self._settings.runtime))
         try:
             meta = orjson.loads(self.store.get(*_META) or b"null")
             if meta is not None and [meta["topic"], meta["partition"], meta["partitions"]] != [
