@@ -60,7 +60,7 @@ def _bench(args: argparse.Namespace, folder: Path, url: str) -> None:
         generate(args.persons, args.days, args.cases, 1, folder / "city", truth=False)
         events = folder / "city" / "events.jsonl"
     summary = run_embedded([str(events)], folder / "run", SETTINGS)
-    print(f"embedded       {summary.lines:,} lines in {summary.seconds:.1f} s: {summary.events_per_second:,.0f}/s")
+    print(f"embedded       {summary.lines:,} lines in {summary.seconds:.1f} s: {summary.lines_per_second:,.0f}/s")
     kafka = replace(KafkaSettings(), broker=url, **{**TEST_TIMINGS, "events_partitions": args.partitions})
     published = publish([str(events)], SETTINGS, kafka)
     print(f"publish        {sum(published.events.values()):,} events -> {published.records:,} records "

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import rss_mb, save, table
-from streams.embedded import Summary, run_embedded
+from streams.embedded import run_embedded
+from tracer.progress import Progress
 from tracer.settings import load_settings
 from tracer.simulate import generate
 
@@ -27,7 +28,7 @@ def run(persons: int, days: int, retention: int) -> dict[str, Any]:
     try:
         generate(persons=persons, days=days, cases=max(1, persons // 5000), seed=11, out_dir=root, truth=False)
 
-        def sample(summary: Summary) -> None:
+        def sample(summary: Progress) -> None:
             samples.append({"lines": summary.lines, "rss_mb": rss_mb(), "rocksdb_mb": summary.state_memory_mb})
             if len(samples) % 30 == 0:  # a long run shows its curve as it goes
                 last = samples[-1]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from rocksdict import (
@@ -178,6 +179,16 @@ class MemoryStore(Store):
             del self._data[key]
 
 
+@dataclass(frozen=True, slots=True)
+class StoreOptions:
+    """How a RocksDB store is sized and synced: the one options object every opener passes (the
+    embedded runner from ``[runtime]``, each Kafka partition from its ``[kafka]`` budget)."""
+
+    sync: bool = False  # fsync on commit: power-loss safety, slower
+    cache_mb: int = 64  # block cache, with the index and filter blocks
+    write_buffer_mb: int = 64  # one memtable (two at most)
+
+
 class RocksStore(Store):
     """The on-disk store: one RocksDB (rocksdict, raw bytes) per state folder.
 
@@ -188,18 +199,16 @@ class RocksStore(Store):
     def __init__(
         self,
         path: str | Path,
+        sizes: StoreOptions = StoreOptions(),
         *,
-        sync: bool = False,
-        cache_mb: int = 64,
-        write_buffer_mb: int = 64,
         read_only: bool = False,
     ) -> None:
         super().__init__()
         options = Options(raw_mode=True)
         options.create_if_missing(not read_only)
-        options.set_write_buffer_size(write_buffer_mb << 20)
+        options.set_write_buffer_size(sizes.write_buffer_mb << 20)
         table = BlockBasedOptions()
-        table.set_block_cache(Cache(cache_mb << 20))
+        table.set_block_cache(Cache(sizes.cache_mb << 20))
         table.set_bloom_filter(10, False)
         # Memory follows the cache and the memtables, not the store's size: index and filter
         # blocks live in the block cache, cut into small partitions (a two-level index) so that a
@@ -227,7 +236,7 @@ class RocksStore(Store):
             raise StoreError(f"cannot open state {path}: {exc}") from exc
         self._batch = WriteBatch(raw_mode=True)  # the pending writes, staged as they happen
         self._write_options = WriteOptions()
-        self._write_options.sync = sync
+        self._write_options.sync = sizes.sync
 
     def memory_mb(self) -> float:
         """RocksDB's own accounting of its memory: block cache (with the index and filter blocks),

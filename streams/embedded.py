@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import logging
 import secrets
-import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import orjson
 
@@ -32,30 +30,13 @@ from tracer.engine import Engine
 from tracer.errors import InvalidEvent, OutputError, StateError
 from tracer.events import Case, Exposure, Person, Quarantine, Trip
 from tracer.intake import WARNING, Intake
+from tracer.progress import Progress
 from tracer.settings import Settings
 
 log = logging.getLogger(__name__)
 _POSITION = (group(META), POSITION)
 _STATE_ID = (group(META), STATE_ID)
 _KINDS = {kind: kind.__name__.lower() for kind in (Trip, Case, Person, Quarantine, Exposure)}
-
-
-@dataclass
-class Summary:
-    """What one run did; printed by the CLI."""
-
-    events: Counter[str] = field(default_factory=Counter)
-    alerts: Counter[str] = field(default_factory=Counter)
-    dead_letters: int = 0
-    warnings: int = 0  # lines applied but reported in the dead letters (tracer/registry.py)
-    lines: int = 0
-    seconds: float = 0.0
-    state_memory_mb: float = 0.0  # RocksDB's own accounting, as of the last progress call
-    incomplete: tuple[str, int] | None = None  # the last input's held-back last line: (input, bytes)
-
-    @property
-    def events_per_second(self) -> float:
-        return self.lines / self.seconds if self.seconds > 0 else 0.0
 
 
 @dataclass
@@ -72,10 +53,10 @@ def run_embedded(
     out_dir: str | Path,
     settings: Settings,
     state_dir: str | Path | None = None,
-    progress: Callable[[Summary], None] | None = None,
+    progress: Callable[[Progress], None] | None = None,
     contacts_view: Callable[[Alert], Alert] | None = None,
     new_inputs: bool = False,
-) -> Summary:
+) -> Progress:
     """Trace ``inputs`` (read as one stream, in order) into ``out_dir``; resume from ``state_dir``.
 
     ``progress`` is called now and then with the summary so far; ``contacts_view`` rewrites the
@@ -91,7 +72,7 @@ def run_embedded(
 
 @dataclass(frozen=True)
 class _Options:
-    progress: Callable[[Summary], None] | None
+    progress: Callable[[Progress], None] | None
     contacts_view: Callable[[Alert], Alert] | None
     new_inputs: bool
     persistent: bool  # a --state of the user's, not a temporary one
@@ -114,16 +95,11 @@ class _Run:
         self.options = options
         self.progress = options.progress
         self.contacts_view = options.contacts_view
-        self.summary = Summary()
+        self.summary = Progress()
         self.intake = Intake(settings)
         self.reader: LineReader | None = None
         runtime = settings.runtime
-        self.store = RocksStore(
-            state_dir,
-            sync=runtime.sync_writes,
-            cache_mb=runtime.block_cache_mb,
-            write_buffer_mb=runtime.write_buffer_mb,
-        )
+        self.store = RocksStore(state_dir, runtime.store_options())
         try:
             self.outputs = OutputFiles(out_dir, sync=runtime.sync_writes, max_open=runtime.max_open_files)
         except BaseException:
@@ -131,7 +107,7 @@ class _Run:
             raise
         self.position = _Position()
 
-    def run(self) -> Summary:
+    def run(self) -> Progress:
         try:
             self.position = self._restore()
             engine = Engine(self.store, self.settings.rules)
@@ -278,29 +254,8 @@ class _Run:
 
     def _report_incomplete(self) -> None:
         if self.reader is not None and self.reader.incomplete:
-            self.summary.incomplete = (display_name(self.reader.source), self.reader.incomplete)
+            self.summary.held_back = (display_name(self.reader.source), self.reader.incomplete)
             log.warning(
                 "input %s ends in an incomplete line of %d bytes; it will be read when its newline arrives",
-                *self.summary.incomplete,
+                *self.summary.held_back,
             )
-
-
-def print_summary(summary: Summary, out_dir: Path, stream: TextIO | None = None) -> None:
-    stream = stream or sys.stdout
-    events = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.events.items())) or "none"
-    alerts = ", ".join(f"{n} {level}" for level, n in sorted(summary.alerts.items())) or "none"
-    print(
-        f"lines read     {summary.lines:,} ({summary.events_per_second:,.0f}/s in {summary.seconds:.2f} s)",
-        file=stream,
-    )
-    print(f"events         {events}", file=stream)
-    print(f"alert changes  {alerts}", file=stream)
-    print(f"dead letters   {summary.dead_letters:,}", file=stream)
-    print(f"warnings       {summary.warnings:,} (applied; in the dead letters with their reason)", file=stream)
-    if summary.incomplete:
-        name, size = summary.incomplete
-        print(f"held back      the last {size:,} bytes of {name}: a line without its newline yet", file=stream)
-    print(
-        f"outputs        {out_dir}/contacts.jsonl, {out_dir}/alerts/, {out_dir}/dead-letter.jsonl",
-        file=stream,
-    )

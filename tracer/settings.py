@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from graph.store import StoreOptions
 from tracer.errors import ConfigError
 
 _Section = TypeVar("_Section")
@@ -57,6 +58,10 @@ class RuntimeSettings:
     block_cache_mb: int = 64
     write_buffer_mb: int = 64
     max_open_files: int = 256
+
+    def store_options(self) -> StoreOptions:
+        """The RocksDB sizes of the embedded runner's one store."""
+        return StoreOptions(self.sync_writes, self.block_cache_mb, self.write_buffer_mb)
 
 
 @dataclass(frozen=True, slots=True)

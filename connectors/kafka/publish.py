@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
@@ -24,20 +22,11 @@ from connectors.kafka.settings import KafkaSettings
 from connectors.kafka.topics import all_queues, base_topics, ensure_topics
 from tracer.errors import InvalidEvent, OutputError
 from tracer.intake import WARNING, Intake
+from tracer.progress import Progress
 from tracer.settings import Settings
 
 
-@dataclass
-class PublishSummary:
-    events: Counter[str] = field(default_factory=Counter)
-    records: int = 0
-    dead_letters: int = 0
-    warnings: int = 0  # lines published but reported in the dead letters (tracer/registry.py)
-    partitions: int = 0
-    seconds: float = 0.0
-
-
-def publish(paths: Sequence[str], settings: Settings, kafka: KafkaSettings) -> PublishSummary:
+def publish(paths: Sequence[str], settings: Settings, kafka: KafkaSettings) -> Progress:
     """Validate JSON lines and load them into the events topic; bad lines go to the dead letters.
 
     A person of an unknown subdistrict is published as it is (each partition sends them to
@@ -45,7 +34,7 @@ def publish(paths: Sequence[str], settings: Settings, kafka: KafkaSettings) -> P
     intake = Intake(settings)  # before connecting: a bad subdistrict list stops here
     ensure_topics(kafka, base_topics(kafka, all_queues(settings) if kafka.declare_queues else ()))
     producer = _producer(kafka)
-    summary = PublishSummary()
+    summary = Progress()
     started = time.perf_counter()
     failures: list[BaseException] = []
 
@@ -56,12 +45,12 @@ def publish(paths: Sequence[str], settings: Settings, kafka: KafkaSettings) -> P
         partitions = sorted(producer.partitions_for(kafka.events_topic) or ())
         if partitions != list(range(len(partitions))) or not partitions:
             raise OutputError(f"topic {kafka.events_topic} has no usable partitions: {partitions}")
-        summary.partitions = len(partitions)
         run = f"{time.time_ns():020d}.{os.getpid() % 10_000_000:07d}"
         index = 0
         for path in paths:
             for number, _, data, too_long in read_lines(path, 0, 0, intake.max_line_bytes):
                 index += 1
+                summary.lines += 1
                 try:
                     event, warning = intake.decode(data, too_long)
                 except InvalidEvent as exc:

@@ -18,8 +18,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from graph.store import StoreOptions
 from tracer.errors import ConfigError
-from tracer.settings import Range, Settings, apply_section, load_settings, packaged_defaults, read_toml
+from tracer.settings import Range, RuntimeSettings, Settings, apply_section, load_settings, packaged_defaults, read_toml
 
 SECTION = "kafka"
 _HOST_PORT = re.compile(r"[A-Za-z0-9_.\-]+:[0-9]{1,5}|\[[0-9A-Fa-f:]+\]:[0-9]{1,5}")
@@ -64,6 +65,11 @@ class KafkaSettings:
     def bootstrap(self) -> str:
         """``host:port[,host:port]`` for the clients, from the ``kafka://`` URL."""
         return bootstrap_servers(self.broker)
+
+    def partition_store_options(self, runtime: RuntimeSettings) -> StoreOptions:
+        """The RocksDB sizes of one partition's store: several share a worker, so each gets the
+        ``[kafka]`` partition budget, not the embedded runner's whole-process ``[runtime]`` one."""
+        return StoreOptions(runtime.sync_writes, self.partition_cache_mb, self.partition_write_buffer_mb)
 
     def queue_topic(self, queue: str) -> str:
         """The street-office topic of a queue name (a subdistrict code or ``unassigned``)."""

@@ -24,9 +24,7 @@ what it returns. The contract with the worker:
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -52,6 +50,7 @@ from tracer.errors import InvalidEvent, StateError
 from tracer.events import Case, Event, Exposure, Trip, decode_trip
 from tracer.intake import Intake
 from tracer.privacy import Pseudonymizer
+from tracer.progress import Progress
 from tracer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -87,15 +86,6 @@ class Output(NamedTuple):
     copy: bytes | None = None
 
 
-@dataclass
-class Counts:
-    events: Counter[str] = field(default_factory=Counter)
-    outputs: int = 0
-    dead_letters: int = 0
-    silent: int = 0
-    copies: int = 0
-
-
 class _Poison(Exception):
     def __init__(self, offset: int, reason: str) -> None:
         super().__init__(reason)
@@ -116,7 +106,7 @@ class PartitionTask:
         self._spread = settings.rules.trace_secondary  # without secondary contacts, no itineraries to copy
         self._intake = Intake(settings)
         self.emit_from = 0
-        self.counts = Counts()
+        self.progress = Progress()  # lines: records applied; records: outputs sent on; silent: replayed
         self._poison: dict[int, str] = {}
         state_dir.mkdir(parents=True, exist_ok=True)
         self._open()
@@ -125,9 +115,7 @@ class PartitionTask:
     def _open(self) -> None:
         # One store per partition, several per worker: each gets the [kafka] partition budget
         # (block cache + two memtables), not the embedded runner's whole-process one.
-        self.store = RocksStore(self.path, sync=self._settings.runtime.sync_writes,
-                                cache_mb=self._kafka.partition_cache_mb,
-                                write_buffer_mb=self._kafka.partition_write_buffer_mb)
+        self.store = RocksStore(self.path, self._kafka.partition_store_options(self._settings.runtime))
         try:
             meta = orjson.loads(self.store.get(*_META) or b"null")
             if meta is not None and [meta["topic"], meta["partition"], meta["partitions"]] != [
@@ -195,11 +183,12 @@ class PartitionTask:
             if record.offset < self.position:
                 continue  # applied already (fetched again after a seek or a redo)
             outputs = self._one(record)
+            self.progress.lines += 1
             if record.offset >= self.emit_from:
                 self.unacked += outputs
-                self.counts.outputs += len(outputs)
+                self.progress.records += len(outputs)
             else:
-                self.counts.silent += 1
+                self.progress.silent += 1
             self.position = record.offset + 1
 
     def _one(self, record: Record) -> list[Output]:
@@ -218,7 +207,7 @@ class PartitionTask:
             return [self._dead(record, exc.reason)] if copy is None and self._reports(event) else []
         except Exception as exc:  # a bug met on this record: do not let it stop the partition
             raise _Poison(record.offset, f"{type(exc).__name__}: {exc}") from exc
-        self.counts.events["copy" if copy else type(event).__name__.lower()] += 1
+        self.progress.events["copy" if copy else type(event).__name__.lower()] += 1
         outputs = self._alerts(record.offset, changes)
         if self._spread:
             outputs += self._spread_itineraries(record.offset, event, copy is not None, changes, rider_before)
@@ -314,11 +303,11 @@ class PartitionTask:
             value, key = trip_record(trip, self._zone), trip.service_day.encode()
             outputs += [Output(offset, self.topic, key, value, p, COPY_TRIP)
                         for p in range(self.partitions) if p != self.partition]
-        self.counts.copies += len(outputs)
+        self.progress.copies += len(outputs)
         return outputs
 
     def _dead(self, record: Record, reason: str) -> Output:
-        self.counts.dead_letters += 1
+        self.progress.dead_letters += 1
         source = f"{self.topic}/{self.partition}"
         value = dead_letter(source, record.offset + 1, record.value, reason, offset=record.offset)
         return Output(record.offset, self._kafka.dead_letter_topic, source.encode(), value)

@@ -71,7 +71,7 @@ def test_without_secondary_contacts_nothing_is_copied(city, tmp_path: Path) -> N
     tasks = open_tasks(bus, tmp_path / "state", direct)
     drain(bus, tasks, seed=7)
     for task in tasks:
-        assert task.counts.copies == 0
+        assert task.progress.copies == 0
         task.close()
     assert not any(COPY_HEADER in dict(r.headers) for log in bus.logs for r in log)
     _check(bus, reference)
@@ -119,7 +119,7 @@ def test_a_lost_store_is_rebuilt_silently_from_the_topic(city, tmp_path: Path) -
         assert start == 0 and resend == []
     drain(bus, fresh, seed=5)
     for task in fresh:
-        assert task.counts.silent == delivered[task.partition]
+        assert task.progress.silent == delivered[task.partition]
         task.close()
     _check(bus, reference)
 
@@ -150,7 +150,7 @@ def test_a_stale_store_catches_up_silently_to_what_another_owner_delivered(city,
         assert start == stale[task.partition] < delivered[task.partition] and resend == []
     drain(bus, mine, seed=2)
     for task in mine:
-        assert task.counts.silent == delivered[task.partition] - stale[task.partition]
+        assert task.progress.silent == delivered[task.partition] - stale[task.partition]
         task.close()
     _check(bus, reference)
 

@@ -18,7 +18,7 @@ from tracer.errors import InputError, TracerError
 from tracer.settings import load_settings
 
 if TYPE_CHECKING:
-    from streams.embedded import Summary
+    from tracer.progress import Progress
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -66,13 +66,15 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from streams.embedded import print_summary, run_embedded
+    from connectors.files import output_names
+    from streams.embedded import run_embedded
+    from tracer.progress import report
 
     settings = load_settings(args.config)
 
-    def progress(summary: Summary) -> None:
+    def progress(summary: Progress) -> None:
         print(
-            f"... {summary.lines:,} lines, {summary.events_per_second:,.0f}/s, "
+            f"... {summary.lines:,} lines, {summary.lines_per_second:,.0f}/s, "
             f"{sum(summary.alerts.values()):,} alert changes, RocksDB memory {summary.state_memory_mb:,.0f} MB",
             file=sys.stderr,
         )
@@ -83,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
         args.inputs, args.out, settings, args.state, None if args.quiet else progress, view, args.new_inputs
     )
     if not args.quiet:
-        print_summary(summary, args.out)
+        report(summary, {"outputs": output_names(args.out)})
     return 0
 
 

@@ -50,7 +50,7 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"  events         {kinds}; {summary.dead_letters} malformed lines went to the dead letters")
     trips = ", ".join(f"{n:,} {mode}" for mode, n in sorted(stats["trips"].items()))
     print(f"  trips          {trips}")
-    print(f"  speed          {summary.events_per_second:,.0f} events/s ({summary.seconds:.2f} s)")
+    print(f"  speed          {summary.lines_per_second:,.0f} events/s ({summary.seconds:.2f} s)")
     print(f"  cases traced   {len(traced)} with contacts")
     print(
         f"  contacts       {levels['close']:,} close, {levels['secondary']:,} secondary, "

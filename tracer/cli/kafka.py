@@ -90,17 +90,14 @@ def _publish(args: argparse.Namespace) -> int:
     _quiet_clients(args)
     from connectors.kafka.publish import publish
     from connectors.kafka.settings import load_all
+    from tracer.progress import report
 
     settings, kafka = load_all(args.config, args.broker)
     summary = publish(args.inputs, settings, kafka)
     if not args.quiet:
-        events = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.events.items())) or "none"
-        rate = sum(summary.events.values()) / summary.seconds if summary.seconds > 0 else 0.0
-        print(f"published      {events} ({rate:,.0f} events/s)", file=sys.stderr)
-        print(f"records        {summary.records:,} to {kafka.events_topic} "
-              f"({summary.partitions} partitions; cases and persons go to each)", file=sys.stderr)
-        print(f"dead letters   {summary.dead_letters:,} to {kafka.dead_letter_topic}", file=sys.stderr)
-        print(f"warnings       {summary.warnings:,} to {kafka.dead_letter_topic} (published)", file=sys.stderr)
+        where = {"records": f"{kafka.events_topic} (a trip to its day's partition; every other event to each)",
+                 "dead letters": kafka.dead_letter_topic}
+        report(summary, where, sys.stderr)
     return 0
 
 
@@ -128,9 +125,11 @@ def _subscribe(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     _quiet_clients(args)
+    from connectors.files import output_names
     from connectors.kafka.replay import download_events
     from connectors.kafka.settings import load_all
-    from streams.embedded import print_summary, run_embedded
+    from streams.embedded import run_embedded
+    from tracer.progress import report
 
     settings, kafka = load_all(args.config, args.broker)
 
@@ -143,5 +142,5 @@ def _replay(args: argparse.Namespace) -> int:
         download_events(kafka, events, read)
         summary = run_embedded([str(events)], args.out, settings, args.state)
     if not args.quiet:
-        print_summary(summary, args.out)
+        report(summary, {"outputs": output_names(args.out)})
     return 0
