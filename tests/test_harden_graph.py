@@ -52,11 +52,15 @@ EVENTS = [
 ]
 
 
+QUORUM_OF_ONE = Settings(rules=RuleSettings(event_time_quorum=1))
+
+
 @pytest.fixture(scope="module")
 def state(tmp_path_factory) -> Path:
+    """A state from the hostile events; its few trips set event time (the lookup's horizon)."""
     root = tmp_path_factory.mktemp("hostile")
     (root / "events.jsonl").write_bytes(lines(EVENTS))
-    summary = run_embedded([str(root / "events.jsonl")], root / "out", Settings(), root / "state")
+    summary = run_embedded([str(root / "events.jsonl")], root / "out", QUORUM_OF_ONE, root / "state")
     assert summary.dead_letters == 0
     return root / "state"
 

@@ -57,7 +57,16 @@ from tracer.events import (
     local_midnight,
     parse_time,
 )
-from tracer.rules import MAX_ONSET_AFTER_REPORT_DAYS, Level, Match, best_match, close_candidates, rides_in_window
+from tracer.rules import (
+    MAX_ONSET_AFTER_REPORT_DAYS,
+    Level,
+    Match,
+    best_match,
+    close_candidates,
+    retention_horizon,
+    rides_in_window,
+    service_date_problem,
+)
 from tracer.settings import RuleSettings
 from tracer.sources import (
     Source,
@@ -73,7 +82,6 @@ from tracer.sources import (
 T, C, S, Q, M = (group(family) for family in (TRIPS, SOURCES, HOMES, QUARANTINES, META))
 _FAR = 1 << 62
 _PURGE_BATCH = 50_000  # deletes per commit while retention drops a day
-_DAY = 86_400_000_000
 _NARROW_READS = 8  # up to this many persons (or sources), read their rides of a day one by one, not the whole day
 Affected = dict[str, set[tuple[str, str]]]  # service day -> {(source key, contact person)}
 
@@ -117,8 +125,6 @@ class Engine:
         self._horizon = ""  # service dates below this were dropped
         self._horizon_start = -_FAR
         self._next_day = -_FAR  # first microsecond of the day after the watermark's day
-        self._max_ride = int(rules.max_ride_hours * 3_600_000_000)
-        self._midnights: dict[str, int] = {}
         if mark:
             self._set_horizon(self._watermark)
 
@@ -491,26 +497,15 @@ class Engine:
     def _check_service_date(self, event: Trip | Exposure) -> None:
         """A ride's board time (an exposure's start) must lie near its service date, which keys its
         state and its retention; and that date must not be behind the retention horizon."""
-        name, moment = ("board_time", event.board) if type(event) is Trip else ("start", event.start)
-        if moment is not None:
-            first = self._midnight(event.date) - _DAY
-            last = first + 3 * _DAY + self._max_ride
-            if not first <= moment < last:
-                raise InvalidEvent(
-                    f"{name} {format_time(moment, self._zone)} is too far from service date {event.date} (allowed: "
-                    f"from the day before it to max_ride_hours after the day after it)")
+        if type(event) is Trip:
+            problem = service_date_problem(event.date, event.board, self.rules, name="board_time")
+        else:
+            problem = service_date_problem(event.date, event.start, self.rules)
+        if problem is not None:
+            raise InvalidEvent(problem)
         if event.date < self._horizon:
             kind = "trip" if type(event) is Trip else "exposure"
             raise InvalidEvent(f"{kind} date {event.date} is before the retention horizon {self._horizon}")
-
-    def _midnight(self, day: str) -> int:
-        """00:00 of a service date in the rules' zone (feeds repeat a few dates: computed once each)."""
-        moment = self._midnights.get(day)
-        if moment is None:
-            if len(self._midnights) >= 4096:
-                self._midnights.clear()
-            moment = self._midnights[day] = local_midnight(day, self._zone)
-        return moment
 
     def _advance(self, board: int) -> None:
         """Count a trip's board time toward event time: the ``event_time_quorum``-th latest board
@@ -538,7 +533,7 @@ class Engine:
     def _set_horizon(self, moment: int, purge: bool = False) -> None:
         today = date.fromisoformat(format_time(moment, self._zone)[:10])
         self._next_day = local_midnight((today + timedelta(days=1)).isoformat(), self._zone)
-        horizon = (today - timedelta(days=self.rules.retention_days)).isoformat()
+        horizon = retention_horizon(moment, self.rules)
         if horizon != self._horizon:
             self._horizon = horizon
             self._horizon_start = local_midnight(horizon, self._zone)

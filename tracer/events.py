@@ -11,6 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import orjson
@@ -394,6 +395,7 @@ def format_time(micros: int, zone: Any) -> str:
     return text
 
 
+@lru_cache(maxsize=4096)  # feeds repeat a few service dates; every trip's date is checked
 def local_midnight(day: str, zone: Any) -> int:
     """Epoch microseconds of 00:00 local time on ``day`` (YYYY-MM-DD) in ``zone``."""
     start = datetime.fromisoformat(day).replace(tzinfo=zone)
