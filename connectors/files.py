@@ -12,16 +12,18 @@ import errno
 import fcntl
 import hashlib
 import os
+import resource
 import select
 import stat
 import sys
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
 
+from connectors.outfile import refuse_overwriting
 from tracer.errors import InputError, OutputError, StateError
 from tracer.jsonl import escape_line_breaks
 
@@ -48,13 +50,18 @@ Fingerprint = tuple[int, str]
 
 
 class InputChanged(StateError):
-    """A resumed input whose consumed prefix is not the one the state read."""
+    """A resumed input whose consumed prefix is not the one the state read, or an earlier input
+    (one the stream moved past) that grew: its new bytes would never be read."""
 
-    def __init__(self, source: str, length: int) -> None:
+    def __init__(self, source: str, length: int, grew: bool = False) -> None:
+        change = (
+            f"it grew after this state read all {length:,} bytes of it and went on to the next input"
+            if grew
+            else f"its first {length:,} bytes differ or are gone"
+        )
         super().__init__(
-            f"input {display_name(source)} is not the one this state read (its first {length:,} bytes differ "
-            "or are gone); pass --new-inputs to read the inputs from their start as new input continuing "
-            "this state, or use a new --state"
+            f"input {display_name(source)} is not the one this state read ({change}); pass --new-inputs to read "
+            "the inputs from their start as new input continuing this state, or use a new --state"
         )
 
 
@@ -116,6 +123,11 @@ class LineReader:
         self._hash.update(memoryview(self._chunk)[self._hashed : offset - self._start])
         self._hashed = offset - self._start
         return offset, self._hash.hexdigest()
+
+    @property
+    def end(self) -> int:
+        """The bytes read so far: once the lines are exhausted, the input's length (blank lines too)."""
+        return self._start + len(self._chunk)
 
     def __iter__(self) -> Iterator[Line]:
         with self._open() as stream:
@@ -206,11 +218,15 @@ class LineReader:
 read_lines = LineReader  # the lines of a path or ``-``: ``read_lines(source, offset, number, max_bytes)``
 
 
-def check_prefix(source: str, expected: Fingerprint) -> None:
-    """Raise InputChanged unless the file ``source`` still begins with the bytes ``expected`` hashes."""
+def check_whole(source: str, expected: Fingerprint) -> None:
+    """Raise InputChanged unless the file ``source`` is exactly the bytes ``expected`` hashes: an
+    earlier input, complete by definition since the stream moved past it, that grew would have its
+    new bytes skipped."""
     reader = LineReader(source, expected[0], 0, 0, expected)
     with reader._open() as stream:
         reader._skip_prefix(stream.read)
+        if stream.read(1):
+            raise InputChanged(source, expected[0], grew=True)
 
 
 def _is_regular(stream: BinaryIO) -> bool:
@@ -272,22 +288,34 @@ def dead_letter(source: str, line: int, data: bytes, reason: str, **extra: Any) 
 
 LOCK_FILE = ".tracer-lock"
 OWNER_FILE = ".tracer-owner"
-_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+_NEW_FILE = os.O_WRONLY | os.O_CREAT
+_DESCRIPTOR_MARGIN = 32
+"""Descriptors kept free of the output pool: a run measured 14 besides its outputs (stdio and the
+interpreter's own, RocksDB's log, lock, WAL, MANIFEST, folder and SST files, the input, the lock of
+--out); RocksDB keeps every SST file open and opens more while it compacts, so twice that."""
 
 
 class OutputFiles:
     """The output folder: the contacts stream, the dead letters and one queue per subdistrict.
 
     The folder is locked while a run holds it, and ``owner``/``claim`` record which state wrote
-    it. No file in it is opened through a symbolic link: a link planted there would have the run
-    write, or cut, a file elsewhere. At most ``max_open`` files are open at once (a city may have
-    more offices than the process has descriptors): the least recently written one is closed.
+    it. Every file in it is opened as a regular file with no other link (``_open_output``): a
+    symbolic or hard link planted there would have the run write, or cut, a file elsewhere, and a
+    pipe would hang it. ``inputs`` that are, or lie in, the folder's files are refused before any is
+    opened. At most ``max_open`` files are open at once, fewer if the process may not open that many
+    besides RocksDB's (a city may have more offices than the process has descriptors): the least
+    recently written one is closed.
     """
 
-    def __init__(self, root: str | Path, sync: bool = False, max_open: int = 256) -> None:
+    def __init__(
+        self, root: str | Path, sync: bool = False, max_open: int = 256, inputs: Sequence[str] = ()
+    ) -> None:
         self.root = Path(root)
         self._sync = sync
-        self._max_open = max_open
+        soft_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if soft_limit != resource.RLIM_INFINITY:
+            max_open = min(max_open, soft_limit - _DESCRIPTOR_MARGIN)
+        self._max_open = max(1, max_open)
         self._files: OrderedDict[str, BinaryIO] = OrderedDict()  # least recently written first
         self._sizes: dict[str, int] = {}  # checkpointed size of every file, open in this process or not
         try:
@@ -296,7 +324,15 @@ class OutputFiles:
             raise OutputError(f"cannot create output folder {self.root}: {exc.strerror}") from exc
         if (self.root / QUEUE_DIR).is_symlink():
             raise OutputError(f"{self.root / QUEUE_DIR} is a symbolic link; tracer does not follow links in --out")
+        self._refuse_inputs(inputs)
         self._lock = self._take_lock()
+
+    def _refuse_inputs(self, inputs: Sequence[str]) -> None:
+        """Refuse an input inside the folder, or the same file as one it writes (a hard link): the
+        run would empty what it reads. Standard input is checked through what it is open on."""
+        sources = ["/dev/stdin" if source == STDIN else source for source in inputs]
+        for target in [self.root, *self._existing()]:
+            refuse_overwriting(target, sources)
 
     def _take_lock(self) -> int:
         """Hold the folder's lock until close, so that a second run on it stops at once."""
@@ -313,11 +349,11 @@ class OutputFiles:
         """The owner record of the folder (``state``: an id, ``persistent``, ``path``), or None."""
         path = self.root / OWNER_FILE
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise OutputError(f"cannot read {path}: {_reason(exc)}") from exc
+            fd = _open_output(path, os.O_RDONLY)
+        except OutputError as exc:
+            if isinstance(exc.__cause__, FileNotFoundError):
+                return None
+            raise
         with os.fdopen(fd, "rb") as handle:
             data = handle.read(4096)
         try:
@@ -370,8 +406,15 @@ class OutputFiles:
     def _open(self, destination: str) -> BinaryIO:
         if len(self._files) >= self._max_open:
             self._close(next(iter(self._files)))
-        relative = self._relative(destination)
-        fd = _open_output(self.root / relative, _NEW_FILE | os.O_APPEND)
+        path = self.root / self._relative(destination)
+        try:
+            fd = _open_output(path, _NEW_FILE | os.O_APPEND)
+        except OutputError as exc:
+            if not (self._files and getattr(exc.__cause__, "errno", None) == errno.EMFILE):
+                raise
+            self._max_open = len(self._files)  # the process is out of descriptors: a smaller pool from now on
+            self._close(next(iter(self._files)))
+            fd = _open_output(path, _NEW_FILE | os.O_APPEND)
         handle = os.fdopen(fd, "ab", buffering=1 << 16)
         self._files[destination] = handle
         return handle
@@ -409,7 +452,7 @@ class OutputFiles:
         for path in sorted(self._existing()):
             relative = path.relative_to(self.root).as_posix()
             size = sizes.get(relative, 0)
-            fd = _open_output(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = _open_output(path, os.O_WRONLY)
             try:
                 if os.fstat(fd).st_size > size:
                     os.ftruncate(fd, size)
@@ -437,14 +480,35 @@ class OutputFiles:
 
 
 def _open_output(path: Path, flags: int) -> int:
-    """``os.open`` of a file in the output folder, never through a symbolic link."""
+    """``os.open`` of a file in the output folder: a regular file with no other link, never a link.
+
+    Opened without waiting (a FIFO would block the open until a reader comes), then checked on the
+    descriptor itself, so nothing is written to or cut before the check: a symbolic link, a pipe or
+    device, or a hard link to a file elsewhere would have the run hang or change that file.
+    """
     try:
-        return os.open(path, flags, 0o666)
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o666)
     except OSError as exc:
         raise OutputError(f"cannot open {path}: {_reason(exc)}") from exc
+    try:
+        found = os.fstat(fd)
+        if not stat.S_ISREG(found.st_mode):
+            raise OutputError(f"cannot open {path}: it is not a regular file (a pipe, socket or device)")
+        if found.st_nlink > 1:
+            raise OutputError(
+                f"cannot open {path}: it has other hard links, which tracer would change too; remove it, "
+                "or replace it by a copy"
+            )
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _reason(exc: OSError) -> str:
     if exc.errno == errno.ELOOP:
         return "it is a symbolic link, and tracer does not follow links in its output folder"
+    if exc.errno == errno.ENXIO:  # a FIFO opened for writing without a reader, or a device
+        return "it is not a regular file (a pipe, socket or device)"
     return exc.strerror or str(exc)

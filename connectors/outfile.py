@@ -27,8 +27,8 @@ STDOUT = "-"
 
 def refuse_overwriting(out: str | Path, inputs: Iterable[str | Path | None]) -> None:
     """Stop before anything is opened for writing if ``out`` is one of the inputs (also through a
-    symlink or a hard link) or lies inside an input folder: the output would destroy what it is
-    made from."""
+    symlink or a hard link), lies inside an input folder or, an output folder, holds an input: the
+    output would destroy what it is made from."""
     if str(out) == STDOUT:
         return
     target = Path(out)
@@ -36,6 +36,8 @@ def refuse_overwriting(out: str | Path, inputs: Iterable[str | Path | None]) -> 
         folder = Path(source).resolve()
         if _same_file(target, Path(source)) or (folder.is_dir() and target.resolve().is_relative_to(folder)):
             raise OutputError(f"cannot write {out}: it is, or is inside, the input {source}")
+        if target.is_dir() and folder.is_relative_to(target.resolve()):
+            raise OutputError(f"cannot write {out}: it holds the input {source}")
 
 
 class Output:

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from connectors.files import STDIN, Fingerprint, LineReader, OutputFiles, check_prefix, dead_letter, display_name
+from connectors.files import STDIN, Fingerprint, LineReader, OutputFiles, check_whole, dead_letter, display_name
 from graph.keys import META, POSITION, STATE_ID, group
 from graph.store import RocksStore
 from tracer.alerts import Alert, route
@@ -101,7 +101,9 @@ class _Run:
         runtime = settings.runtime
         self.store = RocksStore(state_dir, runtime.store_options())
         try:
-            self.outputs = OutputFiles(out_dir, sync=runtime.sync_writes, max_open=runtime.max_open_files)
+            self.outputs = OutputFiles(
+                out_dir, sync=runtime.sync_writes, max_open=runtime.max_open_files, inputs=self.inputs
+            )
         except BaseException:
             self.store.close()
             raise
@@ -155,7 +157,7 @@ class _Run:
             raise StateError("cannot resume past standard input: pass the remaining inputs as files")
         done = [(length, digest) for length, digest in consumed]
         for source, fingerprint in zip(self.inputs[:index], done, strict=False):
-            check_prefix(source, fingerprint)
+            check_whole(source, fingerprint)
         log.info("resuming at input %d, line %d", index + 1, meta["line"])
         return _Position(index, meta["offset"], meta["line"], done[:index], done[index])
 
@@ -235,12 +237,13 @@ class _Run:
     def _reader(self, index: int) -> LineReader:
         """The reader of input ``index``, the position moved to its start unless it is the resumed one.
 
-        Only the last input may still be written to, so only it holds back a half-written last line.
+        Only the last input may still be written to, so only it holds back a half-written last line;
+        an earlier one is complete: its fingerprint covers all of it, and a resume refuses it if it grew.
         """
         position = self.position
         if index != position.index:
             assert self.reader is not None  # the reader of the input before
-            position.done.append(self.reader.fingerprint(position.offset))
+            position.done.append(self.reader.fingerprint(self.reader.end))
             position.index, position.offset, position.line, position.expected = index, 0, 0, None
         return LineReader(
             self.inputs[index],

@@ -334,3 +334,123 @@ def test_every_output_line_is_one_record_for_str_splitlines(tmp_path):
         assert all(orjson.loads(line) for line in text.splitlines())
     assert {a["contact_person_id"] for a in read(out / "alerts" / "310101002.jsonl")} == {weird}
     assert read(out / "dead-letter.jsonl")[0]["raw"] == "not json \u2028 \u2029 \u0085"
+
+
+# -- H4: an input in the output folder is refused before anything there is written ---------------------
+@pytest.mark.parametrize("where", ["contacts.jsonl", "dead-letter.jsonl", "alerts/310101002.jsonl",
+                                   "events.jsonl", "hard link", "stdin"])
+def test_an_input_in_the_output_folder_is_refused(tmp_path, where):
+    out = tmp_path / "out"
+    (out / "alerts").mkdir(parents=True)
+    data = lines([*CITY, CASE])
+    source = tmp_path / "events.jsonl" if where in ("hard link", "stdin") else out / where
+    source.write_bytes(data)
+    if where in ("hard link", "stdin"):
+        os.link(source, out / "contacts.jsonl")
+    argument = "-" if where == "stdin" else str(source)
+    with source.open("rb") as stdin:
+        done = subprocess.run([sys.executable, "-m", "tracer.cli", "run", argument, "--out", str(out), "--quiet"],
+                              stdin=stdin, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith("tracer: error: cannot write ") and done.stderr.count("\n") == 1
+    assert source.read_bytes() == data
+
+
+# -- H5, M2: only regular files with one link are written in the output folder -------------------------
+@pytest.mark.parametrize("where", ["alerts/310101002.jsonl", "contacts.jsonl", "dead-letter.jsonl", ".tracer-lock"])
+def test_a_hard_link_in_the_output_folder_is_refused(tmp_path, capsys, where):
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"PRECIOUS\n")
+    out = tmp_path / "out"
+    (out / "alerts").mkdir(parents=True)
+    os.link(victim, out / where)
+    (tmp_path / "e.jsonl").write_bytes(lines([*CITY, CASE]) + b"not json\n")
+    assert run(tmp_path / "e.jsonl", out) == 2
+    err = capsys.readouterr().err
+    assert f"cannot open {out / where}: it has other hard links" in err and err.count("\n") == 1
+    assert victim.read_bytes() == b"PRECIOUS\n"
+
+
+@pytest.mark.parametrize("where", ["alerts/310101002.jsonl", "contacts.jsonl", ".tracer-lock", ".tracer-owner"])
+def test_a_fifo_in_the_output_folder_is_refused_at_once(tmp_path, where):
+    out = tmp_path / "out"
+    (out / "alerts").mkdir(parents=True)
+    os.mkfifo(out / where)
+    (tmp_path / "e.jsonl").write_bytes(lines([*CITY, CASE]))
+    command = [sys.executable, "-m", "tracer.cli", "run", str(tmp_path / "e.jsonl"), "--out", str(out), "--quiet"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    reason = "it is not a regular file (a pipe, socket or device)"
+    assert done.stderr == f"tracer: error: cannot open {out / where}: {reason}\n"
+
+
+# -- M1: an earlier input is complete; one that grew after the stream moved past it is refused -----------
+def test_an_earlier_input_that_grew_is_refused(tmp_path, capsys):
+    day1, day2, state, out = tmp_path / "day1.jsonl", tmp_path / "day2.jsonl", str(tmp_path / "state"), tmp_path / "o"
+    day1.write_bytes(lines(CITY)[:-1] + b"\n\n  \n")  # its last line whole, blank lines after it
+    day2.write_bytes(lines([CASE])[:-1])  # no newline: the last input, and whole
+    both = ["run", str(day1), str(day2), "--out", str(out), "--state", state, "--quiet"]
+    assert main(both) == 0 and live_contacts(out) == {"P2", "P3", "P4"}
+    assert main(both) == 0  # trailing blank lines were consumed too: nothing changed
+    with day1.open("ab") as grow:
+        grow.write(lines([trip("P5", seat="10B", trip_id="t5")]))
+    assert main(both) == 2
+    assert "day1.jsonl is not the one this state read (it grew after this state read all" in capsys.readouterr().err
+    assert main([*both, "--new-inputs"]) == 0 and "P5" in live_contacts(out)
+
+
+def test_an_earlier_inputs_last_line_without_newline_is_read(tmp_path):
+    day1, day2 = tmp_path / "day1.jsonl", tmp_path / "day2.jsonl"
+    day1.write_bytes(lines(CITY) + lines([CASE])[:-1])
+    day2.write_bytes(lines([trip("P5", seat="10B", trip_id="t5")]))
+    assert main(["run", str(day1), str(day2), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    assert live_contacts(tmp_path / "o") == {"P2", "P3", "P4", "P5"}
+
+
+# -- M3: the pool of open files fits the process's descriptor limit -------------------------------------
+def test_the_default_pool_fits_a_small_descriptor_limit(tmp_path):
+    """Over 200 queues under ``ulimit -n 40`` with the default max_open_files (256)."""
+    (tmp_path / "events.jsonl").write_bytes(lines(metro_city(subdistricts())))
+
+    def few_descriptors() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40))
+
+    command = [sys.executable, "-m", "tracer.cli", "run", str(tmp_path / "events.jsonl"), "--out",
+               str(tmp_path / "out"), "--quiet"]
+    done = subprocess.run(command, preexec_fn=few_descriptors, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert run(tmp_path / "events.jsonl", tmp_path / "whole") == 0
+    assert outputs(tmp_path / "out") == outputs(tmp_path / "whole")
+
+
+def test_out_of_descriptors_closes_the_least_recently_written_file(tmp_path):
+    """Every descriptor taken after the pool was sized: each new queue still opens, by closing one."""
+    script = f"""
+import os
+from connectors.files import OutputFiles
+files = OutputFiles({str(tmp_path / 'out')!r}, max_open=256)
+files.restore({{}})
+taken = []
+try:
+    while True:
+        taken.append(os.open(os.devnull, os.O_RDONLY))
+except OSError:
+    pass
+for n in range(20):
+    files.write(f"q{{n}}", b"{{}}")
+files.checkpoint()
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert len(list((tmp_path / "out" / "alerts").glob("q*.jsonl"))) == 20
+
+
+# -- L6: a reader that goes away ------------------------------------------------------------------------
+def test_a_closed_standard_output_ends_quietly(tmp_path):
+    (tmp_path / "e.jsonl").write_bytes(lines([*CITY, CASE]))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader (``| head -1``) has gone before the summary is printed
+    command = [sys.executable, "-m", "tracer.cli", "run", str(tmp_path / "e.jsonl"), "--out", str(tmp_path / "o")]
+    done = subprocess.run(command, stdout=write_end, stderr=subprocess.PIPE, cwd=ROOT, text=True, timeout=60)
+    os.close(write_end)
+    assert done.returncode == 141 and done.stderr == ""

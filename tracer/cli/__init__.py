@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,13 +41,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        return int(args.handler(args))
+        code = int(args.handler(args))
+        sys.stdout.flush()  # here, not at exit: a reader gone (``| head``) shows inside the try
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
     except (TracerError, StoreError) as exc:
         print(f"tracer: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("tracer: interrupted; the next run with the same --state resumes", file=sys.stderr)
         return 130
+
+
+def _reader_gone() -> int:
+    """Standard output's reader has gone (``tracer run ... | head -1``): end quietly, with the status of
+    a filter killed by SIGPIPE (128 + 13), so that ``set -o pipefail`` sees the output was cut short.
+    What is still buffered goes to /dev/null, or the interpreter's flush at exit would complain."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, sys.stdout.fileno())
+    os.close(null)
+    return 128 + signal.SIGPIPE
 
 
 def _add_run(commands: argparse._SubParsersAction) -> None:
