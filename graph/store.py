@@ -47,9 +47,10 @@ class Store:
     def __init__(self) -> None:
         self._pending: dict[str, dict[str, bytes | None]] = {}
         self.pending_count = 0
-        # Called first thing in every commit, so that the runner can flush its outputs and put
-        # its input position into the same atomic batch, even when retention commits mid-stream.
-        self.before_commit: Callable[[], None] | None = None
+        # Called first thing in every commit, in order, so that the engine can put its event time
+        # and the runner flush its outputs and put its input position into the same atomic batch,
+        # even when retention commits mid-stream.
+        self.commit_hooks: list[Callable[[], None]] = []
 
     # -- reads ---------------------------------------------------------------------------
     def get(self, group: str, suffix: str) -> bytes | None:
@@ -97,8 +98,8 @@ class Store:
 
     def commit(self) -> None:
         """Write every pending change at once (all or nothing)."""
-        if self.before_commit is not None:
-            self.before_commit()
+        for hook in self.commit_hooks:
+            hook()
         if self._pending:
             self._write(self._pending)
         self._pending = {}

@@ -113,7 +113,7 @@ class _Run:
         try:
             self.position = self._restore()
             engine = Engine(self.store, self.settings.rules)
-            self.store.before_commit = self._checkpoint
+            self.store.commit_hooks.append(self._checkpoint)
             self._loop(engine)
             self.store.commit()
             return self.summary

@@ -204,7 +204,7 @@ def test_retention_drops_a_day_in_bounded_batches(store, monkeypatch):
     driver = Driver(store, RuleSettings(retention_days=1, event_time_quorum=1))
     driver.feed(*(trip(f"P{i}", mode="metro", service=f"R{i % 7}", trip_id=f"t{i}") for i in range(600)))
     commits = []
-    store.before_commit = lambda: commits.append(store.pending_count)
+    store.commit_hooks.append(lambda: commits.append(store.pending_count))
     driver.feed(trip("P9", mode="metro", service="R1", day="2020-01-23", trip_id="late"))
     assert len(commits) >= 12 and max(commits[1:]) <= 101  # after the first (earlier trips): 100 deletes a batch
     assert store.get("T\x1f", "t1") is None and store.scan("I\x1fP1\x1f") == []

@@ -39,8 +39,8 @@ def test_scan_narrows_by_suffix_prefix(store: Store):
     assert [s for s, _ in store.scan(G, "p1\x1f")] == ["p1\x1ft0", "p1\x1ft1", "p1\x1ft2"]
 
 
-def test_before_commit_hook_joins_the_batch(store: Store):
-    store.before_commit = lambda: store.put("M\x1f", "position", b"42")
+def test_commit_hooks_join_the_batch(store: Store):
+    store.commit_hooks.append(lambda: store.put("M\x1f", "position", b"42"))
     store.put(G, "k", b"v")
     store.commit()
     assert store.get("M\x1f", "position") == b"42" and store.pending_count == 0

@@ -120,8 +120,11 @@ class Engine:
         self._homes: dict[str, bytes | None] = {}  # person -> subdistrict, read during one event
         mark = store.get(M, WATERMARK)
         self._watermark = int(mark) if mark else -_FAR
-        # The latest board times of accepted trips, a min-heap of at most ``event_time_quorum``.
+        # The latest board times of accepted trips, a min-heap of at most ``event_time_quorum``;
+        # put into the store by every commit (``_save_event_time``), not by every trip.
         self._latest: list[int] = orjson.loads(store.get(M, LATEST_TIMES) or b"[]")
+        self._event_time_changed = False
+        store.commit_hooks.append(self._save_event_time)
         self._horizon = ""  # service dates below this were dropped
         self._horizon_start = -_FAR
         self._next_day = -_FAR  # first microsecond of the day after the watermark's day
@@ -520,15 +523,23 @@ class Engine:
             heapq.heapreplace(latest, board)
         else:
             return
-        self.store.put(M, LATEST_TIMES, orjson.dumps(latest))
+        self._event_time_changed = True
         if len(latest) < self.rules.event_time_quorum or latest[0] <= self._watermark:
             return
+        if latest[0] >= self._next_day:
+            self._set_horizon(latest[0], purge=True)
+        # Set after the purge: a purge commits on its way, and a crash there must leave the old
+        # watermark in the store, so that the restarted run purges again (deleting is idempotent).
         self._watermark = latest[0]
-        if self._watermark >= self._next_day:
-            self._set_horizon(self._watermark, purge=True)
-        # Stored after the purge: a crash in the middle of a purge leaves the old watermark, so the
-        # restarted run purges again (deleting is idempotent).
-        self.store.put(M, WATERMARK, str(self._watermark).encode())
+        self._event_time_changed = True  # again: a commit during the purge saved the old one
+
+    def _save_event_time(self) -> None:
+        """Put event time into the batch a commit is about to write (a store commit hook)."""
+        if self._event_time_changed:
+            self.store.put(M, LATEST_TIMES, orjson.dumps(self._latest))
+            if self._watermark != -_FAR:
+                self.store.put(M, WATERMARK, str(self._watermark).encode())
+            self._event_time_changed = False
 
     def _set_horizon(self, moment: int, purge: bool = False) -> None:
         today = date.fromisoformat(format_time(moment, self._zone)[:10])

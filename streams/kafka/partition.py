@@ -8,7 +8,7 @@ what it returns. The contract with the worker:
   Outputs are alert changes of the days this partition owns, dead letters, and the copies of
   interesting persons' rides for the other partitions (connectors/kafka/routing.py).
 * ``commit()`` is called once those outputs are acknowledged by the broker. Whenever the store
-  commits (there, or mid-batch when retention cuts old days), the ``before_commit`` hook puts the
+  commits (there, or mid-batch when retention cuts old days), a commit hook puts the
   input position and the *outbox* (outputs produced but not yet acknowledged) into the same
   RocksDB write batch as the engine state. A restart re-sends the outbox, then continues at the
   position: no output is lost, and none is computed twice from different states.
@@ -129,7 +129,7 @@ class PartitionTask:
         except BaseException:
             self.store.close()
             raise
-        self.store.before_commit = self._checkpoint
+        self.store.commit_hooks.append(self._checkpoint)
 
     def _checkpoint(self) -> None:
         outbox = [_encode_output(o) for o in self.unacked]
