@@ -65,6 +65,7 @@ from tracer.rules import (
     close_candidates,
     retention_horizon,
     rides_in_window,
+    service_date_bounds,
     service_date_problem,
 )
 from tracer.settings import RuleSettings
@@ -162,16 +163,17 @@ class Engine:
     def _validate(self, event: Event, timed: bool) -> int | None:
         """Every check of an event against the rules and the state, made before anything is
         written. Returns the board time of a trip that counts toward event time (None: no trip)."""
-        if isinstance(event, Trip | Exposure):
-            self._check_service_date(event)
-        elif isinstance(event, Case):
+        kind = type(event)
+        if kind is Trip or kind is Exposure:
+            self._check_service_date(event)  # type: ignore[arg-type]
+        elif kind is Case:
             reported = date.fromisoformat(format_time(event.reported_at, self._zone)[:10])
             latest = (reported + timedelta(days=MAX_ONSET_AFTER_REPORT_DAYS)).isoformat()
             if event.onset > latest:  # the window starts from onset: a far later one withdraws the case
                 raise InvalidEvent(
                     f"onset {event.onset} is more than {MAX_ONSET_AFTER_REPORT_DAYS} days after the case was "
                     f"reported ({reported})")
-        return event.board if timed and type(event) is Trip else None
+        return event.board if timed and kind is Trip else None  # type: ignore[union-attr]
 
     # -- trips -----------------------------------------------------------------------------
     def _on_trip(self, trip: Trip) -> list[Change]:
@@ -500,12 +502,11 @@ class Engine:
     def _check_service_date(self, event: Trip | Exposure) -> None:
         """A ride's board time (an exposure's start) must lie near its service date, which keys its
         state and its retention; and that date must not be behind the retention horizon."""
-        if type(event) is Trip:
-            problem = service_date_problem(event.date, event.board, self.rules, name="board_time")
-        else:
-            problem = service_date_problem(event.date, event.start, self.rules)
-        if problem is not None:
-            raise InvalidEvent(problem)
+        name, moment = ("board_time", event.board) if type(event) is Trip else ("start", event.start)
+        if moment is not None:
+            first, last = service_date_bounds(event.date, self.rules)
+            if not first <= moment < last:
+                raise InvalidEvent(service_date_problem(event.date, moment, self.rules, name=name) or "")
         if event.date < self._horizon:
             kind = "trip" if type(event) is Trip else "exposure"
             raise InvalidEvent(f"{kind} date {event.date} is before the retention horizon {self._horizon}")

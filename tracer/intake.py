@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from tracer.errors import InvalidEvent
-from tracer.events import Event, parse_line
+from tracer.events import Event, Person, parse_line
 from tracer.registry import Subdistricts
 from tracer.settings import Settings
 
@@ -38,4 +38,7 @@ class Intake:
         ``InvalidEvent``."""
         if too_long or len(data) > self.max_line_bytes:
             raise InvalidEvent(f"line longer than max_line_bytes ({self.max_line_bytes})")
-        return Decoded(*self._subdistricts.check(parse_line(data, self._max_ride_us)))
+        event = parse_line(data, self._max_ride_us)
+        if type(event) is Person:  # only a registry entry can name a subdistrict
+            return Decoded(*self._subdistricts.check(event))
+        return Decoded(event, None)

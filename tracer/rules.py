@@ -78,14 +78,20 @@ def service_date_problem(date: str, moment: int | None, rules: RuleSettings, *, 
     max_ride_hours)``, days of 24 hours counted from the date's local midnight in ``rules.zone``."""
     if moment is None:
         return None
-    first = local_midnight(date, rules.zone) - _DAY_US
-    last = first + 3 * _DAY_US + int(rules.max_ride_hours * 3_600_000_000)
+    first, last = service_date_bounds(date, rules)
     if first <= moment < last:
         return None
     return (
         f"{name} {format_time(moment, rules.zone)} is too far from service date {date} (allowed: "
         "from the day before it to max_ride_hours after the day after it)"
     )
+
+
+@lru_cache(maxsize=4096)  # feeds repeat a few service dates, and every trip's is checked
+def service_date_bounds(date: str, rules: RuleSettings) -> tuple[int, int]:
+    """``[first, last)``: the board times (epoch microseconds) a ride of service ``date`` may have."""
+    first = local_midnight(date, rules.zone) - _DAY_US
+    return first, first + 3 * _DAY_US + int(rules.max_ride_hours * 3_600_000_000)
 
 
 def retention_horizon(watermark: int, rules: RuleSettings) -> str:
