@@ -78,7 +78,7 @@ class Output(NamedTuple):
     ``tracer-copy`` header of those records.
     """
 
-    source: int
+    input_offset: int  # the events-topic offset whose processing made it
     topic: str
     key: bytes
     value: bytes
@@ -151,7 +151,7 @@ class PartitionTask:
         alerts of another owner and undo them).
         """
         self.emit_from = delivered or 0
-        self.unacked = [o for o in self.unacked if o.source >= self.emit_from]
+        self.unacked = [o for o in self.unacked if o.input_offset >= self.emit_from]
         self._handed = len(self.unacked)
         return self.position, list(self.unacked)
 
@@ -325,7 +325,7 @@ def _close_contacts(changes: list[Change]) -> set[str]:
 
 def _encode_output(output: Output) -> list[object]:
     copy = None if output.copy is None else output.copy.decode()
-    return [output.source, output.topic, output.key.decode(), output.value.decode(), output.partition, copy]
+    return [output.input_offset, output.topic, output.key.decode(), output.value.decode(), output.partition, copy]
 
 
 def _decode_output(row: list) -> Output:
