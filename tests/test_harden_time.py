@@ -22,7 +22,14 @@ from streams.embedded import run_embedded
 from streams.kafka.partition import PartitionTask
 from tests.builders import at, case, trip
 from tests.conftest import Driver
-from tests.kafka.harness import MemoryBus, Rec, Reference, drain, embedded_reference, open_tasks, queues_of
+from tests.kafka.harness import (
+    MemoryBus,
+    Rec,
+    Reference,
+    embedded_reference,
+    queues_of,
+    run_partitioned,
+)
 from tracer.alerts import fold
 from tracer.errors import ConfigError
 from tracer.events import format_time, parse_line, parse_time
@@ -266,15 +273,7 @@ def test_the_quorum_is_a_setting(tmp_path: Path) -> None:
 
 # -- Kafka partitions -----------------------------------------------------------------------------
 def _partitioned(lines: list[bytes], state: Path, partitions: int = 3) -> MemoryBus:
-    bus = MemoryBus(partitions)
-    bus.publish(lines, SETTINGS)
-    tasks = open_tasks(bus, state, SETTINGS)
-    try:
-        drain(bus, tasks, seed=partitions)
-    finally:
-        for task in tasks:
-            task.close()
-    return bus
+    return run_partitioned(lines, state, SETTINGS, partitions, seed=partitions)
 
 
 def _same_alerts(bus: MemoryBus, reference: Reference) -> None:

@@ -90,6 +90,19 @@ def drain(bus: MemoryBus, tasks: list[PartitionTask], batch: int = 64, seed: int
         task.commit()
 
 
+def run_partitioned(lines: list[bytes], state: Path, settings: Settings, partitions: int, seed: int) -> MemoryBus:
+    """Publish ``lines`` to a memory bus and drain it through one task per partition (no broker)."""
+    bus = MemoryBus(partitions)
+    bus.publish(lines, settings)
+    tasks = open_tasks(bus, state, settings)
+    try:
+        drain(bus, tasks, seed=seed)
+    finally:
+        for task in tasks:
+            task.close()
+    return bus
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []

@@ -15,7 +15,7 @@ from connectors.kafka.routing import COPY_HEADER, partition_of_day, trip_record
 from streams.kafka.partition import PartitionTask
 from tests.builders import case, person, trip
 from tests.dense import stream
-from tests.kafka.harness import MemoryBus, Reference, drain, embedded_reference, open_tasks, queues_of
+from tests.kafka.harness import MemoryBus, Reference, drain, embedded_reference, open_tasks, queues_of, run_partitioned
 from tests.kafka.synth import city_events
 from tracer.alerts import Change, alert_day, fold
 from tracer.errors import InvalidEvent
@@ -36,18 +36,6 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[bytes], Referen
     return events.read_bytes().splitlines(), embedded_reference(events, folder / "out", SETTINGS)
 
 
-def _run(lines: list[bytes], state: Path, partitions: int, seed: int) -> MemoryBus:
-    bus = MemoryBus(partitions)
-    bus.publish(lines, SETTINGS)
-    tasks = open_tasks(bus, state, SETTINGS)
-    try:
-        drain(bus, tasks, seed=seed)
-    finally:
-        for task in tasks:
-            task.close()
-    return bus
-
-
 def _check(bus: MemoryBus, reference: Reference) -> None:
     kafka = bus.kafka
     assert fold(bus.records(kafka.contacts_topic)) == reference.contacts
@@ -59,7 +47,7 @@ def _check(bus: MemoryBus, reference: Reference) -> None:
 def test_partitions_together_equal_the_embedded_run(city, tmp_path: Path, partitions: int, seed: int) -> None:
     lines, reference = city
     assert any(a["level"] == "secondary" for a in reference.contacts.values())  # the hard part is there
-    _check(_run(lines, tmp_path, partitions, seed), reference)
+    _check(run_partitioned(lines, tmp_path, SETTINGS, partitions, seed), reference)
 
 
 def test_without_secondary_contacts_nothing_is_copied(city, tmp_path: Path) -> None:
@@ -231,7 +219,7 @@ def test_stored_rides_are_copied_exactly(city) -> None:
 
 def test_worker_copies_are_marked_and_never_copied_again(city, tmp_path: Path) -> None:
     lines, _ = city
-    bus = _run(lines, tmp_path, 3, 4)
+    bus = run_partitioned(lines, tmp_path, SETTINGS, 3, 4)
     copies = [r for log in bus.logs for r in log if dict(r.headers).get(COPY_HEADER)]
     assert copies  # interest notes and ride copies exist
     assert all(COPY_HEADER not in dict(r.headers) or dict(r.headers)[COPY_HEADER] in (b"trip", b"interest")
@@ -280,7 +268,7 @@ def test_dense_streams_partitioned_equal_the_oracle(tmp_path: Path, partitions: 
     wrong = []
     for seed in sorted({*range(DENSE_SEEDS), *FOUND_BUGS}):  # once each: the state folder is per seed
         lines = [orjson.dumps(event) for event in stream(seed, keep_service_day=True)]
-        bus = _run(lines, tmp_path / str(seed), partitions, seed)
+        bus = run_partitioned(lines, tmp_path / str(seed), SETTINGS, partitions, seed)
         if fold(bus.records(bus.kafka.contacts_topic)) != expected_alerts([orjson.loads(line) for line in lines]):
             wrong.append(seed)
     assert not wrong, f"partitions and oracle disagree on seeds {wrong[:10]} (of {len(wrong)})"
