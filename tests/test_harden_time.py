@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from connectors.kafka.routing import COPY_HEADER, COPY_TRIP, partition_of_day, trip_record
-from graph.keys import META, TRIPS, WATERMARK, group, service_day
+from graph.keys import LATEST_TIMES, META, TRIPS, WATERMARK, group, service_day
 from graph.store import SEP, MemoryStore, RocksStore, Store
 from streams.embedded import run_embedded
 from streams.kafka.partition import PartitionTask
@@ -350,3 +350,22 @@ def test_records_on_every_partition_are_applied_alike(tmp_path: Path) -> None:
     assert bus.records(bus.kafka.dead_letter_topic) == []
     (alert,) = fold(bus.records(bus.kafka.contacts_topic)).values()
     assert (alert["contact_person_id"], alert["level"]) == ("P4", "close")
+
+
+def test_a_purge_that_commits_saves_event_time_as_before_the_trip() -> None:
+    """A retention purge commits on its way; a crash there re-reads the trip that set it off, so
+    what those commits save must not count that trip's board time yet (it would count twice)."""
+    store = MemoryStore()
+    driver = Driver(store, RuleSettings(retention_days=1, event_time_quorum=2))
+    driver.feed(trip("P1", trip_id="a"), trip("P2", trip_id="b"),  # 2020-01-20 08:00: event time
+                trip("Q1", day="2020-01-23", trip_id="c"))  # the heap: 01-20 08:00, 01-23 08:00
+    saved: list[list[int]] = []
+    store.commit_hooks.append(lambda: saved.append(orjson.loads(store.get(group(META), LATEST_TIMES) or b"[]")))
+    driver.feed(trip("Q2", day="2020-01-23", board="09:00", alight="10:00", trip_id="d"))  # event time 01-23
+    parse = parse_time
+    before = sorted([parse(at("08:00", "2020-01-20")), parse(at("08:00", "2020-01-23"))])
+    assert saved and all(sorted(heap) == before for heap in saved)  # the purge's commits
+    store.commit()
+    assert sorted(orjson.loads(store.get(group(META), LATEST_TIMES))) == [
+        parse(at("08:00", "2020-01-23")), parse(at("09:00", "2020-01-23"))]
+    assert _watermark(store) == at("08:00", "2020-01-23")

@@ -125,6 +125,7 @@ class Engine:
         # put into the store by every commit (``_save_event_time``), not by every trip.
         self._latest: list[int] = orjson.loads(store.get(M, LATEST_TIMES) or b"[]")
         self._event_time_changed = False
+        self._before_trip: list[int] | None = None  # the heap to save while a trip's purge commits
         store.commit_hooks.append(self._save_event_time)
         self._horizon = ""  # service dates below this were dropped
         self._horizon_start = -_FAR
@@ -517,27 +518,32 @@ class Engine:
         move it (and with it the retention horizon), and a stream that resumes after a gap moves
         it once that many trips show the new time. Cases, quarantines and exposures are reports
         made by people, after the fact: they never move it."""
-        latest = self._latest
+        latest, popped = self._latest, None
         if len(latest) < self.rules.event_time_quorum:
             heapq.heappush(latest, board)
         elif board > latest[0]:
-            heapq.heapreplace(latest, board)
+            popped = heapq.heapreplace(latest, board)
         else:
             return
         self._event_time_changed = True
         if len(latest) < self.rules.event_time_quorum or latest[0] <= self._watermark:
             return
         if latest[0] >= self._next_day:
+            # A purge commits on its way, and a crash there re-reads this trip: those commits must
+            # hold event time as it was before the trip, or the trip's board time would count twice.
+            self._before_trip = _without(latest, board, popped)
             self._set_horizon(latest[0], purge=True)
-        # Set after the purge: a purge commits on its way, and a crash there must leave the old
-        # watermark in the store, so that the restarted run purges again (deleting is idempotent).
+            self._before_trip = None
+        # Set after the purge, for the same reason: the restarted run must purge again (deleting
+        # is idempotent).
         self._watermark = latest[0]
         self._event_time_changed = True  # again: a commit during the purge saved the old one
 
     def _save_event_time(self) -> None:
         """Put event time into the batch a commit is about to write (a store commit hook)."""
         if self._event_time_changed:
-            self.store.put(M, LATEST_TIMES, orjson.dumps(self._latest))
+            latest = self._before_trip if self._before_trip is not None else self._latest
+            self.store.put(M, LATEST_TIMES, orjson.dumps(latest))
             if self._watermark != -_FAR:
                 self.store.put(M, WATERMARK, str(self._watermark).encode())
             self._event_time_changed = False
@@ -584,6 +590,16 @@ class Engine:
         for suffix, value in self.store.scan(group(ALERTS, source.key)):
             self.store.delete(group(ALERTS, source.key), suffix)
             self.store.delete(group(CONTACT_ALERTS, orjson.loads(value)["contact_person_id"]), suffix)
+
+
+def _without(heap: list[int], board: int, popped: int | None) -> list[int]:
+    """``heap`` as it was before ``board`` went in (and ``popped`` came out)."""
+    before = list(heap)
+    before.remove(board)
+    if popped is not None:
+        before.append(popped)
+    heapq.heapify(before)
+    return before
 
 
 def _alert_id(key: str, contact: str, mode: str, service: str, day: str) -> str:
