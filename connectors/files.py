@@ -215,7 +215,6 @@ class LineReader:
             yield chunk
 
 
-read_lines = LineReader  # the lines of a path or ``-``: ``read_lines(source, offset, number, max_bytes)``
 
 
 def check_whole(source: str, expected: Fingerprint) -> None:

@@ -8,7 +8,7 @@ from unittest.mock import patch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.files import read_lines
+from connectors.files import LineReader
 
 LIMIT = 100
 
@@ -32,18 +32,18 @@ def test_read_lines_accounts_for_every_byte(tmp_path_factory, lines, final_newli
         if len(line) > LIMIT or (line and not line.isspace()):
             expected.append((number, end, line[:LIMIT], len(line) > LIMIT))
     with patch("connectors.files._READ_SIZE", chunk):
-        assert list(read_lines(str(path), 0, 0, LIMIT)) == expected
+        assert list(LineReader(str(path), 0, 0, LIMIT)) == expected
         for number, end, _, _ in expected:  # resumed after any line: the rest
-            assert list(read_lines(str(path), end, number, LIMIT)) == [e for e in expected if e[0] > number]
+            assert list(LineReader(str(path), end, number, LIMIT)) == [e for e in expected if e[0] > number]
 
 
 def test_a_line_longer_than_a_chunk(tmp_path):
     path = tmp_path / "long.jsonl"
     path.write_bytes(b"a" * 3_000_000 + b"\nshort\n")
-    lines = list(read_lines(str(path), 0, 0, LIMIT))
+    lines = list(LineReader(str(path), 0, 0, LIMIT))
     assert [(number, too_long, len(data)) for number, _, data, too_long in lines] == [(1, True, LIMIT), (2, False, 5)]
     assert lines[-1][1] == path.stat().st_size
-    resumed = list(read_lines(str(path), lines[0][1], 1, LIMIT))
+    resumed = list(LineReader(str(path), lines[0][1], 1, LIMIT))
     assert [data for _, _, data, _ in resumed] == [b"short"]
 
 
@@ -52,7 +52,7 @@ def test_a_carriage_return_inside_a_long_line_is_no_line_end(tmp_path):
     path = tmp_path / "cr.jsonl"
     path.write_bytes(b"a" * LIMIT + b"\rbbbb\n" + b"a" * LIMIT + b"\r\n")
     with patch("connectors.files._READ_SIZE", 50):
-        lines = list(read_lines(str(path), 0, 0, LIMIT))
+        lines = list(LineReader(str(path), 0, 0, LIMIT))
     got = [(number, too_long, len(data)) for number, _, data, too_long in lines]
     assert got == [(1, True, LIMIT), (2, False, LIMIT)]
 
@@ -61,5 +61,5 @@ def test_stdin_resumes_by_skipping_and_numbers_lines_from_the_start(monkeypatch)
     """Stdin cannot seek: it resumes by reading the consumed bytes again (and checking their hash)."""
     data = b"".join(b"line %d\n" % n for n in range(1, 7))
     monkeypatch.setattr("sys.stdin", type("Stdin", (), {"buffer": io.BytesIO(data)})())
-    assert [(number, line) for number, _, line, _ in read_lines("-", 21, 3, LIMIT)] == [
+    assert [(number, line) for number, _, line, _ in LineReader("-", 21, 3, LIMIT)] == [
         (4, b"line 4"), (5, b"line 5"), (6, b"line 6")]

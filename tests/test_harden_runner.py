@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from connectors.files import read_lines
+from connectors.files import LineReader
 from tests.builders import case, lines, person, trip
 from tracer.alerts import fold
 from tracer.cli import main
@@ -145,7 +145,7 @@ def test_reader_fingerprint_while_a_long_line_spans_reads(tmp_path, monkeypatch)
     data = b"a\n" + b"b" * 30 + b"\n\n\nc\n"
     path = tmp_path / "in.jsonl"
     path.write_bytes(data)
-    reader = read_lines(str(path), 0, 0, 100)
+    reader = LineReader(str(path), 0, 0, 100)
     previous = 0
     for _, end, _, _ in reader:
         assert reader.fingerprint(previous) == (previous, hashlib.sha256(data[:previous]).hexdigest())

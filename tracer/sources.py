@@ -18,7 +18,7 @@ from datetime import timedelta
 import orjson
 
 from graph.keys import CASE, EXPOSURE
-from tracer.events import Case, Exposure, Trip, local_midnight
+from tracer.events import Case, Exposure, Trip
 from tracer.rules import Level, Window, case_window
 from tracer.settings import RuleSettings
 
@@ -122,11 +122,6 @@ def exposure_rides(exposure: Exposure) -> list[Trip]:
                 )
             )
     return rides
-
-
-def exposure_time(exposure: Exposure, rules: RuleSettings) -> int:
-    """The event time of a published exposure: its start, or the start of its service day."""
-    return exposure.start if exposure.start is not None else local_midnight(exposure.date, rules.zone)
 
 
 def default_isolation(reported_at: int, rules: RuleSettings) -> int:

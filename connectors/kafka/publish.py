@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from connectors.files import dead_letter, read_lines
+from connectors.files import LineReader, dead_letter
 from connectors.kafka.routing import SEQ_HEADER, partitions_of
 from connectors.kafka.settings import KafkaSettings
 from connectors.kafka.topics import all_queues, base_topics, ensure_topics
@@ -48,7 +48,7 @@ def publish(paths: Sequence[str], settings: Settings, kafka: KafkaSettings) -> P
         run = f"{time.time_ns():020d}.{os.getpid() % 10_000_000:07d}"
         index = 0
         for path in paths:
-            for number, _, data, too_long in read_lines(path, 0, 0, intake.max_line_bytes):
+            for number, _, data, too_long in LineReader(path, 0, 0, intake.max_line_bytes):
                 index += 1
                 summary.lines += 1
                 try:
