@@ -16,7 +16,7 @@ import resource
 import select
 import stat
 import sys
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -103,31 +103,38 @@ class LineReader:
         self.expected, self.on_idle = expected, on_idle
         self.hold_incomplete = hold_incomplete
         self.incomplete = 0  # bytes of a held-back last line
-        # The hash covers [0, _start + _hashed): the chunk being split starts at _start, and the
-        # bytes before the consumer's position are hashed when a fingerprint or a new chunk asks.
+        # The hash covers the input's first ``_hashed`` bytes; the reads after them are kept (with
+        # the offset each starts at) until the consumer's position passes them: a runner applies
+        # lines in batches, and its position may lie several reads behind the reader.
         self._hash = hashlib.sha256()
-        self._chunk, self._start, self._hashed = b"", offset, 0
-        self._mark: Fingerprint = (offset, "")  # the fingerprint at the position of the last chunk read
-        self._yielded = offset  # the end of the last line returned before the current chunk
+        self._hashed = offset
+        self._kept: deque[tuple[int, bytes]] = deque()
+        self._end = offset  # the offset after the last read
+        self._yielded = offset  # the end of the last line returned
 
     def fingerprint(self, offset: int) -> Fingerprint:
-        """Length and hash of the first ``offset`` bytes: the consumer's position, which only grows.
-
-        While a line is traced the position is still the end of the one before, which may lie in an
-        earlier chunk: then it is the position of the last chunk read, kept for this case.
-        """
-        if offset < self._start:
-            if offset != self._mark[0]:
-                raise ValueError(f"fingerprint at {offset} is behind the reader ({self._mark[0]})")
-            return self._mark
-        self._hash.update(memoryview(self._chunk)[self._hashed : offset - self._start])
-        self._hashed = offset - self._start
+        """Length and hash of the first ``offset`` bytes: the consumer's position, which only grows
+        (``ValueError`` if it went back) and never passes what was read."""
+        self.advance(offset)
         return offset, self._hash.hexdigest()
+
+    def advance(self, offset: int) -> None:
+        """The consumer's position moved to ``offset``: hash the bytes up to it, drop the reads behind it."""
+        if offset < self._hashed or offset > self._end:
+            raise ValueError(f"position {offset} is outside the unconsumed reads [{self._hashed}, {self._end}]")
+        kept = self._kept
+        while offset > self._hashed:
+            start, chunk = kept[0]
+            upto = min(offset, start + len(chunk))
+            self._hash.update(memoryview(chunk)[self._hashed - start : upto - start])
+            self._hashed = upto
+            if upto == start + len(chunk):
+                kept.popleft()
 
     @property
     def end(self) -> int:
         """The bytes read so far: once the lines are exhausted, the input's length (blank lines too)."""
-        return self._start + len(self._chunk)
+        return self._end
 
     def __iter__(self) -> Iterator[Line]:
         with self._open() as stream:
@@ -187,34 +194,28 @@ class LineReader:
 
     def _skip_prefix(self, read: Callable[[int], bytes]) -> None:
         """Read (and hash) the bytes consumed before; refuse them if they are not the expected ones."""
-        left = self.offset
+        hasher, left = hashlib.sha256(), self.offset
         while left > 0:
             chunk = read(min(left, _READ_SIZE))
             if not chunk:
                 break
-            self._hash.update(chunk)
+            hasher.update(chunk)
             left -= len(chunk)
-        digest = self._hash.hexdigest()
-        if left or (self.expected is not None and self.expected != (self.offset, digest)):
+        if left or (self.expected is not None and self.expected != (self.offset, hasher.hexdigest())):
             raise InputChanged(self.source, self.offset)
-        self._mark = (self.offset, digest)
+        self._hash = hasher
 
     def _chunks(self, read: Callable[[int], bytes], live: BinaryIO | None) -> Iterator[bytes]:
-        """The input's reads, each counted into the hash once the consumer has passed it."""
+        """The input's reads, each kept for the hash until the consumer has passed it."""
         while True:
             if live is not None and self.on_idle is not None and not _ready(live):
                 self.on_idle()
             chunk = read(_READ_SIZE)
             if not chunk:
                 return
-            if self._yielded >= self._start:  # a line of the last chunk was consumed: mark its end
-                self._mark = self.fingerprint(self._yielded)
-            self.fingerprint(self._start + len(self._chunk))
-            self._start += len(self._chunk)
-            self._chunk, self._hashed = chunk, 0
+            self._kept.append((self._end, chunk))
+            self._end += len(chunk)
             yield chunk
-
-
 
 
 def check_whole(source: str, expected: Fingerprint) -> None:

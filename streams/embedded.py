@@ -28,7 +28,7 @@ from graph.store import RocksStore
 from tracer.alerts import Alert, route
 from tracer.engine import Engine
 from tracer.errors import InvalidEvent, OutputError, StateError
-from tracer.events import Case, Exposure, Person, Quarantine, Trip
+from tracer.events import Case, Event, Exposure, Person, Quarantine, Trip
 from tracer.intake import WARNING, Intake
 from tracer.progress import Progress
 from tracer.settings import Settings
@@ -108,6 +108,7 @@ class _Run:
             self.store.close()
             raise
         self.position = _Position()
+        self._batch: _Batch | None = None
 
     def run(self) -> Progress:
         try:
@@ -124,6 +125,8 @@ class _Run:
     def _checkpoint(self) -> None:
         """Runs inside every commit: outputs flushed, and their sizes and the input position batched."""
         position = self.position
+        if self._batch is not None:
+            self._batch.since_commit = 0
         current = [self.reader.fingerprint(position.offset)] if self.reader else []
         meta = {
             "inputs": [display_name(source) for source in self.inputs],
@@ -193,48 +196,37 @@ class _Run:
         return state
 
     def _loop(self, engine: Engine) -> None:
-        settings, summary, position = self.settings, self.summary, self.position
-        decode = self.intake.decode
-        commit_every = settings.runtime.commit_every
-        every = settings.runtime.progress_every_seconds
+        """Read lines into batches and apply each (``_Batch``); commit at the first batch end after
+        ``commit_every`` lines."""
+        runtime = self.settings.runtime
+        batch = self._batch = _Batch(engine, self)
+        every = runtime.progress_every_seconds
         started = time.perf_counter()
         next_progress = started + every if self.progress and every > 0 else float("inf")
-        since_commit = 0
-        write, events, alerts, view = self.outputs.write, summary.events, summary.alerts, self.contacts_view
-        for index in range(position.index, len(self.inputs)):
-            source = self.inputs[index]
-            self.reader = self._reader(index)
+        decode, summary = self.intake.decode, self.summary
+        for index in range(self.position.index, len(self.inputs)):
+            self.reader = self._reader(index, batch)
             for number, end, data, too_long in self.reader:
                 try:
-                    event, warning = decode(data, too_long)
-                    changes = engine.process(event)
-                    if warning:
-                        write("dead-letter", dead_letter(source, number, data, warning, severity=WARNING))
-                        summary.warnings += 1
+                    event, note = decode(data, too_long)
                 except InvalidEvent as exc:
-                    write("dead-letter", dead_letter(source, number, data, exc.reason))
-                    summary.dead_letters += 1
+                    batch.add(number, end, data, None, exc.reason)
                 else:
-                    events[_KINDS[type(event)]] += 1
-                    for change in changes:
-                        alerts[change.after["level"] if change.after else "retract"] += 1
-                        for destination, record in route(change, view):
-                            write(destination, record)
-                position.offset, position.line = end, number
-                summary.lines += 1
-                since_commit += 1
-                if since_commit >= commit_every:
-                    self.store.commit()
-                    since_commit = 0
-                    if time.perf_counter() >= next_progress:
-                        summary.seconds = time.perf_counter() - started
-                        summary.state_memory_mb = self.store.memory_mb()
-                        self.progress(summary)  # type: ignore[misc]
-                        next_progress += every
+                    batch.add(number, end, data, event, note)
+                if len(batch.lines) >= runtime.batch_events:
+                    batch.step()
+                    if not batch.lines and batch.since_commit >= runtime.commit_every:
+                        self.store.commit()
+                        if time.perf_counter() >= next_progress:
+                            summary.seconds = time.perf_counter() - started
+                            summary.state_memory_mb = self.store.memory_mb()
+                            self.progress(summary)  # type: ignore[misc]
+                            next_progress += every
+            batch.drain()  # an input's last batch: the next input's position starts clean
         summary.seconds = time.perf_counter() - started
         self._report_incomplete()
 
-    def _reader(self, index: int) -> LineReader:
+    def _reader(self, index: int, batch: _Batch) -> LineReader:
         """The reader of input ``index``, the position moved to its start unless it is the resumed one.
 
         Only the last input may still be written to, so only it holds back a half-written last line;
@@ -252,7 +244,7 @@ class _Run:
             self.settings.runtime.max_line_bytes,
             expected=position.expected,
             hold_incomplete=index == len(self.inputs) - 1,
-            on_idle=self.store.commit,  # a live feed gone quiet: what it sent is written out now
+            on_idle=batch.commit,  # a live feed gone quiet: what it sent is traced and written out now
         )
 
     def _report_incomplete(self) -> None:
@@ -262,3 +254,69 @@ class _Run:
                 "input %s ends in an incomplete line of %d bytes; it will be read when its newline arrives",
                 *self.summary.held_back,
             )
+
+
+class _Batch:
+    """The lines read and not yet applied, and how they reach the engine and the outputs: dead
+    letters in line order first, then the step's alert changes.
+
+    Batches must be the same in a run and in its resumption after a crash, or the change streams
+    (coarser with larger batches) would differ. So they are counted from the last commit: a batch
+    is ``batch_events`` lines, and ends early only at the end of an input and when a live input has
+    nothing more to read yet (so a case that arrives alone is traced at once; then the input's
+    timing decides, as it decides what arrives). A trip that moves the retention horizon starts a
+    new engine step (``Engine.apply``) whose purge commits: the batch then fills up from there.
+    """
+
+    def __init__(self, engine: Engine, run: _Run) -> None:
+        self.engine, self.run = engine, run
+        # (number, end, data, index of its event in ``events`` or -1, the reason or warning)
+        self.lines: list[tuple[int, int, bytes, int, str | None]] = []
+        self.events: list[Event] = []
+        self.since_commit = 0  # lines applied since the last commit (which resets it)
+
+    def add(self, number: int, end: int, data: bytes, event: Event | None, note: str | None) -> None:
+        if event is None:
+            self.lines.append((number, end, data, -1, note))
+        else:
+            self.lines.append((number, end, data, len(self.events), note))
+            self.events.append(event)
+
+    def commit(self) -> None:
+        """Apply what was read, then write state, outputs and position at once."""
+        self.drain()
+        self.run.store.commit()
+
+    def drain(self) -> None:
+        while self.lines:
+            self.step()
+
+    def step(self) -> None:
+        """One engine step: it applies the lines read, or those before a trip that must start one."""
+        run = self.run
+        summary, write, view, position = run.summary, run.outputs.write, run.contacts_view, run.position
+        source = run.inputs[position.index]
+        applied = self.engine.apply(self.events)
+        rest = next((i for i, line in enumerate(self.lines) if line[3] >= applied.consumed), len(self.lines))
+        for number, _, data, slot, note in self.lines[:rest]:
+            if slot < 0 or slot in applied.refused:
+                reason = note if slot < 0 else applied.refused[slot]
+                write("dead-letter", dead_letter(source, number, data, reason or ""))
+                summary.dead_letters += 1
+                continue
+            summary.events[_KINDS[type(self.events[slot])]] += 1
+            if note:
+                write("dead-letter", dead_letter(source, number, data, note, severity=WARNING))
+                summary.warnings += 1
+        for change in applied.changes:
+            summary.alerts[change.after["level"] if change.after else "retract"] += 1
+            for destination, record in route(change, view):
+                write(destination, record)
+        position.line, position.offset = self.lines[rest - 1][0], self.lines[rest - 1][1]
+        if run.reader is not None:
+            run.reader.advance(position.offset)  # the reads behind the position can go
+        summary.lines += rest
+        self.since_commit += rest
+        done = applied.consumed
+        self.lines = [(*line[:3], line[3] - done if line[3] >= 0 else -1, line[4]) for line in self.lines[rest:]]
+        self.events = self.events[done:]

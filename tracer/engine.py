@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import date, timedelta
 from typing import NamedTuple
 
@@ -87,6 +87,14 @@ _NARROW_READS = 8  # up to this many persons (or sources), read their rides of a
 Affected = dict[str, set[tuple[str, str]]]  # service day -> {(source key, contact person)}
 
 
+class Applied(NamedTuple):
+    """What ``Engine.apply`` did with a batch of events."""
+
+    changes: list[Change]  # every alert change, in a deterministic order
+    refused: dict[int, str]  # the index of each event refused (nothing of it written) -> the reason
+    consumed: int  # how many events were applied or refused: the rest start the next batch
+
+
 class Hit(NamedTuple):
     """How a contact met a source at best (``rules.Match``), and the alert level that gives."""
 
@@ -104,8 +112,19 @@ class Engine:
     close alerts of cases are all it needs, so there the engine makes no other.
     """
 
-    def __init__(self, store: Store, rules: RuleSettings, delivers: Callable[[str], bool] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        rules: RuleSettings,
+        delivers: Callable[[str], bool] | None = None,
+        registry: Store | None = None,
+    ) -> None:
         self.store = store
+        # Homes (HOMES) live in ``registry``: by default this store, which the engine then writes;
+        # a registry shared by several engines is written by its owner, and each engine only moves
+        # its alerts when a person moves (``_on_persons``).
+        self.registry = registry if registry is not None else store
+        self._owns_registry = registry is None
         self.rules = rules
         self._delivers = delivers
         self._zone = rules.zone
@@ -116,6 +135,9 @@ class Engine:
             self._probed[key[2:].rsplit(SEP, 2)[0]] += 1
         for key, _ in store.items(group(RIDING)):
             self._riding_sources[key[2:].split(SEP, 1)[0]] += 1
+        self._alerted: Counter[str] = Counter()  # person -> their live alerts (CONTACT_ALERTS entries)
+        for key, _ in store.items(group(CONTACT_ALERTS)):
+            self._alerted[key[2:].split(SEP, 1)[0]] += 1
         # Riders of each service day read during one event (riders only change at its start).
         self._riders_of: dict[str, dict[str, list[Trip]]] = {}
         self._homes: dict[str, bytes | None] = {}  # person -> subdistrict, read during one event
@@ -133,33 +155,75 @@ class Engine:
         if mark:
             self._set_horizon(self._watermark)
 
-    # -- entry point -----------------------------------------------------------------------
+    # -- entry points ----------------------------------------------------------------------
     def process(self, event: Event, timed: bool = True) -> list[Change]:
-        """Apply one event. Raises ``InvalidEvent`` (before any write) for events it cannot apply.
+        """Apply one event: the batch of one. Raises ``InvalidEvent`` (before any write) for an
+        event it cannot apply.
 
         ``timed=False``: a trip that takes no part in this engine's event time. Kafka partitions
         apply so the rides other partitions copy to them (streams/kafka/partition.py).
         """
-        if self._riders_of:
-            self._riders_of.clear()
-        if self._homes:
-            self._homes.clear()
-        moment = self._validate(event, timed)
-        if moment is not None:
-            self._advance(moment)
-        if type(event) is Trip:
-            changes = self._on_trip(event)
-        elif isinstance(event, Case):
+        applied = self.apply((event,), timed)
+        if applied.refused:
+            raise InvalidEvent(applied.refused[0])
+        return applied.changes
+
+    def apply(self, events: Sequence[Event], timed: bool = True) -> Applied:
+        """Apply a batch of events as one step; see ``Applied`` for what comes back.
+
+        Consecutive trips (and consecutive persons) are applied together: their writes first,
+        then every ``(source, contact, service day)`` key they can affect is recomputed once. The
+        stored alerts are those of applying the events one at a time (the recompute is a function
+        of the stored rides and sources, whatever their order); only the change stream is coarser:
+        an alert made and retracted within one batch is never reported. Other events are rare and
+        are applied one by one, in their place.
+
+        A trip that moves event time into a new day purges the days retention drops, and a purge
+        commits on its way; so such a trip is applied only as the first event of a batch, and the
+        batch before it ends there (``consumed``). The caller's commit then holds exactly the events
+        before it, and a crash re-reads the same batches.
+        """
+        changes: list[Change] = []
+        refused: dict[int, str] = {}
+        run: list[Trip] | list[Person] = []
+        started = False  # something of this batch reached the store (or waits in ``run`` to)
+        for index, event in enumerate(events):
+            try:
+                moment = self._validate(event, timed)
+            except InvalidEvent as exc:
+                refused[index] = exc.reason
+                continue
+            if moment is not None and not self._advance(moment, may_purge=not started):
+                return Applied(changes + self._apply_run(run), refused, index)
+            started = True
+            if run and type(event) is not type(run[0]):
+                changes += self._apply_run(run)
+                run = []
+            if type(event) is Trip or type(event) is Person:
+                run.append(event)  # type: ignore[arg-type]
+            else:
+                changes += self._apply_one(event)
+        return Applied(changes + self._apply_run(run), refused, len(events))
+
+    def _apply_run(self, run: list[Trip] | list[Person]) -> list[Change]:
+        if not run:
+            return []
+        self._riders_of.clear()  # caches of reads made while one run or event is applied
+        self._homes.clear()
+        changes = self._on_trips(run) if type(run[0]) is Trip else self._on_persons(run)  # type: ignore[arg-type]
+        return changes + self._follow(changes) if changes else changes
+
+    def _apply_one(self, event: Event) -> list[Change]:
+        self._riders_of.clear()
+        self._homes.clear()
+        if isinstance(event, Case):
             changes = self._replace_source(case_key(event.case_id), encode_case(event))
-        elif isinstance(event, Person):
-            changes = self._on_person(event)
         elif isinstance(event, Quarantine):
             changes = self._on_quarantine(event)
         else:
+            assert isinstance(event, Exposure)
             changes = self._on_exposure(event)
-        if changes:
-            changes += self._follow(changes)
-        return changes
+        return changes + self._follow(changes) if changes else changes
 
     def _validate(self, event: Event, timed: bool) -> int | None:
         """Every check of an event against the rules and the state, made before anything is
@@ -177,23 +241,48 @@ class Engine:
         return event.board if timed and kind is Trip else None  # type: ignore[union-attr]
 
     # -- trips -----------------------------------------------------------------------------
-    def _on_trip(self, trip: Trip) -> list[Change]:
-        data = trip.encode()
-        old_data = self.store.get(T, trip.trip_id)
-        if old_data == data:
-            return []  # redelivery
-        old = decode_trip(old_data) if old_data is not None else None
-        if old is not None:
-            self._remove_trip(old)
-        day = trip.service_day
-        self._add_trip(trip, day, data)
-        if old is None and trip.person_id not in self._riding_sources and day not in self._probed:
-            return []  # meets no source: almost every trip
+    def _on_trips(self, trips: list[Trip]) -> list[Change]:
+        """Store a run of trips (the last version of each trip id wins), then recompute what they
+        can affect, once.
+
+        An alert ``(source, contact, day)`` can change only where the contact's rides on that day
+        changed or the source's probes (its rides in its window) on that day did. So the keys are:
+        every probe on a day, before or after the run, with every person whose rides changed on
+        it; and every rider of a day, after the run, with every source whose probes changed on it
+        (narrowed to those the changed ride can meet). A rider gone in the run is in the first set:
+        a source probing its day before the run either still does or lost a probe there.
+        """
+        latest = {trip.trip_id: trip for trip in trips}
+        stored = self.store.get_many(T, latest.keys())
+        changed: dict[str, set[str]] = defaultdict(set)  # service day -> persons whose rides changed
+        source_rides: list[tuple[Trip, bool]] = []  # rides of persons riding as a source; present?
+        riding = self._riding_sources
+        for trip_id, trip in latest.items():
+            data, old_data = trip.encode(), stored[trip_id]
+            if old_data == data:
+                continue  # redelivery
+            if old_data is not None:
+                old = decode_trip(old_data)
+                self._remove_trip(old)
+                changed[old.service_day].add(old.person_id)
+                if old.person_id in riding:
+                    source_rides.append((old, False))
+            self._add_trip(trip, trip.service_day, data)
+            changed[trip.service_day].add(trip.person_id)
+            if trip.person_id in riding:
+                source_rides.append((trip, True))
         affected: Affected = defaultdict(set)
-        for version in (old, trip):
-            if version is not None:
-                self._affected_by_trip(version, version is trip, affected)
-        return self._recompute(affected)
+        unprobed = self._move_probes(source_rides, affected)
+        for day, persons in changed.items():
+            gone = [key for key, probe_day in unprobed if probe_day == day]
+            if day in self._probed or gone:
+                keys = {suffix.split(SEP, 1)[0] for suffix, _ in self.store.scan(group(PROBES, day))}
+                keys.update(gone)
+                delivered = self._delivered(day)
+                affected[day].update(
+                    (key, person) for key in keys if delivered or is_case_key(key) for person in persons
+                )
+        return self._recompute(affected) if affected else []
 
     def _add_trip(self, trip: Trip, day: str, data: bytes) -> None:
         put, trip_id, person = self.store.put, trip.trip_id, trip.person_id
@@ -206,28 +295,27 @@ class Engine:
         self.store.delete(group(RIDERS, trip.service_day), trip.person_id + SEP + trip.trip_id)
         self.store.delete(group(ITINERARIES, trip.person_id), trip.date + SEP + trip.trip_id)
 
-    def _affected_by_trip(self, trip: Trip, present: bool, out: Affected) -> None:
-        """Keys a trip's arrival (``present``) or removal can change, added to ``out``."""
-        day = trip.service_day
-        delivered = self._delivered(day)
-        if day in self._probed:  # the rider may meet stored source rides
-            for suffix, _ in self.store.scan(group(PROBES, day)):
-                key = suffix.split(SEP, 1)[0]
-                if delivered or is_case_key(key):
-                    out[day].add((key, trip.person_id))
-        if trip.person_id not in self._riding_sources:
-            return
-        for key, _ in self.store.scan(group(RIDING, trip.person_id)):
-            source = self._load_source(key)
-            probe = (group(PROBES, day), key + SEP + trip.trip_id)
-            if present and source.window is not None and rides_in_window(trip, source.window):
-                if self.store.get(*probe) is None:
-                    self._probed[day] += 1
-                self.store.put(*probe, trip.encode())
-            elif self.store.get(*probe) is not None:
-                self.store.delete(*probe)
-                self._unprobe(day)
-            out[day].update((key, rider) for rider in self._exposed_by(key, trip, source.via_person_id is not None))
+    def _move_probes(self, source_rides: list[tuple[Trip, bool]], affected: Affected) -> set[tuple[str, str]]:
+        """Add or remove the probes of rides of source persons (a removed version before the one
+        that replaces it), and add to ``affected`` the riders each can meet. Returns ``(source key,
+        service day)`` of every probe removed."""
+        removed = set()
+        for trip, present in source_rides:
+            day = trip.service_day
+            for key, _ in self.store.scan(group(RIDING, trip.person_id)):
+                source = self._load_source(key)
+                probe = (group(PROBES, day), key + SEP + trip.trip_id)
+                if present and source.window is not None and rides_in_window(trip, source.window):
+                    if self.store.get(*probe) is None:
+                        self._probed[day] += 1
+                    self.store.put(*probe, trip.encode())
+                elif self.store.get(*probe) is not None:
+                    self.store.delete(*probe)
+                    self._unprobe(day)
+                    removed.add((key, day))
+                only_close = source.via_person_id is not None
+                affected[day].update((key, rider) for rider in self._exposed_by(key, trip, only_close))
+        return removed
 
     # -- sources: cases, via contacts, published exposures -----------------------------------
     def _on_exposure(self, exposure: Exposure) -> list[Change]:
@@ -349,20 +437,29 @@ class Engine:
         return [change for case_id in sorted(cases) for change in self._refresh_via(case_id, event.person_id)]
 
     # -- registry ----------------------------------------------------------------------------
-    def _on_person(self, person: Person) -> list[Change]:
-        """Move the person's live alerts to their new home; no known home is stored empty (b"")."""
-        old = self.store.get(S, person.person_id)
-        new = (person.subdistrict or "").encode()
-        if old == new:
-            return []
-        self.store.put(S, person.person_id, new)
+    def _on_persons(self, persons: list[Person]) -> list[Change]:
+        """A run of registry entries (the last of each person wins): write each home (unless the
+        registry is shared, and kept by its owner), then move the live alerts of those who have
+        any. Nothing is read for a person with no live alert: loading a city's registry is millions
+        of these."""
+        latest = {person.person_id: person.subdistrict for person in persons}
+        if self._owns_registry:
+            put = self.registry.put
+            for person_id, home in latest.items():
+                put(S, person_id, (home or "").encode())  # no known home: stored empty
+        return [change for person_id, home in latest.items() if person_id in self._alerted
+                for change in self._move_alerts(person_id, home)]
+
+    def _move_alerts(self, person_id: str, home: str | None) -> list[Change]:
+        """Give the person's live alerts their home (each alert names its contact's current one)."""
         changes = []
-        for suffix, key in self.store.scan(group(CONTACT_ALERTS, person.person_id)):
+        for suffix, key in self.store.scan(group(CONTACT_ALERTS, person_id)):
             alerts = group(ALERTS, key.decode())
             before = orjson.loads(self.store.get(alerts, suffix) or b"null")
-            after = {**before, "subdistrict": person.subdistrict}
-            self.store.put(alerts, suffix, orjson.dumps(after))
-            changes.append(Change(before, after))
+            if before["subdistrict"] != home:
+                after = {**before, "subdistrict": home}
+                self.store.put(alerts, suffix, orjson.dumps(after))
+                changes.append(Change(before, after))
         return changes
 
     # -- the one recompute -------------------------------------------------------------------
@@ -414,7 +511,7 @@ class Engine:
         several times, through several close contacts (2,182 changes, 351 people)."""
         wanted = contacts - self._homes.keys()
         if wanted:
-            self._homes.update(self.store.get_many(S, wanted))
+            self._homes.update(self.registry.get_many(S, wanted))
 
     def _hit(
         self, source: Source | None, rides: list[Trip] | None, contact_rides: list[Trip] | None, contact: str
@@ -447,9 +544,12 @@ class Engine:
         if new is None:
             self.store.delete(alerts, alert)
             self.store.delete(group(CONTACT_ALERTS, contact), alert)
+            self._unalert(contact)
         else:
             self.store.put(alerts, alert, new)
-            self.store.put(group(CONTACT_ALERTS, contact), alert, key.encode())
+            if old is None:
+                self.store.put(group(CONTACT_ALERTS, contact), alert, key.encode())
+                self._alerted[contact] += 1
         return Change(orjson.loads(old) if old is not None else None, after)
 
     def _trips_by_owner(self, group: str, owners: Collection[str] | None = None) -> dict[str, list[Trip]]:
@@ -494,6 +594,11 @@ class Engine:
     def _delivered(self, day: str) -> bool:
         return self._delivers is None or self._delivers(day)
 
+    def _unalert(self, person: str) -> None:
+        self._alerted[person] -= 1
+        if not self._alerted[person]:
+            del self._alerted[person]
+
     def _unprobe(self, day: str) -> None:
         self._probed[day] -= 1
         if not self._probed[day]:
@@ -512,32 +617,39 @@ class Engine:
             kind = "trip" if type(event) is Trip else "exposure"
             raise InvalidEvent(f"{kind} date {event.date} is before the retention horizon {self._horizon}")
 
-    def _advance(self, board: int) -> None:
+    def _advance(self, board: int, may_purge: bool = True) -> bool:
         """Count a trip's board time toward event time: the ``event_time_quorum``-th latest board
         time of the accepted trips (docs/rules.md, "Event time"). So no one trip, nor any few, can
         move it (and with it the retention horizon), and a stream that resumes after a gap moves
         it once that many trips show the new time. Cases, quarantines and exposures are reports
-        made by people, after the fact: they never move it."""
+        made by people, after the fact: they never move it.
+
+        Returns False, changing nothing, when the trip would move event time into a new day (a
+        purge) and ``may_purge`` is not set (see ``apply``)."""
         latest, popped = self._latest, None
         if len(latest) < self.rules.event_time_quorum:
             heapq.heappush(latest, board)
         elif board > latest[0]:
             popped = heapq.heapreplace(latest, board)
         else:
-            return
+            return True
         self._event_time_changed = True
         if len(latest) < self.rules.event_time_quorum or latest[0] <= self._watermark:
-            return
+            return True
         if latest[0] >= self._next_day:
             # A purge commits on its way, and a crash there re-reads this trip: those commits must
             # hold event time as it was before the trip, or the trip's board time would count twice.
             self._before_trip = _without(latest, board, popped)
+            if not may_purge:
+                self._latest, self._before_trip = self._before_trip, None
+                return False
             self._set_horizon(latest[0], purge=True)
             self._before_trip = None
         # Set after the purge, for the same reason: the restarted run must purge again (deleting
         # is idempotent).
         self._watermark = latest[0]
         self._event_time_changed = True  # again: a commit during the purge saved the old one
+        return True
 
     def _save_event_time(self) -> None:
         """Put event time into the batch a commit is about to write (a store commit hook)."""
@@ -588,8 +700,10 @@ class Engine:
             if not self._riding_sources[source.person_id]:
                 del self._riding_sources[source.person_id]
         for suffix, value in self.store.scan(group(ALERTS, source.key)):
+            contact = orjson.loads(value)["contact_person_id"]
             self.store.delete(group(ALERTS, source.key), suffix)
-            self.store.delete(group(CONTACT_ALERTS, orjson.loads(value)["contact_person_id"]), suffix)
+            self.store.delete(group(CONTACT_ALERTS, contact), suffix)
+            self._unalert(contact)
 
 
 def _without(heap: list[int], board: int, popped: int | None) -> list[int]:

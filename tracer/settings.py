@@ -52,6 +52,7 @@ class RuntimeSettings:
     """How the runners work; never changes what is computed."""
 
     commit_every: int = 5000
+    batch_events: int = 1000
     max_line_bytes: int = _MIB
     progress_every_seconds: float = 2.0
     sync_writes: bool = False
@@ -101,6 +102,7 @@ RANGES: Mapping[str, Range] = {
     "rules.event_time_quorum": Range(1, 100_000),  # trips that must agree before event time moves
     "rules.contact_isolation_hours": Range(0, 720),  # 30 days, past any quarantine period
     "runtime.commit_every": Range(1, 1_000_000),  # a batch of a million events is already ~1 GB
+    "runtime.batch_events": Range(1, 100_000),  # events the engine applies as one step
     "runtime.max_line_bytes": Range(64, 64 * _MIB),  # the smallest event is ~60 bytes
     "runtime.progress_every_seconds": Range(0, 3600),  # 0: no progress line
     "runtime.block_cache_mb": Range(1, 65_536),  # 64 GiB
