@@ -26,20 +26,32 @@ def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Store]:
 class Driver:
     """Feeds events to an engine, keeps every output record, folds the contacts stream."""
 
-    def __init__(self, store: Store, rules: RuleSettings | None = None) -> None:
+    def __init__(self, store: Store, rules: RuleSettings | None = None, batch: int = 1) -> None:
         self.rules = rules or RuleSettings()
         self.engine = Engine(store, self.rules)
+        self.batch = batch  # events per Engine.apply (1: one at a time, through Engine.process)
         self.records: dict[str, list[dict[str, Any]]] = {}
         self.dead: list[str] = []
 
     def feed(self, *events: dict[str, Any]) -> list[Change]:
         changes: list[Change] = []
+        parsed = []
         for event in events:
             try:
-                found = self.engine.process(parse_line(orjson.dumps(event), 72 * 3_600_000_000))
+                parsed.append(parse_line(orjson.dumps(event), 72 * 3_600_000_000))
             except InvalidEvent as exc:
                 self.dead.append(exc.reason)
-                continue
+        while parsed:
+            if self.batch == 1:
+                try:
+                    found = self.engine.process(parsed.pop(0))
+                except InvalidEvent as exc:
+                    self.dead.append(exc.reason)
+                    continue
+            else:
+                applied = self.engine.apply(parsed[: self.batch])
+                self.dead += applied.refused.values()
+                found, parsed = applied.changes, parsed[applied.consumed :]
             changes += found
             for change in found:
                 for destination, record in route(change):

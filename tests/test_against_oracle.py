@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -24,8 +25,10 @@ EXAMPLES = int(os.environ.get("TRACER_ORACLE_EXAMPLES", "12"))
 CITY = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 
 
-def engine_alerts(events: Path, root: Path) -> dict[str, dict]:
-    run_embedded([str(events)], root / "out", Settings(), root / "state")
+def engine_alerts(events: Path, root: Path, batch: int = 1000) -> dict[str, dict]:
+    settings = Settings()
+    settings = replace(settings, runtime=replace(settings.runtime, batch_events=batch))
+    run_embedded([str(events)], root / "out", settings, root / "state")
     return fold([orjson.loads(line) for line in (root / "out" / "contacts.jsonl").read_bytes().splitlines()])
 
 
@@ -50,12 +53,18 @@ def assert_same(engine: dict[str, dict], oracle: dict[str, dict]) -> None:
 
 
 @CITY
-@given(seed=st.integers(min_value=0, max_value=2**31), persons=st.integers(500, 4000), days=st.integers(1, 4))
-def test_engine_equals_oracle_on_generated_cities(tmp_path_factory, seed, persons, days):
+@given(
+    seed=st.integers(min_value=0, max_value=2**31),
+    persons=st.integers(500, 4000),
+    days=st.integers(1, 4),
+    batch=st.sampled_from([1, 7, 250, 1000, 100_000]),
+)
+def test_engine_equals_oracle_on_generated_cities(tmp_path_factory, seed, persons, days, batch):
+    """Whatever the batch size (runtime.batch_events), the same live alerts."""
     root = tmp_path_factory.mktemp("city")
     generate(persons=persons, days=days, cases=max(2, persons // 400), seed=seed, out_dir=root, truth=True)
     truth = {a["alert_id"]: a for a in map(orjson.loads, (root / "truth.jsonl").read_bytes().splitlines())}
-    assert_same(engine_alerts(root / "events.jsonl", root), truth)
+    assert_same(engine_alerts(root / "events.jsonl", root, batch), truth)
 
 
 @CITY
