@@ -39,10 +39,10 @@ _YEARS = range(1970, 2100)  # wider than any real record; keeps date arithmetic 
 _CREW_ROWS = re.compile(r"\s*([0-9]{1,3})\s*(?:-\s*([0-9]{1,3})\s*)?", re.ASCII)
 
 
-@dataclass(frozen=True, slots=True)
-class Person:
+class Person(NamedTuple):
     """Where a person lives. ``subdistrict`` None: no known home (a code not in the registry's
-    list, tracer/registry.py); their alerts go to the ``unassigned`` queue."""
+    list, tracer/registry.py); their alerts go to the ``unassigned`` queue. A NamedTuple, as
+    ``Trip``: a city's registry is millions of them (0.5 us a person as a frozen dataclass)."""
 
     person_id: str
     subdistrict: str | None
@@ -300,14 +300,21 @@ def _label(obj: dict[str, Any], name: str) -> str | None:
     return value.strip() or None
 
 
+_VALID_CODES: set[str] = set()  # a city has a few hundred: validate each once
+
+
 def _subdistrict(obj: dict[str, Any]) -> str:
     value = obj.get("subdistrict")
+    if type(value) is str and value in _VALID_CODES:
+        return value
     if value is None:
         raise InvalidEvent(_missing("subdistrict"))
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not SUBDISTRICT_CODE.fullmatch(value):
         raise InvalidEvent("subdistrict must be a 9-digit code (ASCII digits)")
+    if len(_VALID_CODES) < 100_000:  # bounded: hostile input may send a new code on every line
+        _VALID_CODES.add(value)
     return value
 
 
