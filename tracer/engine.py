@@ -156,6 +156,9 @@ class Engine:
             self._set_horizon(self._watermark)
 
     # -- entry points ----------------------------------------------------------------------
+    def has_live_alerts(self) -> bool:
+        return bool(self._alerted)
+
     def process(self, event: Event, timed: bool = True) -> list[Change]:
         """Apply one event: the batch of one. Raises ``InvalidEvent`` (before any write) for an
         event it cannot apply.

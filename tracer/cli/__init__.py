@@ -31,6 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_demo(commands)
     _add_generate(commands)
     _add_import(commands)
+    _add_registry(commands)
     add_graph_commands(commands)
     for add in (add_worker, add_publish, add_subscribe, add_replay):
         add(commands)
@@ -102,6 +103,31 @@ def _run(args: argparse.Namespace) -> int:
     )
     if not args.quiet:
         report(summary, {"outputs": output_names(args.out)})
+    return 0
+
+
+def _add_registry(commands: argparse._SubParsersAction) -> None:
+    registry = commands.add_parser("registry", help="the residents' registry of a state")
+    actions = registry.add_subparsers(dest="action", required=True)
+    load = actions.add_parser("load", help="bulk-load person events into a state before its first run")
+    load.add_argument("inputs", nargs="+", metavar="INPUT", help="JSON Lines files of person events")
+    load.add_argument("--state", required=True, type=Path, help="RocksDB state folder (created if missing)")
+    load.add_argument("--dead-letters", default="registry-dead-letter.jsonl",
+                      help="where lines that are not valid residents go (default: %(default)s)")
+    load.add_argument("--config", type=Path, help="TOML file overriding config/defaults.toml")
+    load.add_argument("--quiet", action="store_true", help="no summary")
+    load.set_defaults(handler=_registry_load)
+
+
+def _registry_load(args: argparse.Namespace) -> int:
+    from connectors.outfile import refuse_overwriting
+    from streams.registry import load_registry
+    from tracer.progress import report
+
+    refuse_overwriting(args.dead_letters, [*args.inputs, args.state])
+    summary = load_registry(args.inputs, args.state, load_settings(args.config), args.dead_letters)
+    if not args.quiet:
+        report(summary, {"dead letters": args.dead_letters, "outputs": f"homes in {args.state}"})
     return 0
 
 
