@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks import batch, ingest, lookup, memory
+from benchmarks import batch, ingest, live, lookup, memory
 
 
 def main() -> None:
@@ -32,6 +32,11 @@ def main() -> None:
     one.add_argument("--days", type=int, default=3)
     one.add_argument("--cases", type=int, default=40)
     one.set_defaults(run=batch.main)
+    one = names.add_parser("live", help="case-to-alert latency on a feed piped into `tracer run -`")
+    one.add_argument("--persons", type=int, default=100_000)
+    one.add_argument("--rate", type=int, default=20_000, help="lines a second")
+    one.add_argument("--probes", type=int, default=400, help="refused lines timed as the round-trip baseline")
+    one.set_defaults(run=live.main)
     args = parser.parse_args()
     args.run(args)
 
