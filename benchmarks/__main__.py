@@ -7,8 +7,9 @@ Every figure is reported against a baseline measured in the same run.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from benchmarks import batch, ingest, lookup, memory
+from benchmarks import batch, city_day, ingest, lookup, memory
 
 
 def main() -> None:
@@ -32,6 +33,13 @@ def main() -> None:
     one.add_argument("--days", type=int, default=3)
     one.add_argument("--cases", type=int, default=40)
     one.set_defaults(run=batch.main)
+    one = names.add_parser("city-day", help="tracer run on a simulated city day against a DuckDB self-join of it")
+    one.add_argument("--scale", type=float, default=0.1, help="1 is a whole Shanghai day: 25M residents, 1,000 cases")
+    one.add_argument("--cases", type=int, help="reported cases (default: 1,000 x scale)")
+    one.add_argument("--data", type=Path, default=city_day.DEFAULT_DATA, help="where generated days are kept")
+    one.add_argument("--repeat", type=int, default=1)
+    one.add_argument("--tracer-args", default="", help='flags for tracer run, e.g. --tracer-args="--config fast.toml"')
+    one.set_defaults(run=city_day.main)
     args = parser.parse_args()
     args.run(args)
 
