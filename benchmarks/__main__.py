@@ -7,8 +7,9 @@ Every figure is reported against a baseline measured in the same run.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from benchmarks import batch, ingest, live, lookup, memory
+from benchmarks import batch, city_day, ingest, live, lookup, memory
 
 
 def main() -> None:
@@ -37,6 +38,13 @@ def main() -> None:
     one.add_argument("--rate", type=int, default=20_000, help="lines a second")
     one.add_argument("--probes", type=int, default=400, help="refused lines timed as the round-trip baseline")
     one.set_defaults(run=live.main)
+    one = names.add_parser("city-day", help="tracer run on a simulated city day against a DuckDB self-join of it")
+    one.add_argument("--scale", type=float, default=0.1, help="1 is a whole Shanghai day: 25M residents, 1,000 cases")
+    one.add_argument("--cases", type=int, help="reported cases (default: 1,000 x scale)")
+    one.add_argument("--data", type=Path, default=city_day.DEFAULT_DATA, help="where generated days are kept")
+    one.add_argument("--repeat", type=int, default=1)
+    one.add_argument("--tracer-args", default="", help='flags for tracer run, e.g. --tracer-args="--config fast.toml"')
+    one.set_defaults(run=city_day.main)
     args = parser.parse_args()
     args.run(args)
 

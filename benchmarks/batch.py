@@ -1,6 +1,7 @@
 """What a user would pick instead: a batch self-join in SQLite over the same events.
 
-Both must find the same contact set (case, contact, mode, service, date) for the direct contacts.
+Both must find the same contact set (case, contact, mode, service, date, level) for the direct
+contacts; the join is benchmarks/contact_join.py, which the DuckDB peer runs too.
 Then time-to-contacts: the streaming engine has a case's alerts when the case event is processed;
 the batch way re-runs its join for that case (with indexes, its best streaming imitation) or
 waits for the whole batch at the end.
@@ -8,35 +9,30 @@ waits for the whole batch at the end.
 
 from __future__ import annotations
 
+import re
 import shutil
 import sqlite3
 import statistics
 import tempfile
 import time
 from dataclasses import replace
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from benchmarks.common import save, table
+from benchmarks.contact_join import direct_contacts
 from graph.store import RocksStore
 from tracer.engine import Engine
 from tracer.errors import InvalidEvent
-from tracer.events import Case, Trip, local_midnight, parse_line
+from tracer.events import Case, Trip, parse_line
+from tracer.rules import case_window, seat_row
 from tracer.settings import RuleSettings, load_settings
 from tracer.simulate import generate
 
 MAX_RIDE = 72 * 3_600_000_000
-JOIN = """
-SELECT c.case_id, r.person_id, r.mode, r.service, r.date
-FROM cases c
-JOIN trips k ON k.person_id = c.person_id
-JOIN trips r ON r.mode = k.mode AND r.service = k.service AND r.date = k.date AND r.person_id != c.person_id
-WHERE c.traced = 1 {only}
-  AND max(k.board, r.board, c.window_start) < min(k.alight, r.alight, c.window_end)
-"""
+_BAY = re.compile(r"-?[0-9]+")  # docs/rules.md: bays compare as integers when both parse as integers
 
 
 def run(persons: int, days: int, cases: int) -> dict[str, Any]:
@@ -68,7 +64,7 @@ def run(persons: int, days: int, cases: int) -> dict[str, Any]:
         streaming_total = time.perf_counter() - started
         store.close()
         engine_pairs = {
-            (a["case_id"], a["contact_person_id"], a["mode"], a["service"], a["date"])
+            (a["case_id"], a["contact_person_id"], a["mode"], a["service"], a["date"], a["level"])
             for a in live.values()
             if a["via_person_id"] is None
         }
@@ -82,12 +78,12 @@ def run(persons: int, days: int, cases: int) -> dict[str, Any]:
         _index(db)
         load = time.perf_counter() - began
         began = time.perf_counter()
-        batch_pairs = set(db.execute(JOIN.format(only="")).fetchall())
+        batch_pairs = set(db.execute(direct_contacts(rules)).fetchall())
         batch_join = time.perf_counter() - began
         per_case = []
         for (case_id,) in db.execute("SELECT case_id FROM cases WHERE traced = 1").fetchall():
             began = time.perf_counter()
-            db.execute(JOIN.format(only="AND c.case_id = ?"), (case_id,)).fetchall()
+            db.execute(direct_contacts(rules, "AND c.case_id = ?"), (case_id,)).fetchall()
             per_case.append(time.perf_counter() - began)
         if not latencies or not per_case or not asked:
             raise SystemExit("the simulated stream has no traced case report: use more --cases or --persons")
@@ -143,7 +139,10 @@ def run(persons: int, days: int, cases: int) -> dict[str, Any]:
 
 def _sqlite() -> sqlite3.Connection:
     db = sqlite3.connect(":memory:")
-    db.execute("CREATE TABLE trips (trip_id TEXT PRIMARY KEY, person_id, mode, service, date, board, alight)")
+    db.execute(
+        "CREATE TABLE trips (trip_id TEXT PRIMARY KEY, person_id, mode, service, date, board, alight, carriage, "
+        "seat_row, berth, compartment, bay, sealed, crew, crew_low, crew_high)"
+    )
     db.execute("CREATE TABLE cases (case_id TEXT PRIMARY KEY, person_id, traced, window_start, window_end)")
     return db
 
@@ -155,16 +154,27 @@ def _index(db: sqlite3.Connection) -> None:
 
 def _insert(db: sqlite3.Connection, event: Any, rules: RuleSettings) -> None:
     if isinstance(event, Trip):
+        bay = int(event.compartment) if event.compartment and _BAY.fullmatch(event.compartment) else None
+        crew_low, crew_high = event.crew_rows or (None, None)
         db.execute(
-            "INSERT OR REPLACE INTO trips VALUES (?,?,?,?,?,?,?)",
-            (event.trip_id, event.person_id, event.mode, event.service, event.date, event.board, event.alight),
+            "INSERT OR REPLACE INTO trips VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                *event[:8],
+                seat_row(event.seat),
+                event.berth,
+                event.compartment,
+                bay,
+                int(event.sealed),
+                int(event.role == "crew"),
+                crew_low,
+                crew_high,
+            ),
         )
     elif isinstance(event, Case):
-        start = (date.fromisoformat(event.onset) - timedelta(days=rules.lookback_days)).isoformat()
-        window = (local_midnight(start, rules.zone), event.isolated_at or 1 << 62)
+        window = case_window(event, rules)
         db.execute(
             "INSERT OR REPLACE INTO cases VALUES (?,?,?,?,?)",
-            (event.case_id, event.person_id, int(event.traced), *window),
+            (event.case_id, event.person_id, int(event.traced), window.start, window.end),
         )
 
 
@@ -181,7 +191,7 @@ def _sqlite_streaming(events: list[Any], rules: RuleSettings) -> tuple[float, li
         _insert(db, event, rules)
         if isinstance(event, Case) and event.traced:
             started = time.perf_counter()
-            found.update(db.execute(JOIN.format(only="AND c.case_id = ?"), (event.case_id,)).fetchall())
+            found.update(db.execute(direct_contacts(rules, "AND c.case_id = ?"), (event.case_id,)).fetchall())
             asked.append(time.perf_counter() - started)
     return time.perf_counter() - began, asked, found
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
+import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +39,83 @@ def trips_file(root: Path, trips: int, seed: int = 7) -> Path:
     return target
 
 
-def rss_mb() -> float:
-    """Current resident set size of this process (not the peak)."""
-    pages = int(Path("/proc/self/statm").read_text().split()[1])
-    return pages * 4096 / 2**20
+def rss_mb(pid: int | str = "self") -> float:
+    """Current resident set size of a process, this one by default (not the peak)."""
+    pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """A command timed as a whole process: what a user waits for, interpreter start included."""
+
+    seconds: float
+    peak_rss_mb: float  # the largest of the kernel's peak for the child and the sampled sums below
+    samples: list[dict[str, float]]  # seconds, RSS of the process and its children, input read (0-1)
+    stdout: str
+
+
+def measure(command: list[str], cwd: Path, logs: Path, watch: Path | None = None, every: float = 0.25) -> Measured:
+    """Run ``command``, sampling its RSS (summed over its child processes, for runners that fork
+    workers) and how far it has read ``watch`` (the file offset of its open descriptors), so that a
+    reader can judge whether memory stays flat over the input. Stdout and stderr go to ``logs``.out
+    and .err; a failed command ends the benchmark with the end of its stderr."""
+    out, err = logs.with_suffix(".out"), logs.with_suffix(".err")
+    size = watch.stat().st_size if watch else 0
+    samples: list[dict[str, float]] = []
+    with open(out, "wb") as stdout, open(err, "wb") as stderr:
+        began = time.perf_counter()
+        child = subprocess.Popen(command, cwd=cwd, stdout=stdout, stderr=stderr)
+        while True:
+            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                break
+            tree = _tree(child.pid)
+            read = max((_offset(p, watch) for p in tree), default=0) if watch else 0
+            now = time.perf_counter() - began
+            samples.append({"s": now, "rss_mb": sum(map(_rss, tree)), "input": read / (size or 1)})
+            time.sleep(every)
+        seconds = time.perf_counter() - began
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"{' '.join(command[:4])} failed ({child.returncode}):\n" + err.read_text()[-2000:])
+    peak = max([usage.ru_maxrss / 1024, *(s["rss_mb"] for s in samples)])
+    return Measured(seconds, peak, samples, out.read_text())
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, as /proc lists them now."""
+    found, todo = [], [pid]
+    while todo:
+        found.append(todo.pop())
+        for task in Path(f"/proc/{found[-1]}/task").glob("*/children"):
+            try:
+                todo += [int(child) for child in task.read_text().split()]
+            except OSError:
+                continue  # the thread has ended
+    return found
+
+
+def _rss(pid: int) -> float:
+    try:
+        return rss_mb(pid)
+    except OSError:
+        return 0.0  # ended between the listing and the read
+
+
+def _offset(pid: int, path: Path) -> int:
+    """How far ``pid`` has read ``path``: the largest offset of its descriptors open on it."""
+    target, best = str(path.resolve()), 0
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
+                best = max(best, int(Path(f"/proc/{pid}/fdinfo/{fd}").read_text().split()[1]))
+    except OSError:
+        pass  # ended, or the descriptor closed between the listing and the read
+    return best
 
 
 def machine() -> dict[str, Any]:
-    import os
-
     return {
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
