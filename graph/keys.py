@@ -16,6 +16,9 @@ the prefix that a scan reads. Dates come first where retention must cut:
     HOMES           S|person                          subdistrict       the registry (b"": no known home)
     QUARANTINES     Q|person                          time              quarantine (isolation) of a person
     INTEREST        W|person                          b""               Kafka partitions: persons whose rides are copied
+    REMOTE_STARTS   V|case|contact|worker             time              `tracer run --workers`: another worker's
+                                                                        earliest close exposure of a close contact
+    REMOTE_CONTACTS U|contact|case|worker             b""               the same entries by contact (quarantines)
     META            M|name                            ...               the names below
 
 A service day is ``date|mode|service`` (``service_day``). A source key is ``c:<case>``,
@@ -29,12 +32,15 @@ from graph.store import SEP
 
 TRIPS, RIDERS, ITINERARIES, PROBES, SOURCES, RIDING = "T", "R", "I", "P", "C", "K"
 ALERTS, CONTACT_ALERTS, HOMES, QUARANTINES, INTEREST, META = "A", "X", "S", "Q", "W", "M"
+REMOTE_STARTS, REMOTE_CONTACTS = "V", "U"
 
 # Names under META.
 WATERMARK = "watermark"  # the engine's event time (epoch microseconds)
 LATEST_TIMES = "latest_times"  # the latest trip board times, of which event time is the oldest (tracer/engine.py)
 POSITION = "position"  # the embedded runner's checkpoint: input position and output sizes
 STATE_ID = "state-id"  # the embedded runner's state identity, named by the output folder it owns
+EPOCH = "epoch"  # `tracer run --workers`: the coordinator's epoch and the messages it delivers next
+WORKER = "worker"  # `tracer run --workers`: a worker's epoch and its answer to it (streams/workers.py)
 KAFKA_POSITION = "kafka"  # a Kafka partition store's topic, partition and offset
 
 # The source kinds that alerts name (a via source is its case's) and the key prefixes they take.

@@ -11,21 +11,22 @@ match, and the output folder names the state that owns it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from connectors.files import STDIN, Fingerprint, LineReader, OutputFiles, check_whole, dead_letter, display_name
 from graph.keys import META, POSITION, STATE_ID, group
 from graph.store import RocksStore
-from tracer.alerts import Alert, route
+from tracer.alerts import Alert, Change, route
 from tracer.engine import Engine
 from tracer.errors import InvalidEvent, OutputError, StateError
 from tracer.events import Case, Event, Exposure, Person, Quarantine, Trip
@@ -56,18 +57,49 @@ def run_embedded(
     progress: Callable[[Progress], None] | None = None,
     contacts_view: Callable[[Alert], Alert] | None = None,
     new_inputs: bool = False,
+    workers: int | None = 1,
 ) -> Progress:
     """Trace ``inputs`` (read as one stream, in order) into ``out_dir``; resume from ``state_dir``.
 
     ``progress`` is called now and then with the summary so far; ``contacts_view`` rewrites the
     records of the contacts stream (pseudonymisation). ``new_inputs`` reads the inputs from their
     start as new input continuing the state, whatever it read before (after an input was replaced).
+    ``workers`` > 1 partitions the stream by service day over that many processes
+    (streams/coordinator.py); a state is resumed only with the number of workers that wrote it.
+    None: that number, or for a new state the machine's cores.
     """
     options = _Options(progress, contacts_view, new_inputs, persistent=state_dir is not None)
+    if workers is None:
+        workers = (workers_of(Path(state_dir)) if state_dir is not None else None) or 1
+    run: Callable[..., _Run] = _Run
+    if workers > 1:
+        from streams.coordinator import Coordinator  # imported here: a Coordinator is a _Run
+
+        run = functools.partial(Coordinator, workers=workers)
     if state_dir is not None:
-        return _Run(inputs, Path(out_dir), settings, Path(state_dir), options).run()
+        check_layout(Path(state_dir), workers)
+        return run(inputs, Path(out_dir), settings, Path(state_dir), options).run()
     with tempfile.TemporaryDirectory(prefix="tracer-state-", ignore_cleanup_errors=True) as scratch:
-        return _Run(inputs, Path(out_dir), settings, Path(scratch), options).run()
+        return run(inputs, Path(out_dir), settings, Path(scratch), options).run()
+
+
+COORDINATOR_DIR = "coordinator"  # a state of several workers: this folder and worker-0, worker-1, ...
+
+
+def workers_of(state: Path) -> int | None:
+    """How many workers wrote ``state`` (None: no state yet). A coordinator makes its workers'
+    folders before its own, which marks the state as one of several workers."""
+    if (state / COORDINATOR_DIR).is_dir():
+        return len(list(state.glob("worker-*")))
+    return 1 if (state / "CURRENT").exists() else None
+
+
+def check_layout(state: Path, workers: int) -> None:
+    """Refuse a state written by another number of workers (its service days are spread otherwise)."""
+    written = workers_of(state)
+    if written is not None and written != workers:
+        several = "one worker" if written == 1 else f"{written} workers"
+        raise StateError(f"state {state} was written by {several}: pass --workers {written}, or a new --state")
 
 
 @dataclass(frozen=True)
@@ -88,6 +120,7 @@ class _Run:
         settings: Settings,
         state_dir: Path,
         options: _Options,
+        store_dir: Path | None = None,
     ) -> None:
         self.inputs = list(inputs)
         self.settings = settings
@@ -99,7 +132,7 @@ class _Run:
         self.intake = Intake(settings)
         self.reader: LineReader | None = None
         runtime = settings.runtime
-        self.store = RocksStore(state_dir, runtime.store_options())
+        self.store = RocksStore(store_dir or state_dir, runtime.store_options())
         try:
             self.outputs = OutputFiles(
                 out_dir, sync=runtime.sync_writes, max_open=runtime.max_open_files, inputs=self.inputs
@@ -113,14 +146,39 @@ class _Run:
     def run(self) -> Progress:
         try:
             self.position = self._restore()
-            engine = Engine(self.store, self.settings.rules)
-            self.store.commit_hooks.append(self._checkpoint)
-            self._loop(engine)
-            self.store.commit()
+            self._trace()
             return self.summary
         finally:
             self.outputs.close()
             self.store.close()
+
+    def _trace(self) -> None:
+        engine = Engine(self.store, self.settings.rules)
+        self.store.commit_hooks.append(self._checkpoint)
+        self._loop(engine)
+        self.store.commit()
+
+    def reports(self, number: int, event: Event | None) -> bool:
+        return True
+
+    def dead(self, number: int, data: bytes, reason: str, **extra: str) -> None:
+        self.outputs.write("dead-letter", dead_letter(self.inputs[self.position.index], number, data, reason, **extra))
+
+    def changed(self, changes: list[Change]) -> None:
+        write = self.outputs.write
+        for destination, record in route_changes(changes, self.summary, self.contacts_view):
+            write(destination, record)
+
+    def moved(self, number: int, end: int) -> None:
+        self.position.line, self.position.offset = number, end
+        if self.reader is not None:
+            self.reader.advance(end)  # the reads behind the position can go
+
+    def _idle(self) -> None:
+        """A live feed has gone quiet: what it sent is traced and written out now."""
+        if self._batch is not None:
+            self._batch.drain()
+        self.store.commit()
 
     def _checkpoint(self) -> None:
         """Runs inside every commit: outputs flushed, and their sizes and the input position batched."""
@@ -205,7 +263,7 @@ class _Run:
         next_progress = started + every if self.progress and every > 0 else float("inf")
         decode, summary = self.intake.decode, self.summary
         for index in range(self.position.index, len(self.inputs)):
-            self.reader = self._reader(index, batch)
+            self.reader = self._reader(index)
             for number, end, data, too_long in self.reader:
                 try:
                     event, note = decode(data, too_long)
@@ -226,7 +284,7 @@ class _Run:
         summary.seconds = time.perf_counter() - started
         self._report_incomplete()
 
-    def _reader(self, index: int, batch: _Batch) -> LineReader:
+    def _reader(self, index: int) -> LineReader:
         """The reader of input ``index``, the position moved to its start unless it is the resumed one.
 
         Only the last input may still be written to, so only it holds back a half-written last line;
@@ -244,7 +302,7 @@ class _Run:
             self.settings.runtime.max_line_bytes,
             expected=position.expected,
             hold_incomplete=index == len(self.inputs) - 1,
-            on_idle=batch.commit,  # a live feed gone quiet: what it sent is traced and written out now
+            on_idle=self._idle,
         )
 
     def _report_incomplete(self) -> None:
@@ -256,8 +314,37 @@ class _Run:
             )
 
 
+def route_changes(
+    changes: list[Change], summary: Progress, view: Callable[[Alert], Alert] | None
+) -> Iterator[tuple[str, bytes]]:
+    """The output records of alert changes (``tracer.alerts.route``), counted into ``summary``."""
+    for change in changes:
+        summary.alerts[change.after["level"] if change.after else "retract"] += 1
+        yield from route(change, view)
+
+
+class Sink(Protocol):
+    """Where a ``_Batch`` reports what its lines gave: a run's output folder, or a worker's outbox
+    (streams/workers.py)."""
+
+    summary: Progress
+
+    def reports(self, number: int, event: Event | None) -> bool:
+        """Whether this sink reports (counts, dead-letters) input line ``number``, whose event is
+        ``event`` (None: the line is no event)."""
+
+    def dead(self, number: int, data: bytes, reason: str, **extra: str) -> None:
+        """A dead letter (or a warning) for input line ``number``."""
+
+    def changed(self, changes: list[Change]) -> None:
+        """The alert changes of a step."""
+
+    def moved(self, number: int, end: int) -> None:
+        """The lines up to ``number`` (ending at byte ``end`` of the input) are applied and reported."""
+
+
 class _Batch:
-    """The lines read and not yet applied, and how they reach the engine and the outputs: dead
+    """The lines read and not yet applied, and how they reach the engine and the sink: dead
     letters in line order first, then the step's alert changes.
 
     Batches must be the same in a run and in its resumption after a crash, or the change streams
@@ -268,8 +355,8 @@ class _Batch:
     new engine step (``Engine.apply``) whose purge commits: the batch then fills up from there.
     """
 
-    def __init__(self, engine: Engine, run: _Run) -> None:
-        self.engine, self.run = engine, run
+    def __init__(self, engine: Engine, sink: Sink) -> None:
+        self.engine, self.sink = engine, sink
         # (number, end, data, index of its event in ``events`` or -1, the reason or warning)
         self.lines: list[tuple[int, int, bytes, int, str | None]] = []
         self.events: list[Event] = []
@@ -282,39 +369,29 @@ class _Batch:
             self.lines.append((number, end, data, len(self.events), note))
             self.events.append(event)
 
-    def commit(self) -> None:
-        """Apply what was read, then write state, outputs and position at once."""
-        self.drain()
-        self.run.store.commit()
-
     def drain(self) -> None:
         while self.lines:
             self.step()
 
     def step(self) -> None:
         """One engine step: it applies the lines read, or those before a trip that must start one."""
-        run = self.run
-        summary, write, view, position = run.summary, run.outputs.write, run.contacts_view, run.position
-        source = run.inputs[position.index]
+        sink = self.sink
+        summary = sink.summary
         applied = self.engine.apply(self.events)
         rest = next((i for i, line in enumerate(self.lines) if line[3] >= applied.consumed), len(self.lines))
         for number, _, data, slot, note in self.lines[:rest]:
+            if not sink.reports(number, self.events[slot] if slot >= 0 else None):
+                continue
             if slot < 0 or slot in applied.refused:
-                reason = note if slot < 0 else applied.refused[slot]
-                write("dead-letter", dead_letter(source, number, data, reason or ""))
+                sink.dead(number, data, (note if slot < 0 else applied.refused[slot]) or "")
                 summary.dead_letters += 1
                 continue
             summary.events[_KINDS[type(self.events[slot])]] += 1
             if note:
-                write("dead-letter", dead_letter(source, number, data, note, severity=WARNING))
+                sink.dead(number, data, note, severity=WARNING)
                 summary.warnings += 1
-        for change in applied.changes:
-            summary.alerts[change.after["level"] if change.after else "retract"] += 1
-            for destination, record in route(change, view):
-                write(destination, record)
-        position.line, position.offset = self.lines[rest - 1][0], self.lines[rest - 1][1]
-        if run.reader is not None:
-            run.reader.advance(position.offset)  # the reads behind the position can go
+        sink.changed(applied.changes)
+        sink.moved(*self.lines[rest - 1][:2])
         summary.lines += rest
         self.since_commit += rest
         done = applied.consumed

@@ -21,6 +21,7 @@ from pathlib import Path
 from connectors.files import LineReader, dead_letter
 from connectors.outfile import output_file
 from graph.store import RocksStore
+from streams.embedded import COORDINATOR_DIR, check_layout, workers_of
 from tracer.engine import Engine
 from tracer.errors import InvalidEvent, StateError
 from tracer.events import Case, Exposure, Person, Quarantine, Trip
@@ -32,15 +33,29 @@ _KINDS = {kind: kind.__name__.lower() for kind in (Trip, Case, Quarantine, Expos
 CHUNK = 50_000  # residents per engine step and commit (about 5 MB of pending writes)
 
 
-def load_registry(inputs: Sequence[str], state_dir: str | Path, settings: Settings, dead_letters: str) -> Progress:
-    """Write the residents of ``inputs`` into the state in ``state_dir``; bad lines to ``dead_letters``."""
+def load_registry(
+    inputs: Sequence[str], state_dir: str | Path, settings: Settings, dead_letters: str, workers: int | None = None
+) -> Progress:
+    """Write the residents of ``inputs`` into the state in ``state_dir``; bad lines to ``dead_letters``.
+
+    A state of several workers (``tracer run --workers``) gets them in every worker's store, as a
+    run gives its persons to every worker. ``workers``: for a new state (None: the machine's cores);
+    an existing one is loaded as it was written."""
     intake = Intake(settings)
     summary = Progress()
     started = time.perf_counter()
-    store = RocksStore(state_dir, settings.runtime.store_options())
+    state = Path(state_dir)
+    workers = workers or workers_of(state) or 1
+    check_layout(state, workers)
+    paths = [state] if workers == 1 else [state / f"worker-{index}" for index in range(workers)]
+    stores = []
     try:
-        engine = Engine(store, settings.rules)
-        if engine.has_live_alerts():
+        for path in paths:
+            stores.append(RocksStore(path, settings.runtime.store_options()))
+        if workers > 1:
+            (state / COORDINATOR_DIR).mkdir(exist_ok=True)  # after the workers' folders (``workers_of``)
+        engines = [Engine(store, settings.rules) for store in stores]
+        if any(engine.has_live_alerts() for engine in engines):
             raise StateError(
                 f"the state in {state_dir} has live alerts, and residents who move move them: give the registry "
                 "to `tracer run` with this state, whose outputs carry the moves"
@@ -63,17 +78,19 @@ def load_registry(inputs: Sequence[str], state_dir: str | Path, settings: Settin
                         summary.warnings += 1
                     chunk.append(event)
                     if len(chunk) == CHUNK:
-                        _write(engine, store, chunk, summary)
+                        _write(engines, chunk, summary)
                         chunk = []
-            _write(engine, store, chunk, summary)
+            _write(engines, chunk, summary)
     finally:
-        store.close()
+        for store in stores:
+            store.close()
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _write(engine: Engine, store: RocksStore, chunk: list[Person], summary: Progress) -> None:
-    applied = engine.apply(chunk)
-    assert not applied.changes and not applied.refused, "residents of a state without alerts change nothing"
-    store.commit()
+def _write(engines: list[Engine], chunk: list[Person], summary: Progress) -> None:
+    for engine in engines:
+        applied = engine.apply(chunk)
+        assert not applied.changes and not applied.refused, "residents of a state without alerts change nothing"
+        engine.store.commit()
     summary.events["person"] += len(chunk)

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,10 +26,10 @@ EXAMPLES = int(os.environ.get("TRACER_ORACLE_EXAMPLES", "12"))
 CITY = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 
 
-def engine_alerts(events: Path, root: Path, batch: int = 1000) -> dict[str, dict]:
+def engine_alerts(events: Path, root: Path, batch: int = 1000, workers: int = 1) -> dict[str, dict]:
     settings = Settings()
     settings = replace(settings, runtime=replace(settings.runtime, batch_events=batch))
-    run_embedded([str(events)], root / "out", settings, root / "state")
+    run_embedded([str(events)], root / "out", settings, root / "state", workers=workers)
     return fold([orjson.loads(line) for line in (root / "out" / "contacts.jsonl").read_bytes().splitlines()])
 
 
@@ -52,6 +53,7 @@ def assert_same(engine: dict[str, dict], oracle: dict[str, dict]) -> None:
     )
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 @CITY
 @given(
     seed=st.integers(min_value=0, max_value=2**31),
@@ -59,17 +61,18 @@ def assert_same(engine: dict[str, dict], oracle: dict[str, dict]) -> None:
     days=st.integers(1, 4),
     batch=st.sampled_from([1, 7, 250, 1000, 100_000]),
 )
-def test_engine_equals_oracle_on_generated_cities(tmp_path_factory, seed, persons, days, batch):
-    """Whatever the batch size (runtime.batch_events), the same live alerts."""
+def test_engine_equals_oracle_on_generated_cities(tmp_path_factory, workers, seed, persons, days, batch):
+    """Whatever the batch size (runtime.batch_events) and the number of workers, the same live alerts."""
     root = tmp_path_factory.mktemp("city")
     generate(persons=persons, days=days, cases=max(2, persons // 400), seed=seed, out_dir=root, truth=True)
     truth = {a["alert_id"]: a for a in map(orjson.loads, (root / "truth.jsonl").read_bytes().splitlines())}
-    assert_same(engine_alerts(root / "events.jsonl", root, batch), truth)
+    assert_same(engine_alerts(root / "events.jsonl", root, batch, workers), truth)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 @CITY
 @given(seed=st.integers(min_value=0, max_value=2**31))
-def test_shuffled_trips_give_the_oracles_answer(tmp_path_factory, seed):
+def test_shuffled_trips_give_the_oracles_answer(tmp_path_factory, workers, seed):
     """Trips in any order (late data everywhere): the engine still equals the oracle of that order."""
     root = tmp_path_factory.mktemp("shuffled")
     generate(persons=1500, days=2, cases=5, seed=seed % 1000, out_dir=root, truth=False)
@@ -80,4 +83,4 @@ def test_shuffled_trips_give_the_oracles_answer(tmp_path_factory, seed):
     for index, line in zip(trips, moved, strict=True):
         lines[index] = line
     (root / "shuffled.jsonl").write_bytes(b"\n".join(lines) + b"\n")
-    assert_same(engine_alerts(root / "shuffled.jsonl", root), oracle_alerts(lines))
+    assert_same(engine_alerts(root / "shuffled.jsonl", root, workers=workers), oracle_alerts(lines))

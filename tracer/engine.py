@@ -30,6 +30,8 @@ from graph.keys import (
     META,
     PROBES,
     QUARANTINES,
+    REMOTE_CONTACTS,
+    REMOTE_STARTS,
     RIDERS,
     RIDING,
     SOURCES,
@@ -404,28 +406,61 @@ class Engine:
         return [change for case_id, contact in sorted(pairs) for change in self._refresh_via(case_id, contact)]
 
     def _refresh_contacts_of(self, case: Source) -> list[Change]:
-        """A case's report time moved: the default isolation of all its close contacts moves too."""
+        """A case's report time moved: the default isolation of all its close contacts moves too
+        (those known here, and those other workers reported: ``receive``)."""
         alerts = (orjson.loads(value) for _, value in self.store.scan(group(ALERTS, case.key)))
         contacts = {alert["contact_person_id"] for alert in alerts if alert["level"] == Level.CLOSE}
+        contacts.update(suffix.split(SEP, 1)[0] for suffix, _ in self.store.scan(group(REMOTE_STARTS, case.case_id)))
         return [change for contact in sorted(contacts) for change in self._refresh_via(case.case_id, contact)]
 
     def _refresh_via(self, case_id: str, contact: str) -> list[Change]:
-        """The via source of ``contact`` for ``case_id``: from their first close exposure to isolation."""
+        """The via source of ``contact`` for ``case_id``: from their first close exposure (here or,
+        as other workers reported it, on their days) to isolation."""
         case = self._find_source(case_key(case_id))
         if case is None:
             return []  # forgotten by retention
-        starts = []
-        for suffix, key in self.store.scan(group(CONTACT_ALERTS, contact)):
-            if key.decode() == case.key:
-                alert = orjson.loads(self.store.get(group(ALERTS, case.key), suffix) or b"null")
-                if alert["level"] == Level.CLOSE:
-                    starts.append(parse_time(alert["exposure_start"]))
+        local = self.close_start(case_id, contact)
+        starts = [int(value) for _, value in self.store.scan(group(REMOTE_STARTS, case_id), contact + SEP)]
+        if local is not None:
+            starts.append(local)
         data = None
         if starts and case.window is not None and case.reported_at is not None:
             quarantine = self.store.get(Q, contact)
             end = int(quarantine) if quarantine else default_isolation(case.reported_at, self.rules)
             data = encode_via(case, contact, min(starts), end)
         return self._replace_source(via_key(case_id, contact), data)
+
+    def close_start(self, case_id: str, contact: str) -> int | None:
+        """The start of ``contact``'s earliest live close exposure to the case in this store, or None."""
+        starts, key = [], case_key(case_id)
+        for suffix, source in self.store.scan(group(CONTACT_ALERTS, contact)):
+            if source.decode() == key:
+                alert = orjson.loads(self.store.get(group(ALERTS, key), suffix) or b"null")
+                if alert["level"] == Level.CLOSE:
+                    starts.append(parse_time(alert["exposure_start"]))
+        return min(starts) if starts else None
+
+    def receive(self, sender: int, starts: Iterable[tuple[str, str, int | None]]) -> list[Change]:
+        """``(case, close contact, close_start)`` as worker ``sender`` found them on its service days
+        (None: none there any more), for ``tracer run --workers`` (streams/workers.py): each worker
+        stores the rides of its own days, and a via source's window starts at the earliest close
+        exposure on any day. Stored, then the via sources they concern are re-derived. They only
+        move via sources, whose alerts are secondary: nothing received makes a worker send more."""
+        self._riders_of.clear()
+        self._homes.clear()
+        pairs = set()
+        worker = str(sender)
+        for case_id, contact, start in starts:
+            if self.store.get(C, case_key(case_id)) is None:
+                continue  # forgotten here by retention (each worker keeps its own event time)
+            entry = (group(REMOTE_STARTS, case_id), contact + SEP + worker)  # one group: scans see pending writes
+            value = None if start is None else str(start).encode()
+            if self.store.get(*entry) == value:
+                continue
+            self.store.put(*entry, value)
+            self.store.put(group(REMOTE_CONTACTS, contact), case_id + SEP + worker, None if value is None else b"")
+            pairs.add((case_id, contact))
+        return [change for case_id, contact in sorted(pairs) for change in self._refresh_via(case_id, contact)]
 
     def _on_quarantine(self, event: Quarantine) -> list[Change]:
         value = str(event.at).encode()
@@ -434,9 +469,10 @@ class Engine:
         self.store.put(Q, event.person_id, value)
         # Every case this person has a live alert of, not only their via sources riding now (K): a
         # via source whose period was empty (isolated before the first exposure) has no K entry,
-        # and a later quarantine may open it.
+        # and a later quarantine may open it. And the cases other workers found them close to.
         keys = {key.decode() for _, key in self.store.scan(group(CONTACT_ALERTS, event.person_id))}
         cases = {key_parts(key)[1] for key in keys if is_case_key(key)}
+        cases.update(suffix.rsplit(SEP, 1)[0] for suffix, _ in self.store.scan(group(REMOTE_CONTACTS, event.person_id)))
         return [change for case_id in sorted(cases) for change in self._refresh_via(case_id, event.person_id)]
 
     # -- registry ----------------------------------------------------------------------------
@@ -707,6 +743,11 @@ class Engine:
             self.store.delete(group(ALERTS, source.key), suffix)
             self.store.delete(group(CONTACT_ALERTS, contact), suffix)
             self._unalert(contact)
+        if is_case_key(source.key):  # what other workers reported of its close contacts
+            for suffix, _ in self.store.scan(group(REMOTE_STARTS, source.case_id)):
+                contact, worker = suffix.split(SEP)
+                self.store.delete(group(REMOTE_STARTS, source.case_id), suffix)
+                self.store.delete(group(REMOTE_CONTACTS, contact), source.case_id + SEP + worker)
 
 
 def _without(heap: list[int], board: int, popped: int | None) -> list[int]:

@@ -159,6 +159,19 @@ def parse_line(raw: bytes | str, max_ride_us: int) -> Event:
     raise InvalidEvent(f"unknown type {_show(kind)} (expected trip, case, person, quarantine or exposure)")
 
 
+def trip_service_day(obj: dict[str, Any]) -> str | None:
+    """The service day a trip line's ``parse_line`` would key (``Trip.service_day``), read from its
+    decoded JSON object, or None when those fields are not valid: how ``tracer run --workers`` routes
+    a trip without the cost of parsing all of it."""
+    mode = obj.get("mode")
+    if mode not in MODES:
+        return None
+    try:
+        return service_day(_date(obj, "date"), mode, _id(obj, "service"))
+    except InvalidEvent:
+        return None
+
+
 def _trip(obj: dict[str, Any], max_ride_us: int) -> Trip:
     get = obj.get  # the hot path of the whole tool: one trip per line, millions a day
     mode = get("mode")

@@ -78,8 +78,23 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         help="read the inputs from their start as new input continuing --state, whatever it read before "
         "(after an input was replaced; without it a changed input is refused)",
     )
+    run.add_argument(
+        "--workers", type=_positive, metavar="N",
+        help="processes that share the service days (default: the number that wrote --state, else 1: "
+        "not faster yet, see docs/architecture.md); a --state is resumed only with the number that wrote it",
+    )
     privacy.add_arguments(run, "contacts.jsonl")
     run.set_defaults(handler=_run)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, not {text!r}")
+    return value
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -99,7 +114,8 @@ def _run(args: argparse.Namespace) -> int:
     pseudonyms = privacy.from_arguments(args)
     view = pseudonyms.alert if pseudonyms else None
     summary = run_embedded(
-        args.inputs, args.out, settings, args.state, None if args.quiet else progress, view, args.new_inputs
+        args.inputs, args.out, settings, args.state, None if args.quiet else progress, view, args.new_inputs,
+        args.workers,
     )
     if not args.quiet:
         report(summary, {"outputs": output_names(args.out)})
@@ -115,6 +131,9 @@ def _add_registry(commands: argparse._SubParsersAction) -> None:
     load.add_argument("--dead-letters", default="registry-dead-letter.jsonl",
                       help="where lines that are not valid residents go (default: %(default)s)")
     load.add_argument("--config", type=Path, help="TOML file overriding config/defaults.toml")
+    load.add_argument("--workers", type=_positive, metavar="N",
+                      help="for a new state: the workers of the runs to come (`tracer run --workers`; default: "
+                      "1); an existing state is loaded as it was written")
     load.add_argument("--quiet", action="store_true", help="no summary")
     load.set_defaults(handler=_registry_load)
 
@@ -125,7 +144,7 @@ def _registry_load(args: argparse.Namespace) -> int:
     from tracer.progress import report
 
     refuse_overwriting(args.dead_letters, [*args.inputs, args.state])
-    summary = load_registry(args.inputs, args.state, load_settings(args.config), args.dead_letters)
+    summary = load_registry(args.inputs, args.state, load_settings(args.config), args.dead_letters, args.workers)
     if not args.quiet:
         report(summary, {"dead letters": args.dead_letters, "outputs": f"homes in {args.state}"})
     return 0

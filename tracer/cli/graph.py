@@ -9,6 +9,7 @@ from pathlib import Path
 
 from connectors.outfile import STDOUT, output_file, refuse_overwriting
 from graph.store import RocksStore
+from streams.embedded import COORDINATOR_DIR
 from tracer.analysis.export import quoted, to_dot, to_graphml, to_json
 from tracer.analysis.lookup import lookup
 from tracer.analysis.network import case_subgraph, clusters, contact_graph
@@ -66,7 +67,11 @@ def _state(parser: argparse.ArgumentParser) -> None:
 
 def _open(args: argparse.Namespace) -> RocksStore:
     if not (args.state / "CURRENT").exists():
-        raise StateError(f"{args.state} holds no tracer state")
+        several = (args.state / COORDINATOR_DIR).is_dir()
+        raise StateError(
+            f"{args.state} is a state of `tracer run --workers` with more than one worker, which these queries "
+            "do not read yet: trace with --workers 1 for them" if several else f"{args.state} holds no tracer state"
+        )
     return RocksStore(args.state, read_only=True)
 
 
