@@ -194,7 +194,10 @@ class RocksStore(Store):
     """The on-disk store: one RocksDB (rocksdict, raw bytes) per state folder.
 
     ``read_only`` opens a view for queries (graph, clusters, lookup) that works while a run holds
-    the write lock; it sees the state as of the moment it was opened.
+    the write lock; it sees the state as of the moment it was opened. ``secondary`` (a folder of
+    its own) opens a RocksDB secondary instance instead: read-only too, and ``catch_up`` brings it
+    to what the primary has written since (the workers of ``tracer run --workers`` read the
+    coordinator's registry so).
     """
 
     def __init__(
@@ -203,10 +206,13 @@ class RocksStore(Store):
         sizes: StoreOptions = StoreOptions(),
         *,
         read_only: bool = False,
+        secondary: str | Path | None = None,
     ) -> None:
         super().__init__()
         options = Options(raw_mode=True)
-        options.create_if_missing(not read_only)
+        options.create_if_missing(not read_only and secondary is None)
+        if secondary is not None:
+            options.set_max_open_files(-1)  # a secondary instance must keep every file open
         options.set_write_buffer_size(sizes.write_buffer_mb << 20)
         table = BlockBasedOptions()
         table.set_block_cache(Cache(sizes.cache_mb << 20))
@@ -231,13 +237,23 @@ class RocksStore(Store):
         options.set_memtable_prefix_bloom_ratio(0.1)
         options.set_block_based_table_factory(table)
         try:
-            access = AccessType.read_only() if read_only else AccessType.read_write()
+            if secondary is not None:
+                access = AccessType.secondary(str(secondary))
+            else:
+                access = AccessType.read_only() if read_only else AccessType.read_write()
             self._db = Rdict(str(path), options, access_type=access)
         except Exception as exc:  # rocksdict raises plain Exception for lock and I/O errors
             raise StoreError(f"cannot open state {path}: {exc}") from exc
         self._batch = WriteBatch(raw_mode=True)  # the pending writes, staged as they happen
         self._write_options = WriteOptions()
         self._write_options.sync = sizes.sync
+
+    def catch_up(self) -> None:
+        """A secondary instance: see what the primary has written since it was opened or last caught up."""
+        try:
+            self._db.try_catch_up_with_primary()
+        except Exception as exc:  # rocksdict raises plain Exception
+            raise StoreError(f"cannot read the primary state: {exc}") from exc
 
     def memory_mb(self) -> float:
         """RocksDB's own accounting of its memory: block cache (with the index and filter blocks),

@@ -31,17 +31,19 @@ from typing import Any
 
 import orjson
 
-from connectors.files import Line
+from connectors.files import Line, dead_letter
 from graph.keys import EPOCH, META, group
 from graph.store import StoreError
 from streams.embedded import COORDINATOR_DIR, _Options, _Run
-from streams.worker import Message, WorkLine, owner_of_day, serve
-from tracer.errors import ConfigError, InputError, OutputError, StateError, TracerError
-from tracer.events import trip_service_day
+from streams.worker import Message, Resident, WorkLine, owner_of_day, serve
+from tracer.engine import Engine
+from tracer.errors import ConfigError, InputError, InvalidEvent, OutputError, StateError, TracerError
+from tracer.events import Person, trip_service_day
+from tracer.intake import WARNING
 from tracer.settings import Settings
 
 _EPOCH = (group(META), EPOCH)
-_SHARED = frozenset(("case", "person", "quarantine", "exposure"))
+_SHARED = frozenset(("case", "quarantine", "exposure"))
 _POLL_SECONDS = 1.0
 _ERRORS = {error.__name__: error for error in (ConfigError, InputError, OutputError, StateError, StoreError)}
 
@@ -76,6 +78,7 @@ class Coordinator(_Run):
                 raise StateError(f"state {self.state_dir} was written by {saved['workers']} workers: "
                                  f"pass --workers {saved['workers']}, or a new --state")
             self.epoch, self.pending, self.inflight = saved["epoch"], saved["pending"], saved["inflight"]
+        self.registry = Engine(self.store, self.settings.rules)  # writes the homes the workers read
         view = self.contacts_view
         with _Pool(self.workers, self.state_dir, self.settings, view) as pool:
             self.pool = pool
@@ -141,11 +144,13 @@ class Coordinator(_Run):
         assert self.pool is not None
         position, number = self.position, self.epoch + 1
         end = self.lines[-1][1] if self.lines else position.offset
+        shares, residents, dead = self._route()
         if self.inflight is None:
             self.inflight = {"from": [position.index, position.offset], "end": [position.index, end]}
-            self.store.commit()  # the cut is known before any worker applies it
-        answers = self.pool.epoch(number, self.inputs[position.index], self._messages(), self._route())
-        self._write(answers)
+        self.store.commit()  # the cut and the epoch's homes are stored before any worker applies it
+        answers = self.pool.epoch(number, self.inputs[position.index], self._messages(), residents, shares)
+        self.pool.alerted = [answer["alerted"] for answer in answers]
+        self._write(dead, answers)
         self.pending = [answer["messages"] for answer in answers]
         self.epoch, self.inflight = number, None
         if self.lines:
@@ -164,10 +169,14 @@ class Coordinator(_Run):
         return [[(sender, starts) for sender, starts in enumerate(self.pending) if sender != index and starts]
                 for index in range(self.workers)]
 
-    def _route(self) -> list[list[WorkLine]]:
-        """Each worker's lines of the epoch (see the module's docstring)."""
+    def _route(self) -> tuple[list[list[WorkLine]], list[Resident], list[tuple[int, str]]]:
+        """Each worker's lines of the epoch (see the module's docstring). Residents are the
+        coordinator's: it decodes them, writes their homes into the registry its workers read, and
+        gives the workers only ``(person, home)`` to move live alerts; their dead letters are its own."""
         shares: list[list[WorkLine]] = [[] for _ in range(self.workers)]
-        workers, everyone = self.workers, range(self.workers)
+        residents: list[Person] = []
+        dead: list[tuple[int, str]] = []
+        workers, everyone, source = self.workers, range(self.workers), self.inputs[self.position.index]
         for number, _, data, too_long in self.lines:
             target = 0
             if not too_long:
@@ -179,16 +188,38 @@ class Coordinator(_Run):
                 if kind == "trip":
                     day = trip_service_day(record)  # type: ignore[arg-type]
                     target = owner_of_day(day, workers) if day is not None else 0
+                elif kind == "person":
+                    resident = self._resident(source, number, data, dead)
+                    if resident is not None:
+                        residents.append(resident)
+                    continue
                 elif kind in _SHARED:
                     for index in everyone:
                         shares[index].append((number, data, False, True))
                     continue
             shares[target].append((number, data, too_long, False))
-        return shares
+        if residents:
+            self.registry.apply(residents)
+        return shares, [(person.person_id, person.subdistrict) for person in residents], dead
 
-    def _write(self, answers: list[dict[str, Any]]) -> None:
+    def _resident(self, source: str, number: int, data: bytes, dead: list[tuple[int, str]]) -> Person | None:
+        """A person line decoded as every runner decodes it; its dead letter (or warning) in ``dead``."""
+        try:
+            event, warning = self.intake.decode(data)
+        except InvalidEvent as exc:
+            dead.append((number, dead_letter(source, number, data, exc.reason).decode()))
+            self.summary.dead_letters += 1
+            return None
+        if warning:
+            dead.append((number, dead_letter(source, number, data, warning, severity=WARNING).decode()))
+            self.summary.warnings += 1
+        self.summary.events["person"] += 1
+        return event  # type: ignore[return-value]
+
+    def _write(self, dead: list[tuple[int, str]], answers: list[dict[str, Any]]) -> None:
         write, summary = self.outputs.write, self.summary
-        for _, record in heapq.merge(*(answer["dead"] for answer in answers), key=lambda item: item[0]):
+        letters = heapq.merge(dead, *(answer["dead"] for answer in answers), key=lambda item: item[0])
+        for _, record in letters:
             write("dead-letter", record.encode())
         for answer in answers:
             for destination, record in answer["records"]:
@@ -220,6 +251,7 @@ class _Pool:
             theirs.close()
         try:
             self.ready = [self._receive(index) for index in range(workers)]
+            self.alerted = [state["alerted"] for state in self.ready]
         except BaseException:
             self.close(failed=True)
             raise
@@ -248,11 +280,13 @@ class _Pool:
             connection.close()
 
     def epoch(
-        self, number: int, source: str, messages: list[list[tuple[int, list[Message]]]], shares: list[list[WorkLine]]
+        self, number: int, source: str, messages: list[list[tuple[int, list[Message]]]], residents: list[Resident],
+        shares: list[list[WorkLine]],
     ) -> list[dict[str, Any]]:
         for index, connection in enumerate(self.connections):
+            moving = residents if self.alerted[index] else []  # a worker with no live alert has none to move
             try:
-                connection.send((number, source, messages[index], shares[index]))
+                connection.send((number, source, messages[index], bool(residents), moving, shares[index]))
             except OSError as exc:
                 raise self._failed(index, "") from exc
         answers = []

@@ -38,28 +38,33 @@ def load_registry(
 ) -> Progress:
     """Write the residents of ``inputs`` into the state in ``state_dir``; bad lines to ``dead_letters``.
 
-    A state of several workers (``tracer run --workers``) gets them in every worker's store, as a
-    run gives its persons to every worker. ``workers``: for a new state (None: the machine's cores);
-    an existing one is loaded as it was written."""
+    A state of several workers (``tracer run --workers``) keeps them in its coordinator's store,
+    which its workers read. ``workers``: for a new state (None: 1); an existing one is loaded as it
+    was written."""
     intake = Intake(settings)
     summary = Progress()
     started = time.perf_counter()
     state = Path(state_dir)
     workers = workers or workers_of(state) or 1
     check_layout(state, workers)
-    paths = [state] if workers == 1 else [state / f"worker-{index}" for index in range(workers)]
+    # A state of several workers keeps its registry in the coordinator's store; the workers read it.
+    workers_paths = [state] if workers == 1 else [state / f"worker-{index}" for index in range(workers)]
+    for path in workers_paths:
+        path.mkdir(parents=True, exist_ok=True)  # before the coordinator's folder (``workers_of``)
     stores = []
     try:
-        for path in paths:
-            stores.append(RocksStore(path, settings.runtime.store_options()))
-        if workers > 1:
-            (state / COORDINATOR_DIR).mkdir(exist_ok=True)  # after the workers' folders (``workers_of``)
+        for path in workers_paths:
+            if workers > 1 and (path / "CURRENT").exists():
+                stores.append(RocksStore(path, settings.runtime.store_options(), read_only=True))
+        registry = RocksStore(state if workers == 1 else state / COORDINATOR_DIR, settings.runtime.store_options())
+        stores.append(registry)
         engines = [Engine(store, settings.rules) for store in stores]
         if any(engine.has_live_alerts() for engine in engines):
             raise StateError(
                 f"the state in {state_dir} has live alerts, and residents who move move them: give the registry "
                 "to `tracer run` with this state, whose outputs carry the moves"
             )
+        engine = engines[-1]
         with output_file(dead_letters) as letters:
             chunk: list[Person] = []
             for source in inputs:
@@ -78,9 +83,9 @@ def load_registry(
                         summary.warnings += 1
                     chunk.append(event)
                     if len(chunk) == CHUNK:
-                        _write(engines, chunk, summary)
+                        _write(engine, chunk, summary)
                         chunk = []
-            _write(engines, chunk, summary)
+            _write(engine, chunk, summary)
     finally:
         for store in stores:
             store.close()
@@ -88,9 +93,8 @@ def load_registry(
     return summary
 
 
-def _write(engines: list[Engine], chunk: list[Person], summary: Progress) -> None:
-    for engine in engines:
-        applied = engine.apply(chunk)
-        assert not applied.changes and not applied.refused, "residents of a state without alerts change nothing"
-        engine.store.commit()
+def _write(engine: Engine, chunk: list[Person], summary: Progress) -> None:
+    applied = engine.apply(chunk)
+    assert not applied.changes and not applied.refused, "residents of a state without alerts change nothing"
+    engine.store.commit()
     summary.events["person"] += len(chunk)

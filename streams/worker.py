@@ -1,7 +1,8 @@
 """One worker of ``tracer run --workers N``: a process with its own store, tracing its service days.
 
 The coordinator (streams/coordinator.py) sends each worker the lines of an epoch that concern it
-(the trips of its days, every case, person, quarantine and exposure) and the messages the other
+(the trips of its days, every case, quarantine and exposure), the residents it wrote into the
+registry (its own store, which workers read as a RocksDB secondary) and the messages the other
 workers sent in the epoch before; the worker applies them with the embedded runner's batches
 (``_Batch``), commits its store together with its answer, and sends that answer: its dead letters
 (by line number), its routed alert changes, and its messages.
@@ -33,11 +34,11 @@ import orjson
 from connectors.files import dead_letter
 from graph.keys import META, WORKER, group, service_day
 from graph.store import RocksStore, StoreError
-from streams.embedded import _Batch, route_changes
+from streams.embedded import COORDINATOR_DIR, _Batch, route_changes
 from tracer.alerts import Alert, Change, is_case_close
 from tracer.engine import Engine
 from tracer.errors import InvalidEvent, StateError, TracerError
-from tracer.events import Event, Exposure
+from tracer.events import Event, Exposure, Person
 from tracer.intake import Intake
 from tracer.progress import Progress
 from tracer.settings import Settings
@@ -51,6 +52,9 @@ WorkLine = tuple[int, bytes, bool, bool]
 
 Message = tuple[str, str, int | None]
 """(case, close contact, the contact's earliest close exposure start on the sender's days or None)."""
+
+Resident = tuple[str, str | None]
+"""(person, home subdistrict or None): a registry entry the coordinator has written."""
 
 
 def owner_of_day(day: str, workers: int) -> int:
@@ -80,6 +84,7 @@ def serve(
     finally:
         if worker is not None:
             worker.store.close()
+            worker.registry.close()
 
 
 def _die_with(parent: int) -> None:
@@ -104,26 +109,43 @@ class _Worker:
         self.answer: bytes | None = saved["answer"].encode() if saved.get("answer") else None
         self.partial: dict[str, Any] | None = saved.get("partial")  # of the epoch after ``done``
         self.current: _Outbox | None = None
-        self.engine = Engine(self.store, settings.rules)
+        # The registry is the coordinator's, read here as a RocksDB secondary: written once, not by
+        # every worker (2.5M residents cost each worker ~20 s when every worker decoded and wrote them).
+        self.registry = RocksStore(path.parent / COORDINATOR_DIR, settings.runtime.store_options(),
+                                   secondary=path.parent / f"secondary-{index}")
+        self.engine = Engine(self.store, settings.rules, registry=self.registry)
+        self.registry_behind = False  # the coordinator wrote homes this worker has not caught up with
         self.intake = Intake(settings)
         self.batch_events = settings.runtime.batch_events
         self.secondary = settings.rules.trace_secondary
         self.store.commit_hooks.append(self._checkpoint)
 
     def ready(self) -> dict[str, Any]:
-        return {"epoch": self.done, "partial": self.partial["epoch"] if self.partial else None}
+        return {"epoch": self.done, "partial": self.partial["epoch"] if self.partial else None,
+                "alerted": self.engine.has_live_alerts()}
 
     def epoch(
-        self, number: int, source: str, messages: list[tuple[int, list[Message]]], lines: list[WorkLine]
+        self, number: int, source: str, messages: list[tuple[int, list[Message]]], registry_changed: bool,
+        residents: list[Resident], lines: list[WorkLine],
     ) -> bytes:
-        """Apply one epoch (or answer it again) and commit; the answer, as JSON."""
+        """Apply one epoch (or answer it again) and commit; the answer, as JSON. The coordinator has
+        written the epoch's residents into the registry (``registry_changed``) and sends them to the
+        workers that have live alerts (``residents``), whose alerts move here."""
         if number == self.done and self.answer is not None:
             return self.answer
         if number != self.done + 1:
             raise StateError(f"worker {self.index} is at epoch {self.done} and was sent epoch {number}")
+        # Homes are read only to make alerts (residents who move carry theirs): catch up with the
+        # registry lazily, so that the registry block at the start of a city costs the workers nothing.
+        self.registry_behind = self.registry_behind or registry_changed
+        if self.registry_behind and (lines or messages):
+            self.registry.catch_up()
+            self.registry_behind = False
         saved = self.partial if self.partial and self.partial["epoch"] == number else None
         outbox = self.current = _Outbox(self, number, source, lines, saved)
         if not outbox.received:
+            moved = [Person(*resident) for resident in residents if self.engine.has_live_alerts(resident[0])]
+            outbox.changed(self.engine.apply(moved).changes)
             for sender, starts in messages:
                 outbox.changed(self.engine.receive(sender, starts))
             outbox.received = True
@@ -140,7 +162,7 @@ class _Worker:
                 batch.step()
         batch.drain()
         starts = [(case, contact, self.engine.close_start(case, contact)) for case, contact in sorted(outbox.pairs)]
-        self.answer = orjson.dumps(outbox.answer(starts if self.secondary else []))
+        self.answer = orjson.dumps(outbox.answer(starts if self.secondary else [], self.engine.has_live_alerts()))
         self.done, self.partial, self.current = number, None, None
         self.store.commit()
         return self.answer
@@ -210,7 +232,8 @@ class _Outbox:
         return {"epoch": self.epoch, "received": self.received, "done": self.done, "dead": self.dead_letters,
                 "records": self.records, "pairs": sorted(self.pairs), "summary": self._counts()}
 
-    def answer(self, starts: list[Message]) -> dict[str, Any]:
+    def answer(self, starts: list[Message], alerted: bool) -> dict[str, Any]:
+        """``alerted``: whether this worker has live alerts (else moving residents concern it not)."""
         return {"epoch": self.epoch, "dead": self.dead_letters, "records": self.records, "messages": starts,
-                "summary": self._counts()}
+                "summary": self._counts(), "alerted": alerted}
 

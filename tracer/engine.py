@@ -158,8 +158,9 @@ class Engine:
             self._set_horizon(self._watermark)
 
     # -- entry points ----------------------------------------------------------------------
-    def has_live_alerts(self) -> bool:
-        return bool(self._alerted)
+    def has_live_alerts(self, person_id: str | None = None) -> bool:
+        """Whether anyone (or ``person_id``) has a live alert here."""
+        return bool(self._alerted) if person_id is None else person_id in self._alerted
 
     def process(self, event: Event, timed: bool = True) -> list[Change]:
         """Apply one event: the batch of one. Raises ``InvalidEvent`` (before any write) for an
