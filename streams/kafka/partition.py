@@ -59,7 +59,7 @@ from graph.store import SEP, RocksStore, Store
 from tracer.alerts import CONTACTS, Change, alert_day, is_case_close, route
 from tracer.engine import Engine
 from tracer.errors import InvalidEvent, StateError
-from tracer.events import Case, Event, Exposure, Person, Trip, decode_trip
+from tracer.events import Case, Event, Exposure, Person, Quarantine, Trip, decode_trip
 from tracer.intake import Intake
 from tracer.privacy import Pseudonymizer
 from tracer.progress import Progress
@@ -69,6 +69,7 @@ log = logging.getLogger(__name__)
 _META = (group(META), KAFKA_POSITION)
 _INTEREST = group(INTEREST)  # persons whose rides this partition copies to the others
 _CONTACT_ALERTS, _HOMES = group(CONTACT_ALERTS), group(HOMES)
+_KINDS = {kind: kind.__name__.lower() for kind in (Trip, Case, Exposure, Quarantine)}
 _PERSON_REFUSED = ("a person in the events topic (the layout before the registry topic): persons go to "
                    "the registry topic {}, where tracer publish puts them; publish the registry again")
 
@@ -146,6 +147,7 @@ class PartitionTask:
             self.position: int = meta["next"] if meta else 0
             self.unacked: list[Output] = [_decode_output(o) for o in meta["outbox"]] if meta else []
             self._handed = 0  # unacked[:_handed] were given to the worker to deliver
+            self._interesting = {person for person, _ in self.store.scan(_INTEREST)}  # read on every ride
             self.engine = Engine(self.store, self._settings.rules, delivers=self._is_own_day, registry=self.registry)
         except BaseException:
             self.store.close()
@@ -234,8 +236,8 @@ class PartitionTask:
         run: list[tuple[Record, Event]] = []
         kind: bytes | None = None  # the copy header of the run's records
         for record in records:
-            copy = dict(record.headers or ()).get(COPY_HEADER)
-            event = None if record.offset in self._poison or copy == COPY_INTEREST else self._decode(record, copy)
+            copy = _copy_header(record)
+            event = None if record.offset in self._poison or copy == COPY_INTEREST else self._decode(record)
             if run and (event is None or copy != kind or run[0][0].offset < self.emit_from <= record.offset
                         or min(run[-1][0].offset, record.offset) <= self._one_by_one):
                 self._run(run, kind)
@@ -249,7 +251,7 @@ class PartitionTask:
         if run:
             self._run(run, kind)
 
-    def _decode(self, record: Record, copy: bytes | None) -> Event | None:
+    def _decode(self, record: Record) -> Event | None:
         """The event of a record to apply in a run, or None (then ``_alone`` handles it)."""
         try:
             event = self._intake.decode(record.value).event  # its warning: tracer publish reports it
@@ -293,10 +295,13 @@ class PartitionTask:
             offset = done[-1][0].offset
             outputs = [self._dead(done[i][0], reason) for i, reason in sorted(applied.refused.items())
                        if copy is None and self._reports(done[i][1])]
-            kept = [(event, before[i] if before else None) for i, (_, event) in enumerate(done)
-                    if i not in applied.refused]
-            for event, _ in kept:
-                self.progress.events["copy" if copy else type(event).__name__.lower()] += 1
+            kept = list(zip([event for _, event in done], before or [None] * len(done), strict=False))
+            if applied.refused:
+                kept = [pair for i, pair in enumerate(kept) if i not in applied.refused]
+            if copy:
+                self.progress.events["copy"] += len(kept)
+            else:
+                self.progress.events.update(_KINDS[type(event)] for event, _ in kept)
             outputs += self._alerts(offset, applied.changes)
             if self._spread:
                 outputs += self._spread_itineraries(offset, kept, copy is not None, applied.changes)
@@ -383,13 +388,14 @@ class PartitionTask:
         return before
 
     def _marked(self, person: str | None) -> bool:
-        return person is not None and self.store.get(_INTEREST, person) is not None
+        return person in self._interesting
 
     def _mark(self, offset: int, person: str) -> list[Output]:
         """Make ``person`` interesting here: copy their rides on this partition's days to the others."""
         if self._marked(person):
             return []
         self.store.put(_INTEREST, person, b"")
+        self._interesting.add(person)
         trips = []
         for suffix, _ in self.store.scan(group(ITINERARIES, person)):
             data = self.store.get(group(TRIPS), suffix.split(SEP, 1)[1])
@@ -413,6 +419,13 @@ class PartitionTask:
         source = f"{self.topic}/{self.partition}"
         value = dead_letter(source, record.offset + 1, record.value, reason, offset=record.offset)
         return Output(record.offset, self._kafka.dead_letter_topic, source.encode(), value)
+
+
+def _copy_header(record: Record) -> bytes | None:
+    for name, value in record.headers or ():
+        if name == COPY_HEADER:
+            return value
+    return None
 
 
 def _close_contacts(changes: list[Change]) -> set[str]:
