@@ -38,7 +38,7 @@ from tests.kafka.tansu import city_arguments, scratch_broker
 from tracer.settings import load_settings
 
 SETTINGS = load_settings()
-_RATE = re.compile(r"worker stopped: ([\d,]+) records \(([\d,]+)/s\)")
+_RATE = re.compile(r"worker stopped: ([\d,]+) records \(([\d,]+)/s\).*; registry ([\d,]+) records in ([\d.]+) s")
 
 
 def main() -> None:
@@ -64,7 +64,8 @@ def _bench(args: argparse.Namespace, folder: Path, url: str) -> None:
     kafka = replace(KafkaSettings(), broker=url, **{**TEST_TIMINGS, "events_partitions": args.partitions})
     published = publish([str(events)], SETTINGS, kafka)
     print(f"publish        {sum(published.events.values()):,} events -> {published.records:,} records "
-          f"in {published.seconds:.1f} s ({sum(published.events.values()) / published.seconds:,.0f} events/s)")
+          f"in {published.seconds:.1f} s ({sum(published.events.values()) / published.seconds:,.0f} events/s, "
+          f"{published.records / published.seconds:,.0f} records/s)")
     for count in (1, 2):
         group = replace(kafka, group_id=f"bench-{count}")
         config = write_config(group, folder / f"group{count}.toml")
@@ -72,18 +73,20 @@ def _bench(args: argparse.Namespace, folder: Path, url: str) -> None:
                    for i in range(count)]
         started = time.monotonic()
         done = wait_caught_up(group, workers, timeout=900)
-        rates = []
+        rates = []  # per worker: events records, their records/s, registry records, registry seconds
         for worker in workers:
             worker.stop()
             found = _RATE.search(worker.text())
-            rates.append((int(found.group(1).replace(",", "")), int(found.group(2).replace(",", ""))) if found
-                         else (0, 0))
-        total = sum(r for r, _ in rates)
-        busy = max(r / rate for r, rate in rates if rate) if any(rate for _, rate in rates) else 0.0
+            rates.append((_int(found.group(1)), _int(found.group(2)), _int(found.group(3)), float(found.group(4)))
+                         if found else (0, 0, 0, 0.0))
+        total = sum(r for r, *_ in rates)
+        busy = max(r / rate + seconds for r, rate, _, seconds in rates if rate) if any(r[1] for r in rates) else 0.0
         events_rate = sum(published.events.values()) / busy if busy else 0.0
-        print(f"{count} worker(s)   {total:,} records (fan-out and ride copies included) caught up "
+        print(f"{count} worker(s)   {total:,} events-topic records (fan-out and ride copies included) caught up "
               f"{done - started:.1f} s after start (group join included); per worker while busy: "
-              f"{', '.join(f'{rate:,} records/s' for _, rate in rates)}; input events/s: {events_rate:,.0f}")
+              f"{', '.join(f'{rate:,} records/s' for _, rate, _, _ in rates)}; registry read by each: "
+              f"{', '.join(f'{n:,} in {t:.1f} s' for _, _, n, t in rates)}; "
+              f"input events/s (registry included): {events_rate:,.0f}")
     _latency(replace(kafka, group_id="bench-1"), folder, events, args.probes)
 
 
@@ -145,6 +148,10 @@ def _latency(kafka: KafkaSettings, folder: Path, events: Path, probes: int) -> N
               f"{1000 * statistics.median(applies):.1f} ms, max {1000 * max(applies):.1f} ms; delivery and "
               f"commits after it: median {1000 * statistics.median(delivers):.1f} ms, "
               f"max {1000 * max(delivers):.1f} ms")
+
+
+def _int(text: str) -> int:
+    return int(text.replace(",", ""))
 
 
 def _travellers(events: Path, count: int) -> list[tuple[str, str]]:

@@ -110,8 +110,7 @@ def test_a_kafka_partition_routes_an_unknown_code_to_unassigned_and_leaves_the_w
     try:
         drain(bus, tasks)
     finally:
-        for task in tasks:
-            task.close()
+        tasks.close()
     kafka = bus.kafka
     queues = {name for name, records in bus.topics.items() if name.startswith(kafka.queue_topic_prefix) and records}
     assert queues == {kafka.queue_topic("unassigned")}

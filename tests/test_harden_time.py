@@ -19,7 +19,6 @@ from connectors.kafka.routing import COPY_HEADER, COPY_TRIP, partition_of_day, t
 from graph.keys import LATEST_TIMES, META, TRIPS, WATERMARK, group, service_day
 from graph.store import SEP, MemoryStore, RocksStore, Store
 from streams.embedded import run_embedded
-from streams.kafka.partition import PartitionTask
 from tests.builders import at, case, trip
 from tests.conftest import Driver
 from tests.kafka.harness import (
@@ -27,6 +26,7 @@ from tests.kafka.harness import (
     Rec,
     Reference,
     embedded_reference,
+    open_tasks,
     queues_of,
     run_partitioned,
 )
@@ -316,8 +316,8 @@ def test_an_exposure_rejected_on_every_partition_is_one_dead_letter(tmp_path: Pa
 def test_a_partition_applies_a_copied_ride_whatever_its_own_event_time(tmp_path: Path) -> None:
     """A copy is a ride its owner accepted: the receiver neither judges it by its own event time
     (which lags when its own days are quiet) nor moves its event time with it."""
-    kafka = MemoryBus(2).kafka
-    task = PartitionTask(tmp_path, kafka.events_topic, 0, 2, SETTINGS, kafka)
+    tasks = open_tasks(MemoryBus(2), tmp_path, SETTINGS)
+    task = tasks[0]
     try:
         task.process([Rec(n, orjson.dumps(trip(f"P{n}", trip_id=f"t{n}"))) for n in range(100)])
         task.store.commit()  # the engine puts its event time at each commit
@@ -329,7 +329,7 @@ def test_a_partition_applies_a_copied_ride_whatever_its_own_event_time(tmp_path:
         task.store.commit()
         assert task.store.get(group(META), WATERMARK) == mark
     finally:
-        task.close()
+        tasks.close()
 
 
 def _dates_of(partition: int, partitions: int) -> list[str]:

@@ -1,4 +1,4 @@
-"""``tracer replay``'s input: the events topic downloaded back into publish order, one file."""
+"""``tracer replay``'s input: the registry and events topics downloaded back into publish order, one file."""
 
 from __future__ import annotations
 
@@ -20,19 +20,24 @@ from tracer.errors import InputError
 
 
 def download_events(kafka: KafkaSettings, path: Path, progress: Callable[[int], None] | None = None) -> int:
-    """Write the events topic, as it is now, to ``path`` in publish order; returns the line count.
+    """Write the registry and events topics, as they are now, to ``path`` in publish order; returns
+    the line count.
 
     Reads with no consumer group (the workers' offsets stay untouched). Partitions are spilled to
-    temporary files and merged by the ``tracer-seq`` header; the fan-out copies of a case or person
-    collapse back into one line. Records published without the header (other producers) sort by
-    their timestamp. The end of each partition is the high watermark returned with the fetches
-    (not ``end_offsets``, which some brokers answer early).
+    temporary files and merged by the ``tracer-seq`` header; the fan-out copies of a case collapse
+    back into one line. Records published without the header (other producers) sort by their
+    timestamp. The end of each partition is the high watermark returned with the fetches (not
+    ``end_offsets``, which some brokers answer early). The registry topic is compacted: a person
+    who moved is replayed at their last record's place only, and a tombstone (a person removed)
+    has no line to replay. An events topic of the layout before the registry topic (persons in
+    it) is replayed as it is.
     """
     consumer = open_consumer(kafka, None, True)
     try:
         tps = wait_for_partitions(consumer, kafka.events_topic, time.monotonic(), 0)
         if tps is None:
             raise InputError(f"topic {kafka.events_topic} does not exist on {kafka.broker}")
+        tps = (wait_for_partitions(consumer, kafka.registry_topic, time.monotonic(), 0) or []) + tps
         with tempfile.TemporaryDirectory(prefix="tracer-replay-") as scratch:
             spills = _spill(consumer, tps, Path(scratch), progress)
             return _merge(spills, path)
@@ -46,7 +51,7 @@ def _spill(consumer: KafkaConsumer, tps: list[TopicPartition], scratch: Path,
            progress: Callable[[int], None] | None) -> list[Path]:
     consumer.assign(tps)
     consumer.seek_to_beginning(*tps)
-    paths = {tp: scratch / f"{tp.partition}.spill" for tp in tps}
+    paths = {tp: scratch / f"{index}.spill" for index, tp in enumerate(tps)}
     files = {tp: open(paths[tp], "wb") for tp in tps}  # noqa: SIM115 (closed below)
     ends: dict[TopicPartition, int] = {}
     read = 0
@@ -70,11 +75,12 @@ def _spill(consumer: KafkaConsumer, tps: list[TopicPartition], scratch: Path,
 
 def _spill_line(record: Any) -> bytes:
     headers = dict(record.headers or ())
-    if COPY_HEADER in headers:
-        return b""  # a worker's copy of a ride, or an interest note: not an input of its own
+    if COPY_HEADER in headers or record.value is None:
+        return b""  # a worker's copy of a ride, or an interest note, or a tombstone: not an input of its own
     seq = headers.get(SEQ_HEADER)
     if seq is None:
-        seq = f"{record.timestamp * 1_000_000:020d}.x.{record.partition:07d}.{record.offset:012d}".encode()
+        where = f"{record.topic}.{record.partition:07d}.{record.offset:012d}"
+        seq = f"{record.timestamp * 1_000_000:020d}.x.{where}".encode()
     value = record.value.replace(b"\r", b" ").replace(b"\n", b" ")  # one JSON value per line
     return seq + b"\t" + value + b"\n"
 

@@ -1,8 +1,11 @@
-"""Which partition of the events topic owns what, and the records workers add to that topic.
+"""Where a published event goes, which partition of the events topic owns what, and the records
+workers add to that topic.
 
-Ownership follows the engine's alert key ``(source, contact, service day)``: the partition of a
-service day (``date\\x1fmode\\x1fservice``, Kafka's murmur2 partitioner) owns every alert on that day.
-Its store holds all rides of its days; cases, persons and quarantines reach every partition.
+Persons go to the registry topic, once (keyed by person id): every worker reads it whole into one
+store that all its partitions share (streams/kafka/registry.py). Ownership of the rest follows the
+engine's alert key ``(source, contact, service day)``: the partition of a service day
+(``date\\x1fmode\\x1fservice``, Kafka's murmur2 partitioner) owns every alert on that day. Its store
+holds all rides of its days; cases, exposures and quarantines reach every partition.
 
 That alone covers direct contacts. Secondary contacts (docs/rules.md) need more: the window of a
 via source X depends on X's close alerts on *any* day, and X's rides on any day expose others.
@@ -27,6 +30,7 @@ from typing import Any
 import orjson
 from kafka.partitioner.default import murmur2
 
+from connectors.kafka.settings import KafkaSettings
 from tracer.events import Case, Event, Exposure, Person, Quarantine, Trip, format_time
 
 SEQ_HEADER = "tracer-seq"  # publish run and line number: the replay order
@@ -38,6 +42,8 @@ COPY_TRIP, COPY_INTEREST = b"trip", b"interest"
 def partition_of(key: bytes, partitions: int) -> int:
     """The partition of a record key: Kafka's default partitioner (murmur2, as the Java client), so
     any producer can match it. Every other question of "which partition" comes down to this."""
+    if partitions == 1:
+        return 0  # a registry of one partition: no murmur2 for each of millions of persons
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
@@ -47,7 +53,8 @@ def partition_of_day(day: str, partitions: int) -> int:
 
 
 def partitions_of(event: Event, partitions: int) -> tuple[bytes, Sequence[int]]:
-    """The record key of a published event and the partitions it goes to."""
+    """The record key of an event in the events topic and the partitions it goes to (a person: the
+    layout before the registry topic, which workers refuse)."""
     if isinstance(event, Trip):
         key = event.service_day.encode()
         return key, (partition_of(key, partitions),)
@@ -60,6 +67,16 @@ def partitions_of(event: Event, partitions: int) -> tuple[bytes, Sequence[int]]:
         return event.case_id.encode(), range(partitions)
     assert isinstance(event, Person | Quarantine)
     return event.person_id.encode(), range(partitions)
+
+
+def placement(event: Event, kafka: KafkaSettings, events: int, registry: int) -> tuple[str, bytes, Sequence[int]]:
+    """The topic, record key and partitions of a published event (``events`` and ``registry``: the
+    partition counts of the two topics)."""
+    if type(event) is Person:
+        key = event.person_id.encode()
+        return kafka.registry_topic, key, (partition_of(key, registry),)
+    key, targets = partitions_of(event, events)
+    return kafka.events_topic, key, targets
 
 
 def trip_record(trip: Trip, zone: Any) -> bytes:

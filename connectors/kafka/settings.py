@@ -36,10 +36,12 @@ class KafkaSettings:
     group_id: str = "tracer-workers"
     # topics (public contract: docs/kafka.md)
     events_topic: str = "events"
+    registry_topic: str = "registry"
     contacts_topic: str = "contacts"
     queue_topic_prefix: str = "alerts."
     dead_letter_topic: str = "dead-letter"
     events_partitions: int = 12
+    registry_partitions: int = 1
     contacts_partitions: int = 6
     queue_partitions: int = 1
     dead_letter_partitions: int = 1
@@ -82,6 +84,7 @@ RANGES: Mapping[str, Range] = {
     f"{SECTION}.{name}": allowed
     for name, allowed in {
         "events_partitions": Range(1, 10_000),  # Kafka itself advises well under 10,000 per topic
+        "registry_partitions": Range(1, 10_000),
         "contacts_partitions": Range(1, 10_000),
         "queue_partitions": Range(1, 1000),
         "dead_letter_partitions": Range(1, 1000),
@@ -137,7 +140,7 @@ def _apply(settings: KafkaSettings, values: Any, origin: str) -> KafkaSettings:
 
 def _check(settings: KafkaSettings) -> None:
     bootstrap_servers(settings.broker)
-    for name in ("events_topic", "contacts_topic", "dead_letter_topic"):
+    for name in ("events_topic", "registry_topic", "contacts_topic", "dead_letter_topic"):
         if not _TOPIC.fullmatch(getattr(settings, name)):
             raise ConfigError(f"{SECTION}.{name} is not a valid topic name")
     if not _TOPIC.fullmatch(settings.queue_topic_prefix + "310101002"):

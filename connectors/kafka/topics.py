@@ -32,12 +32,16 @@ class TopicSpec:
 
 
 def base_topics(kafka: KafkaSettings, queues: Iterable[str] = ()) -> list[TopicSpec]:
-    """The events, contacts and dead-letter topics, and the queue topics of ``queues``."""
+    """The events, registry, contacts and dead-letter topics, and the queue topics of ``queues``.
+
+    The registry is compacted: Kafka keeps the last record of every person id for good, so the
+    registry outlives the events topic's retention and a new worker reads each person once."""
     insync = {"min.insync.replicas": str(kafka.min_insync_replicas)}
     specs = [
         TopicSpec(kafka.events_topic, kafka.events_partitions,
                   {**insync, "cleanup.policy": "delete",
                    "retention.ms": str(kafka.events_retention_days * _DAY_MS)}),
+        TopicSpec(kafka.registry_topic, kafka.registry_partitions, {**insync, "cleanup.policy": "compact"}),
         TopicSpec(kafka.contacts_topic, kafka.contacts_partitions, insync),
         TopicSpec(kafka.dead_letter_topic, kafka.dead_letter_partitions, insync),
     ]
@@ -99,7 +103,7 @@ class Topics:
     def __init__(self, admin: AIOKafkaAdminClient, producer: AIOKafkaProducer, kafka: KafkaSettings) -> None:
         self._admin, self._producer, self._kafka = admin, producer, kafka
         self._known: set[str] = set()
-        self._tracked: set[str] = set()
+        self._tracked: dict[str, int] = {}  # topic -> its partition count
 
     async def start(self, specs: Sequence[TopicSpec]) -> None:
         self._known = set(await self._admin.list_topics())
@@ -117,14 +121,15 @@ class Topics:
                 raise OutputError(f"cannot create topic {topic}: error {code} {rest[0] if rest else ''}".rstrip())
         self._known.update(s.name for s in missing)
 
-    async def ensure_outputs(self, topics: Iterable[str]) -> None:
-        """Create and track the topics a batch of outputs is about to be sent to."""
-        names = set(topics) - self._tracked
-        if not names:
-            return
-        prefix = self._kafka.queue_topic_prefix
-        await self.ensure([queue_spec(self._kafka, n[len(prefix):]) for n in names - self._known
-                           if n.startswith(prefix)])
-        for name in sorted(names):
-            await self._producer.client.add_topic(name)
-            self._tracked.add(name)
+    async def ensure_outputs(self, topics: Iterable[str]) -> dict[str, int]:
+        """Create and track the topics a batch of outputs is about to be sent to; returns the
+        partition count of every topic tracked (keyed records are placed by the caller)."""
+        names = set(topics) - self._tracked.keys()
+        if names:
+            prefix = self._kafka.queue_topic_prefix
+            await self.ensure([queue_spec(self._kafka, n[len(prefix):]) for n in names - self._known
+                               if n.startswith(prefix)])
+            for name in sorted(names):
+                await self._producer.client.add_topic(name)
+                self._tracked[name] = len(await self._producer.partitions_for(name))
+        return self._tracked

@@ -7,18 +7,30 @@ what it returns. The contract with the worker:
   or after ``emit_from`` (earlier ones are being *rebuilt*: their outputs were delivered before).
   Outputs are alert changes of the days this partition owns, dead letters, and the copies of
   interesting persons' rides for the other partitions (connectors/kafka/routing.py).
+* Records go to the engine in runs (``Engine.apply``): consecutive published records as one
+  batch, consecutive ride copies as another; interest notes, records that do not decode and
+  poison records are handled alone, between runs. A run's outputs carry its last offset, and a
+  run never spans ``emit_from``, so a record's outputs are delivered or rebuilt with it.
+* ``move(persons)`` and ``refresh()``: the worker's registry (streams/kafka/registry.py) is shared
+  by all its partitions; when it reads a person, each partition moves that person's live alerts
+  to the new home, and a store opened again moves all of its alerts to the homes read meanwhile.
 * ``commit()`` is called once those outputs are acknowledged by the broker. Whenever the store
   commits (there, or mid-batch when retention cuts old days), a commit hook puts the
   input position and the *outbox* (outputs produced but not yet acknowledged) into the same
   RocksDB write batch as the engine state. A restart re-sends the outbox, then continues at the
-  position: no output is lost, and none is computed twice from different states.
-* Event time (docs/rules.md): a partition's is that of the trips it owns. Records placed on every
-  partition, and worker-made copies, are applied with ``timed=False``, so every partition applies
-  them alike whatever its own event time; one rejected by the engine is dead-lettered by one
+  position: no output is lost, and none is computed twice from different states. (A retention
+  purge starts a new engine batch, so the position a purge commits is exactly after the records
+  applied before it.)
+* Event time (docs/rules.md): a partition's is that of the trips it owns. Worker-made copies are
+  applied with ``timed=False``, so every partition applies them alike whatever its own event
+  time; a record placed on every partition and rejected by the engine is dead-lettered by one
   partition (``_reports``).
 * A record the engine fails on with an unexpected exception (a poison message) is a dead letter:
-  the uncommitted state is dropped, the records since the last commit are applied again and the
-  poison one is skipped. The engine being deterministic, the same happens on every replay.
+  the uncommitted state is dropped, the records since the last commit are applied again, the run
+  that failed one at a time, and the poison one is skipped. The engine being deterministic, the
+  same happens on every replay.
+* A person in the events topic (the layout before the registry topic) is refused: a dead letter,
+  written by one partition, that says where persons go now.
 """
 
 from __future__ import annotations
@@ -42,12 +54,12 @@ from connectors.kafka.routing import (
     trip_record,
 )
 from connectors.kafka.settings import KafkaSettings
-from graph.keys import INTEREST, ITINERARIES, KAFKA_POSITION, META, TRIPS, group, service_day
-from graph.store import SEP, RocksStore
+from graph.keys import CONTACT_ALERTS, HOMES, INTEREST, ITINERARIES, KAFKA_POSITION, META, TRIPS, group, service_day
+from graph.store import SEP, RocksStore, Store
 from tracer.alerts import CONTACTS, Change, alert_day, is_case_close, route
 from tracer.engine import Engine
 from tracer.errors import InvalidEvent, StateError
-from tracer.events import Case, Event, Exposure, Trip, decode_trip
+from tracer.events import Case, Event, Exposure, Person, Quarantine, Trip, decode_trip
 from tracer.intake import Intake
 from tracer.privacy import Pseudonymizer
 from tracer.progress import Progress
@@ -56,6 +68,10 @@ from tracer.settings import Settings
 log = logging.getLogger(__name__)
 _META = (group(META), KAFKA_POSITION)
 _INTEREST = group(INTEREST)  # persons whose rides this partition copies to the others
+_CONTACT_ALERTS, _HOMES = group(CONTACT_ALERTS), group(HOMES)
+_KINDS = {kind: kind.__name__.lower() for kind in (Trip, Case, Exposure, Quarantine)}
+_PERSON_REFUSED = ("a person in the events topic (the layout before the registry topic): persons go to "
+                   "the registry topic {}, where tracer publish puts them; publish the registry again")
 
 
 class Record(Protocol):
@@ -86,19 +102,24 @@ class Output(NamedTuple):
     copy: bytes | None = None
 
 
-class _Poison(Exception):
-    def __init__(self, offset: int, reason: str) -> None:
+class _Redo(Exception):
+    """The engine failed on a run of records: redo from the last commit, skipping the poison record
+    (``reason`` set) or applying the run's records one at a time to find it (``reason`` None)."""
+
+    def __init__(self, offset: int, reason: str | None) -> None:
         super().__init__(reason)
         self.offset = offset
         self.reason = reason
 
 
 class PartitionTask:
-    """State and progress of one input partition on this worker."""
+    """State and progress of one input partition on this worker. ``registry`` is the worker's
+    registry store (streams/kafka/registry.py), shared by all its partitions."""
 
     def __init__(self, state_dir: Path, topic: str, partition: int, partitions: int, settings: Settings,
-                 kafka: KafkaSettings, pseudonyms: Pseudonymizer | None = None) -> None:
+                 kafka: KafkaSettings, registry: Store, pseudonyms: Pseudonymizer | None = None) -> None:
         self.topic, self.partition, self.partitions = topic, partition, partitions
+        self.registry = registry
         self._pseudonyms = pseudonyms
         self.path = state_dir / f"{topic}-{partition}"
         self._settings, self._kafka = settings, kafka
@@ -108,6 +129,7 @@ class PartitionTask:
         self.emit_from = 0
         self.progress = Progress()  # lines: records applied; records: outputs sent on; silent: replayed
         self._poison: dict[int, str] = {}
+        self._one_by_one = -1  # records up to this offset are applied alone (a poison record is among them)
         state_dir.mkdir(parents=True, exist_ok=True)
         self._open()
 
@@ -125,7 +147,8 @@ class PartitionTask:
             self.position: int = meta["next"] if meta else 0
             self.unacked: list[Output] = [_decode_output(o) for o in meta["outbox"]] if meta else []
             self._handed = 0  # unacked[:_handed] were given to the worker to deliver
-            self.engine = Engine(self.store, self._settings.rules, delivers=self._is_own_day)
+            self._interesting = {person for person, _ in self.store.scan(_INTEREST)}  # read on every ride
+            self.engine = Engine(self.store, self._settings.rules, delivers=self._is_own_day, registry=self.registry)
         except BaseException:
             self.store.close()
             raise
@@ -159,78 +182,154 @@ class PartitionTask:
         """Apply records (in offset order) and return the outputs to deliver (in order)."""
         while True:
             try:
-                self._apply(records)
+                self._apply([record for record in records if record.offset >= self.position])
                 break
-            except _Poison as poison:
-                self._poison[poison.offset] = poison.reason
+            except _Redo as redo:
+                if redo.reason is not None:
+                    self._poison[redo.offset] = redo.reason
                 self.store.close()  # drops the half-applied writes
                 self._open()  # back to the last commit; its outbox is handed out again
-                log.error("%s[%d] offset %d: %s; dead-lettered, redoing from offset %d",
-                          self.topic, self.partition, poison.offset, poison.reason, self.position)
+                what = f"{redo.reason}; dead-lettered" if redo.reason else "engine error in a run; one by one"
+                log.error("%s[%d] offset %d: %s, redoing from offset %d",
+                          self.topic, self.partition, redo.offset, what, self.position)
                 if records and self.position < records[0].offset:
                     raise StateError(f"{self.path}: cannot redo {self.position}..{records[0].offset}") from None
-        fresh = self.unacked[self._handed:]
-        self._handed = len(self.unacked)
-        return fresh
+        return self._take()
+
+    def move(self, persons: list[Person]) -> list[Output]:
+        """Registry records the worker read: move the live alerts of these persons to the home each
+        names (the registry store has it already). Silent while the partition is being rebuilt."""
+        changes = self.engine.apply(persons).changes
+        self._keep(self.position, 0, self._alerts(self.position, changes))
+        return self._take()
+
+    def refresh(self) -> list[Output]:
+        """Move every live alert of this partition to its contact's home in the registry store: a
+        store opened again has missed the registry records read while it was closed."""
+        alerted = sorted({suffix.split(SEP, 1)[0] for suffix, _ in self.store.scan(_CONTACT_ALERTS)})
+        homes = self.registry.get_many(_HOMES, alerted)
+        return self.move([Person(person, (homes[person] or b"").decode() or None) for person in alerted])
 
     def commit(self) -> None:
         """Outputs so far are acknowledged: write state, position and an empty outbox atomically."""
         self.unacked, self._handed = [], 0
         self.store.commit()
 
-    def _apply(self, records: Sequence[Record]) -> None:
-        for record in records:
-            if record.offset < self.position:
-                continue  # applied already (fetched again after a seek or a redo)
-            outputs = self._one(record)
-            self.progress.lines += 1
-            if record.offset >= self.emit_from:
-                self.unacked += outputs
-                self.progress.records += len(outputs)
-            else:
-                self.progress.silent += 1
-            self.position = record.offset + 1
+    def _take(self) -> list[Output]:
+        fresh = self.unacked[self._handed:]
+        self._handed = len(self.unacked)
+        return fresh
 
-    def _one(self, record: Record) -> list[Output]:
+    def _keep(self, offset: int, count: int, outputs: list[Output]) -> None:
+        """``count`` records up to ``offset`` are applied: keep their outputs, unless they are rebuilt."""
+        self.progress.lines += count
+        if offset >= self.emit_from:
+            self.unacked += outputs
+            self.progress.records += len(outputs)
+        else:
+            self.progress.silent += count
+
+    def _apply(self, records: Sequence[Record]) -> None:
+        """Apply records in runs: consecutive published records (or consecutive ride copies) go to
+        the engine as one batch; interest notes, poison records and records that do not decode are
+        handled alone, between runs. A run also ends where outputs start (``emit_from``)."""
+        run: list[tuple[Record, Event]] = []
+        kind: bytes | None = None  # the copy header of the run's records
+        for record in records:
+            copy = _copy_header(record)
+            event = None if record.offset in self._poison or copy == COPY_INTEREST else self._decode(record)
+            if run and (event is None or copy != kind or run[0][0].offset < self.emit_from <= record.offset
+                        or min(run[-1][0].offset, record.offset) <= self._one_by_one):
+                self._run(run, kind)
+                run = []
+            if event is None:
+                self._keep(record.offset, 1, self._alone(record, copy))
+                self.position = record.offset + 1
+            else:
+                run.append((record, event))
+                kind = copy
+        if run:
+            self._run(run, kind)
+
+    def _decode(self, record: Record) -> Event | None:
+        """The event of a record to apply in a run, or None (then ``_alone`` handles it)."""
+        try:
+            event = self._intake.decode(record.value).event  # its warning: tracer publish reports it
+        except InvalidEvent:
+            return None
+        return None if type(event) is Person else event
+
+    def _alone(self, record: Record, copy: bytes | None) -> list[Output]:
+        """The outputs of a record applied outside a run."""
         poison = self._poison.get(record.offset)
         if poison is not None:
             return [self._dead(record, f"engine error: {poison}")]
-        copy = dict(record.headers or ()).get(COPY_HEADER)
-        event: Event | None = None
-        try:
-            if copy == COPY_INTEREST:
+        if copy == COPY_INTEREST:
+            try:
                 return self._mark(record.offset, orjson.loads(record.value)["person_id"])
-            event = self._intake.decode(record.value).event  # its warning: tracer publish reports it
-            rider_before = self._rider_before(event) if self._spread and copy is None else None
-            changes = self.engine.process(event, timed=copy is None and type(event) is Trip)
+            except Exception as exc:  # a bug met on this record: do not let it stop the partition
+                raise _Redo(record.offset, f"{type(exc).__name__}: {exc}") from exc
+        if copy is not None:
+            return []  # a copy that does not decode: its owner reported the original
+        try:
+            event = self._intake.decode(record.value).event
         except InvalidEvent as exc:
-            return [self._dead(record, exc.reason)] if copy is None and self._reports(event) else []
-        except Exception as exc:  # a bug met on this record: do not let it stop the partition
-            raise _Poison(record.offset, f"{type(exc).__name__}: {exc}") from exc
-        self.progress.events["copy" if copy else type(event).__name__.lower()] += 1
-        outputs = self._alerts(record.offset, changes)
-        if self._spread:
-            outputs += self._spread_itineraries(record.offset, event, copy is not None, changes, rider_before)
-        return outputs
+            return [self._dead(record, exc.reason)]
+        assert type(event) is Person
+        return [self._dead(record, _PERSON_REFUSED.format(self._kafka.registry_topic))] if self._reports(event) else []
+
+    def _run(self, run: list[tuple[Record, Event]], copy: bytes | None) -> None:
+        """Apply a run of records as engine batches (a retention purge starts a new one)."""
+        while run:
+            events = [event for _, event in run]
+            before = self._riders_before(events) if self._spread and copy is None else []
+            try:
+                applied = self.engine.apply(events, timed=copy is None)
+            except Exception as exc:  # a bug met in this run: do not let it stop the partition
+                last = run[-1][0].offset
+                if len(run) == 1:
+                    raise _Redo(last, f"{type(exc).__name__}: {exc}") from exc
+                self._one_by_one = max(self._one_by_one, last)
+                raise _Redo(last, None) from exc
+            done, run = run[:applied.consumed], run[applied.consumed:]
+            offset = done[-1][0].offset
+            outputs = [self._dead(done[i][0], reason) for i, reason in sorted(applied.refused.items())
+                       if copy is None and self._reports(done[i][1])]
+            kept = list(zip([event for _, event in done], before or [None] * len(done), strict=False))
+            if applied.refused:
+                kept = [pair for i, pair in enumerate(kept) if i not in applied.refused]
+            if copy:
+                self.progress.events["copy"] += len(kept)
+            else:
+                self.progress.events.update(_KINDS[type(event)] for event, _ in kept)
+            outputs += self._alerts(offset, applied.changes)
+            if self._spread:
+                outputs += self._spread_itineraries(offset, kept, copy is not None, applied.changes)
+            self._keep(offset, len(done), outputs)
+            self.position = offset + 1
 
     def _spread_itineraries(
-        self, offset: int, event: Event, is_copy: bool, changes: list[Change], rider_before: str | None
+        self, offset: int, events: list[tuple[Event, str | None]], is_copy: bool, changes: list[Change]
     ) -> list[Output]:
         """Keep the itineraries of case persons and close contacts complete in every partition.
 
         A case marks its person here (cases reach every partition); a close contact found here is
         marked here and announced to the others; a ride of a marked person on this partition's
         days is copied to the others (connectors/kafka/routing.py says why), and so is a correction
-        of a ride that was copied (``rider_before`` was marked), whoever rides it now: else the
-        other partitions would keep the old copy.
+        of a ride that was copied (its rider before was marked), whoever rides it now: else the
+        other partitions would keep the old version. ``events`` are a run's applied events with
+        the rider each trip replaced; the rides to copy are chosen before this run marks anyone,
+        since marking copies the person's stored rides, this run's included.
         """
         outputs = []
         if not is_copy:
-            if isinstance(event, Case):
-                outputs += self._mark(offset, event.person_id)
-            elif isinstance(event, Trip) and (self._marked(event.person_id) or self._marked(rider_before)):
-                outputs += self._copies(offset, [event])
-        for person in _close_contacts(changes):
+            copies = [event for event, before in events if type(event) is Trip
+                      and (self._marked(event.person_id) or self._marked(before))]
+            outputs += self._copies(offset, copies)  # type: ignore[arg-type]
+            for event, _ in events:
+                if isinstance(event, Case):
+                    outputs += self._mark(offset, event.person_id)
+        for person in sorted(_close_contacts(changes)):
             if not self._marked(person):
                 outputs += self._mark(offset, person)
                 value = interest_record(person)
@@ -273,21 +372,30 @@ class PartitionTask:
         """Whether this partition delivers the alerts of a service day (``date|mode|service``)."""
         return partition_of_day(day, self.partitions) == self.partition
 
-    def _rider_before(self, event: Event) -> str | None:
-        """Whose ride a trip event replaces (None: a new trip, or not a trip)."""
-        if type(event) is not Trip:
-            return None
-        stored = self.store.get(group(TRIPS), event.trip_id)
-        return decode_trip(stored).person_id if stored is not None else None
+    def _riders_before(self, events: list[Event]) -> list[str | None]:
+        """Whose ride each trip of a run replaces, as if the run were applied one event at a time
+        (None: a new trip, or not a trip)."""
+        trips = {event.trip_id for event in events if type(event) is Trip}  # type: ignore[union-attr]
+        riders = {trip_id: decode_trip(data).person_id
+                  for trip_id, data in self.store.get_many(group(TRIPS), trips).items() if data is not None}
+        before: list[str | None] = []
+        for event in events:
+            if type(event) is Trip:
+                before.append(riders.get(event.trip_id))
+                riders[event.trip_id] = event.person_id
+            else:
+                before.append(None)
+        return before
 
     def _marked(self, person: str | None) -> bool:
-        return person is not None and self.store.get(_INTEREST, person) is not None
+        return person in self._interesting
 
     def _mark(self, offset: int, person: str) -> list[Output]:
         """Make ``person`` interesting here: copy their rides on this partition's days to the others."""
         if self._marked(person):
             return []
         self.store.put(_INTEREST, person, b"")
+        self._interesting.add(person)
         trips = []
         for suffix, _ in self.store.scan(group(ITINERARIES, person)):
             data = self.store.get(group(TRIPS), suffix.split(SEP, 1)[1])
@@ -311,6 +419,13 @@ class PartitionTask:
         source = f"{self.topic}/{self.partition}"
         value = dead_letter(source, record.offset + 1, record.value, reason, offset=record.offset)
         return Output(record.offset, self._kafka.dead_letter_topic, source.encode(), value)
+
+
+def _copy_header(record: Record) -> bytes | None:
+    for name, value in record.headers or ():
+        if name == COPY_HEADER:
+            return value
+    return None
 
 
 def _close_contacts(changes: list[Change]) -> set[str]:

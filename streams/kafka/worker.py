@@ -13,6 +13,12 @@ A partition newly assigned to this worker is set up from those two positions (``
 it replays silently what its local store lacks up to the group offset, then continues emitting.
 With no local store, that rebuilds it from the events topic (the topic is the changelog).
 
+Before it joins the group, the worker reads the registry topic whole into its one registry store
+(streams/kafka/registry.py), from the positions that store holds; then it keeps reading it, and
+applies each registry batch between events batches: homes written, alerts of the persons read
+moved in every partition, those moves delivered, the partitions committed, then the registry
+store (homes and positions in one write batch).
+
 Why aiokafka rather than a Faust agent: measured on the same topic (docs/kafka.md), Faust's
 per-event stream machinery alone ran at 8,900-10,300 records/s and with this partition code at
 7,400-8,500 (delivering nothing), this worker at 12,000-16,600 delivering its alerts, and aiokafka's
@@ -35,10 +41,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from connectors.kafka.routing import COPY_HEADER
+from connectors.kafka.batches import Batches
+from connectors.kafka.routing import COPY_HEADER, partition_of
 from connectors.kafka.settings import KafkaSettings
 from connectors.kafka.topics import Topics, all_queues, base_topics
 from streams.kafka.partition import Output, PartitionTask
+from streams.kafka.registry import RegistryTable
 from tracer.errors import OutputError, StateError
 from tracer.privacy import Pseudonymizer
 from tracer.settings import Settings
@@ -50,13 +58,15 @@ log = logging.getLogger(__name__)
 class Stats:
     """Progress for the periodic log line and for measurements."""
 
-    records: int = 0
+    records: int = 0  # of the events topic
     outputs: int = 0
     batches: int = 0
     apply_seconds: float = 0.0
     deliver_seconds: float = 0.0
-    busy_since: float | None = None  # first batch start: throughput counts from here
-    busy_until: float = 0.0  # last batch end
+    busy_since: float | None = None  # first events batch start: throughput counts from here
+    busy_until: float = 0.0  # last events batch end
+    registry_records: int = 0
+    registry_seconds: float = 0.0  # handling registry batches (reading the topic whole, then its changes)
     recent: deque[tuple[int, float, float]] = field(default_factory=lambda: deque(maxlen=256))
     """(records, apply seconds, deliver-and-commit seconds) of the last batches: the worker's own
     share of latency, without the broker hops around it."""
@@ -71,7 +81,8 @@ class Stats:
         per_batch = 1000 * self.apply_seconds / self.batches if self.batches else 0.0
         deliver = 1000 * self.deliver_seconds / self.batches if self.batches else 0.0
         return (f"{self.records:,} records ({rate:,.0f}/s), {self.outputs:,} outputs, {self.batches:,} batches: "
-                f"apply {per_batch:.1f} ms/batch, deliver {deliver:.1f} ms/batch")
+                f"apply {per_batch:.1f} ms/batch, deliver {deliver:.1f} ms/batch; registry "
+                f"{self.registry_records:,} records in {self.registry_seconds:.1f} s")
 
 
 class Worker:
@@ -82,6 +93,7 @@ class Worker:
     ) -> None:
         self.settings, self.kafka, self.state_dir, self.pseudonyms = settings, kafka, state_dir, pseudonyms
         self.tasks: dict[int, PartitionTask] = {}
+        self.registry: RegistryTable | None = None
         self.stats = Stats()
         self._lock = asyncio.Lock()  # one batch, or one rebalance step, at a time
         self._committed: dict[int, int] = {}  # group offsets this worker committed
@@ -89,6 +101,7 @@ class Worker:
         self._failed: Exception | None = None
         self._stop = asyncio.Event()
         self.consumer: AIOKafkaConsumer | None = None
+        self.registry_consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.topics: Topics | None = None
 
@@ -109,40 +122,103 @@ class Worker:
             max_poll_interval_ms=kafka.max_poll_interval_ms, fetch_max_wait_ms=kafka.fetch_max_wait_ms,
             max_partition_fetch_bytes=4 << 20, fetch_max_bytes=32 << 20,
             request_timeout_ms=max(kafka.request_timeout_ms, kafka.session_timeout_ms + 5000))
+        self.registry_consumer = AIOKafkaConsumer(  # no group: every worker reads the whole registry
+            bootstrap_servers=kafka.bootstrap, client_id=kafka.client_id + "-registry", group_id=None,
+            enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=kafka.fetch_max_wait_ms,
+            max_partition_fetch_bytes=4 << 20, fetch_max_bytes=32 << 20, request_timeout_ms=kafka.request_timeout_ms)
         try:
             await admin.start()
             self.topics = Topics(admin, self.producer, kafka)
             await self.topics.start(base_topics(kafka, all_queues(self.settings) if kafka.declare_queues else ()))
             await self.producer.start()
-            await self.consumer.start()
-            self.consumer.subscribe([kafka.events_topic], listener=_Listener(self))
-            await self._loop(stop)
+            await self.registry_consumer.start()
+            await self._read_registry(stop)  # whole, before serving (a global table's restore)
+            if not stop.is_set():
+                await self.consumer.start()
+                self.consumer.subscribe([kafka.events_topic], listener=_Listener(self))
+                await self._loop(stop)
         except KafkaError as exc:
             raise OutputError(f"Kafka error on {kafka.broker}: {exc}") from exc
         finally:
             log.info("stopping: %s", self.stats.line())
             await _quietly(self.consumer.stop())  # leaves the group: the others take over at once
+            await _quietly(self.registry_consumer.stop())
             await _quietly(self.producer.stop())
             await _quietly(admin.close())
             for task in self.tasks.values():
                 task.close()
             self.tasks.clear()
+            if self.registry is not None:
+                self.registry.close()
+
+    async def _read_registry(self, stop: asyncio.Event) -> None:
+        """Open the registry store and read the registry topic from its positions to the end."""
+        consumer, topic = self.registry_consumer, self.kafka.registry_topic
+        assert consumer is not None
+        await consumer.topics()  # fresh metadata: the topic may have just been created
+        partitions = sorted(consumer.partitions_for_topic(topic) or ())
+        if not partitions:
+            raise StateError(f"topic {topic} has no partitions")
+        self.registry = await asyncio.to_thread(RegistryTable, self.state_dir, len(partitions), self.settings,
+                                                self.kafka)
+        tps = [TopicPartition(topic, number) for number in partitions]
+        consumer.assign(tps)
+        for tp in tps:
+            consumer.seek(tp, self.registry.position(tp.partition))
+        ends: dict[TopicPartition, int] = {}  # the high watermarks when first seen: read up to them
+        started = time.perf_counter()
+        every = self.kafka.stats_every_seconds
+        note = time.monotonic() + every if every > 0 else float("inf")
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=500, max_records=20_000)
+            if batch:
+                await self._handle_registry(batch)
+            if time.monotonic() >= note:
+                log.info("reading the registry: %s records so far", f"{self.registry.progress.lines:,}")
+                note = time.monotonic() + every
+            ends.update({tp: end for tp in tps if tp not in ends and (end := consumer.highwater(tp)) is not None})
+            if len(ends) == len(tps) and all([await consumer.position(tp) >= end for tp, end in ends.items()]):
+                break
+        log.info("registry read: %s records in %.1f s", f"{self.registry.progress.lines:,}",
+                 time.perf_counter() - started)
+
+    async def _follow_registry(self, stopping: asyncio.Future) -> None:
+        """Apply registry changes as they come, between events batches."""
+        assert self.registry_consumer is not None
+        try:
+            while (batch := await _fetch(self.registry_consumer, stopping, self.kafka.batch_max_records)) is not None:
+                if batch:
+                    await self._handle_registry(batch)
+        except Exception as exc:
+            self.fail(exc)
+
+    async def _handle_registry(self, batch: dict[TopicPartition, list]) -> None:
+        """Apply registry records to the table and every partition, deliver the alerts that moved,
+        then commit the partitions and, last, the table (a crash before it re-reads the records,
+        whose moves are then no-ops)."""
+        assert self.registry is not None
+        async with self._lock:
+            started = time.perf_counter()
+            tasks = list(self.tasks.values())
+            outputs = await asyncio.to_thread(_apply_registry, self.registry, batch, tasks)
+            await self._deliver(outputs)
+            await asyncio.to_thread(_commit_all, [*tasks, self.registry])
+            self.stats.registry_records += sum(len(records) for records in batch.values())
+            self.stats.registry_seconds += time.perf_counter() - started
+            self.stats.outputs += len(outputs)
 
     async def _loop(self, stop: asyncio.Event) -> None:
         assert self.consumer is not None
         every = self.kafka.stats_every_seconds
         next_stats = time.monotonic() + every if every > 0 else float("inf")
         stopping = asyncio.ensure_future(_first(stop.wait(), self._stop.wait()))
+        registry = asyncio.ensure_future(self._follow_registry(stopping))
         try:
-            while not stop.is_set() and not self._stop.is_set():
+            while not stopping.done():
                 generation = self._generation
-                fetch = asyncio.ensure_future(self.consumer.getmany(
-                    timeout_ms=1000, max_records=self.kafka.batch_max_records))
-                await asyncio.wait((fetch, stopping), return_when=asyncio.FIRST_COMPLETED)
-                if not fetch.done():
-                    fetch.cancel()
+                batch = await _fetch(self.consumer, stopping, self.kafka.batch_max_records)
+                if batch is None:
                     break
-                batch = fetch.result()
                 if batch:
                     async with self._lock:
                         if generation == self._generation:
@@ -154,6 +230,7 @@ class Worker:
                     next_stats = time.monotonic() + every
         finally:
             stopping.cancel()
+            await registry  # it finishes the registry batch in hand first
         if self._failed is not None:
             raise self._failed
 
@@ -183,15 +260,21 @@ class Worker:
         stats.recent.append((count, applied - started, ended - applied))
 
     async def _deliver(self, outputs: Sequence[Output]) -> None:
-        """Send in order and wait for every acknowledgement (at-least-once; consumers fold by alert_id)."""
+        """Send in order and wait for every acknowledgement (at-least-once; consumers fold by alert_id).
+
+        Whole batches (connectors/kafka/batches.py): a ``send`` per output took 90 ms of each
+        batch's delivery on the outbreak city, whole batches 65-72 (docs/kafka.md)."""
         if not outputs:
             return
         assert self.producer is not None and self.topics is not None
-        await self.topics.ensure_outputs(output.topic for output in outputs)
-        send = self.producer.send
-        pending = [await send(o.topic, o.value, key=o.key, partition=o.partition,
-                              headers=None if o.copy is None else [(COPY_HEADER, o.copy)]) for o in outputs]
-        await asyncio.gather(*pending)
+        counts = await self.topics.ensure_outputs(output.topic for output in outputs)
+        out = Batches(self.producer)
+        for o in outputs:
+            partition = o.partition if o.partition is not None else partition_of(o.key, counts[o.topic])
+            out.add(o.topic, partition, o.key, o.value, [] if o.copy is None else [(COPY_HEADER, o.copy)])
+            if out.full:
+                await out.send_full()
+        await out.close()
 
     async def _commit_offsets(self, tasks: Iterable[PartitionTask]) -> None:
         """Tell the group where outputs are delivered up to (never backwards)."""
@@ -237,16 +320,19 @@ class Worker:
             log.info("partitions assigned: %s", sorted(keep))
 
     async def _set_up(self, number: int) -> None:
-        assert self.consumer is not None
+        assert self.consumer is not None and self.registry is not None
         tp = TopicPartition(self.kafka.events_topic, number)
-        task = self.tasks.get(number)
-        if task is None:
-            task = await asyncio.to_thread(PartitionTask, self.state_dir, tp.topic, number,
-                                           self._partition_count(), self.settings, self.kafka, self.pseudonyms)
-            self.tasks[number] = task
+        new = number not in self.tasks
+        if new:
+            self.tasks[number] = await asyncio.to_thread(
+                PartitionTask, self.state_dir, tp.topic, number, self._partition_count(), self.settings, self.kafka,
+                self.registry.store, self.pseudonyms)
+        task = self.tasks[number]
         delivered = await self.consumer.committed(tp)
         self._committed[number] = delivered or 0
         position, resend = task.resume(delivered)
+        if new:  # registry records read while its store was closed (or elsewhere) move its alerts now
+            resend += await asyncio.to_thread(task.refresh)
         if resend:
             await self._deliver(resend)
             await asyncio.to_thread(task.commit)
@@ -294,9 +380,24 @@ def _apply_all(work: list[tuple[PartitionTask, list]]) -> list[Output]:
     return outputs
 
 
-def _commit_all(tasks: list[PartitionTask]) -> None:
-    for task in tasks:
-        task.commit()
+def _apply_registry(table: RegistryTable, batch: dict[TopicPartition, list],
+                    tasks: list[PartitionTask]) -> list[Output]:
+    return [output for tp, records in batch.items() for output in table.apply(tp.partition, records, tasks)]
+
+
+def _commit_all(stores: Sequence[PartitionTask | RegistryTable]) -> None:
+    for store in stores:
+        store.commit()
+
+
+async def _fetch(consumer: AIOKafkaConsumer, stopping: asyncio.Future, max_records: int) -> dict | None:
+    """The next fetched batch (maybe empty), or None once ``stopping`` is done."""
+    fetch = asyncio.ensure_future(consumer.getmany(timeout_ms=1000, max_records=max_records))
+    await asyncio.wait((fetch, stopping), return_when=asyncio.FIRST_COMPLETED)
+    if not fetch.done():
+        fetch.cancel()
+        return None
+    return fetch.result()
 
 
 async def _first(*waits: Awaitable[object]) -> None:

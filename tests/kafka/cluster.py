@@ -90,7 +90,7 @@ def wait_caught_up(kafka: KafkaSettings, workers: list[WorkerProcess], timeout: 
                 assert code is None, f"{worker.name} exited with {code}:\n{worker.text()[-3000:]}"
             offsets = group_offsets(kafka)
             ends = high_watermarks(kafka, consumer, offsets)
-            streak = streak + 1 if all(offsets.get(p, -1) == end for p, end in ends.items()) else 0
+            streak = streak + 1 if all(offsets.get(p, 0) == end for p, end in ends.items()) else 0
             if streak >= 2:
                 return time.monotonic()
             time.sleep(0.5)

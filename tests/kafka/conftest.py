@@ -26,7 +26,7 @@ from tests.kafka.harness import write_config
 from tests.kafka.tansu import BrokerUnavailable, start_tansu, stop_tansu
 
 TEST_TIMINGS = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 2000, "stats_every_seconds": 1.0,
-                "fetch_max_wait_ms": 500, "events_partitions": 4, "contacts_partitions": 3}
+                "fetch_max_wait_ms": 500, "events_partitions": 4, "registry_partitions": 2, "contacts_partitions": 3}
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +46,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def kafka(broker: str) -> KafkaSettings:
     """Settings with topic and group names of this test only, and the test timings."""
     prefix = f"t{uuid.uuid4().hex[:10]}."
-    return replace(KafkaSettings(), broker=broker, events_topic=prefix + "events",
+    return replace(KafkaSettings(), broker=broker, events_topic=prefix + "events", registry_topic=prefix + "registry",
                    contacts_topic=prefix + "contacts", queue_topic_prefix=prefix + "alerts.",
                    dead_letter_topic=prefix + "dead-letter", group_id=prefix + "workers", **TEST_TIMINGS)
 

@@ -1,8 +1,8 @@
 """Helpers for the Kafka tests: an in-memory events topic, folding, and the embedded reference.
 
-``MemoryBus`` stands in for the broker in the pure tests of the partitioned design: the events
-topic is one list per partition, worker-made records are appended to those lists (as the broker
-would), and every other output is kept per topic. It lets the tests interleave partitions, lose
+``MemoryBus`` stands in for the broker in the pure tests of the partitioned design: the events and
+registry topics are one list per partition, worker-made records are appended to those lists (as the
+broker would), and every other output is kept per topic. It lets the tests interleave partitions, lose
 a store or crash between delivery and commit, deterministically and in milliseconds.
 """
 
@@ -17,28 +17,33 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from connectors.kafka.routing import COPY_HEADER, SEQ_HEADER, partitions_of
+from connectors.kafka.routing import COPY_HEADER, SEQ_HEADER, placement
 from connectors.kafka.settings import KafkaSettings
 from streams.embedded import run_embedded
 from streams.kafka.partition import Output, PartitionTask
+from streams.kafka.registry import RegistryTable
 from tracer.alerts import fold
 from tracer.errors import InvalidEvent
 from tracer.events import parse_line
+from tracer.privacy import Pseudonymizer
 from tracer.settings import Settings, load_settings
 
 
 class Rec(NamedTuple):
     offset: int
-    value: bytes
+    value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
+    key: bytes | None = None
 
 
 class MemoryBus:
-    """The events topic (a list per partition) and the output topics, in memory."""
+    """The events topic (a list per partition), the registry topic (the same) and the output
+    topics, in memory."""
 
     def __init__(self, partitions: int, kafka: KafkaSettings | None = None) -> None:
-        self.kafka = kafka or KafkaSettings(events_partitions=partitions)
+        self.kafka = kafka or KafkaSettings(events_partitions=partitions, registry_partitions=2)
         self.logs: list[list[Rec]] = [[] for _ in range(partitions)]
+        self.registry: list[list[Rec]] = [[] for _ in range(self.kafka.registry_partitions)]
         self.topics: dict[str, list[bytes]] = defaultdict(list)
 
     def publish(self, lines: Iterable[bytes], settings: Settings) -> int:
@@ -51,9 +56,11 @@ class MemoryBus:
             except InvalidEvent:
                 dead += 1
                 continue
-            _, targets = partitions_of(event, len(self.logs))
+            topic, key, targets = placement(event, self.kafka, len(self.logs), len(self.registry))
+            headers = ((SEQ_HEADER, f"{index:012d}".encode()),)
             for partition in targets:
-                self.append(partition, line, ((SEQ_HEADER, f"{index:012d}".encode()),))
+                log = (self.registry if topic == self.kafka.registry_topic else self.logs)[partition]
+                log.append(Rec(len(log), line, headers, key))
         return dead
 
     def append(self, partition: int, value: bytes, headers: tuple[tuple[str, bytes], ...] = ()) -> None:
@@ -72,19 +79,58 @@ class MemoryBus:
         return [orjson.loads(value) for value in self.topics.get(topic, [])]
 
 
-def open_tasks(bus: MemoryBus, state: Path, settings: Settings) -> list[PartitionTask]:
-    return [PartitionTask(state, bus.kafka.events_topic, p, len(bus.logs), settings, bus.kafka)
-            for p in range(len(bus.logs))]
+class Partitions(list[PartitionTask]):
+    """One worker holding every partition of the bus: a task each and the registry table they
+    share, as streams/kafka/worker.py keeps them. Opening reads the registry topic whole first,
+    then opens the tasks and moves their alerts to the homes read (``PartitionTask.refresh``)."""
+
+    def __init__(self, bus: MemoryBus, state: Path, settings: Settings, pseudonyms: Pseudonymizer | None = None):
+        self.table = RegistryTable(state, len(bus.registry), settings, bus.kafka)
+        while self.read_registry(bus, 1 << 30):
+            pass
+        super().__init__(PartitionTask(state, bus.kafka.events_topic, p, len(bus.logs), settings, bus.kafka,
+                                       self.table.store, pseudonyms) for p in range(len(bus.logs)))
+        for task in self:
+            bus.deliver(task.refresh())  # with the outbox of the last commit, as after a crash
+
+    def read_registry(self, bus: MemoryBus, batch: int, rng: random.Random | None = None) -> bool:
+        """Apply up to ``batch`` unread records of one registry partition (the first with some, or a
+        random one), as the worker does: deliver, commit the tasks, then the table. False: none left."""
+        ready = [p for p, log in enumerate(bus.registry) if self.table.position(p) < len(log)]
+        if not ready:
+            return False
+        partition = rng.choice(ready) if rng else ready[0]
+        start = self.table.position(partition)
+        bus.deliver(self.table.apply(partition, bus.registry[partition][start:start + batch], self))
+        for task in self:
+            task.commit()
+        self.table.commit()
+        return True
+
+    def close(self) -> None:
+        for task in self:
+            task.close()
+        self.table.close()
 
 
-def drain(bus: MemoryBus, tasks: list[PartitionTask], batch: int = 64, seed: int = 0) -> None:
-    """Run the tasks until no partition has unread records, in a random interleaving of batches."""
+def open_tasks(bus: MemoryBus, state: Path, settings: Settings, pseudonyms: Pseudonymizer | None = None) -> Partitions:
+    return Partitions(bus, state, settings, pseudonyms)
+
+
+def drain(bus: MemoryBus, tasks: Partitions, batch: int = 64, seed: int = 0) -> None:
+    """Run the tasks until no partition has unread records (the registry's included), in a random
+    interleaving of batches."""
     rng = random.Random(seed)
     while True:
-        ready = [t for t in tasks if t.position < len(bus.logs[t.partition])]
+        ready: list[PartitionTask | None] = [t for t in tasks if t.position < len(bus.logs[t.partition])]
+        if any(tasks.table.position(p) < len(log) for p, log in enumerate(bus.registry)):
+            ready.append(None)  # the registry's turn
         if not ready:
             return
         task = rng.choice(ready)
+        if task is None:
+            tasks.read_registry(bus, rng.randint(1, batch), rng)
+            continue
         records = bus.logs[task.partition][task.position:task.position + rng.randint(1, batch)]
         bus.deliver(task.process(records))
         task.commit()
@@ -98,8 +144,7 @@ def run_partitioned(lines: list[bytes], state: Path, settings: Settings, partiti
     try:
         drain(bus, tasks, seed=seed)
     finally:
-        for task in tasks:
-            task.close()
+        tasks.close()
     return bus
 
 

@@ -27,5 +27,5 @@ def test_publish_warns_once_of_an_unknown_code_and_refuses_other_digits(kafka: K
     assert (summary.events["person"], summary.dead_letters, summary.warnings) == (2, 1, 1)
     letters = [orjson.loads(r.value) for found in read_topic(kafka, kafka.dead_letter_topic).values() for r in found]
     assert sorted((letter["line"], letter.get("severity")) for letter in letters) == [(2, "warning"), (3, None)]
-    published = {r.value for found in read_topic(kafka, kafka.events_topic).values() for r in found}
+    published = {r.value for found in read_topic(kafka, kafka.registry_topic).values() for r in found}
     assert {orjson.loads(value)["person_id"] for value in published} == {"P1", "P2"}

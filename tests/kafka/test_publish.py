@@ -56,33 +56,37 @@ def _events(tmp_path: Path) -> Path:
     return path
 
 
-def test_publish_keys_trips_by_service_day_and_sends_the_rest_everywhere(kafka: KafkaSettings,
-                                                                         tmp_path: Path) -> None:
+def test_publish_keys_trips_by_service_day_sends_persons_once_to_the_registry_and_the_rest_everywhere(
+        kafka: KafkaSettings, tmp_path: Path) -> None:
     summary = publish([str(_events(tmp_path))], SETTINGS, kafka)
     assert summary.dead_letters == 2
-    records = read_topic(kafka, kafka.events_topic)
-    by_line: dict[bytes, list[tuple[int, bytes, bytes]]] = defaultdict(list)
-    for partition, found in records.items():
-        for record in found:
-            by_line[record.value].append((partition, record.key, dict(record.headers)[SEQ_HEADER]))
+    by_line: dict[bytes, list[tuple[str, int, bytes, bytes]]] = defaultdict(list)
+    for topic in (kafka.events_topic, kafka.registry_topic):
+        for partition, found in read_topic(kafka, topic).items():
+            for record in found:
+                by_line[record.value].append((topic, partition, record.key, dict(record.headers)[SEQ_HEADER]))
     assert summary.records == sum(len(copies) for copies in by_line.values())
-    everywhere = set(range(kafka.events_partitions))
+    everywhere = {(kafka.events_topic, p) for p in range(kafka.events_partitions)}
     for line, copies in by_line.items():
         event = orjson.loads(line)
-        partitions = {p for p, _, _ in copies}
-        assert len({seq for _, _, seq in copies}) == 1  # one line, one sequence number
+        placed = {(topic, p) for topic, p, _, _ in copies}
+        assert len({seq for _, _, _, seq in copies}) == 1  # one line, one sequence number
         if event["type"] == "trip":
             key = "\x1f".join((event["date"], event["mode"], event["service"])).encode()
-            assert [c[1] for c in copies] == [key]
-            assert partitions == {partition_of(key, kafka.events_partitions)}
+            assert [c[2] for c in copies] == [key]
+            assert placed == {(kafka.events_topic, partition_of(key, kafka.events_partitions))}
+        elif event["type"] == "person":  # once, in the registry, keyed by person id
+            key = event["person_id"].encode()
+            assert [c[2] for c in copies] == [key]
+            assert placed == {(kafka.registry_topic, partition_of(key, kafka.registry_partitions))}
         else:
-            assert partitions == everywhere
+            assert placed == everywhere
             key = event.get("case_id") or event.get("exposure_id") or event["person_id"]
-            assert {c[1] for c in copies} == {key.encode()}
+            assert {c[2] for c in copies} == {key.encode()}
     assert len(by_line) == 9
     # the train exposure reaches every partition, so also the one of its riders on G7
-    train = {p for line, copies in by_line.items() for p, _, _ in copies if b'"G7"' in line and b'"trip"' in line}
-    exposure = {p for line, copies in by_line.items() for p, _, _ in copies if b'"exposure"' in line}
+    train = {p for line, copies in by_line.items() for _, p, _, _ in copies if b'"G7"' in line and b'"trip"' in line}
+    exposure = {p for line, copies in by_line.items() for _, p, _, _ in copies if b'"exposure"' in line}
     assert len(train) == 1 and train < exposure
     letters = [orjson.loads(r.value) for found in read_topic(kafka, kafka.dead_letter_topic).values() for r in found]
     assert sorted(letter["line"] for letter in letters) == [4, 7]

@@ -63,9 +63,10 @@ def test_two_workers_one_killed_equal_the_embedded_run(kafka: KafkaSettings, con
     first = WorkerProcess("w1", config_file, tmp_path / "state1", tmp_path).start()
     second = WorkerProcess("w2", config_file, tmp_path / "state2", tmp_path).start()
     try:
-        publish([str(parts[0])], SETTINGS, kafka)
+        publish([str(parts[0])], SETTINGS, kafka)  # persons only: the registry topic
+        for worker in (first, second):
+            _wait_for(lambda worker=worker: "partitions assigned" in worker.text(), 60, worker)
         wait_caught_up(kafka, [first, second])
-        assert "partitions assigned" in second.text()
         publish([str(parts[1])], SETTINGS, kafka)
         time.sleep(0.3)
         second.kill()  # mid-stream: its partitions are rebuilt from the topic by the other worker
@@ -130,3 +131,64 @@ def test_bad_records_from_other_producers_become_dead_letters_and_the_worker_goe
 def _write(path: Path, events: list[dict]) -> Path:
     path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
     return path
+
+
+def test_a_worker_reads_the_registry_whole_and_a_person_who_moves_moves_their_alerts(
+        kafka: KafkaSettings, config_file: Path, tmp_path: Path) -> None:
+    from tests.builders import case, person, trip
+
+    home, new_home = "310101002", "310101013"
+    registry = [person(f"Q{n}", home) for n in range(500)] + [person("P1", "310104003"), person("P2", home)]
+    flight = [trip("P1", seat="30A", trip_id="t1"), trip("P2", seat="31A", trip_id="t2"), case("C1", "P1")]
+    publish([str(_write(tmp_path / "before.jsonl", registry + flight))], SETTINGS, kafka)
+    worker = WorkerProcess("w", config_file, tmp_path / "state", tmp_path).start()
+    try:
+        wait_caught_up(kafka, [worker])
+        assert "registry read: 502 records" in worker.text()  # whole, before serving
+        assert queues_of(read_outputs(kafka), kafka.queue_topic_prefix).keys() == {home}
+        publish([str(_write(tmp_path / "move.jsonl", [person("P2", new_home)]))], SETTINGS, kafka)
+        _wait_for(lambda: [a["subdistrict"] for a in fold(read_outputs(kafka)[kafka.contacts_topic]).values()]
+                  == [new_home], 60, worker)
+        assert worker.stop() == 0
+    finally:
+        worker.stop()
+    outputs = read_outputs(kafka)
+    assert queues_of(outputs, kafka.queue_topic_prefix).keys() == {new_home}  # retracted from the old one
+    assert [r["action"] for r in outputs[kafka.queue_topic(home)]] == ["add", "retract"]
+
+
+def test_a_worker_killed_mid_registry_resumes_from_its_stored_position(
+        kafka: KafkaSettings, config_file: Path, tmp_path: Path) -> None:
+    from graph.keys import KAFKA_POSITION, META, group
+    from graph.store import RocksStore, StoreError
+
+    total = 300_000
+    lines = b"".join(b'{"type":"person","person_id":"P%07d","subdistrict":"310101002"}\n' % n for n in range(total))
+    (tmp_path / "registry.jsonl").write_bytes(lines)
+    publish([str(tmp_path / "registry.jsonl")], SETTINGS, kafka)
+    store = tmp_path / "state" / kafka.registry_topic
+
+    def position() -> int:
+        try:
+            view = RocksStore(store, read_only=True)
+        except StoreError:
+            return 0  # not created yet
+        try:
+            meta = view.get(group(META), KAFKA_POSITION)
+            return sum(orjson.loads(meta)["next"].values()) if meta else 0
+        finally:
+            view.close()
+
+    worker = WorkerProcess("w", config_file, tmp_path / "state", tmp_path).start()
+    _wait_for(lambda: position() > 0, 60, worker)
+    worker.kill()
+    committed = position()
+    assert 0 < committed < total
+    again = WorkerProcess("w-again", config_file, tmp_path / "state", tmp_path).start()
+    try:
+        _wait_for(lambda: "registry read" in again.text(), 60, again)
+        assert f"registry read: {total - committed:,} records" in again.text()
+        assert again.stop() == 0
+    finally:
+        again.stop()
+

@@ -30,13 +30,13 @@ def add_worker(subparsers: argparse._SubParsersAction) -> None:
     worker = subparsers.add_parser("worker", help="run one Kafka worker (start more to share the work)")
     _common(worker)
     worker.add_argument("--state", required=True, type=Path,
-                        help="folder of this worker's RocksDB stores (one per partition; kept)")
+                        help="folder of this worker's RocksDB stores (one per partition, one for the registry; kept)")
     privacy.add_arguments(worker, "the contacts topic")
     worker.set_defaults(handler=_worker)
 
 
 def add_publish(subparsers: argparse._SubParsersAction) -> None:
-    publish = subparsers.add_parser("publish", help="load JSON Lines events into the events topic")
+    publish = subparsers.add_parser("publish", help="load JSON Lines events into the registry and events topics")
     _common(publish)
     publish.add_argument("inputs", nargs="+", metavar="FILE", help="event files; - is stdin")
     publish.add_argument("--quiet", action="store_true", help="no summary")
@@ -95,7 +95,8 @@ def _publish(args: argparse.Namespace) -> int:
     settings, kafka = load_all(args.config, args.broker)
     summary = publish(args.inputs, settings, kafka)
     if not args.quiet:
-        where = {"records": f"{kafka.events_topic} (a trip to its day's partition; every other event to each)",
+        where = {"records": f"{kafka.registry_topic} (persons, once) and {kafka.events_topic} (a trip to its "
+                            "day's partition; cases, exposures and quarantines to each)",
                  "dead letters": kafka.dead_letter_topic}
         report(summary, where, sys.stderr)
     return 0
