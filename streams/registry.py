@@ -1,10 +1,10 @@
-"""``tracer registry load``: a city's registry into a state, at near the speed of a bare write loop.
+"""``tracer registry load``: a city's registry into a state before its first run.
 
-A registry is loaded once and changes slowly: 25 million residents for Shanghai. Through
-``tracer run`` each resident costs what any event costs (a checkpoint of outputs and input
-position every few thousand lines, the runner's bookkeeping per line). Here the lines go through
-the same checks (``Intake.decode``) and the same engine step (``Engine.apply``, which writes a
-run of residents without reading anything), in large chunks, and nothing else.
+A registry is loaded once and changes slowly: 25 million residents for Shanghai. Here the lines go
+through the same checks (``Intake.decode``) and the same engine step (``Engine.apply``, which
+writes a run of residents without reading anything) as in a run, in large chunks, with no outputs:
+2.5M residents in 12-13 s, as fast as the same lines at the head of a run (about 0.7 of a bare
+parse-and-write loop), into a state that several workers then read (``tracer run --workers``).
 
 Only into a state with no live alert: a resident who moves moves their alerts, and those changes
 belong in a run's outputs (``tracer run`` with the registry file does that). A chunk is committed
