@@ -129,3 +129,18 @@ def test_on_days_it_does_not_deliver_the_engine_makes_only_close_alerts_of_cases
     # D1 undelivered: its close alert stays (P5's secondary alert on D2 is derived from it), not P8's.
     assert kept == {k: v for k, v in levels.items() if k != ("P8", D1)}
     assert kept[("P5", D2)] == "secondary"
+
+
+def test_with_secondary_tracing_off_no_later_event_makes_a_secondary_alert():
+    """A quarantine, a re-report that moves the default isolation: each re-derives via sources
+    when secondary tracing is on, and must make none when it is off (they once did)."""
+    from dataclasses import replace
+
+    from tracer.settings import RuleSettings
+
+    driver = Driver(MemoryStore(), replace(RuleSettings(), trace_secondary=False))
+    driver.feed(*BASE, REPORT)
+    driver.feed({"type": "quarantine", "person_id": "P2", "at": at("15:00", D3)})
+    driver.feed(case("C1", "P1", onset="2020-01-21", reported_at=at("15:00", D2)))
+    assert driver.secondary() == set()
+    assert driver.levels()["P2"] == "close"

@@ -417,6 +417,8 @@ class Engine:
     def _refresh_via(self, case_id: str, contact: str) -> list[Change]:
         """The via source of ``contact`` for ``case_id``: from their first close exposure (here or,
         as other workers reported it, on their days) to isolation."""
+        if not self.rules.trace_secondary:
+            return []  # no via sources at all: not from a quarantine, a re-report or another worker either
         case = self._find_source(case_key(case_id))
         if case is None:
             return []  # forgotten by retention
