@@ -38,7 +38,7 @@ from streams.embedded import COORDINATOR_DIR, _Options, _Run
 from streams.worker import Message, Resident, WorkLine, owner_of_day, serve
 from tracer.engine import Engine
 from tracer.errors import ConfigError, InputError, InvalidEvent, OutputError, StateError, TracerError
-from tracer.events import Event, Person, trip_service_day
+from tracer.events import Person, trip_service_day
 from tracer.intake import WARNING
 from tracer.settings import Settings
 
@@ -180,12 +180,8 @@ class Coordinator(_Run):
         workers, everyone, source = self.workers, range(self.workers), self.inputs[self.position.index]
         for number, _, data, too_long in self.lines:
             target = 0
-            if not too_long and data.startswith(_RESIDENT):  # most of a city's lines: parsed once, here
-                resident = self._resident(source, number, data, dead)
-                if resident is None or type(resident) is Person:
-                    if resident is not None:
-                        residents.append(resident)
-                    continue
+            if not too_long and data.startswith(_RESIDENT) and self._took(source, number, data, residents, dead):
+                continue  # most of a city's lines: parsed once, here
             if not too_long:
                 try:
                     record = orjson.loads(data)
@@ -195,10 +191,7 @@ class Coordinator(_Run):
                 if kind == "trip":
                     day = trip_service_day(record)  # type: ignore[arg-type]
                     target = owner_of_day(day, workers) if day is not None else 0
-                elif kind == "person":
-                    resident = self._resident(source, number, data, dead)
-                    if resident is not None:
-                        residents.append(resident)  # type: ignore[arg-type]
+                elif kind == "person" and self._took(source, number, data, residents, dead):
                     continue
                 elif kind in _SHARED:
                     for index in everyone:
@@ -209,23 +202,26 @@ class Coordinator(_Run):
             self.registry.apply(residents)
         return shares, [(person.person_id, person.subdistrict) for person in residents], dead
 
-    def _resident(self, source: str, number: int, data: bytes, dead: list[tuple[int, str]]) -> Event | None:
-        """A person line decoded as every runner decodes it; its dead letter (or warning) in ``dead``.
-        Another event (a line that begins as a person's and names another type later) comes back
-        as it is, for the workers."""
+    def _took(
+        self, source: str, number: int, data: bytes, residents: list[Person], dead: list[tuple[int, str]]
+    ) -> bool:
+        """Decode a person line as every runner decodes it: its resident into ``residents``, its
+        dead letter (or warning) into ``dead``. False: the line is another event after all (it
+        begins as a person's and names another type later), for the workers."""
         try:
             event, warning = self.intake.decode(data)
         except InvalidEvent as exc:
             dead.append((number, dead_letter(source, number, data, exc.reason).decode()))
             self.summary.dead_letters += 1
-            return None
+            return True
         if type(event) is not Person:
-            return event
+            return False
         if warning:
             dead.append((number, dead_letter(source, number, data, warning, severity=WARNING).decode()))
             self.summary.warnings += 1
         self.summary.events["person"] += 1
-        return event
+        residents.append(event)
+        return True
 
     def _write(self, dead: list[tuple[int, str]], answers: list[dict[str, Any]]) -> None:
         write, summary = self.outputs.write, self.summary

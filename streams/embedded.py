@@ -66,7 +66,7 @@ def run_embedded(
     start as new input continuing the state, whatever it read before (after an input was replaced).
     ``workers`` > 1 partitions the stream by service day over that many processes
     (streams/coordinator.py); a state is resumed only with the number of workers that wrote it.
-    None: that number, or for a new state the machine's cores.
+    None: that number, or 1 for a new state.
     """
     options = _Options(progress, contacts_view, new_inputs, persistent=state_dir is not None)
     if workers is None:
@@ -325,7 +325,7 @@ def route_changes(
 
 class Sink(Protocol):
     """Where a ``_Batch`` reports what its lines gave: a run's output folder, or a worker's outbox
-    (streams/workers.py)."""
+    (streams/worker.py)."""
 
     summary: Progress
 

@@ -24,12 +24,11 @@ from graph.store import RocksStore
 from streams.embedded import COORDINATOR_DIR, check_layout, workers_of
 from tracer.engine import Engine
 from tracer.errors import InvalidEvent, StateError
-from tracer.events import Case, Exposure, Person, Quarantine, Trip
+from tracer.events import Person
 from tracer.intake import WARNING, Intake
 from tracer.progress import Progress
 from tracer.settings import Settings
 
-_KINDS = {kind: kind.__name__.lower() for kind in (Trip, Case, Quarantine, Exposure)}
 CHUNK = 50_000  # residents per engine step and commit (about 5 MB of pending writes)
 
 
@@ -73,7 +72,8 @@ def load_registry(
                     try:
                         event, warning = intake.decode(data, too_long)
                         if type(event) is not Person:
-                            raise InvalidEvent(f"a registry holds person events only, not {_KINDS[type(event)]}")
+                            kind = type(event).__name__.lower()
+                            raise InvalidEvent(f"a registry holds person events only, not {kind}")
                     except InvalidEvent as exc:
                         letters.write(dead_letter(source, number, data, exc.reason) + b"\n")
                         summary.dead_letters += 1

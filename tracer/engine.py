@@ -211,17 +211,20 @@ class Engine:
                 changes += self._apply_one(event)
         return Applied(changes + self._apply_run(run), refused, len(events))
 
+    def _forget_reads(self) -> None:
+        """Empty the caches of reads made while one run or event is applied: the next changes them."""
+        self._riders_of.clear()
+        self._homes.clear()
+
     def _apply_run(self, run: list[Trip] | list[Person]) -> list[Change]:
         if not run:
             return []
-        self._riders_of.clear()  # caches of reads made while one run or event is applied
-        self._homes.clear()
+        self._forget_reads()
         changes = self._on_trips(run) if type(run[0]) is Trip else self._on_persons(run)  # type: ignore[arg-type]
         return changes + self._follow(changes) if changes else changes
 
     def _apply_one(self, event: Event) -> list[Change]:
-        self._riders_of.clear()
-        self._homes.clear()
+        self._forget_reads()
         if isinstance(event, Case):
             changes = self._replace_source(case_key(event.case_id), encode_case(event))
         elif isinstance(event, Quarantine):
@@ -280,7 +283,7 @@ class Engine:
         affected: Affected = defaultdict(set)
         unprobed = self._move_probes(source_rides, affected)
         for day, persons in changed.items():
-            gone = [key for key, probe_day in unprobed if probe_day == day]
+            gone = unprobed.get(day, ())
             if day in self._probed or gone:
                 keys = {suffix.split(SEP, 1)[0] for suffix, _ in self.store.scan(group(PROBES, day))}
                 keys.update(gone)
@@ -301,11 +304,11 @@ class Engine:
         self.store.delete(group(RIDERS, trip.service_day), trip.person_id + SEP + trip.trip_id)
         self.store.delete(group(ITINERARIES, trip.person_id), trip.date + SEP + trip.trip_id)
 
-    def _move_probes(self, source_rides: list[tuple[Trip, bool]], affected: Affected) -> set[tuple[str, str]]:
+    def _move_probes(self, source_rides: list[tuple[Trip, bool]], affected: Affected) -> dict[str, set[str]]:
         """Add or remove the probes of rides of source persons (a removed version before the one
-        that replaces it), and add to ``affected`` the riders each can meet. Returns ``(source key,
-        service day)`` of every probe removed."""
-        removed = set()
+        that replaces it), and add to ``affected`` the riders each can meet. Returns the source
+        keys of the probes removed, by service day."""
+        removed: dict[str, set[str]] = defaultdict(set)
         for trip, present in source_rides:
             day = trip.service_day
             for key, _ in self.store.scan(group(RIDING, trip.person_id)):
@@ -318,7 +321,7 @@ class Engine:
                 elif self.store.get(*probe) is not None:
                     self.store.delete(*probe)
                     self._unprobe(day)
-                    removed.add((key, day))
+                    removed[day].add(key)
                 only_close = source.via_person_id is not None
                 affected[day].update((key, rider) for rider in self._exposed_by(key, trip, only_close))
         return removed
@@ -445,12 +448,11 @@ class Engine:
 
     def receive(self, sender: int, starts: Iterable[tuple[str, str, int | None]]) -> list[Change]:
         """``(case, close contact, close_start)`` as worker ``sender`` found them on its service days
-        (None: none there any more), for ``tracer run --workers`` (streams/workers.py): each worker
+        (None: none there any more), for ``tracer run --workers`` (streams/worker.py): each worker
         stores the rides of its own days, and a via source's window starts at the earliest close
         exposure on any day. Stored, then the via sources they concern are re-derived. They only
         move via sources, whose alerts are secondary: nothing received makes a worker send more."""
-        self._riders_of.clear()
-        self._homes.clear()
+        self._forget_reads()
         pairs = set()
         worker = str(sender)
         for case_id, contact, start in starts:
