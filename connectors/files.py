@@ -110,7 +110,6 @@ class LineReader:
         self._hashed = offset
         self._kept: deque[tuple[int, bytes]] = deque()
         self._end = offset  # the offset after the last read
-        self._yielded = offset  # the end of the last line returned
 
     def fingerprint(self, offset: int) -> Fingerprint:
         """Length and hash of the first ``offset`` bytes: the consumer's position, which only grows
@@ -167,7 +166,6 @@ class LineReader:
         for lines, first_size, terminated in _split(self._chunks(read, stream if live else None), max_bytes):
             if hold and not terminated and self._held_back(lines[0], first_size):
                 return
-            last = self._yielded
             for data in lines:
                 if first_size:
                     position += first_size
@@ -178,12 +176,9 @@ class LineReader:
                 if data.endswith(b"\r"):
                     data = data[:-1]
                 if len(data) > max_bytes:
-                    last = position
                     yield number, position, data[:max_bytes], True
                 elif data and not data.isspace():  # isspace: no copy, unlike strip
-                    last = position
                     yield number, position, data, False
-            self._yielded = last
 
     def _held_back(self, data: bytes, size: int) -> bool:
         """Whether the last line, without its newline, is kept for later: not blank and not whole JSON."""
