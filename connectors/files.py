@@ -29,6 +29,7 @@ from tracer.jsonl import escape_line_breaks
 
 CONTACTS_FILE = "contacts.jsonl"
 DEAD_LETTER_FILE = "dead-letter.jsonl"
+STATUS_FILE = "status.jsonl"  # health status changes (docs/rules.md)
 QUEUE_DIR = "alerts"
 STDIN = "-"
 _READ_SIZE = 1 << 20
@@ -381,10 +382,12 @@ class OutputFiles:
             return CONTACTS_FILE
         if destination == "dead-letter":
             return DEAD_LETTER_FILE
+        if destination == "status":
+            return STATUS_FILE
         return f"{QUEUE_DIR}/{destination}.jsonl"
 
     def write(self, destination: str, line: bytes) -> None:
-        """Append one record; ``destination`` is ``contacts``, ``dead-letter`` or a queue name.
+        """Append one record; ``destination`` is ``contacts``, ``dead-letter``, ``status`` or a queue name.
 
         Every output line passes here: this is where line breaks inside strings are escaped.
         """
@@ -459,7 +462,7 @@ class OutputFiles:
             self._open(destination)
 
     def _existing(self) -> list[Path]:
-        found = [self.root / CONTACTS_FILE, self.root / DEAD_LETTER_FILE]
+        found = [self.root / CONTACTS_FILE, self.root / DEAD_LETTER_FILE, self.root / STATUS_FILE]
         found += list((self.root / QUEUE_DIR).glob("*.jsonl"))
         return [p for p in found if os.path.lexists(p)]
 

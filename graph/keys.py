@@ -19,6 +19,14 @@ the prefix that a scan reads. Dates come first where retention must cut:
     REMOTE_STARTS   V|case|contact|worker             time              `tracer run --workers`: another worker's
                                                                         earliest close exposure of a close contact
     REMOTE_CONTACTS U|contact|case|worker             b""               the same entries by contact (quarantines)
+
+  The views (tracer/views/): follow-ups, health status and call lists, derived from the above.
+    OBSERVED        O|person                          facts JSON        a person's live alerts (summaries)
+                                                                        and the cases they are the person of
+    FOLLOWUPS       F|person|at|digest                follow-up JSON    what offices did, by time
+    OFFICES         L|office|person                   b""               residents with a live alert, by office
+    HEALTH          H|person                          status JSON       each non-green person's health status
+    CASE_FACTS      Z|case                            case JSON         each case's person, status, report time
     META            M|name                            ...               the names below
 
 A service day is ``date|mode|service`` (``service_day``). A source key is ``c:<case>``,
@@ -33,6 +41,7 @@ from graph.store import SEP
 TRIPS, RIDERS, ITINERARIES, PROBES, SOURCES, RIDING = "T", "R", "I", "P", "C", "K"
 ALERTS, CONTACT_ALERTS, HOMES, QUARANTINES, INTEREST, META = "A", "X", "S", "Q", "W", "M"
 REMOTE_STARTS, REMOTE_CONTACTS = "V", "U"
+OBSERVED, FOLLOWUPS, OFFICES, HEALTH, CASE_FACTS = "O", "F", "L", "H", "Z"
 
 # Names under META.
 WATERMARK = "watermark"  # the engine's event time (epoch microseconds)
@@ -42,6 +51,7 @@ STATE_ID = "state-id"  # the embedded runner's state identity, named by the outp
 EPOCH = "epoch"  # `tracer run --workers`: the coordinator's epoch and the messages it delivers next
 WORKER = "worker"  # `tracer run --workers`: a worker's epoch and its answer to it (streams/workers.py)
 KAFKA_POSITION = "kafka"  # a Kafka partition store's topic, partition and offset
+VIEW_TIME = "view-time"  # the views' event time where no engine shares their store (Kafka's view worker)
 
 # The source kinds that alerts name (a via source is its case's) and the key prefixes they take.
 CASE, EXPOSURE = "case", "exposure"

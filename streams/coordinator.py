@@ -43,7 +43,7 @@ from tracer.intake import WARNING
 from tracer.settings import Settings
 
 _EPOCH = (group(META), EPOCH)
-_SHARED = frozenset(("case", "quarantine", "exposure"))
+_SHARED = frozenset(("case", "followup", "quarantine", "exposure"))
 _RESIDENT = b'{"type":"person"'  # how the registry's lines begin, in every feed seen
 _POLL_SECONDS = 1.0
 _ERRORS = {error.__name__: error for error in (ConfigError, InputError, OutputError, StateError, StoreError)}

@@ -26,18 +26,19 @@ import orjson
 from connectors.files import STDIN, Fingerprint, LineReader, OutputFiles, check_whole, dead_letter, display_name
 from graph.keys import META, POSITION, STATE_ID, group
 from graph.store import RocksStore
-from tracer.alerts import Alert, Change, route
+from tracer.alerts import Alert, Change, record_of, route
 from tracer.engine import Engine
 from tracer.errors import InvalidEvent, OutputError, StateError
-from tracer.events import Case, Event, Exposure, Person, Quarantine, Trip
+from tracer.events import Case, Event, Exposure, Followup, Person, Trip
 from tracer.intake import WARNING, Intake
 from tracer.progress import Progress
 from tracer.settings import Settings
+from tracer.views import Views
 
 log = logging.getLogger(__name__)
 _POSITION = (group(META), POSITION)
 _STATE_ID = (group(META), STATE_ID)
-_KINDS = {kind: kind.__name__.lower() for kind in (Trip, Case, Person, Quarantine, Exposure)}
+_KINDS = {kind: kind.__name__.lower() for kind in (Trip, Case, Person, Followup, Exposure)}
 
 
 @dataclass
@@ -155,7 +156,7 @@ class _Run:
     def _trace(self) -> None:
         engine = Engine(self.store, self.settings.rules)
         self.store.commit_hooks.append(self._checkpoint)
-        self._loop(engine)
+        self._loop(engine, Views(self.store, self.settings))
         self.store.commit()
 
     def reports(self, number: int, event: Event | None) -> bool:
@@ -168,6 +169,11 @@ class _Run:
         write = self.outputs.write
         for destination, record in route_changes(changes, self.summary, self.contacts_view):
             write(destination, record)
+
+    def statuses(self, records: list[dict[str, Any]]) -> None:
+        for record in records:
+            self.summary.statuses[record["color"]] += 1
+            self.outputs.write("status", orjson.dumps(record))
 
     def moved(self, number: int, end: int) -> None:
         self.position.line, self.position.offset = number, end
@@ -253,11 +259,11 @@ class _Run:
         self.store.commit()
         return state
 
-    def _loop(self, engine: Engine) -> None:
+    def _loop(self, engine: Engine, views: Views | None) -> None:
         """Read lines into batches and apply each (``_Batch``); commit at the first batch end after
         ``commit_every`` lines."""
         runtime = self.settings.runtime
-        batch = self._batch = _Batch(engine, self)
+        batch = self._batch = _Batch(engine, self, views)
         every = runtime.progress_every_seconds
         started = time.perf_counter()
         next_progress = started + every if self.progress and every > 0 else float("inf")
@@ -339,6 +345,9 @@ class Sink(Protocol):
     def changed(self, changes: list[Change]) -> None:
         """The alert changes of a step."""
 
+    def statuses(self, records: list[dict[str, Any]]) -> None:
+        """The health status changes of a step (only a sink whose batch keeps views gets any)."""
+
     def moved(self, number: int, end: int) -> None:
         """The lines up to ``number`` (ending at byte ``end`` of the input) are applied and reported."""
 
@@ -355,8 +364,8 @@ class _Batch:
     new engine step (``Engine.apply``) whose purge commits: the batch then fills up from there.
     """
 
-    def __init__(self, engine: Engine, sink: Sink) -> None:
-        self.engine, self.sink = engine, sink
+    def __init__(self, engine: Engine, sink: Sink, views: Views | None = None) -> None:
+        self.engine, self.sink, self.views = engine, sink, views
         # (number, end, data, index of its event in ``events`` or -1, the reason or warning)
         self.lines: list[tuple[int, int, bytes, int, str | None]] = []
         self.events: list[Event] = []
@@ -391,6 +400,10 @@ class _Batch:
                 sink.dead(number, data, note, severity=WARNING)
                 summary.warnings += 1
         sink.changed(applied.changes)
+        if self.views is not None:
+            events = [event for slot, event in enumerate(self.events[:applied.consumed]) if slot not in applied.refused]
+            records = [record_of(change) for change in applied.changes]
+            sink.statuses(self.views.apply(events, records, self.engine.event_time))
         sink.moved(*self.lines[rest - 1][:2])
         summary.lines += rest
         self.since_commit += rest

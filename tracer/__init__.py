@@ -25,7 +25,7 @@ Runners: ``streams.embedded.run_embedded`` (files or stdin in, RocksDB state, fi
 from tracer.alerts import Alert, Change, fold, route
 from tracer.engine import Engine
 from tracer.errors import ConfigError, InputError, InvalidEvent, OutputError, StateError, TracerError
-from tracer.events import Case, Event, Exposure, Person, Quarantine, Trip, parse_line
+from tracer.events import Case, Event, Exposure, Followup, Person, Trip, parse_line
 from tracer.settings import RuleSettings, Settings, load_settings
 
 __all__ = [
@@ -40,7 +40,6 @@ __all__ = [
     "InvalidEvent",
     "OutputError",
     "Person",
-    "Quarantine",
     "RuleSettings",
     "Settings",
     "StateError",

@@ -95,6 +95,11 @@ def retraction(alert: Alert) -> Alert:
     return {**alert, "action": "retract"}
 
 
+def record_of(change: Change) -> Alert:
+    """The contacts-stream record of a change: the alert after it, or the retraction of the one before."""
+    return change.after if change.after is not None else retraction(change.before)  # type: ignore[arg-type]
+
+
 def queue_of(alert: Alert) -> str | None:
     """The street-office queue an alert belongs in, or None for the contacts stream only."""
     if alert["level"] not in QUEUE_LEVELS:
@@ -109,7 +114,7 @@ def route(change: Change, contacts_view: Callable[[Alert], Alert] | None = None)
     get the alert as it is.
     """
     before, after = change.before, change.after
-    record = after if after is not None else retraction(before)  # type: ignore[arg-type]
+    record = record_of(change)
     line = orjson.dumps(record)
     records = [(CONTACTS, orjson.dumps(contacts_view(record)) if contacts_view else line)]
     old_queue = queue_of(before) if before is not None else None

@@ -48,11 +48,12 @@ from graph.store import SEP, Store
 from tracer.alerts import Alert, Change, alert_day, alert_id, build_alert, is_case_close
 from tracer.errors import InvalidEvent
 from tracer.events import (
+    QUARANTINED,
     Case,
     Event,
     Exposure,
+    Followup,
     Person,
-    Quarantine,
     Trip,
     decode_trip,
     format_time,
@@ -158,6 +159,11 @@ class Engine:
             self._set_horizon(self._watermark)
 
     # -- entry points ----------------------------------------------------------------------
+    @property
+    def event_time(self) -> int | None:
+        """The stream's event time (docs/rules.md), or None before it has one."""
+        return self._watermark if self._watermark != -_FAR else None
+
     def has_live_alerts(self, person_id: str | None = None) -> bool:
         """Whether anyone (or ``person_id``) has a live alert here."""
         return bool(self._alerted) if person_id is None else person_id in self._alerted
@@ -227,8 +233,8 @@ class Engine:
         self._forget_reads()
         if isinstance(event, Case):
             changes = self._replace_source(case_key(event.case_id), encode_case(event))
-        elif isinstance(event, Quarantine):
-            changes = self._on_quarantine(event)
+        elif isinstance(event, Followup):
+            changes = self._on_quarantine(event) if event.outcome == QUARANTINED else []
         else:
             assert isinstance(event, Exposure)
             changes = self._on_exposure(event)
@@ -467,11 +473,13 @@ class Engine:
             pairs.add((case_id, contact))
         return [change for case_id, contact in sorted(pairs) for change in self._refresh_via(case_id, contact)]
 
-    def _on_quarantine(self, event: Quarantine) -> list[Change]:
-        value = str(event.at).encode()
-        if self.store.get(Q, event.person_id) == value:
+    def _on_quarantine(self, event: Followup) -> list[Change]:
+        """A ``quarantined`` follow-up: the person is isolated from the earliest of them on (an
+        order-independent rule, docs/rules.md), which ends their secondary-exposure periods."""
+        stored = self.store.get(Q, event.person_id)
+        if stored is not None and int(stored) <= event.at:
             return []
-        self.store.put(Q, event.person_id, value)
+        self.store.put(Q, event.person_id, str(event.at).encode())
         # Every case this person has a live alert of, not only their via sources riding now (K): a
         # via source whose period was empty (isolated before the first exposure) has no K entry,
         # and a later quarantine may open it. And the cases other workers found them close to.

@@ -22,8 +22,11 @@ from tracer.errors import InvalidEvent
 MODES = ("flight", "train", "metro")
 BERTHS = ("seat", "hard_sleeper", "soft_sleeper")
 ROLES = ("passenger", "crew")
-STATUSES = ("confirmed", "asymptomatic", "suspected", "excluded")
-TRACED_STATUSES = frozenset(("confirmed", "asymptomatic", "suspected"))
+STATUSES = ("confirmed", "asymptomatic", "suspected", "discharged", "excluded")
+TRACED_STATUSES = frozenset(("confirmed", "asymptomatic", "suspected", "discharged"))
+OUTCOMES = ("reached", "quarantined", "unreachable", "released")
+QUARANTINED = "quarantined"
+_MAX_NOTE = 500
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -104,11 +107,16 @@ class Case:
 
 
 @dataclass(frozen=True, slots=True)
-class Quarantine:
-    """When a person (typically a close contact) was actually isolated: ends their exposure period."""
+class Followup:
+    """What a street office did about a person (docs/rules.md, "Follow-ups"). A ``quarantined``
+    one also says when the person was isolated, which ends their secondary-exposure period; the
+    old ``quarantine`` event is read as one."""
 
     person_id: str
+    outcome: str
     at: int
+    by: str | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +140,7 @@ class Exposure:
     source: str | None
 
 
-Event = Person | Trip | Case | Quarantine | Exposure
+Event = Person | Trip | Case | Followup | Exposure
 
 
 def parse_line(raw: bytes | str, max_ride_us: int) -> Event:
@@ -150,13 +158,15 @@ def parse_line(raw: bytes | str, max_ride_us: int) -> Event:
         return _case(obj)
     if kind == "person":
         return Person(_id(obj, "person_id"), _subdistrict(obj))
+    if kind == "followup":
+        return _followup(obj)
     if kind == "quarantine":
-        return Quarantine(_id(obj, "person_id"), _time(obj, "at"))
+        return Followup(_id(obj, "person_id"), QUARANTINED, _time(obj, "at"))
     if kind == "exposure":
         return _exposure(obj)
     if kind is None:
         raise InvalidEvent("missing field 'type'")
-    raise InvalidEvent(f"unknown type {_show(kind)} (expected trip, case, person, quarantine or exposure)")
+    raise InvalidEvent(f"unknown type {_show(kind)} (expected trip, case, person, followup, quarantine or exposure)")
 
 
 def trip_service_day(obj: dict[str, Any]) -> str | None:
@@ -239,6 +249,20 @@ def _case(obj: dict[str, Any]) -> Case:
         isolated,
         _time(obj, "reported_at"),
     )
+
+
+def _followup(obj: dict[str, Any]) -> Followup:
+    outcome = obj.get("outcome")
+    if outcome not in OUTCOMES:
+        unknown = f"unknown outcome {_show(outcome)} (expected {', '.join(OUTCOMES)})"
+        raise InvalidEvent(_missing("outcome") if outcome is None else unknown)
+    by = None if obj.get("by") is None else _id(obj, "by")
+    note = obj.get("note")
+    if note is not None:
+        if not isinstance(note, str) or len(note) > _MAX_NOTE or _BAD_ID.search(note):
+            raise InvalidEvent(f"note must be text of at most {_MAX_NOTE} characters without control characters")
+        note = note.strip() or None
+    return Followup(_id(obj, "person_id"), outcome, _time(obj, "at"), by, note)
 
 
 def _exposure(obj: dict[str, Any]) -> Exposure:

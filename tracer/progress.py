@@ -19,6 +19,7 @@ class Progress:
     lines: int = 0  # input lines (or records) read
     events: Counter[str] = field(default_factory=Counter)  # accepted, by type; a partition: "copy" too
     alerts: Counter[str] = field(default_factory=Counter)  # alert changes by level, and "retract"
+    statuses: Counter[str] = field(default_factory=Counter)  # health status changes by new colour
     dead_letters: int = 0  # lines rejected, each in the dead letters with its reason
     warnings: int = 0  # lines applied, and reported in the dead letters with a warning
     records: int = 0  # records written onward: published (publish), outputs (a Kafka partition)
@@ -45,6 +46,8 @@ def report(progress: Progress, outputs: dict[str, str], stream: TextIO | None = 
     if progress.alerts or "records" not in outputs:
         rows.append(("alert changes", ", ".join(f"{n} {level}" for level, n in sorted(progress.alerts.items()))
                      or "none"))
+    if progress.statuses:
+        rows.append(("status changes", ", ".join(f"{n} {color}" for color, n in sorted(progress.statuses.items()))))
     if "records" in outputs:
         rows.append(("records", f"{progress.records:,} to {outputs['records']}"))
     where = f" to {outputs['dead letters']}" if "dead letters" in outputs else ""

@@ -13,7 +13,7 @@ import os
 import stat
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -72,6 +72,31 @@ class RegistrySettings:
     subdistricts: str = ""  # a CSV with a ``code`` column; "" is the shipped Shanghai list
 
 
+COLORS = ("green", "yellow", "red")  # health status colours, mildest first (docs/rules.md)
+
+
+@dataclass(frozen=True, slots=True)
+class FollowupHours:
+    """How long an office has to reach a resident after their first alert, by the row's level."""
+
+    close: float = 24.0
+    secondary: float = 48.0
+    general: float = 72.0
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSettings:
+    """Health status (随申码) and the call list's deadlines (docs/rules.md, "Follow-up and health status")."""
+
+    close_color: str = "red"
+    close_days: int = 14
+    secondary_color: str = "yellow"
+    secondary_days: int = 14
+    general_color: str = "yellow"
+    general_days: int = 14
+    followup_hours: FollowupHours = field(default_factory=FollowupHours)
+
+
 class Range(NamedTuple):
     """The values a number may take: ``low..high``, or ``(low, high]`` when ``low_open``."""
 
@@ -108,6 +133,12 @@ RANGES: Mapping[str, Range] = {
     "runtime.block_cache_mb": Range(1, 65_536),  # 64 GiB
     "runtime.write_buffer_mb": Range(1, 4096),  # RocksDB caps a memtable below 4 GiB
     "runtime.max_open_files": Range(4, 65_536),  # the pool of open output files (queues)
+    "status.close_days": Range(0, 366),  # observation after the last exposure; 0: none
+    "status.secondary_days": Range(0, 366),
+    "status.general_days": Range(0, 366),
+    "status.followup_hours.close": Range(0, 8784),  # a year
+    "status.followup_hours.secondary": Range(0, 8784),
+    "status.followup_hours.general": Range(0, 8784),
 }
 
 
@@ -116,6 +147,7 @@ class Settings:
     rules: RuleSettings = field(default_factory=RuleSettings)
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
     registry: RegistrySettings = field(default_factory=RegistrySettings)
+    status: StatusSettings = field(default_factory=StatusSettings)
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
@@ -195,6 +227,9 @@ def apply_section(current: _Section, values: Any, origin: str, name: str, ranges
     for key, value in values.items():
         if key not in types:
             raise ConfigError(f"{origin}: unknown key {name}.{key}")
+        if is_dataclass(types[key]):  # a table inside the section: [status] followup_hours = {close = 24}
+            converted[key] = apply_section(getattr(current, key), value, origin, f"{name}.{key}", ranges)
+            continue
         converted[key] = _value(value, types[key], ranges.get(f"{name}.{key}"), f"{origin}: {name}.{key}")
     return replace(current, **converted)  # type: ignore[type-var]
 
@@ -225,6 +260,10 @@ _HOST_ZONES = frozenset(("localtime", "posixrules", "Factory"))  # files in tzda
 
 
 def _check(settings: Settings) -> None:
+    status = settings.status
+    for name in ("close_color", "secondary_color", "general_color"):
+        if getattr(status, name) not in COLORS:
+            raise ConfigError(f"status.{name} must be one of {', '.join(COLORS)}, got {getattr(status, name)!r}")
     timezone = settings.rules.timezone
     if timezone in _HOST_ZONES:
         raise ConfigError(f"rules.timezone: {timezone!r} depends on the machine; name the zone (e.g. Asia/Shanghai)")

@@ -31,7 +31,7 @@ import orjson
 from kafka.partitioner.default import murmur2
 
 from connectors.kafka.settings import KafkaSettings
-from tracer.events import Case, Event, Exposure, Person, Quarantine, Trip, format_time
+from tracer.events import Case, Event, Exposure, Followup, Person, Trip, format_time
 
 SEQ_HEADER = "tracer-seq"  # publish run and line number: the replay order
 COPY_HEADER = "tracer-copy"  # on worker-made records: b"trip" or b"interest"
@@ -65,7 +65,7 @@ def partitions_of(event: Event, partitions: int) -> tuple[bytes, Sequence[int]]:
         return event.exposure_id.encode(), range(partitions)
     if isinstance(event, Case):
         return event.case_id.encode(), range(partitions)
-    assert isinstance(event, Person | Quarantine)
+    assert isinstance(event, Person | Followup)
     return event.person_id.encode(), range(partitions)
 
 

@@ -59,7 +59,7 @@ from graph.store import SEP, RocksStore, Store
 from tracer.alerts import CONTACTS, Change, alert_day, is_case_close, route
 from tracer.engine import Engine
 from tracer.errors import InvalidEvent, StateError
-from tracer.events import Case, Event, Exposure, Person, Quarantine, Trip, decode_trip
+from tracer.events import Case, Event, Exposure, Followup, Person, Trip, decode_trip
 from tracer.intake import Intake
 from tracer.privacy import Pseudonymizer
 from tracer.progress import Progress
@@ -69,7 +69,7 @@ log = logging.getLogger(__name__)
 _META = (group(META), KAFKA_POSITION)
 _INTEREST = group(INTEREST)  # persons whose rides this partition copies to the others
 _CONTACT_ALERTS, _HOMES = group(CONTACT_ALERTS), group(HOMES)
-_KINDS = {kind: kind.__name__.lower() for kind in (Trip, Case, Exposure, Quarantine)}
+_KINDS = {kind: kind.__name__.lower() for kind in (Trip, Case, Exposure, Followup)}
 _PERSON_REFUSED = ("a person in the events topic (the layout before the registry topic): persons go to "
                    "the registry topic {}, where tracer publish puts them; publish the registry again")
 

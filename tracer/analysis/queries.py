@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from graph.keys import ALERTS, PROBES, SOURCES, group, service_day
+from graph.keys import ALERTS, PROBES, SOURCES, case_key, group, service_day, via_key
 from graph.store import SEP, Store
 from tracer.events import MODES, Trip, decode_trip
 from tracer.settings import RuleSettings
@@ -19,6 +19,14 @@ def live_alerts(store: Store) -> Iterator[dict[str, Any]]:
     """Every live alert (all sources), in key order."""
     for _, value in store.items(group(ALERTS)):
         yield orjson.loads(value)
+
+
+def case_alerts(store: Store, case_id: str) -> list[dict[str, Any]]:
+    """The live alerts of one case: its own (direct contacts) and its close contacts' (secondary)."""
+    found = [orjson.loads(value) for _, value in store.scan(group(ALERTS, case_key(case_id)))]
+    via_prefix = group(ALERTS) + via_key(case_id, "")  # every via source of the case: v:<case>\x1e<person>
+    found += [orjson.loads(value) for _, value in store.items(via_prefix)]
+    return found
 
 
 def all_sources(store: Store, rules: RuleSettings) -> Iterator[Source]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from connectors.outfile import STDOUT, output_file, refuse_overwriting
@@ -21,7 +22,7 @@ from tracer.settings import load_settings
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     graph = commands.add_parser("graph", help="export the contact graph (or one case's part of it)")
-    _state(graph)
+    state_arguments(graph)
     which = graph.add_mutually_exclusive_group(required=True)
     which.add_argument("--case", help="one case's subgraph")
     which.add_argument("--all", action="store_true", help="the whole graph")
@@ -31,12 +32,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     graph.set_defaults(handler=_graph)
 
     found = commands.add_parser("clusters", help="groups of cases linked by shared trips or transmission")
-    _state(found)
+    state_arguments(found)
     found.add_argument("--top", type=_at_least(1), default=20, help="how many clusters and services to list")
     found.set_defaults(handler=_clusters)
 
     same = commands.add_parser("lookup", help="same-trip lookup: did a case ride this service that day?")
-    _state(same)
+    state_arguments(same)
     same.add_argument("--date", required=True, help="service date YYYY-MM-DD")
     same.add_argument("--service", required=True, help="flight or train number, or metro run id")
     same.add_argument("--mode", choices=["flight", "train", "metro"])
@@ -60,9 +61,20 @@ def _at_least(low: int) -> Callable[[str], int]:
     return whole
 
 
-def _state(parser: argparse.ArgumentParser) -> None:
+def state_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--state`` and ``--config``, as every read-side command takes them."""
     parser.add_argument("--state", type=Path, required=True, help="the state folder of a run")
     parser.add_argument("--config", type=Path, help="TOML file overriding config/defaults.toml")
+
+
+@contextlib.contextmanager
+def open_state(args: argparse.Namespace) -> Iterator[RocksStore]:
+    """The run's state, read-only, closed after use."""
+    store = _open(args)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def _open(args: argparse.Namespace) -> RocksStore:

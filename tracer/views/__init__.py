@@ -1,0 +1,14 @@
+"""The views street offices and the public act on (issue 14): health status (随申码), call lists
+(排查名单) and tracing KPIs (排查进度), derived from alerts, cases, follow-ups and event time.
+
+    facts.py     what is kept of a person (alert summaries, cases, follow-ups)
+    health.py    the status, a pure function of the facts and now
+    rows.py      call-list rows and KPIs, pure functions too
+    maintain.py  ``Views``: keeps the facts in the store step by step, emits status changes
+    read.py      the views read back: ``call_list``, ``status``, ``tracing_kpis``
+"""
+
+from tracer.views.maintain import Views
+from tracer.views.read import call_list, event_time, status, tracing_kpis
+
+__all__ = ["Views", "call_list", "event_time", "status", "tracing_kpis"]
