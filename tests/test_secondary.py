@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from graph.store import MemoryStore
 from tests.builders import at, case, trip
 from tests.conftest import Driver
@@ -43,10 +45,12 @@ def test_secondary_reaches_the_street_office(driver: Driver):
 
 def test_quarantine_ends_the_exposure_period(driver: Driver):
     driver.feed(*BASE, REPORT)
-    driver.feed({"type": "quarantine", "person_id": "P2", "at": at("07:00", D2)})
-    assert ("P2", "P5") not in driver.secondary()
-    driver.feed({"type": "quarantine", "person_id": "P2", "at": at("15:00", D3)})  # later: P7 too
+    driver.feed({"type": "quarantine", "person_id": "P2", "at": at("15:00", D3)})  # late: P5 and P7
     assert {("P2", "P5"), ("P2", "P7")} <= driver.secondary()
+    driver.feed({"type": "followup", "person_id": "P2", "outcome": "quarantined", "at": at("07:00", D2)})
+    assert ("P2", "P5") not in driver.secondary()
+    driver.feed({"type": "quarantine", "person_id": "P2", "at": at("15:00", D3)})  # the earliest still counts
+    assert ("P2", "P5") not in driver.secondary()
 
 
 def test_default_isolation_delay_follows_the_report_time(driver: Driver):
@@ -99,12 +103,26 @@ def test_secondary_tracing_can_be_turned_off():
     assert driver.live() == expected_alerts([*BASE, REPORT], rules)
 
 
-def test_a_later_quarantine_opens_an_exposure_period_that_was_empty(driver: Driver):
+def test_the_earliest_quarantine_counts_in_any_order():
+    """Isolation is the earliest quarantined follow-up, not the last to arrive (docs/rules.md): two
+    of them arriving in either order give the same alerts."""
+    first = {"type": "quarantine", "person_id": "P2", "at": at("07:00", D1)}  # before the flight
+    later = {"type": "followup", "person_id": "P2", "outcome": "quarantined", "at": at("15:00", D3)}
+    found = []
+    for order in ([first, later], [later, first]):
+        driver = Driver(MemoryStore())
+        driver.feed(*BASE, REPORT, *order)
+        assert not {("P2", "P5"), ("P2", "P7")} & driver.secondary()
+        found.append(driver.live())
+    assert found[0] == found[1]
+
+
+def test_other_followups_do_not_isolate(driver: Driver):
     driver.feed(*BASE, REPORT)
-    driver.feed({"type": "quarantine", "person_id": "P2", "at": at("07:00", D1)})  # before the flight
-    assert not {("P2", "P5"), ("P2", "P7")} & driver.secondary()
-    driver.feed({"type": "quarantine", "person_id": "P2", "at": at("15:00", D3)})
-    assert {("P2", "P5"), ("P2", "P7")} <= driver.secondary()
+    before = driver.live()
+    for outcome in ("reached", "unreachable", "released"):
+        driver.feed({"type": "followup", "person_id": "P2", "outcome": outcome, "at": at("07:00", D2)})
+    assert driver.live() == before
 
 
 def test_a_case_moved_to_another_person_renames_its_secondary_alerts(driver: Driver):

@@ -38,10 +38,11 @@ class Views:
         # When each status changes next: (time, person), rebuilt from the store. An entry may be
         # stale (the person changed since); recomputing a person is idempotent, so it does no harm.
         self._expiries: list[tuple[int, str]] = []
-        for key, value in store.items(_HEALTH):
+        # Scans, not ``items``: those commit, and a runner may hold a step's writes uncommitted.
+        for person, value in store.scan(_HEALTH):
             upcoming = orjson.loads(value)["next"]
             if upcoming is not None:
-                self._expiries.append((upcoming, key[2:]))
+                self._expiries.append((upcoming, person))
         heapq.heapify(self._expiries)
         self._horizon: str | None = None
 
@@ -112,8 +113,7 @@ class Views:
         if horizon == self._horizon:
             return
         self._horizon, start = horizon, local_midnight(horizon, self.zone)
-        for key, value in list(self.store.items(_FACTS)):
-            person = key[2:]
+        for person, value in self.store.scan(_FACTS):
             old = {alert_id for alert_id, fact in Facts.decode(value).alerts.items() if fact.exposure_end < start}
             if old:
                 facts = facts_of(person)
@@ -121,8 +121,8 @@ class Views:
                     facts.alerts.pop(alert_id, None)
                 dirty.add(person)
         cut = f"{start:020d}"
-        for key, _ in list(self.store.items(group(FOLLOWUPS))):
-            person, suffix = key[2:].split(SEP, 1)
+        for key, _ in self.store.scan(group(FOLLOWUPS)):  # every person's: the committed ones suffice
+            person, suffix = key.split(SEP, 1)
             if suffix < cut and person not in changed and self.store.get(_FACTS, person) is None:
                 self.store.delete(group(FOLLOWUPS, person), suffix)
 
