@@ -9,11 +9,12 @@ import orjson
 import pytest
 
 from graph.store import MemoryStore, RocksStore, Store
-from tracer.alerts import Change, fold, route
+from tracer.alerts import Change, fold, record_of, route
 from tracer.engine import Engine
 from tracer.errors import InvalidEvent
 from tracer.events import parse_line
-from tracer.settings import RuleSettings
+from tracer.settings import RuleSettings, Settings
+from tracer.views import Views
 
 
 @pytest.fixture(params=["memory", "rocksdb"])
@@ -24,11 +25,17 @@ def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Store]:
 
 
 class Driver:
-    """Feeds events to an engine, keeps every output record, folds the contacts stream."""
+    """Feeds events to an engine and its views, keeps every output record, folds the contacts stream."""
 
-    def __init__(self, store: Store, rules: RuleSettings | None = None, batch: int = 1) -> None:
-        self.rules = rules or RuleSettings()
+    def __init__(
+        self, store: Store, rules: RuleSettings | None = None, batch: int = 1, settings: Settings | None = None
+    ) -> None:
+        self.rules = rules or (settings.rules if settings else RuleSettings())
+        self.settings = settings or Settings(rules=self.rules)
+        self.store = store
         self.engine = Engine(store, self.rules)
+        self.views = Views(store, self.settings)
+        self.statuses: list[dict[str, Any]] = []  # every status change, as status.jsonl holds them
         self.batch = batch  # events per Engine.apply (1: one at a time, through Engine.process)
         self.records: dict[str, list[dict[str, Any]]] = {}
         self.dead: list[str] = []
@@ -43,6 +50,7 @@ class Driver:
                 self.dead.append(exc.reason)
         while parsed:
             if self.batch == 1:
+                applied_events = parsed[:1]
                 try:
                     found = self.engine.process(parsed.pop(0))
                 except InvalidEvent as exc:
@@ -51,8 +59,11 @@ class Driver:
             else:
                 applied = self.engine.apply(parsed[: self.batch])
                 self.dead += applied.refused.values()
+                applied_events = [e for i, e in enumerate(parsed[: applied.consumed]) if i not in applied.refused]
                 found, parsed = applied.changes, parsed[applied.consumed :]
             changes += found
+            records = [record_of(change) for change in found]
+            self.statuses += self.views.apply(applied_events, records, self.engine.event_time)
             for change in found:
                 for destination, record in route(change):
                     self.records.setdefault(destination, []).append(orjson.loads(record))
