@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks import batch, city_day, ingest, live, lookup, memory
+from benchmarks import batch, city_day, ingest, live, lookup, memory, views
 
 
 def main() -> None:
@@ -45,6 +45,13 @@ def main() -> None:
     one.add_argument("--repeat", type=int, default=1)
     one.add_argument("--tracer-args", default="", help='flags for tracer run, e.g. --tracer-args="--config fast.toml"')
     one.set_defaults(run=city_day.main)
+    one = names.add_parser("views", help="what status and call lists cost: runs with and without, calllist latency")
+    one.add_argument("--persons", type=int, default=20_000, help="residents of the demo city")
+    one.add_argument("--cases", type=int, default=30)
+    one.add_argument("--trips", type=int, default=300_000, help="trips of the ingest input")
+    one.add_argument("--residents", type=int, default=1_000, help="residents under observation in one office")
+    one.add_argument("--repeat", type=int, default=3)
+    one.set_defaults(run=views.main)
     args = parser.parse_args()
     args.run(args)
 

@@ -1,0 +1,134 @@
+"""What the views (health status, call lists, KPIs; tracer/views/) cost.
+
+1. ``tracer run``'s own loop with and without the views, in the same process, alternating, on the
+   demo city (outbreak: alerts, cases) and on the ingest benchmark's trips (no case at all). The
+   run without views swaps ``streams.embedded.Views`` for one that keeps nothing: the same run
+   minus the views' work. Issue 14's target: at most 10 % more.
+2. ``tracer calllist`` for an office with N residents under observation (default 1,000): one case
+   on a metro run, N residents of one office in its carriage, half of them already reached. Timed
+   in-process (the query alone, warm) and as a whole command (Python's start-up included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from benchmarks.common import save, table, trips_file
+from graph.store import RocksStore
+from streams import embedded
+from tracer.settings import load_settings
+from tracer.simulate import generate
+from tracer.views import call_list, event_time
+
+OFFICE = "310101002"
+
+
+class _NoViews:
+    """Stands in for ``Views``: keeps nothing, emits nothing."""
+
+    def __init__(self, *_: Any) -> None:
+        pass
+
+    def apply(self, *_: Any) -> list[dict[str, Any]]:
+        return []
+
+
+def _timed(events: Path, root: Path, name: str, views: bool) -> float:
+    real = embedded.Views
+    embedded.Views = real if views else _NoViews  # type: ignore[misc, assignment]
+    try:
+        summary = embedded.run_embedded([str(events)], root / f"out-{name}", load_settings(), root / f"state-{name}")
+    finally:
+        embedded.Views = real  # type: ignore[misc]
+    return summary.seconds
+
+
+def overhead(events: Path, root: Path, repeat: int) -> dict[str, Any]:
+    without, with_views = [], []
+    for attempt in range(repeat):
+        without.append(_timed(events, root, f"plain-{attempt}", views=False))
+        with_views.append(_timed(events, root, f"views-{attempt}", views=True))
+    best = min(with_views) / min(without)
+    return {"without_s": without, "with_s": with_views, "ratio_best": best}
+
+
+def office_events(residents: int) -> list[dict[str, Any]]:
+    day, board = "2020-01-20", "2020-01-20T08:00:00+08:00"
+    alight = "2020-01-20T08:40:00+08:00"
+    events: list[dict[str, Any]] = []
+    for index in range(residents):
+        person = f"R{index:06d}"
+        events.append({"type": "person", "person_id": person, "subdistrict": OFFICE})
+        events.append({"type": "trip", "person_id": person, "mode": "metro", "service": "L2-0800", "date": day,
+                       "board_time": board, "alight_time": alight, "carriage": "3", "trip_id": f"t{index}"})
+    events.append({"type": "trip", "person_id": "CASE", "mode": "metro", "service": "L2-0800", "date": day,
+                   "board_time": board, "alight_time": alight, "carriage": "3", "trip_id": "tc"})
+    events.append({"type": "case", "case_id": "C1", "person_id": "CASE", "status": "confirmed",
+                   "onset": "2020-01-21", "isolated_at": None, "reported_at": "2020-01-22T12:00:00+08:00"})
+    for index in range(0, residents, 2):
+        events.append({"type": "followup", "person_id": f"R{index:06d}", "outcome": "reached",
+                       "at": "2020-01-22T15:00:00+08:00", "by": OFFICE})
+    return events
+
+
+def call_list_latency(root: Path, residents: int, repeat: int) -> dict[str, Any]:
+    events = root / "office.jsonl"
+    events.write_bytes(b"".join(orjson.dumps(event) + b"\n" for event in office_events(residents)))
+    state = root / "office-state"
+    embedded.run_embedded([str(events)], root / "office-out", load_settings(), state)
+    settings = load_settings()
+    store = RocksStore(state, read_only=True)
+    try:
+        now = event_time(store)
+        rows = call_list(store, settings, OFFICE, now)
+        assert len(rows) == residents, len(rows)
+        query = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            call_list(store, settings, OFFICE, now)
+            query.append(time.perf_counter() - started)
+    finally:
+        store.close()
+    command = [sys.executable, "-m", "tracer.cli", "calllist", "--state", str(state), "--subdistrict", OFFICE,
+               "--format", "json"]
+    whole = []
+    for _ in range(3):
+        started = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        whole.append(time.perf_counter() - started)
+    startup = []
+    for _ in range(3):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "tracer.cli", "--help"], check=True, stdout=subprocess.DEVNULL)
+        startup.append(time.perf_counter() - started)
+    return {"residents": residents, "query_ms": [q * 1000 for q in query], "command_s": whole, "startup_s": startup}
+
+
+def main(args: argparse.Namespace) -> None:
+    root = Path(tempfile.mkdtemp(prefix="tracer-bench-views-"))
+    try:
+        generate(persons=args.persons, days=2, cases=args.cases, seed=1, out_dir=root / "city", truth=False)
+        inputs = {"demo city": root / "city" / "events.jsonl", "ingest trips": trips_file(root, args.trips)}
+        rows, result = [], {}
+        for name, path in inputs.items():
+            found = result[name] = overhead(path, root, args.repeat)
+            rows.append([name, " ".join(f"{s:.2f}" for s in found["without_s"]),
+                         " ".join(f"{s:.2f}" for s in found["with_s"]), f"{found['ratio_best']:.3f}"])
+        print(table(rows, ["input", "without views (s)", "with views (s)", "best with / best without"]))
+        latency = result["call list"] = call_list_latency(root, args.residents, args.repeat * 10)
+        print(f"calllist of {latency['residents']:,} residents: query median "
+              f"{statistics.median(latency['query_ms']):.1f} ms (min {min(latency['query_ms']):.1f}); whole command "
+              f"{min(latency['command_s']):.2f} s, of which Python and imports {min(latency['startup_s']):.2f} s")
+        print(f"saved {save('views', result)}")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
