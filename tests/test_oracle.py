@@ -374,7 +374,7 @@ def test_metro_without_carriage_on_the_case_side_is_general() -> None:
 
 def test_statuses_traced_and_excluded() -> None:
     rides = [trip("P1"), trip("A")]
-    for status in ("confirmed", "asymptomatic", "suspected"):
+    for status in ("confirmed", "asymptomatic", "suspected", "discharged"):
         assert contacts(case(status=status), *rides) == {"A": SAME_FLIGHT}
     assert contacts(case(status="excluded"), *rides) == {}
     assert contacts(case(status="suspected"), case(status="excluded"), *rides) == {}
@@ -557,7 +557,7 @@ def test_secondary_period_starts_at_the_first_close_exposure() -> None:
     assert secondary(*CHAIN, *[ride | {"alight_time": at("08:10")} for ride in rides]) == {}
 
 
-def test_secondary_period_ends_at_isolation_quarantine_last_wins() -> None:
+def test_secondary_period_ends_at_isolation_earliest_quarantined_followup_wins() -> None:
     rides = [next_day("X", "11:00", "13:00", carriage=2), next_day("V", "11:30", "13:00", carriage=2)]
 
     def end(*events: dict, rules: RuleSettings | None = None) -> str | None:
@@ -569,9 +569,27 @@ def test_secondary_period_ends_at_isolation_quarantine_last_wins() -> None:
     quarantine = {"type": "quarantine", "person_id": "X"}
     assert end(quarantine | {"at": at("11:40", "2020-01-21")}) == at("11:40", "2020-01-21")
     assert end(quarantine | {"at": at("11:10", "2020-01-21")}) is None
-    last = [quarantine | {"at": at("11:10", "2020-01-21")}, quarantine | {"at": at("12:30", "2020-01-21")}]
-    assert end(*last) == at("12:30", "2020-01-21")
+    assert end(quarantine | {"at": at("12:30", "2020-01-21")}) == at("12:30", "2020-01-21")  # later than the default
+    both = [quarantine | {"at": at("11:40", "2020-01-21")}, quarantine | {"at": at("12:30", "2020-01-21")}]
+    assert end(*both) == end(*reversed(both)) == at("11:40", "2020-01-21")
     assert end(quarantine | {"at": "soon"}) == at("12:00", "2020-01-21")
+
+
+def test_a_quarantined_followup_isolates_like_a_quarantine_event_other_outcomes_do_not() -> None:
+    rides = [next_day("X", "11:00", "13:00", carriage=2), next_day("V", "11:30", "13:00", carriage=2)]
+
+    def end(*events: dict) -> str | None:
+        found = secondary(*CHAIN, *rides, *events)
+        return found[("X", "V")]["exposure_end"] if found else None
+
+    followup = {"type": "followup", "person_id": "X", "outcome": "quarantined", "by": "310115123"}
+    assert end(followup | {"at": at("11:50", "2020-01-21")}) == at("11:50", "2020-01-21")
+    assert end(followup | {"at": at("11:50", "2020-01-21"), "outcome": "reached"}) == at("12:00", "2020-01-21")
+    quarantine = {"type": "quarantine", "person_id": "X", "at": at("12:30", "2020-01-21")}
+    mixed = [quarantine, followup | {"at": at("11:50", "2020-01-21")}]
+    assert end(*mixed) == end(*reversed(mixed)) == at("11:50", "2020-01-21")
+    invalid = followup | {"at": at("11:50", "2020-01-21"), "note": "x" * 501}  # skipped: no isolation
+    assert end(invalid) == at("12:00", "2020-01-21")
 
 
 def test_case_person_and_x_are_never_secondary_through_x_a_direct_contact_can_be() -> None:

@@ -9,7 +9,8 @@ Direct contacts of cases, secondary contacts through their close contacts, and c
 published exposures are all computed the same way: a set of source rides (the case's, the close
 contact's, the exposure's) against every other rider of the same service, within a time window.
 Retention and event time are ignored: inputs compared against the oracle span less than
-``retention_days``.
+``retention_days``. The follow-up views (health status, call lists, KPIs) are written a second
+time in tracer/oracle_views.py, on the stream folded here.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _MODES = ("flight", "train", "metro")
 _BERTHS = ("seat", "hard_sleeper", "soft_sleeper")
 _UNBOUNDED = 1 << 62  # an exposure without start or end: the riders' own rides bound it
-_STATUSES = ("confirmed", "asymptomatic", "suspected", "excluded")
+_STATUSES = ("confirmed", "asymptomatic", "suspected", "discharged", "excluded")
+_OUTCOMES = ("reached", "quarantined", "unreachable", "released")
+_NOTE_CHARACTERS = 500
 _CLOSE, _GENERAL, _SECONDARY = "close", "general", "secondary"
 _DEFAULT_RULES = RuleSettings()  # frozen, so one shared default is safe
 
@@ -90,17 +93,41 @@ class Origin(NamedTuple):
     via_person_id: str | None
 
 
+class Followup(NamedTuple):
+    """What a street office did about a person (docs/rules.md, "Follow-ups"); a ``quarantine``
+    event is a ``quarantined`` follow-up without ``by`` or ``note``."""
+
+    person_id: str
+    outcome: str
+    at: int
+    by: str | None
+    note: str | None
+
+
+class Stream(NamedTuple):
+    """The valid events of a stream, folded: the last of each key in stream order wins, and
+    follow-ups are a set per person (identical ones are one)."""
+
+    registry: dict[str, str]
+    trips: dict[str, Ride]
+    cases: dict[str, Case]
+    followups: dict[str, set[Followup]]
+    exposures: dict[str, Exposure]
+    boards: list[int]  # the board time of every valid trip event, redeliveries too: event time counts them
+
+
 def expected_alerts(events: Iterable[dict], rules: RuleSettings = _DEFAULT_RULES) -> dict[str, dict]:
     """The live alert set (alert_id -> alert) after the whole stream, per docs/rules.md.
 
     ``events`` are decoded JSON values in stream order; values that are not valid events (a JSON
     array, a trip without a person, ...) are skipped, as the engine sends them to the dead letters.
     """
-    registry: dict[str, str] = {}
-    trips: dict[str, Ride] = {}
-    cases: dict[str, Case] = {}
-    quarantines: dict[str, int] = {}
-    exposures: dict[str, Exposure] = {}
+    return live_alerts(read_stream(events, rules), rules)
+
+
+def read_stream(events: Iterable[dict], rules: RuleSettings = _DEFAULT_RULES) -> Stream:
+    """Fold the valid events of ``events`` (decoded JSON values, in stream order)."""
+    stream = Stream({}, {}, {}, {}, {}, [])
     for event in events:
         if not isinstance(event, dict):
             continue
@@ -108,26 +135,37 @@ def expected_alerts(events: Iterable[dict], rules: RuleSettings = _DEFAULT_RULES
         if kind == "person":
             person = _person(event)
             if person is not None:
-                registry[person[0]] = person[1]
+                stream.registry[person[0]] = person[1]
         elif kind == "trip":
             ride = _ride(event, rules)
             if ride is not None:
-                trips[ride.trip_id] = ride
+                stream.trips[ride.trip_id] = ride
+                stream.boards.append(ride.board)
         elif kind == "case":
             case = _case(event)
             # An onset more than two weeks after the report is not a case the rules can trace.
             if case is not None and case.onset <= _local_date(case.reported_at, rules) + timedelta(days=14):
-                cases[case.case_id] = case
-        elif kind == "quarantine":
-            person_id, at = event.get("person_id"), _micros(event.get("at"))
-            if _is_id(person_id) and at is not None:
-                quarantines[person_id] = at
+                stream.cases[case.case_id] = case
+        elif kind in ("followup", "quarantine"):
+            followup = _followup(event)
+            if followup is not None:
+                stream.followups.setdefault(followup.person_id, set()).add(followup)
         elif kind == "exposure":
             exposure = _exposure(event, rules)
             if exposure is not None:
-                exposures[exposure.exposure_id] = exposure
-    tracer = _Tracer(registry, trips, rules)
-    return tracer.trace(cases, quarantines, exposures)
+                stream.exposures[exposure.exposure_id] = exposure
+    return stream
+
+
+def live_alerts(stream: Stream, rules: RuleSettings = _DEFAULT_RULES) -> dict[str, dict]:
+    """The live alert set of a folded stream. A close contact is isolated at the earliest of
+    their quarantined follow-ups, whatever order they arrived in."""
+    isolated = {
+        person_id: min(followup.at for followup in followups if followup.outcome == "quarantined")
+        for person_id, followups in stream.followups.items()
+        if any(followup.outcome == "quarantined" for followup in followups)
+    }
+    return _Tracer(stream.registry, stream.trips, rules).trace(stream.cases, isolated, stream.exposures)
 
 
 def write_truth(alerts: Mapping[str, dict], path: str | Path) -> None:
@@ -151,7 +189,7 @@ def _ride(event: dict, rules: RuleSettings) -> Ride | None:
     person_id, mode, service = event.get("person_id"), event.get("mode"), event.get("service")
     if not _is_id(person_id) or mode not in _MODES or not isinstance(service, str) or not service:
         return None
-    board, alight = _micros(event.get("board_time")), _micros(event.get("alight_time"))
+    board, alight = parse_time(event.get("board_time")), parse_time(event.get("alight_time"))
     if _date(event.get("date")) is None or board is None or alight is None:
         return None
     if alight <= board or alight - board > rules.max_ride_hours * 3_600_000_000:
@@ -201,12 +239,28 @@ def _case(event: dict) -> Case | None:
     case_id, person_id, status = event.get("case_id"), event.get("person_id"), event.get("status")
     if not isinstance(case_id, str) or not case_id or not _is_id(person_id) or status not in _STATUSES:
         return None
-    onset, reported_at = _date(event.get("onset")), _micros(event.get("reported_at"))
+    onset, reported_at = _date(event.get("onset")), parse_time(event.get("reported_at"))
     isolated_text = event.get("isolated_at")
-    isolated_at = _micros(isolated_text) if isolated_text is not None else None
+    isolated_at = parse_time(isolated_text) if isolated_text is not None else None
     if onset is None or reported_at is None or (isolated_text is not None and isolated_at is None):
         return None
     return Case(case_id, person_id, status, onset, isolated_at, reported_at)
+
+
+def _followup(event: dict) -> Followup | None:
+    """A follow-up, or a quarantine event read as a quarantined one. ``by`` is an id like any
+    other; ``note`` at most 500 printable characters (``str.isprintable``)."""
+    person_id, at = event.get("person_id"), parse_time(event.get("at"))
+    if not _is_id(person_id) or at is None:
+        return None
+    if event["type"] == "quarantine":
+        return Followup(person_id, "quarantined", at, None, None)
+    outcome, by, note = event.get("outcome"), event.get("by"), event.get("note")
+    if outcome not in _OUTCOMES or not (by is None or _is_id(by)):
+        return None
+    if note is not None and not (isinstance(note, str) and len(note) <= _NOTE_CHARACTERS and note.isprintable()):
+        return None
+    return Followup(person_id, outcome, at, by, note)
 
 
 def _exposure(event: dict, rules: RuleSettings) -> Exposure | None:
@@ -222,8 +276,8 @@ def _exposure(event: dict, rules: RuleSettings) -> Exposure | None:
     if not all(_optional_str(event.get(name)) for name in ("board_station", "alight_station", "source")):
         return None
     start_text, end_text = event.get("start"), event.get("end")
-    start = _micros(start_text) if start_text is not None else -_UNBOUNDED
-    end = _micros(end_text) if end_text is not None else _UNBOUNDED
+    start = parse_time(start_text) if start_text is not None else -_UNBOUNDED
+    end = parse_time(end_text) if end_text is not None else _UNBOUNDED
     if start is None or end is None:
         return None
     carriages = [label for label in map(_trimmed, carriages or []) if label is not None]
@@ -301,7 +355,7 @@ def _date(value: object) -> date | None:
         return None
 
 
-def _micros(value: object) -> int | None:
+def parse_time(value: object) -> int | None:
     """ISO 8601 with an offset -> microseconds since the epoch; anything else -> None."""
     if not isinstance(value, str):
         return None
@@ -330,7 +384,7 @@ class _Tracer:
             self.by_service.setdefault((ride.mode, ride.service, ride.date), []).append(ride)
 
     def trace(
-        self, cases: dict[str, Case], quarantines: dict[str, int], exposures: dict[str, Exposure]
+        self, cases: dict[str, Case], isolated: dict[str, int], exposures: dict[str, Exposure]
     ) -> dict[str, dict]:
         alerts: dict[str, dict] = {}
         isolation = round(self.rules.contact_isolation_hours * 3_600_000_000)
@@ -346,7 +400,7 @@ class _Tracer:
             if not self.rules.trace_secondary:
                 continue
             for via, since in sorted(_close_since(direct).items()):
-                until = quarantines.get(via, case.reported_at + isolation)
+                until = isolated.get(via, case.reported_at + isolation)
                 origin = Origin("case", case_id, case.person_id, via)
                 secondary = self.meet(origin, self.by_person.get(via, []), since, until)
                 alerts.update((alert_id, ranked[1]) for alert_id, ranked in secondary.items())
@@ -378,7 +432,7 @@ class _Tracer:
                 rank = (level == _GENERAL, exposure_start, -exposure_end, *shown, source.trip_id, ride.trip_id)
                 alert_id = _alert_id(origin, ride)
                 if alert_id not in best or rank < best[alert_id][0]:
-                    exposure = (_format(exposure_start, self.rules), _format(exposure_end, self.rules))
+                    exposure = (format_time(exposure_start, self.rules), format_time(exposure_end, self.rules))
                     best[alert_id] = (rank, self._alert(alert_id, level, rule, origin, source, ride, exposure))
         return best
 
@@ -493,5 +547,6 @@ def _alert_id(origin: Origin, ride: Ride) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
-def _format(micros: float, rules: RuleSettings) -> str:
+def format_time(micros: float, rules: RuleSettings) -> str:
+    """An instant as output writes it: ISO 8601 in the rules' zone, microseconds only when set."""
     return (_EPOCH + micros * _MICROSECOND).astimezone(rules.zone).isoformat()
