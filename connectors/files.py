@@ -458,7 +458,7 @@ class OutputFiles:
                 raise OutputError(f"cannot restore {path}: {exc.strerror}") from exc
             finally:
                 os.close(fd)
-        for destination in ("contacts", "dead-letter"):  # present, if empty, after every run
+        for destination in ("contacts", "dead-letter", "status"):  # present, if empty, after every run
             self._open(destination)
 
     def _existing(self) -> list[Path]:

@@ -232,7 +232,7 @@ def test_more_queues_than_the_pool_of_open_files(tmp_path):
     assert run(tmp_path / "events.jsonl", tmp_path / "out", "--state", state, "--config", str(config)) == 0
     assert run(tmp_path / "events.jsonl", tmp_path / "whole") == 0
     got = outputs(tmp_path / "out")
-    assert got == outputs(tmp_path / "whole") and len(got) == len(codes) + 2
+    assert got == outputs(tmp_path / "whole") and len(got) == len(codes) + 3  # + contacts, dead letters, status
 
 
 def test_max_open_files_is_validated(tmp_path, capsys):
@@ -260,7 +260,7 @@ def test_every_subdistrict_under_a_small_descriptor_limit(tmp_path):
     assert done.returncode == 0, done.stderr
     assert run(tmp_path / "events.jsonl", tmp_path / "whole") == 0
     assert outputs(tmp_path / "out") == outputs(tmp_path / "whole")
-    assert len(outputs(tmp_path / "out")) == len(codes) + 2
+    assert len(outputs(tmp_path / "out")) == len(codes) + 3
 
 
 # -- 8: a live feed on stdin --------------------------------------------------------------------------
@@ -327,7 +327,7 @@ def test_every_output_line_is_one_record_for_str_splitlines(tmp_path):
     out = tmp_path / "out"
     assert run(tmp_path / "e.jsonl", out) == 0
     files = outputs(out)
-    assert set(files) == {"contacts.jsonl", "dead-letter.jsonl", "alerts/310101002.jsonl"}
+    assert set(files) == {"contacts.jsonl", "dead-letter.jsonl", "status.jsonl", "alerts/310101002.jsonl"}
     for name, content in files.items():
         text = content.decode()
         assert len(text.splitlines()) == content.count(b"\n") > 0, name

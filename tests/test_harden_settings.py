@@ -3,6 +3,7 @@ error, in the rules/runtime loader and in the Kafka loader alike (one mechanism)
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 import sys
@@ -214,7 +215,8 @@ def test_status_colours_and_the_followup_hours_table(tmp_path: Path) -> None:
     _, settings = _load(tmp_path, "status", 'general_color = "green"\nfollowup_hours = { close = 12 }')
     assert settings.status.general_color == "green"
     assert settings.status.followup_hours == FollowupHours(close=12.0)
-    assert "status.close_color must be one of green, yellow, red" in _refused(tmp_path, "status", 'close_color = "blue"')
-    assert "unknown key status.followup_hours.urgent" in _refused(tmp_path, "status", "followup_hours = { urgent = 1 }")
-    assert "status.followup_hours.close must be between" in _refused(tmp_path, "status", "followup_hours = { close = -1 }")
+    refused = functools.partial(_refused, tmp_path, "status")
+    assert "status.close_color must be one of green, yellow, red" in refused('close_color = "blue"')
+    assert "unknown key status.followup_hours.urgent" in refused("followup_hours = { urgent = 1 }")
+    assert "status.followup_hours.close must be between" in refused("followup_hours = { close = -1 }")
     assert "[status.followup_hours] must be a table" in _refused(tmp_path, "status", "followup_hours = 24")

@@ -86,9 +86,15 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[bytes], Path]:
     return (folder / "events.jsonl").read_bytes().splitlines(), folder / "clean"
 
 
-def _outputs(out: Path) -> dict[str, bytes]:
-    return {str(path.relative_to(out)): path.read_bytes() for path in sorted(out.rglob("*.jsonl"))
-            if path.name != "dead-letter.jsonl"}
+def _outputs(out: Path) -> dict[str, Any]:
+    """The alert outputs byte for byte, and the health statuses they fold to. (A status change says
+    when it happened, in event time: few lines cannot move event time beyond the stream's own trips,
+    but they can move it within them, so "at" may differ.)"""
+    found: dict[str, Any] = {str(path.relative_to(out)): path.read_bytes() for path in sorted(out.rglob("*.jsonl"))
+                             if path.name not in ("dead-letter.jsonl", "status.jsonl")}
+    last = {record["person_id"]: record for record in map(orjson.loads, (out / "status.jsonl").read_bytes().splitlines())}
+    found["status"] = {person: {**record, "at": None} for person, record in last.items()}
+    return found
 
 
 def _dead(out: Path) -> list[dict[str, Any]]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import random
 
-import pytest
-
 from graph.store import MemoryStore
 from tests.builders import at, case, trip
 from tests.conftest import Driver

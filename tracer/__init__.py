@@ -36,6 +36,7 @@ __all__ = [
     "Engine",
     "Event",
     "Exposure",
+    "Followup",
     "InputError",
     "InvalidEvent",
     "OutputError",

@@ -249,7 +249,7 @@ def _case(event: dict) -> Case | None:
 
 def _followup(event: dict) -> Followup | None:
     """A follow-up, or a quarantine event read as a quarantined one. ``by`` is an id like any
-    other; ``note`` at most 500 printable characters (``str.isprintable``)."""
+    other; ``note`` at most 500 characters and no control character, trimmed (blank: none)."""
     person_id, at = event.get("person_id"), parse_time(event.get("at"))
     if not _is_id(person_id) or at is None:
         return None
@@ -258,9 +258,9 @@ def _followup(event: dict) -> Followup | None:
     outcome, by, note = event.get("outcome"), event.get("by"), event.get("note")
     if outcome not in _OUTCOMES or not (by is None or _is_id(by)):
         return None
-    if note is not None and not (isinstance(note, str) and len(note) <= _NOTE_CHARACTERS and note.isprintable()):
+    if note is not None and not (isinstance(note, str) and len(note) <= _NOTE_CHARACTERS and not _CONTROL.search(note)):
         return None
-    return Followup(person_id, outcome, at, by, note)
+    return Followup(person_id, outcome, at, by, note.strip() or None if note is not None else None)
 
 
 def _exposure(event: dict, rules: RuleSettings) -> Exposure | None:

@@ -218,7 +218,7 @@ class _Calls:
         overdue = answered is None and self.now is not None and self.now >= due_by
         shown = {
             "person_id": person_id,
-            "subdistrict": subdistrict,
+            "subdistrict": subdistrict or UNASSIGNED,
             "subdistrict_name": _name(subdistrict),
             "level": level,
             "case_ids": sorted({alert.case_id for alert in alerts}),
@@ -231,8 +231,12 @@ class _Calls:
             "due_by": self.time(due_by),
             "overdue": overdue,
         }
-        group = 0 if overdue else 1 if answered is None else 2
-        rank = (group, first_alert if group == 2 else due_by, person_id)
+        # The next call first: overdue, then not yet due, each close contacts first and by due time;
+        # then the answered, by first alert.
+        if answered is None:
+            rank = (0 if overdue else 1, _LEVELS.index(level), due_by, person_id)
+        else:
+            rank = (2, 0, first_alert, person_id)
         outcome = None if latest is None else latest.outcome
         return _Row(subdistrict or UNASSIGNED, rank, first_alert, answered, overdue, outcome, shown)
 
