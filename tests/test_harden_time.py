@@ -92,7 +92,8 @@ def _outputs(out: Path) -> dict[str, Any]:
     but they can move it within them, so "at" may differ.)"""
     found: dict[str, Any] = {str(path.relative_to(out)): path.read_bytes() for path in sorted(out.rglob("*.jsonl"))
                              if path.name not in ("dead-letter.jsonl", "status.jsonl")}
-    last = {record["person_id"]: record for record in map(orjson.loads, (out / "status.jsonl").read_bytes().splitlines())}
+    records = map(orjson.loads, (out / "status.jsonl").read_bytes().splitlines())
+    last = {record["person_id"]: record for record in records}
     found["status"] = {person: {**record, "at": None} for person, record in last.items()}
     return found
 
