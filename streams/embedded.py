@@ -76,6 +76,9 @@ def run_embedded(
     if workers > 1:
         from streams.coordinator import Coordinator  # imported here: a Coordinator is a _Run
 
+        log.warning("with %d workers, health status and call lists are not kept (status.jsonl stays empty): "
+                    "docs/architecture.md, \"Views\"", workers)
+
         run = functools.partial(Coordinator, workers=workers)
     if state_dir is not None:
         check_layout(Path(state_dir), workers)
