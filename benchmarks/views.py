@@ -63,16 +63,19 @@ def overhead(events: Path, root: Path, repeat: int) -> dict[str, Any]:
 
 
 def office_events(residents: int) -> list[dict[str, Any]]:
-    day, board = "2020-01-20", "2020-01-20T08:00:00+08:00"
-    alight = "2020-01-20T08:40:00+08:00"
-    events: list[dict[str, Any]] = []
+    """The case rides one metro run after another; ten residents share its carriage on each, so each
+    resident is one close contact and a secondary contact through the nine others."""
+    day, events = "2020-01-20", []
     for index in range(residents):
-        person = f"R{index:06d}"
+        person, run = f"R{index:06d}", index // 10
+        minute = f"{day}T{6 + run // 60:02d}:{run % 60:02d}"
+        board, alight = f"{minute}:00+08:00", f"{minute}:50+08:00"
         events.append({"type": "person", "person_id": person, "subdistrict": OFFICE})
-        events.append({"type": "trip", "person_id": person, "mode": "metro", "service": "L2-0800", "date": day,
+        events.append({"type": "trip", "person_id": person, "mode": "metro", "service": f"L2-{run}", "date": day,
                        "board_time": board, "alight_time": alight, "carriage": "3", "trip_id": f"t{index}"})
-    events.append({"type": "trip", "person_id": "CASE", "mode": "metro", "service": "L2-0800", "date": day,
-                   "board_time": board, "alight_time": alight, "carriage": "3", "trip_id": "tc"})
+        if index % 10 == 0:
+            events.append({"type": "trip", "person_id": "CASE", "mode": "metro", "service": f"L2-{run}", "date": day,
+                           "board_time": board, "alight_time": alight, "carriage": "3", "trip_id": f"c{run}"})
     events.append({"type": "case", "case_id": "C1", "person_id": "CASE", "status": "confirmed",
                    "onset": "2020-01-21", "isolated_at": None, "reported_at": "2020-01-22T12:00:00+08:00"})
     for index in range(0, residents, 2):

@@ -21,11 +21,11 @@ the prefix that a scan reads. Dates come first where retention must cut:
     REMOTE_CONTACTS U|contact|case|worker             b""               the same entries by contact (quarantines)
 
   The views (tracer/views/): follow-ups, health status and call lists, derived from the above.
-    OBSERVED        O|person                          facts JSON        a person's live alerts (summaries)
-                                                                        and the cases they are the person of
+    OBSERVED        O|person                          facts JSON        a person's live alerts (summaries), the
+                                                                        cases they are the person of, their
+                                                                        release and their status as last emitted
     FOLLOWUPS       F|person|at|digest                follow-up JSON    what offices did, by time
     OFFICES         L|office|person                   b""               residents with a live alert, by office
-    HEALTH          H|person                          status JSON       each non-green person's health status
     CASE_FACTS      Z|case                            case JSON         each case's person, status, report time
     META            M|name                            ...               the names below
 
@@ -41,7 +41,7 @@ from graph.store import SEP
 TRIPS, RIDERS, ITINERARIES, PROBES, SOURCES, RIDING = "T", "R", "I", "P", "C", "K"
 ALERTS, CONTACT_ALERTS, HOMES, QUARANTINES, INTEREST, META = "A", "X", "S", "Q", "W", "M"
 REMOTE_STARTS, REMOTE_CONTACTS = "V", "U"
-OBSERVED, FOLLOWUPS, OFFICES, HEALTH, CASE_FACTS = "O", "F", "L", "H", "Z"
+OBSERVED, FOLLOWUPS, OFFICES, CASE_FACTS = "O", "F", "L", "Z"
 
 # Names under META.
 WATERMARK = "watermark"  # the engine's event time (epoch microseconds)

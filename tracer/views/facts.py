@@ -1,12 +1,14 @@
 """What the views keep of a person: summaries of their live alerts, the cases they are the person
-of, and their follow-ups. The views (health status, call-list rows, KPIs) are pure functions of
-these and of "now" (tracer/views/health.py, rows.py); tracer/views/maintain.py keeps them in the
-store as alerts, cases and follow-ups arrive.
+of, their latest release and their status as last emitted; and their follow-ups. The views
+(health status, call-list rows, KPIs) are pure functions of these and of "now"
+(tracer/views/health.py, rows.py); tracer/views/maintain.py keeps them in the store as alerts,
+cases and follow-ups arrive.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import orjson
@@ -38,25 +40,33 @@ class AlertFact(NamedTuple):
                    alert["subdistrict"] or UNASSIGNED)
 
 
-class Facts(NamedTuple):
-    """A person's alerts (alert id -> summary) and cases (case id -> status, for the cases whose
-    person they are)."""
+@dataclass(slots=True)
+class Facts:
+    """One record per person, so that a step reads and writes each person once: their alerts
+    (alert id -> summary), their cases (case id -> status, for the cases whose person they are),
+    the time of their latest ``released`` follow-up, and their status as last emitted (without its
+    ``at``) with the time it changes next by itself."""
 
     alerts: dict[str, AlertFact]
     cases: dict[str, str]
+    released: int | None = None
+    status: dict[str, Any] | None = None  # None: green
+    next_change: int | None = None
 
     def encode(self) -> bytes | None:
         """The stored form; None when there is nothing to keep (the key is deleted)."""
-        if not self.alerts and not self.cases:
+        if not self.alerts and not self.cases and self.released is None and self.status is None:
             return None
-        return orjson.dumps({"a": {key: tuple(fact) for key, fact in self.alerts.items()}, "c": self.cases})
+        return orjson.dumps({"a": {key: tuple(fact) for key, fact in self.alerts.items()}, "c": self.cases,
+                             "r": self.released, "s": self.status, "n": self.next_change})
 
     @classmethod
     def decode(cls, data: bytes | None) -> Facts:
         if data is None:
             return cls({}, {})
         stored = orjson.loads(data)
-        return cls({key: AlertFact(*value) for key, value in stored["a"].items()}, stored["c"])
+        alerts = {key: AlertFact(*value) for key, value in stored["a"].items()}
+        return cls(alerts, stored["c"], stored["r"], stored["s"], stored["n"])
 
     def offices(self) -> set[str]:
         return {fact.office for fact in self.alerts.values()}

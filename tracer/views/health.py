@@ -3,12 +3,11 @@ pure function of their facts, their follow-ups and now (docs/rules.md, "Health s
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from tracer.events import TRACED_STATUSES, format_time
 from tracer.settings import COLORS, StatusSettings
-from tracer.views.facts import DAY_US, LEVELS, RELEASED, AlertFact, Facts, FollowupFact
+from tracer.views.facts import DAY_US, LEVELS, AlertFact, Facts
 
 GREEN = COLORS[0]
 RED_STATUSES = TRACED_STATUSES - {"discharged"}  # a live case person: confirmed, asymptomatic, suspected
@@ -32,16 +31,13 @@ def observation_end(fact: AlertFact, status: StatusSettings) -> int:
     return fact.exposure_end + getattr(status, f"{fact.level}_days") * DAY_US
 
 
-def released_at(followups: Iterable[FollowupFact]) -> int | None:
-    """The latest release: every exposure that ended by then is released (docs/rules.md)."""
-    return max((followup.at for followup in followups if followup.outcome == RELEASED), default=None)
+def is_released(fact: AlertFact, facts: Facts) -> bool:
+    """Whether a release has ended this alert's observation: the latest release ends every exposure
+    that ended by then (docs/rules.md)."""
+    return facts.released is not None and fact.exposure_end <= facts.released
 
 
-def unreleased(facts: Facts, released: int | None) -> list[AlertFact]:
-    return [fact for fact in facts.alerts.values() if released is None or fact.exposure_end > released]
-
-
-def health(facts: Facts, released: int | None, now: int | None, status: StatusSettings, zone: Any) -> Health:
+def health(facts: Facts, now: int | None, status: StatusSettings, zone: Any) -> Health:
     """The person's status at ``now`` (None: the stream has no event time yet, so nothing has expired)."""
     reasons: list[tuple[tuple[Any, ...], str, int | None, dict[str, Any]]] = []  # (order, colour, until, reason)
     for case_id, case_status in sorted(facts.cases.items()):
@@ -49,7 +45,9 @@ def health(facts: Facts, released: int | None, now: int | None, status: StatusSe
             reasons.append(((0, case_id), COLORS[-1], None, {"kind": _CASE_REASON, "case_id": case_id,
                                                                "status": case_status}))
     latest: dict[tuple[str, str, str], AlertFact] = {}
-    for fact in unreleased(facts, released):
+    for fact in facts.alerts.values():
+        if is_released(fact, facts):
+            continue
         key = (fact.level, fact.source_kind, fact.case_id)
         if key not in latest or fact.exposure_end > latest[key].exposure_end:
             latest[key] = fact

@@ -14,7 +14,7 @@ from graph.keys import CASE_FACTS, FOLLOWUPS, META, OBSERVED, OFFICES, VIEW_TIME
 from graph.store import Store
 from tracer.settings import Settings
 from tracer.views.facts import Facts, FollowupFact
-from tracer.views.health import health, released_at, status_record
+from tracer.views.health import health, status_record
 from tracer.views.rows import Row, call_row, kpis, next_call_first
 
 _FACTS, _CASES, _META = (group(family) for family in (OBSERVED, CASE_FACTS, META))
@@ -36,7 +36,7 @@ def call_list(store: Store, settings: Settings, office: str, now: int | None,
 def status(store: Store, settings: Settings, person: str, now: int | None) -> dict[str, Any]:
     """A person's health status at ``now`` (green when nothing is known of them)."""
     facts = Facts.decode(store.get(_FACTS, person))
-    found = health(facts, released_at(_followups(store, person)), now, settings.status, settings.rules.zone)
+    found = health(facts, now, settings.status, settings.rules.zone)
     return status_record(person, found, now, settings.rules.zone)
 
 

@@ -12,7 +12,7 @@ from tracer.places import subdistricts
 from tracer.rules import Level
 from tracer.settings import StatusSettings
 from tracer.views.facts import ANSWERS, HOUR_US, LEVELS, AlertFact, Facts, FollowupFact
-from tracer.views.health import health, observation_end, released_at
+from tracer.views.health import health, is_released, observation_end
 
 CITY = "city"
 _QUEUE_LEVELS = (Level.CLOSE, Level.SECONDARY)
@@ -58,8 +58,7 @@ def call_row(
         return None
     level = min((fact.level for fact in alerts), key=LEVELS.index)
     first = min(known_at(fact, reported) for fact in alerts)
-    released = released_at(followups)
-    observed = [observation_end(fact, status) for fact in alerts if released is None or fact.exposure_end > released]
+    observed = [observation_end(fact, status) for fact in alerts if not is_released(fact, facts)]
     answered = next((f.at for f in followups if f.outcome in ANSWERS and f.at >= first), None)
     due_by = first + round(getattr(status.followup_hours, level) * HOUR_US)
     overdue = answered is None and now is not None and now >= due_by
@@ -78,7 +77,7 @@ def call_row(
         "first_alert": show(first),
         "last_exposure_end": show(max(fact.exposure_end for fact in alerts)),
         "observation_until": show(max(observed, default=None)),
-        "color": health(facts, released, now, status, zone).color,
+        "color": health(facts, now, status, zone).color,
         "followup": latest.show(zone) if latest is not None else None,
         "answered": show(answered),
         "due_by": show(due_by),
