@@ -96,7 +96,7 @@ class Views:
         self._horizon, start = horizon, local_midnight(horizon, self.zone)
         for person, value in self.store.scan(_FACTS):
             kept = Facts.decode(value)
-            if kept.released is not None and kept.released < start or any(
+            if (kept.released is not None and kept.released < start) or any(
                     fact.exposure_end < start for fact in kept.alerts.values()):
                 facts = step.facts(person)
                 facts.alerts = {key: fact for key, fact in facts.alerts.items() if fact.exposure_end >= start}
