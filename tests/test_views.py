@@ -188,3 +188,15 @@ def test_a_bad_followup_is_refused_with_a_reason():
 def test_now_moves_with_event_time_only():
     driver = drive(*BASE, REPORT)
     assert driver.engine.event_time == parse_time(at("08:00", D1))  # the last board time (quorum 1)
+
+
+def test_views_forget_alerts_and_releases_behind_the_retention_horizon():
+    settings = Settings(rules=RuleSettings(event_time_quorum=1, retention_days=3))
+    driver = drive(*BASE, REPORT, followup("P2", "released", at("09:00", D1)), settings=settings)
+    assert len(rows(driver)) == 1
+    driver.feed(clock(at("08:00", "2020-01-23")))  # horizon 2020-01-20: the flight of D1 is kept
+    assert len(rows(driver)) == 1
+    driver.feed(clock(at("08:00", "2020-01-24")))  # horizon 2020-01-21: forgotten
+    assert rows(driver) == [] and color(driver, "P2") == "green"
+    facts = driver.store.get("O\x1f", "P2")
+    assert facts is None or b'"r":null' in facts
