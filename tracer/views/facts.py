@@ -57,8 +57,8 @@ class Facts:
         """The stored form; None when there is nothing to keep (the key is deleted)."""
         if not self.alerts and not self.cases and self.released is None and self.status is None:
             return None
-        return orjson.dumps({"a": {key: tuple(fact) for key, fact in self.alerts.items()}, "c": self.cases,
-                             "r": self.released, "s": self.status, "n": self.next_change})
+        return orjson.dumps({"a": self.alerts, "c": self.cases, "r": self.released, "s": self.status,
+                             "n": self.next_change}, default=tuple)  # an AlertFact as the list it is
 
     @classmethod
     def decode(cls, data: bytes | None) -> Facts:
