@@ -39,7 +39,7 @@ def run(persons: int, days: int, cases: int) -> dict[str, Any]:
     rules = replace(load_settings().rules, trace_secondary=False)  # the join finds direct contacts only
     root = Path(tempfile.mkdtemp(prefix="tracer-bench-"))
     try:
-        generate(persons=persons, days=days, cases=cases, seed=5, out_dir=root, truth=False)
+        generate(persons=persons, days=days, cases=cases, seed=5, out_dir=root, truth=False, followups=False)
         events = []
         for line in (root / "events.jsonl").read_bytes().splitlines():
             try:

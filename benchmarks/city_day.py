@@ -1,11 +1,12 @@
 """A realistic day: `tracer run` on a simulated Shanghai day against a DuckDB self-join of it.
 
 Scale 1 is a whole day of the city (25M residents, 1,000 cases); the default 0.1 is
-`tracer generate --persons 2500000 --days 1 --cases 100 --seed 9 --no-truth` (3.6M lines). Both
-run as whole processes on the same file, fresh outputs and state each time, and both must give
-the same direct contacts: tracer's contacts stream folded to its live direct alerts of cases
-(secondary alerts and exposures left out) against the peer's rows, compared by (case, contact, mode,
-service, date), then by level and home subdistrict. A mismatch ends the run with status 1.
+`tracer generate --persons 2500000 --days 1 --cases 100 --seed 9 --no-truth --no-followups`
+(3.6M lines). Both run as whole processes on the same file, fresh outputs and state each time, and
+both must give the same direct contacts: tracer's contacts stream folded to its live direct alerts
+of cases (secondary alerts and exposures left out) against the peer's rows, compared by (case,
+contact, mode, service, date), then by level and home subdistrict. A mismatch ends the run with
+status 1.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def day_file(data: Path, scale: float, cases: int | None = None) -> tuple[Path, 
     if marker.exists() and json.loads(marker.read_text())["params"] == params:
         return folder / "events.jsonl", json.loads(marker.read_text())
     print(f"generating {params['persons']:,} residents, {params['cases']:,} cases in {folder} ...", flush=True)
-    summary = generate(**params, out_dir=folder, truth=False)
+    summary = generate(**params, out_dir=folder, truth=False, followups=False)
     info = {"params": params, "summary": summary, "registry_bytes": _registry_bytes(folder / "events.jsonl")}
     marker.write_text(json.dumps(info, indent=2) + "\n")
     return folder / "events.jsonl", info

@@ -26,7 +26,7 @@ def trips_file(root: Path, trips: int, seed: int = 7) -> Path:
         return target
     persons = max(2000, int(trips / 0.9))  # the simulator gives about 0.45 trips per resident a day
     city = root / f"city-{trips}"
-    generate(persons=persons, days=2, cases=1, seed=seed, out_dir=city, truth=False)
+    generate(persons=persons, days=2, cases=1, seed=seed, out_dir=city, truth=False, followups=False)
     with open(city / "events.jsonl", "rb") as source, open(target, "wb") as out:
         for line in source:
             if line.startswith(b'{"type":"trip"'):

@@ -37,7 +37,7 @@ def main() -> None:
     with scratch_broker("tracer-faust-") as (folder, url):
         from tracer.simulate import generate
 
-        generate(args.persons, args.days, args.cases, 1, folder / "city", truth=False)
+        generate(args.persons, args.days, args.cases, 1, folder / "city", truth=False, followups=False)
         kafka = replace(KafkaSettings(), broker=url, **{**TEST_TIMINGS, "events_partitions": args.partitions})
         summary = publish([str(folder / "city" / "events.jsonl")], SETTINGS, kafka)
         for mode in ("aiokafka", "faust-decode", "faust-engine"):

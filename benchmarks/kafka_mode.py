@@ -57,7 +57,7 @@ def _bench(args: argparse.Namespace, folder: Path, url: str) -> None:
     if args.trips:  # a steady stream: trips only (the registry loaded once is not the load to size for)
         events = trips_file(folder, args.trips)
     else:
-        generate(args.persons, args.days, args.cases, 1, folder / "city", truth=False)
+        generate(args.persons, args.days, args.cases, 1, folder / "city", truth=False, followups=False)
         events = folder / "city" / "events.jsonl"
     summary = run_embedded([str(events)], folder / "run", SETTINGS)
     print(f"embedded       {summary.lines:,} lines in {summary.seconds:.1f} s: {summary.lines_per_second:,.0f}/s")

@@ -31,7 +31,7 @@ def main() -> None:
     with scratch_broker("tracer-publish-") as (folder, url):
         from tracer.simulate import generate
 
-        generate(args.persons, args.days, args.cases, 1, folder / "city", truth=False)
+        generate(args.persons, args.days, args.cases, 1, folder / "city", truth=False, followups=False)
         events = str(folder / "city" / "events.jsonl")
         for run in range(args.repeat):
             kafka = replace(KafkaSettings(), broker=url, **{**TEST_TIMINGS, "events_partitions": args.partitions},

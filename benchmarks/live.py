@@ -53,7 +53,8 @@ def _alerts_per_case(events: list[bytes], root: Path) -> dict[str, int]:
 
 def run(persons: int, rate: int, probes: int) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="tracer-live-"))
-    generate(persons=persons, days=1, cases=max(4, persons // 2000), seed=3, out_dir=root, truth=False)
+    generate(persons=persons, days=1, cases=max(4, persons // 2000), seed=3, out_dir=root, truth=False,
+             followups=False)
     events = [line + b"\n" for line in (root / "events.jsonl").read_bytes().splitlines()]
     expected = _alerts_per_case(events, root)
     out = root / "out"

@@ -26,7 +26,8 @@ def run(persons: int, days: int, retention: int) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="tracer-bench-"))
     samples: list[dict[str, float]] = []
     try:
-        generate(persons=persons, days=days, cases=max(1, persons // 5000), seed=11, out_dir=root, truth=False)
+        generate(persons=persons, days=days, cases=max(1, persons // 5000), seed=11, out_dir=root, truth=False,
+                 followups=False)
 
         def sample(summary: Progress) -> None:
             samples.append({"lines": summary.lines, "rss_mb": rss_mb(), "rocksdb_mb": summary.state_memory_mb})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tracer.cli import main
 
 
@@ -9,6 +11,7 @@ def test_demo_agrees_with_the_oracle(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--persons", "3000", "--days", "1", "--cases", "6"]) == 0
     printed = capsys.readouterr().out
     assert "precision 1.0000, recall 1.0000" in printed and "close contacts by street office" in printed
+    assert re.search(r"follow-ups +[1-9][0-9,]* by [1-9][0-9]* street offices: [0-9,]+ reached", printed)
     assert (tmp_path / "output" / "contacts.jsonl").stat().st_size > 0
     assert main(["demo", "--out", str(tmp_path), "--persons", "3000", "--days", "1", "--cases", "6"]) == 0  # re-run
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
+import statistics
 import time
-from collections import Counter
+from collections import Counter, defaultdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +105,7 @@ def test_events_follow_the_schema_and_the_city(small: tuple[Path, dict[str, Any]
             assert event["subdistrict"] in codes
         elif event["type"] == "case":
             assert LOCAL_TIME.fullmatch(event["reported_at"])
-        else:
+        elif event["type"] == "trip":
             assert LOCAL_TIME.fullmatch(event["board_time"]) and LOCAL_TIME.fullmatch(event["alight_time"])
             seen[_kind(event)] += 1
     assert {"metro", "G", "D soft_sleeper", "K hard_sleeper", "K soft_sleeper", "flight crew_rows"} <= set(seen)
@@ -207,6 +210,100 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert run_generate(parser.parse_args(argv)) == 0
     assert orjson.loads(capsys.readouterr().out)["persons"] == 500
     assert (out / "truth.jsonl").exists()
-    assert run_generate(parser.parse_args([*argv, "--no-truth", "--start-date", "2020-01-20"])) == 0
+    assert b'"type":"followup"' in (out / "events.jsonl").read_bytes()
+    assert run_generate(parser.parse_args([*argv, "--no-truth", "--start-date", "2020-01-20", "--no-followups"])) == 0
     assert not (out / "truth.jsonl").exists()
     assert b'"date":"2020-01-20"' in (out / "events.jsonl").read_bytes()
+    assert b'"type":"followup"' not in (out / "events.jsonl").read_bytes()
+
+
+# -- the street offices' follow-ups ---------------------------------------------------------------
+OUTCOMES = ("reached", "quarantined", "unreachable", "released")
+ANSWERS = ("reached", "quarantined", "released")
+
+
+@pytest.fixture(scope="module")
+def fortnight(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """Sixteen days: long enough for observations to end within the run."""
+    out = tmp_path_factory.mktemp("fortnight")
+    return out, generate(2000, 16, 10, 3, out)
+
+
+def followups(out: Path) -> list[dict[str, Any]]:
+    return [event for event in decoded(out) if event is not None and event["type"] == "followup"]
+
+
+def seconds(stamp: str) -> float:
+    return datetime.fromisoformat(stamp).timestamp()
+
+
+def test_followups_change_no_other_line(tmp_path: Path, small: tuple[Path, dict[str, Any]]) -> None:
+    out, stats = small
+    generate(3000, 6, 12, 11, tmp_path, followups=False)
+    assert [line for line in lines(out) if not line.startswith(b'{"type":"followup"')] == lines(tmp_path)
+    assert len(lines(out)) - len(lines(tmp_path)) == stats["events"]["followup"] > 500
+    assert (tmp_path / "truth.jsonl").read_bytes() == (out / "truth.jsonl").read_bytes()
+
+
+@pytest.mark.parametrize("city", ["small", "fortnight"])
+def test_followups_follow_the_docs(city: str, request: pytest.FixtureRequest) -> None:
+    out, stats = request.getfixturevalue(city)
+    events = [event for event in decoded(out) if well_formed(event)]
+    homes = {event["person_id"]: event["subdistrict"] for event in events if event and event["type"] == "person"}
+    codes = set(subdistrict_codes())
+    written = followups(out)
+    counted = Counter(line["outcome"] for line in written)
+    assert stats["followups"]["outcomes"] == {outcome: counted[outcome] for outcome in OUTCOMES}
+    assert stats["followups"]["offices"] == len({line["by"] for line in written})
+    for line in written:
+        assert set(line) <= {"type", "person_id", "outcome", "at", "by", "note"} and line["outcome"] in OUTCOMES
+        assert LOCAL_TIME.fullmatch(line["at"])
+        assert line["by"] in codes and homes.get(line["person_id"], line["by"]) == line["by"]  # their own office
+        note = line.get("note", "")
+        assert note.isprintable() and len(note) <= 500
+
+
+def test_offices_answer_after_the_report_mostly_within_a_day(small: tuple[Path, dict[str, Any]]) -> None:
+    """Against the oracle's alerts: the residents with a close or secondary alert, when each could first
+    be worked (the later of the exposure's end and the case's report), and the first answer after it."""
+    out, stats = small
+    cases = {event["case_id"]: event for event in decoded(out) if event and event["type"] == "case"}
+    known: dict[str, float] = {}  # resident -> first alert
+    reported: dict[str, float] = {}  # resident -> the earliest report of their alerts' cases
+    close = set()
+    for alert in map(orjson.loads, (out / "truth.jsonl").read_bytes().splitlines()):
+        person, report = alert["contact_person_id"], seconds(cases[alert["case_id"]]["reported_at"])
+        if alert["level"] != "general" and person.startswith("P"):
+            known[person] = min(known.get(person, math.inf), max(seconds(alert["exposure_end"]), report))
+            reported[person] = min(reported.get(person, math.inf), report)
+            close |= {person} if alert["level"] == "close" else set()
+    calls: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
+    for line in followups(out):
+        calls[line["person_id"]].append(line)
+    assert all(seconds(line["at"]) >= reported[person] for person in known for line in calls[person]
+               if line["outcome"] in ("reached", "quarantined"))
+    assert sum(person in calls for person in close) >= 0.95 * len(close)
+    assert sum(person in calls for person in known) >= 0.85 * len(known)
+    hours = {person: min((seconds(line["at"]) - known[person]) / 3600 for line in calls[person]
+                         if line["outcome"] in ANSWERS and seconds(line["at"]) >= known[person])
+             for person in known if any(line["outcome"] in ANSWERS for line in calls[person])}
+    within = Counter(limit for delay in hours.values() for limit in (2, 24) if delay <= limit)
+    assert 0.03 < within[2] / len(known) < within[24] / len(known) < 0.9  # most within a day, not all
+    assert sum(delay > 24 for delay in hours.values()) > 0.05 * len(known)  # some late
+    unreachable = {line["person_id"] for person in calls for line in calls[person] if line["outcome"] == "unreachable"}
+    assert 0.02 < len(unreachable) / len(calls) < 0.1
+    slow = set(stats["followups"]["slow_offices"])
+    by_office = defaultdict(list)
+    for person, delay in hours.items():
+        by_office[calls[person][0]["by"] in slow].append(delay)
+    assert statistics.median(by_office[True]) > 3 * statistics.median(by_office[False])
+
+
+def test_observation_ends_two_weeks_after_the_last_exposure(fortnight: tuple[Path, dict[str, Any]]) -> None:
+    out, stats = fortnight
+    ends: defaultdict[str, set[float]] = defaultdict(set)
+    for alert in map(orjson.loads, (out / "truth.jsonl").read_bytes().splitlines()):
+        ends[alert["contact_person_id"]].add(seconds(alert["exposure_end"]))
+    released = [line for line in followups(out) if line["outcome"] == "released"]
+    assert len(released) == stats["followups"]["outcomes"]["released"] > 5
+    assert all(seconds(line["at"]) - 14 * 86_400 in ends[line["person_id"]] for line in released)

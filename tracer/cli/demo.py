@@ -47,9 +47,15 @@ def run_demo(args: argparse.Namespace) -> int:
 
     print(f"tracer demo: {args.persons:,} residents, {args.days} day(s), seed {args.seed}")
     kinds = ", ".join(f"{n:,} {kind}" for kind, n in sorted(summary.events.items()))
-    print(f"  events         {kinds}; {summary.dead_letters} malformed lines went to the dead letters")
+    print(
+        f"  events         {kinds}; {summary.dead_letters:,} lines went to the dead letters "
+        f"({stats['malformed']:,} malformed on purpose)"
+    )
     trips = ", ".join(f"{n:,} {mode}" for mode, n in sorted(stats["trips"].items()))
     print(f"  trips          {trips}")
+    written = stats["followups"]["outcomes"]
+    outcomes = ", ".join(f"{n:,} {outcome}" for outcome, n in written.items())
+    print(f"  follow-ups     {sum(written.values()):,} by {stats['followups']['offices']} street offices: {outcomes}")
     print(f"  speed          {summary.lines_per_second:,.0f} events/s ({summary.seconds:.2f} s)")
     print(f"  cases traced   {len(traced)} with contacts")
     print(

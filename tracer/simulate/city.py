@@ -39,6 +39,10 @@ class Population:
     def resident(self, index: int) -> str:
         return self._resident % index
 
+    def index(self, person: str) -> int | None:
+        """The index of resident ``person``; None for a visitor."""
+        return int(person[1:]) if person[0] == "P" else None
+
     def rider(self, draw: float) -> str:
         """A rider for a uniform ``draw`` in [0, 1): mostly residents, sometimes a visitor."""
         index = int(draw * (self.size + self.visitors))

@@ -22,6 +22,8 @@ class Clock:
         days = [start + timedelta(days=day) for day in range(span)]
         self.dates = tuple(day.isoformat() for day in days)
         self.compact = tuple(day.strftime("%Y%m%d") for day in days)
+        self.end = span * DAY  # the first second past the span: ``stamp`` covers the seconds before it
+        self._day = {day: index for index, day in enumerate(self.dates)}
         self._minutes = tuple(
             f"{day}T{minute // 60:02d}:{minute % 60:02d}:" for day in self.dates for minute in range(1440)
         )
@@ -29,6 +31,10 @@ class Clock:
     def stamp(self, second: int) -> str:
         """``2020-01-15T07:34:05+08:00`` for a second count from the start."""
         return self._minutes[second // 60] + _SECONDS[second % 60]
+
+    def second(self, stamp: str) -> int:
+        """The second count ``stamp`` made ``stamp`` from."""
+        return self._day[stamp[:10]] * DAY + int(stamp[11:13]) * 3600 + int(stamp[14:16]) * 60 + int(stamp[17:19])
 
     def date(self, day: int) -> str:
         """The date of any day offset, also outside the precomputed span (case onsets may be)."""

@@ -21,12 +21,17 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-truth", dest="truth", action="store_false", help="skip the oracle's truth.jsonl (large runs)"
     )
+    parser.add_argument(
+        "--no-followups", dest="followups", action="store_false",
+        help="no street office follows contacts up: the same events but the followup lines",
+    )
 
 
 def run_generate(args: argparse.Namespace) -> int:
     """Generate, then print the counts as JSON on stdout."""
     stats = generate(
-        args.persons, args.days, args.cases, args.seed, args.out, start_date=args.start_date, truth=args.truth
+        args.persons, args.days, args.cases, args.seed, args.out, start_date=args.start_date, truth=args.truth,
+        followups=args.followups,
     )
     sys.stdout.write(orjson.dumps(stats, option=orjson.OPT_INDENT_2).decode() + "\n")
     return 0

@@ -21,6 +21,7 @@ from tracer.oracle import expected_alerts, write_truth
 from tracer.settings import RuleSettings
 from tracer.simulate.city import Population
 from tracer.simulate.clock import Clock
+from tracer.simulate.offices import Offices
 from tracer.simulate.outbreak import plan
 from tracer.simulate.rides import Rides
 from tracer.simulate.schedule import build_schedule
@@ -33,7 +34,7 @@ RULES = RuleSettings()
 MAX_DAYS = RULES.retention_days - RULES.lookback_days - 1
 P_MOVE = 0.002  # residents re-registered in another subdistrict during the run
 EXTRA_DAYS = 3  # overnight trains arrive, late lines and reports come, after the last day
-_PARTS = ("city", "schedule", "outbreak", "rides", "stream")
+_PARTS = ("city", "schedule", "outbreak", "rides", "stream", "offices")  # a new part goes last: same seeds
 
 
 def generate(
@@ -45,8 +46,10 @@ def generate(
     *,
     start_date: str = "2020-01-15",
     truth: bool = True,
+    followups: bool = True,
 ) -> dict[str, Any]:
-    """Write ``out_dir/events.jsonl`` (and ``truth.jsonl`` when ``truth``); return the counts."""
+    """Write ``out_dir/events.jsonl`` (and ``truth.jsonl`` when ``truth``); return the counts.
+    Without ``followups`` no office follows anyone up: the same lines but the ``followup`` ones."""
     started = time.perf_counter()
     start = _check(persons, days, cases, start_date)
     master = random.Random(seed)
@@ -60,15 +63,18 @@ def generate(
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         with open(events_path, "wb", buffering=1 << 20) as out:
             stream = EventStream(out, rngs["stream"])
-            moves = _registry(stream, population, days, rngs["city"])
+            offices = Offices(stream, clock, population, outbreak.traced if followups else [], rngs["offices"])
+            moves = _registry(stream, population, days, rngs["city"], offices)
             for minute, record in outbreak.reports:
                 stream.at(minute, record)
-            rides = Rides(stream, clock, population, schedule, outbreak, rngs["rides"])
+            rides = Rides(stream, clock, population, schedule, outbreak, offices, rngs["rides"])
             services = schedule.services()
             for day in range(days):
                 for first, mode, index, run in services:
+                    offices.release_before(day * 1440 + first)
                     stream.advance(day * 1440 + first)
                     rides.service(day, mode, index, run)
+            offices.release_before(clock.end // 60)
             stream.close()
         stats = {
             "persons": persons,
@@ -83,6 +89,7 @@ def generate(
             "disorder": _sorted(stream.disorder),
             "outbreak": _sorted(outbreak.counts),
             "moves": moves,
+            "followups": offices.summary(),
         }
         if truth:
             with open(events_path, "rb") as lines:
@@ -113,14 +120,18 @@ def _check(persons: int, days: int, cases: int, start_date: str) -> date:
         raise TracerError(f"--start-date must be YYYY-MM-DD, got {start_date!r}") from exc
 
 
-def _registry(stream: EventStream, population: Population, days: int, rng: random.Random) -> int:
-    """A person event per resident first; a few move during the run (the registry's last one wins)."""
-    for index, home in enumerate(population.homes(rng, population.size)):
+def _registry(stream: EventStream, population: Population, days: int, rng: random.Random, offices: Offices) -> int:
+    """A person event per resident first; a few move during the run (the registry's last one wins).
+    The street offices learn where everyone lives. Returns the number of moves."""
+    homes = population.homes(rng, population.size)
+    for index, home in enumerate(homes):
         stream.person({"type": "person", "person_id": population.resident(index), "subdistrict": home})
+    offices.settle(homes)
     moves = round(population.size * P_MOVE)
     for home in population.homes(rng, moves):
-        person, minute = population.resident(rng.randrange(population.size)), rng.randrange(days * 1440)
-        stream.at(minute, {"type": "person", "person_id": person, "subdistrict": home})
+        index, minute = rng.randrange(population.size), rng.randrange(days * 1440)
+        stream.at(minute, {"type": "person", "person_id": population.resident(index), "subdistrict": home})
+        offices.move(index, home)
     return moves
 
 

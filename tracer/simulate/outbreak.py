@@ -39,6 +39,18 @@ class Rider(NamedTuple):
     late: int | None = None
 
 
+class Traced(NamedTuple):
+    """A case as its last event leaves it, in seconds, for the street offices (offices.py): its
+    window start and isolation (None: open) and its report; an excluded case as it was before, and
+    when it was excluded."""
+
+    person: str
+    window: int
+    isolated: int | None
+    reported: int
+    excluded: int | None
+
+
 class Timeline(NamedTuple):
     onset: int  # day
     isolated: int | None  # second; None: not isolated
@@ -50,6 +62,7 @@ class Outbreak:
     reports: list[tuple[int, dict]] = field(default_factory=list)  # (minute due, case event)
     riders: defaultdict[ServiceKey, list[Rider]] = field(default_factory=lambda: defaultdict(list))
     counts: Counter[str] = field(default_factory=Counter)  # statuses and disorder
+    traced: list[Traced] = field(default_factory=list)
 
 
 def plan(
@@ -77,8 +90,9 @@ def plan(
         }
         outbreak.counts[status] += 1
         outbreak.reports.append((timeline.reported // 60, record))
-        _follow_ups(outbreak, record, timeline, end, clock, rng)
         window = (timeline.onset - lookback) * DAY
+        traced = Traced(record["person_id"], window, timeline.isolated, timeline.reported, None)
+        outbreak.traced.append(_updates(outbreak, record, timeline, traced, end, clock, rng))
         rides = _travel(person, days, window, timeline.isolated, schedule, rng)
         _board(outbreak, rides, window, timeline.reported, end, rng)
     return outbreak
@@ -98,10 +112,11 @@ def _timeline(days: int, lookback: int, end: int, rng: random.Random) -> Timelin
     return Timeline(onset, isolated, min(reported, end - 2 * HOUR))
 
 
-def _follow_ups(
-    outbreak: Outbreak, record: dict, timeline: Timeline, end: int, clock: Clock, rng: random.Random
-) -> None:
-    """Later events with the same case_id: a redelivery, then an exclusion or a correction."""
+def _updates(
+    outbreak: Outbreak, record: dict, timeline: Timeline, traced: Traced, end: int, clock: Clock, rng: random.Random
+) -> Traced:
+    """Later events with the same case_id: a redelivery, then an exclusion or a correction.
+    Returns ``traced`` as the last of them leaves it (an exclusion: as before, and when)."""
     if rng.random() < P_DUPLICATE:
         outbreak.reports.append((timeline.reported // 60 + rng.randint(0, 30), record))
         outbreak.counts["duplicate"] += 1
@@ -110,16 +125,22 @@ def _follow_ups(
         update = {**record, "status": "excluded", "reported_at": clock.stamp(later)}
         outbreak.reports.append((later // 60, update))
         outbreak.counts["excluded"] += 1
-    elif rng.random() < P_CORRECTED:
+        return traced._replace(excluded=later)
+    if rng.random() < P_CORRECTED:
         later = min(timeline.reported + rng.randint(HOUR, 18 * HOUR), end - 60)
         update = {**record, "reported_at": clock.stamp(later)}
         if timeline.isolated is None or rng.random() < 0.5:
-            update["onset"] = clock.date(timeline.onset + rng.choice((-1, 1)))
+            shift = rng.choice((-1, 1))
+            update["onset"] = clock.date(timeline.onset + shift)
+            traced = traced._replace(window=traced.window + shift * DAY)
         else:
-            shift = rng.choice((-1, 1)) * rng.randint(HOUR, 12 * HOUR)
-            update["isolated_at"] = clock.stamp(timeline.isolated + shift)
+            isolated = timeline.isolated + rng.choice((-1, 1)) * rng.randint(HOUR, 12 * HOUR)
+            update["isolated_at"] = clock.stamp(isolated)
+            traced = traced._replace(isolated=isolated)
         outbreak.reports.append((later // 60, update))
         outbreak.counts["corrected"] += 1
+        return traced._replace(reported=later)
+    return traced
 
 
 def _travel(

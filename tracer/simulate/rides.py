@@ -2,7 +2,8 @@
 
 A service gets a random number of riders around its expected load, plus the cases the outbreak put
 aboard. Riders are drawn at random from the residents (and a few visitors); each ride is one dict
-and one orjson call, with times from the clock's precomputed strings.
+and one orjson call, with times from the clock's precomputed strings. The street offices see each
+service's rides once it is written, to follow up the contacts made aboard.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from itertools import count
 from tracer.simulate import air, metro, rail
 from tracer.simulate.city import Population
 from tracer.simulate.clock import DAY, Clock, hhmm
+from tracer.simulate.offices import Offices
 from tracer.simulate.outbreak import Outbreak
 from tracer.simulate.schedule import FLIGHT, METRO, TRAIN, Schedule
 from tracer.simulate.stream import EventStream
@@ -31,20 +33,24 @@ class Rides:
         population: Population,
         schedule: Schedule,
         outbreak: Outbreak,
+        offices: Offices,
         rng: random.Random,
     ) -> None:
         self._stream, self._clock, self._population = stream, clock, population
-        self._schedule, self._aboard = schedule, outbreak.riders
+        self._schedule, self._aboard, self._offices = schedule, outbreak.riders, offices
         self._rng, self._rnd = rng, rng.random
         self._ids = count(1)
+        self._written: list[dict] = []  # the rides of the service being written, as the engine will read them
 
     def service(self, day: int, mode: int, index: int, run: int) -> None:
+        self._written = []
         if mode == METRO:
             self._metro_run(day, index, run)
         elif mode == TRAIN:
             self._train(day, index)
         else:
             self._flight(day, index)
+        self._offices.service(self._written)
 
     def _riders(self, mean: float, limit: int) -> int:
         """Around ``mean`` (0.6 to 1.4 times, rounded at random), at most ``limit``."""
@@ -62,6 +68,7 @@ class Rides:
         start, interval = day * DAY + departure * 60, line.interval
         cars, last = line.carriages, line.stations - 1
         rnd, stamp, trip, trip_id = self._rnd, self._clock.stamp, self._stream.trip, self._trip_id
+        keep = self._written.append
 
         def ride(person: str, board: int, alight: int, late: int | None) -> None:
             boards = start + board * interval
@@ -80,7 +87,8 @@ class Rides:
             }
             if rnd() < NO_TRIP_ID:
                 del record["trip_id"]
-            trip(boards // 60 if late is None else late, record, late=late is not None)  # _emit, inlined
+            if trip(boards // 60 if late is None else late, record, late=late is not None):  # _emit, inlined
+                keep(record)
 
         rider = self._population.rider
         for _ in range(self._riders(table.riders, cars * metro.CARRIAGE_CRUSH_LOAD)):
@@ -193,4 +201,5 @@ class Rides:
         }
 
     def _emit(self, record: dict, boards: int, late: int | None) -> None:
-        self._stream.trip(boards // 60 if late is None else late, record, late=late is not None)
+        if self._stream.trip(boards // 60 if late is None else late, record, late=late is not None):
+            self._written.append(record)

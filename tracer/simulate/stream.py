@@ -55,21 +55,24 @@ class EventStream:
         self._buckets[minute].append(_dumps(record))
         self.events[record["type"]] += 1
 
-    def trip(self, minute: int, record: dict, *, late: bool = False) -> None:
-        """A trip due at ``minute`` (its boarding, or later when ``late``), maybe disordered."""
+    def trip(self, minute: int, record: dict, *, late: bool = False) -> bool:
+        """A trip due at ``minute`` (its boarding, or later when ``late``), maybe disordered. Whether
+        the ride stays as written (late or twice, but neither malformed nor corrected)."""
         draw = self._rnd()
+        kept = True
         if draw >= _P_ANY:
             self._buckets[minute].append(_dumps(record))
         elif draw < P_MALFORMED:
             self._buckets[minute].append(self._malformed(record))
             self.malformed += 1
-            return
+            return False
         else:
-            self._disorder(draw - P_MALFORMED, minute, record)
+            kept = self._disorder(draw - P_MALFORMED, minute, record)
         self.events["trip"] += 1
         self.trips[record["mode"]] += 1
         if late:
             self.disorder["late"] += 1
+        return kept
 
     def advance(self, minute: int) -> None:
         """Write every minute before ``minute``: nothing generated from now on is due earlier."""
@@ -85,7 +88,8 @@ class EventStream:
         if self._buckets:
             self.advance(max(self._buckets) + 1)
 
-    def _disorder(self, draw: float, minute: int, record: dict) -> None:
+    def _disorder(self, draw: float, minute: int, record: dict) -> bool:
+        """Whether the ride stays as written."""
         line = _dumps(record)
         if draw < P_DUPLICATE:  # redelivered identically, a little later
             self._buckets[minute].append(line)
@@ -97,9 +101,11 @@ class EventStream:
             self._buckets[minute + self._randint(60, 720)].append(_dumps(_corrected(record)))
             self.disorder["correction"] += 1
             self.events["trip"] += 1
+            return False
         else:  # arrives a few hours to a day and a half late
             self._buckets[minute + self._randint(60, 2160)].append(line)
             self.disorder["late"] += 1
+        return True
 
     def _malformed(self, record: dict) -> bytes:
         """A line the schema rejects: broken JSON, a missing field, an unknown mode, time reversed."""
