@@ -84,3 +84,47 @@ def test_shuffled_trips_give_the_oracles_answer(tmp_path_factory, workers, seed)
         lines[index] = line
     (root / "shuffled.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     assert_same(engine_alerts(root / "shuffled.jsonl", root, workers=workers), oracle_alerts(lines))
+
+
+@CITY
+@given(
+    seed=st.integers(min_value=0, max_value=2**31),
+    persons=st.integers(500, 4000),
+    days=st.integers(1, 4),
+    batch=st.sampled_from([1, 7, 250, 1000, 100_000]),
+)
+def test_views_equal_the_oracles_on_generated_cities(tmp_path_factory, seed, persons, days, batch):
+    """Health status, every office's call list and the KPIs of a run (its state, and its status.jsonl
+    folded) equal the oracle's, at event time and two days later, with the simulated offices'
+    follow-ups in the stream."""
+    from graph.store import RocksStore
+    from tracer.oracle_views import expected_views
+    from tracer.views import call_list, event_time, offices, statuses, tracing_kpis
+
+    root = tmp_path_factory.mktemp("views")
+    generate(persons=persons, days=days, cases=max(2, persons // 400), seed=seed, out_dir=root, truth=False)
+    settings = Settings()
+    settings = replace(settings, runtime=replace(settings.runtime, batch_events=batch))
+    run_embedded([str(root / "events.jsonl")], root / "out", settings, root / "state")
+    decoded = []
+    for line in (root / "events.jsonl").read_bytes().splitlines():
+        try:
+            decoded.append(orjson.loads(line))
+        except orjson.JSONDecodeError:
+            continue
+    store = RocksStore(root / "state", read_only=True)
+    try:
+        now = event_time(store)
+        expected = expected_views(decoded, settings)
+        assert now == expected.now
+        assert statuses(store) == expected.status
+        last = {r["person_id"]: r for r in map(orjson.loads, (root / "out" / "status.jsonl").read_bytes().splitlines())}
+        assert {p: {k: v for k, v in r.items() if k != "at"} for p, r in last.items() if r["color"] != "green"} == \
+            expected.status
+        for moment in (now, None if now is None else now + 48 * 3_600_000_000):
+            expected = expected_views(decoded, settings, now=moment)
+            lists = {office: call_list(store, settings, office, moment) for office in offices(store)}
+            assert {office: rows for office, rows in lists.items() if rows} == expected.calllists
+            assert tracing_kpis(store, settings, moment) == expected.kpis
+    finally:
+        store.close()

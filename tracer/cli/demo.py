@@ -12,11 +12,16 @@ from pathlib import Path
 
 import orjson
 
+from graph.store import RocksStore
 from streams.embedded import run_embedded
 from tracer.alerts import UNASSIGNED, fold
+from tracer.oracle_views import expected_views
 from tracer.places import subdistricts
 from tracer.rules import Level
-from tracer.settings import load_settings
+from tracer.settings import Settings, load_settings
+from tracer.views import call_list, event_time, offices, statuses, tracing_kpis
+
+_TWO_DAYS = 48 * 3_600_000_000
 
 
 def add_demo(commands: argparse._SubParsersAction) -> None:
@@ -36,7 +41,8 @@ def run_demo(args: argparse.Namespace) -> int:
     for part in ("input", "output", "state"):
         shutil.rmtree(root / part, ignore_errors=True)
     stats = generate(args.persons, args.days, args.cases, args.seed, root / "input", truth=True)
-    summary = run_embedded([str(root / "input" / "events.jsonl")], root / "output", load_settings(), root / "state")
+    settings = load_settings()
+    summary = run_embedded([str(root / "input" / "events.jsonl")], root / "output", settings, root / "state")
     live = fold(map(orjson.loads, (root / "output" / "contacts.jsonl").read_bytes().splitlines()))
     truth = {a["alert_id"]: a for a in map(orjson.loads, (root / "input" / "truth.jsonl").read_bytes().splitlines())}
     agree = sum(1 for key, alert in live.items() if truth.get(key) == alert)
@@ -66,15 +72,64 @@ def run_demo(args: argparse.Namespace) -> int:
         f"  oracle         precision {_ratio(agree, len(live))}, recall {_ratio(agree, len(truth))} "
         f"({agree:,} of {len(truth):,} expected alerts match field for field)"
     )
+    views, differ = _views(root, settings)
+    print(f"  views          {views}")
     print("  close contacts by street office (top 10):")
     for code, count in per_queue.most_common(10):
         place = names.get(code)
         print(f"    {count:6,}  {code}  {place.name if place else ''}")
+    _progress(root / "state", settings)
     print(
         f"  files          {root}/input/events.jsonl, {root}/output/contacts.jsonl, "
-        f"{root}/output/alerts/<code>.jsonl, {root}/output/dead-letter.jsonl"
+        f"{root}/output/alerts/<code>.jsonl, {root}/output/status.jsonl, {root}/output/dead-letter.jsonl"
     )
-    return 0 if agree == len(live) == len(truth) else 1
+    return 0 if agree == len(live) == len(truth) and not differ else 1
+
+
+def _views(root: Path, settings: Settings) -> tuple[str, list[str]]:
+    """The engine's health statuses, call lists and KPIs against the oracle's, from the same events."""
+    events = []
+    for line in (root / "input" / "events.jsonl").read_bytes().splitlines():
+        try:
+            events.append(orjson.loads(line))
+        except orjson.JSONDecodeError:
+            continue  # a malformed line: a dead letter to both
+    expected = expected_views(events, settings)
+    store = RocksStore(root / "state", read_only=True)
+    try:
+        now = event_time(store)
+        found = {
+            "health status": statuses(store) == expected.status,
+            "call lists": {office: call_list(store, settings, office, now) for office in offices(store)}
+            == {office: rows for office, rows in expected.calllists.items() if rows}
+            | {office: [] for office in offices(store) if office not in expected.calllists},
+            "KPIs": tracing_kpis(store, settings, now) == expected.kpis,
+        }
+    finally:
+        store.close()
+    differ = [name for name, same in found.items() if not same]
+    red = sum(status["color"] == "red" for status in expected.status.values())
+    verdict = "agree with the oracle" if not differ else "DIFFER from the oracle: " + ", ".join(differ)
+    text = (f"{red:,} red and {len(expected.status) - red:,} yellow, {len(expected.calllists):,} offices' call "
+            f"lists and the KPIs {verdict}")
+    return text, differ
+
+
+def _progress(state: Path, settings: Settings) -> None:
+    """The city's tracing progress and the slowest offices (排查进度), two days after the last ride
+    (the simulated offices go on calling after the rides end; ``tracer kpis --at`` asks the same)."""
+    store = RocksStore(state, read_only=True)
+    try:
+        now = event_time(store)
+        kpis = tracing_kpis(store, settings, None if now is None else now + _TWO_DAYS)
+    finally:
+        store.close()
+    print(f"  tracing progress at {kpis['at']}, 48 h after the last ride (alerted, reached within 24 h, "
+          "median hours to reach, overdue; the city, then the slowest offices):")
+    for row in [kpis["city"], *kpis["offices"][:5]]:
+        median = "-" if row["median_hours_to_reach"] is None else f"{row['median_hours_to_reach']:.1f}"
+        label = "city" if row["subdistrict"] == "city" else f"{row['subdistrict']}  {row['name'] or ''}"
+        print(f"    {row['alerted']:6,} {row['reached_24h']:6,} {median:>6} {row['overdue']:6,}  {label}")
 
 
 def _ratio(part: int, whole: int) -> str:

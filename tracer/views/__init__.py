@@ -9,6 +9,6 @@
 """
 
 from tracer.views.maintain import Views
-from tracer.views.read import call_list, event_time, status, tracing_kpis
+from tracer.views.read import call_list, event_time, offices, status, statuses, tracing_kpis
 
-__all__ = ["Views", "call_list", "event_time", "status", "tracing_kpis"]
+__all__ = ["Views", "call_list", "event_time", "offices", "status", "statuses", "tracing_kpis"]

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from graph.keys import CASE_FACTS, FOLLOWUPS, META, OBSERVED, OFFICES, VIEW_TIME, WATERMARK, group
-from graph.store import Store
+from graph.store import SEP, Store
 from tracer.settings import Settings
 from tracer.views.facts import Facts, FollowupFact
 from tracer.views.health import health, status_record
@@ -24,6 +24,21 @@ def event_time(store: Store) -> int | None:
     """The views' now: the engine's event time (embedded), or the view worker's (Kafka)."""
     mark = store.get(_META, WATERMARK) or store.get(_META, VIEW_TIME)
     return int(mark) if mark else None
+
+
+def statuses(store: Store) -> dict[str, dict[str, Any]]:
+    """Every person's status as last emitted (without its ``at``), of those who are not green."""
+    found = {}
+    for person, value in store.scan(_FACTS):
+        shown = Facts.decode(value).status
+        if shown is not None:
+            found[person] = shown
+    return found
+
+
+def offices(store: Store) -> list[str]:
+    """The offices with a resident who has a live alert (``unassigned`` among them)."""
+    return sorted({key.split(SEP, 1)[0] for key, _ in store.scan(group(OFFICES))})
 
 
 def call_list(store: Store, settings: Settings, office: str, now: int | None,
@@ -45,7 +60,7 @@ def tracing_kpis(store: Store, settings: Settings, now: int | None) -> dict[str,
     rows: list[Row] = []
     by_office: dict[str, list[str]] = {}
     for key, _ in store.items(group(OFFICES)):
-        office, person = key[2:].split("\x1f", 1)
+        office, person = key[2:].split(SEP, 1)
         by_office.setdefault(office, []).append(person)
     for office, persons in by_office.items():
         rows += _rows(store, settings, persons, now, False, office)
