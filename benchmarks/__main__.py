@@ -37,6 +37,7 @@ def main() -> None:
     one.add_argument("--persons", type=int, default=100_000)
     one.add_argument("--rate", type=int, default=20_000, help="lines a second")
     one.add_argument("--probes", type=int, default=400, help="refused lines timed as the round-trip baseline")
+    one.add_argument("--follow", action="store_true", help="append to a file read by `tracer run FILE --follow`")
     one.set_defaults(run=live.main)
     one = names.add_parser("city-day", help="tracer run on a simulated city day against a DuckDB self-join of it")
     one.add_argument("--scale", type=float, default=0.1, help="1 is a whole Shanghai day: 25M residents, 1,000 cases")

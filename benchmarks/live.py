@@ -1,5 +1,6 @@
-"""Latency on a live feed: a city piped into `tracer run -` at a steady rate; for each case report,
-the time from writing its line to the moment the direct alerts it makes are in contacts.jsonl.
+"""Latency on a live feed: a city piped into `tracer run -` at a steady rate (or, with ``--follow``,
+appended to a file that `tracer run FILE --follow` reads as it grows); for each case report, the
+time from writing its line to the moment the direct alerts it makes are in contacts.jsonl.
 
 Batches must not trade latency away: a batch ends when the pipe has nothing more to read yet, so
 a case report is traced as soon as it arrives, whatever `runtime.batch_events` is. The baseline is
@@ -9,6 +10,7 @@ its dead letter is written (a pipe, a read, a parse and a file write, no tracing
 
 from __future__ import annotations
 
+import signal
 import statistics
 import subprocess
 import sys
@@ -51,16 +53,18 @@ def _alerts_per_case(events: list[bytes], root: Path) -> dict[str, int]:
     return counts
 
 
-def run(persons: int, rate: int, probes: int) -> dict[str, Any]:
+def run(persons: int, rate: int, probes: int, follow: bool = False) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="tracer-live-"))
     generate(persons=persons, days=1, cases=max(4, persons // 2000), seed=3, out_dir=root, truth=False,
              followups=False)
     events = [line + b"\n" for line in (root / "events.jsonl").read_bytes().splitlines()]
     expected = _alerts_per_case(events, root)
-    out = root / "out"
-    process = subprocess.Popen([sys.executable, "-m", "tracer.cli", "run", "-", "--out", str(out), "--quiet"],
-                               stdin=subprocess.PIPE)
-    assert process.stdin is not None
+    out, fed = root / "out", root / "fed.jsonl"
+    source = [str(fed), "--follow"] if follow else ["-"]
+    process = subprocess.Popen([sys.executable, "-m", "tracer.cli", "run", *source, "--out", str(out), "--quiet"],
+                               stdin=None if follow else subprocess.PIPE)
+    feed = fed.open("ab") if follow else process.stdin
+    assert feed is not None
     sent: dict[str, float] = {}  # case id -> when its line was written
     probe_sent: list[float] = []
     seen: dict[str, float] = {}  # case id -> when its last expected alert was read
@@ -103,22 +107,24 @@ def run(persons: int, rate: int, probes: int) -> dict[str, Any]:
                 case = orjson.loads(line)["case_id"]
                 if expected.get(case):
                     sent[case] = time.perf_counter()
-            process.stdin.write(line)
+            feed.write(line)
             if (index + offset) % every == 0:
-                process.stdin.write(PROBE)
+                feed.write(PROBE)
                 probe_sent.append(time.perf_counter())
-        process.stdin.flush()
+        feed.flush()
         pause = started + (index + chunk) / rate - time.perf_counter()
         if pause > 0:
             time.sleep(pause)
     time.sleep(2)
     done.set()
     watcher.join()
-    process.stdin.close()
+    feed.close()
+    if follow:
+        process.send_signal(signal.SIGINT)  # a followed run stops when asked
     process.wait()
     cases = sorted((seen[c] - sent[c]) * 1000 for c in sent if c in seen)
     trips = [(b - a) * 1000 for a, b in zip(probe_sent, probe_seen, strict=False)]
-    result = {"lines": len(events), "rate": rate, "cases": len(sent), "cases_complete": len(cases),
+    result = {"lines": len(events), "rate": rate, "follow": follow, "cases": len(sent), "cases_complete": len(cases),
               "case_ms": _summary(cases), "round_trip_ms": _summary(trips)}
     print(f"{len(events):,} lines at {rate:,}/s; {len(cases)} of {len(sent)} cases with direct alerts complete")
     print(table([["a case to the alerts it makes", *_row(cases)], ["a line to its dead letter", *_row(trips)]],
@@ -139,5 +145,5 @@ def _row(values: list[float]) -> list[str]:
 
 
 def main(args: Any) -> None:
-    result = run(args.persons, args.rate, args.probes)
-    print(f"results: {save('live', result)}")
+    result = run(args.persons, args.rate, args.probes, args.follow)
+    print(f"results: {save('live-follow' if args.follow else 'live', result)}")

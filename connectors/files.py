@@ -17,7 +17,7 @@ import select
 import stat
 import sys
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -88,6 +88,13 @@ class LineReader:
     value is not returned (its writer may be mid-line); ``incomplete`` says how many bytes it has,
     and the position stays before it. Pipes and terminals are read as their bytes arrive (a live
     feed), and ``on_idle`` is called whenever the next read would wait, so a runner can commit.
+
+    ``follow`` (``tracer run --follow``): a regular file read as it grows. Its lines never end: at the
+    file's end for now comes a line with no bytes (blank lines are never returned, so it means only
+    this), and the next one waits for more; a last line without its newline is held back until its
+    newline arrives (``incomplete``: its bytes at the last look). A file that became shorter than
+    what was read, or whose path now names another file, raises InputError: it was truncated or
+    replaced, and reading on would skip or repeat lines.
     """
 
     def __init__(
@@ -99,10 +106,11 @@ class LineReader:
         expected: Fingerprint | None = None,
         hold_incomplete: bool = False,
         on_idle: Callable[[], None] | None = None,
+        follow: bool = False,
     ) -> None:
         self.source, self.offset, self.number, self.max_bytes = source, offset, number, max_bytes
         self.expected, self.on_idle = expected, on_idle
-        self.hold_incomplete = hold_incomplete
+        self.hold_incomplete, self.follow = hold_incomplete, follow
         self.incomplete = 0  # bytes of a held-back last line
         # The hash covers the input's first ``_hashed`` bytes; the reads after them are kept (with
         # the offset each starts at) until the consumer's position passes them: a runner applies
@@ -136,7 +144,7 @@ class LineReader:
         """The bytes read so far: once the lines are exhausted, the input's length (blank lines too)."""
         return self._end
 
-    def __iter__(self) -> Iterator[Line]:
+    def __iter__(self) -> Generator[Line, None, None]:
         with self._open() as stream:
             yield from self._lines(stream)
 
@@ -158,13 +166,20 @@ class LineReader:
 
     def _lines(self, stream: BinaryIO) -> Iterator[Line]:
         live = not _is_regular(stream)
+        if live and self.follow:
+            raise InputError(f"cannot follow {display_name(self.source)}: --follow reads regular files as they grow")
         read = stream.read1 if live else stream.read  # read1: what has arrived, at most one wait
         self._skip_prefix(read)
         number, position, max_bytes = self.number, self.offset, self.max_bytes
         hold = self.hold_incomplete and not live
         # One loop per line, the hot path of every run: a generator per line as well measured 0.9
         # against 0.5 us a line.
-        for lines, first_size, terminated in _split(self._chunks(read, stream if live else None), max_bytes):
+        for lines, first_size, terminated in _split(self._chunks(read, stream, live), max_bytes):
+            if not lines:  # a followed file's end for now; ``first_size``: its unfinished line's bytes
+                self.incomplete = first_size
+                yield number, position, b"", False
+                continue
+            self.incomplete = 0  # a followed file's unfinished line may have ended since the last look
             if hold and not terminated and self._held_back(lines[0], first_size):
                 return
             for data in lines:
@@ -201,17 +216,50 @@ class LineReader:
             raise InputChanged(self.source, self.offset)
         self._hash = hasher
 
-    def _chunks(self, read: Callable[[int], bytes], live: BinaryIO | None) -> Iterator[bytes]:
-        """The input's reads, each kept for the hash until the consumer has passed it."""
+    def _chunks(self, read: Callable[[int], bytes], stream: BinaryIO, live: bool) -> Iterator[bytes]:
+        """The input's reads, each kept for the hash until the consumer has passed it; a followed
+        file's end for now is an empty read."""
         while True:
-            if live is not None and self.on_idle is not None and not _ready(live):
+            if live and self.on_idle is not None and not _ready(stream):
                 self.on_idle()
             chunk = read(_READ_SIZE)
             if not chunk:
-                return
+                if not self.follow:
+                    return
+                self._check_followed(stream)
+                yield chunk
+                continue
             self._kept.append((self._end, chunk))
             self._end += len(chunk)
             yield chunk
+
+    def _check_followed(self, stream: BinaryIO) -> None:
+        """Raise InputError if the followed file was cut below what was read, or its path now names
+        another file (replaced, or removed)."""
+        name, opened = display_name(self.source), os.fstat(stream.fileno())
+        if opened.st_size < self._end:
+            raise InputError(
+                f"followed input {name} was truncated: it has {opened.st_size:,} bytes, and {self._end:,} were "
+                "read; a followed file may only grow (--new-inputs reads the inputs again from their start)"
+            )
+        try:
+            named = os.stat(self.source)
+        except FileNotFoundError:
+            named = None
+        if named is None or (named.st_dev, named.st_ino) != (opened.st_dev, opened.st_ino):
+            change = "removed" if named is None else "replaced by another file"
+            raise InputError(f"followed input {name} was {change} after {self._end:,} bytes of it were read")
+
+
+def lines_in(source: str, length: int) -> int:
+    """How many lines LineReader numbers in the first ``length`` bytes of ``source`` (a last one
+    without its newline too): where a followed run goes on numbering an input that a run without
+    --follow read to its end, which its checkpoint does not count."""
+    count, last, left = 0, b"\n", length
+    with LineReader(source, 0, 0, 0)._open() as stream:
+        while left > 0 and (chunk := stream.read(min(left, _READ_SIZE))):
+            count, last, left = count + chunk.count(b"\n"), chunk[-1:], left - len(chunk)
+    return count + (last != b"\n")
 
 
 def check_whole(source: str, expected: Fingerprint) -> None:
@@ -255,10 +303,14 @@ def _split(chunks: Iterator[bytes], max_bytes: int) -> Iterator[tuple[list[bytes
     costs bounded memory (two more than the limit: without a final CR it is still too long). Its
     true size (the bytes it took, newline included) comes with it, since every other line took its
     length plus its newline: with reads of 4 bytes, ``ab\ncdefg\n`` gives ``([b"ab"], 0, True)``,
-    then ``([b"cdefg"], 6, True)``. The last line, without a newline, comes alone at the end.
+    then ``([b"cdefg"], 6, True)``. The last line, without a newline, comes alone at the end. An
+    empty read (a followed file's end for now) gives ``([], size of the line begun, False)``.
     """
     head, head_size = b"", 0  # the start of a line that runs on into the next read, and its true size
     for chunk in chunks:
+        if not chunk:  # a followed file's end for now: no lines, and the size of the one begun
+            yield [], head_size, False
+            continue
         lines = chunk.split(b"\n")
         tail = lines.pop()  # after the last newline: the start of the next line
         first_size = 0

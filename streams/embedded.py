@@ -16,19 +16,28 @@ import logging
 import secrets
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
 
-from connectors.files import STDIN, Fingerprint, LineReader, OutputFiles, check_whole, dead_letter, display_name
+from connectors.files import (
+    STDIN,
+    Fingerprint,
+    Line,
+    LineReader,
+    OutputFiles,
+    check_whole,
+    dead_letter,
+    display_name,
+)
 from graph.keys import META, POSITION, STATE_ID, group
 from graph.store import RocksStore
 from tracer.alerts import Alert, Change, record_of, route
 from tracer.engine import Engine
-from tracer.errors import InvalidEvent, OutputError, StateError
+from tracer.errors import ConfigError, InvalidEvent, OutputError, StateError
 from tracer.events import Case, Event, Exposure, Followup, Person, Trip
 from tracer.intake import WARNING, Intake
 from tracer.progress import Progress
@@ -59,6 +68,7 @@ def run_embedded(
     contacts_view: Callable[[Alert], Alert] | None = None,
     new_inputs: bool = False,
     workers: int | None = 1,
+    follow: Callable[[], bool] | None = None,
 ) -> Progress:
     """Trace ``inputs`` (read as one stream, in order) into ``out_dir``; resume from ``state_dir``.
 
@@ -67,13 +77,20 @@ def run_embedded(
     start as new input continuing the state, whatever it read before (after an input was replaced).
     ``workers`` > 1 partitions the stream by service day over that many processes
     (streams/coordinator.py); a state is resumed only with the number of workers that wrote it.
-    None: that number, or 1 for a new state.
+    None: that number, or 1 for a new state. ``follow`` reads every input as it grows, all at once,
+    until it returns True (streams/follow.py).
     """
     options = _Options(progress, contacts_view, new_inputs, persistent=state_dir is not None)
     if workers is None:
         workers = (workers_of(Path(state_dir)) if state_dir is not None else None) or 1
     run: Callable[..., _Run] = _Run
-    if workers > 1:
+    if follow is not None:
+        if workers > 1:
+            raise ConfigError("--follow runs one worker: pass --workers 1 (a state of several workers cannot follow)")
+        from streams.follow import Follower  # imported here: a Follower is a _Run
+
+        run = functools.partial(Follower, stop=follow)
+    elif workers > 1:
         from streams.coordinator import Coordinator  # imported here: a Coordinator is a _Run
 
         log.warning("with %d workers, health status and call lists are not kept (status.jsonl stays empty): "
@@ -146,6 +163,7 @@ class _Run:
             raise
         self.position = _Position()
         self._batch: _Batch | None = None
+        self._next_progress = float("inf")  # when ``progress`` is next called (perf_counter)
 
     def run(self) -> Progress:
         try:
@@ -191,20 +209,27 @@ class _Run:
 
     def _checkpoint(self) -> None:
         """Runs inside every commit: outputs flushed, and their sizes and the input position batched."""
-        position = self.position
         if self._batch is not None:
             self._batch.since_commit = 0
-        current = [self.reader.fingerprint(position.offset)] if self.reader else []
         meta = {
             "inputs": [display_name(source) for source in self.inputs],
-            "index": position.index,
-            "offset": position.offset,
-            "line": position.line,
-            "consumed": [*position.done, *current],
+            **self._where(),
             "outputs": self.outputs.checkpoint(),
             "out": display_name(str(self.outputs.root.resolve())),
         }
         self.store.put(*_POSITION, orjson.dumps(meta))
+
+    def _where(self) -> dict[str, Any]:
+        """The checkpoint's input position: the input being read, and the fingerprints of it and of
+        those before it (each read whole)."""
+        position = self.position
+        current = [self.reader.fingerprint(position.offset)] if self.reader else []
+        return {
+            "index": position.index,
+            "offset": position.offset,
+            "line": position.line,
+            "consumed": [*position.done, *current],
+        }
 
     def _restore(self) -> _Position:
         """Where to start: the checkpoint of the same inputs, or the beginning of new ones."""
@@ -217,15 +242,18 @@ class _Run:
         if meta["inputs"] != [display_name(source) for source in self.inputs] or self.options.new_inputs:
             log.info("state holds earlier inputs; continuing it with %d new input(s)", len(self.inputs))
             return _Position()
-        index, consumed = meta["index"], meta.get("consumed")
-        if consumed is None:
+        return self._resume_at(meta)
+
+    def _resume_at(self, meta: dict[str, Any]) -> _Position:
+        """The position of ``meta``, a checkpoint of these inputs; the inputs it read whole are checked."""
+        if "offsets" in meta:
             raise StateError(
-                "this state was written by an older tracer that kept no input fingerprints; "
-                "pass --new-inputs to read the inputs from their start, continuing it"
+                "this state was written by tracer run --follow, which reads every input at once: continue it "
+                "with --follow, or pass --new-inputs to read the inputs from their start, continuing it"
             )
+        index, done = meta["index"], consumed(meta)
         if STDIN in self.inputs[:index]:
             raise StateError("cannot resume past standard input: pass the remaining inputs as files")
-        done = [(length, digest) for length, digest in consumed]
         for source, fingerprint in zip(self.inputs[:index], done, strict=False):
             check_whole(source, fingerprint)
         log.info("resuming at input %d, line %d", index + 1, meta["line"])
@@ -263,35 +291,48 @@ class _Run:
         return state
 
     def _loop(self, engine: Engine, views: Views | None) -> None:
-        """Read lines into batches and apply each (``_Batch``); commit at the first batch end after
-        ``commit_every`` lines."""
-        runtime = self.settings.runtime
+        """Read the inputs in order, each to its end, in batches."""
         batch = self._batch = _Batch(engine, self, views)
-        every = runtime.progress_every_seconds
-        started = time.perf_counter()
-        next_progress = started + every if self.progress and every > 0 else float("inf")
-        decode, summary = self.intake.decode, self.summary
+        started = self._start_progress()
         for index in range(self.position.index, len(self.inputs)):
             self.reader = self._reader(index)
-            for number, end, data, too_long in self.reader:
-                try:
-                    event, note = decode(data, too_long)
-                except InvalidEvent as exc:
-                    batch.add(number, end, data, None, exc.reason)
-                else:
-                    batch.add(number, end, data, event, note)
-                if len(batch.lines) >= runtime.batch_events:
-                    batch.step()
-                    if not batch.lines and batch.since_commit >= runtime.commit_every:
-                        self.store.commit()
-                        if time.perf_counter() >= next_progress:
-                            summary.seconds = time.perf_counter() - started
-                            summary.state_memory_mb = self.store.memory_mb()
-                            self.progress(summary)  # type: ignore[misc]
-                            next_progress += every
+            self._apply(self.reader, batch, started)
             batch.drain()  # an input's last batch: the next input's position starts clean
-        summary.seconds = time.perf_counter() - started
+        self.summary.seconds = time.perf_counter() - started
         self._report_incomplete()
+
+    def _apply(self, lines: Iterable[Line], batch: _Batch, started: float) -> None:
+        """Read ``lines`` (of the input ``position.index``) into batches and apply each (``_Batch``);
+        commit at the first batch end after ``commit_every`` lines."""
+        runtime, decode = self.settings.runtime, self.intake.decode
+        for number, end, data, too_long in lines:
+            try:
+                event, note = decode(data, too_long)
+            except InvalidEvent as exc:
+                batch.add(number, end, data, None, exc.reason)
+            else:
+                batch.add(number, end, data, event, note)
+            if len(batch.lines) >= runtime.batch_events:
+                batch.step()
+                if not batch.lines and batch.since_commit >= runtime.commit_every:
+                    self.store.commit()
+                    self._report_progress(started)
+
+    def _start_progress(self) -> float:
+        """The loop's start: the first progress call is due ``progress_every_seconds`` after it."""
+        started, every = time.perf_counter(), self.settings.runtime.progress_every_seconds
+        self._next_progress = started + every if self.progress and every > 0 else float("inf")
+        return started
+
+    def _report_progress(self, started: float) -> None:
+        """After a commit: ``progress`` with the summary so far, if it is due; the next is due an
+        interval after this call (not after this one was due: a followed run may idle for hours)."""
+        now = time.perf_counter()
+        if now >= self._next_progress:
+            self.summary.seconds = now - started
+            self.summary.state_memory_mb = self.store.memory_mb()
+            self.progress(self.summary)  # type: ignore[misc]
+            self._next_progress = now + self.settings.runtime.progress_every_seconds
 
     def _reader(self, index: int) -> LineReader:
         """The reader of input ``index``, the position moved to its start unless it is the resumed one.
@@ -315,12 +356,26 @@ class _Run:
         )
 
     def _report_incomplete(self) -> None:
-        if self.reader is not None and self.reader.incomplete:
-            self.summary.held_back = (display_name(self.reader.source), self.reader.incomplete)
+        self._report_held_back(self.reader)
+
+    def _report_held_back(self, reader: LineReader | None) -> None:
+        if reader is not None and reader.incomplete:
+            self.summary.held_back = (display_name(reader.source), reader.incomplete)
             log.warning(
                 "input %s ends in an incomplete line of %d bytes; it will be read when its newline arrives",
                 *self.summary.held_back,
             )
+
+
+def consumed(meta: dict[str, Any]) -> list[Fingerprint]:
+    """The input fingerprints of a checkpoint, as LineReader compares them."""
+    saved = meta.get("consumed")
+    if saved is None:
+        raise StateError(
+            "this state was written by an older tracer that kept no input fingerprints; "
+            "pass --new-inputs to read the inputs from their start, continuing it"
+        )
+    return [(length, digest) for length, digest in saved]
 
 
 def route_changes(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -69,7 +70,8 @@ def _reader_gone() -> int:
 
 def _add_run(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser("run", help="trace JSON Lines events (files or - for stdin) embedded")
-    run.add_argument("inputs", nargs="+", metavar="INPUT", help="event files, read as one stream; - is stdin")
+    run.add_argument("inputs", nargs="+", metavar="INPUT",
+                     help="event files, read as one stream in order (with --follow: all at once); - is stdin")
     run.add_argument("--out", required=True, type=Path, help="output folder")
     run.add_argument("--state", type=Path, help="RocksDB state folder (kept; resumes); default: a temp dir")
     run.add_argument("--config", type=Path, help="TOML file overriding config/defaults.toml")
@@ -84,6 +86,16 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         "--workers", type=_positive, metavar="N",
         help="processes that share the service days (default: the number that wrote --state, else 1: "
         "not faster yet, see docs/architecture.md); a --state is resumed only with the number that wrote it",
+    )
+    run.add_argument(
+        "--follow", action="store_true",
+        help="keep reading every INPUT as it grows (a live feed, the follow-up file a console appends to), "
+        "all at once, each line applied and written out within about a second of its arrival; an INPUT that does "
+        "not exist yet is read from when it appears, a last line waits for its newline, and a file truncated "
+        "or replaced is an error. Ctrl-C or SIGTERM commits what was read and stops (exit 0); the next run "
+        "with the same --state and --follow goes on from there. The order of lines across files, and so the "
+        "change stream (not the folded alerts), depends on when they arrive. Files only, one worker; see "
+        "docs/architecture.md",
     )
     privacy.add_arguments(run, "contacts.jsonl")
     run.set_defaults(handler=_run)
@@ -115,13 +127,36 @@ def _run(args: argparse.Namespace) -> int:
 
     pseudonyms = privacy.from_arguments(args)
     view = pseudonyms.alert if pseudonyms else None
-    summary = run_embedded(
-        args.inputs, args.out, settings, args.state, None if args.quiet else progress, view, args.new_inputs,
-        args.workers,
-    )
+    with _stop_signals() if args.follow else contextlib.nullcontext() as stop:
+        summary = run_embedded(
+            args.inputs, args.out, settings, args.state, None if args.quiet else progress, view, args.new_inputs,
+            args.workers, stop,
+        )
     if not args.quiet:
         report(summary, {"outputs": output_names(args.out)})
     return 0
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[Callable[[], bool]]:
+    """Whether SIGINT or SIGTERM has asked a followed run to stop: it then commits what it read and
+    ends with 0. A second signal acts as it would have (KeyboardInterrupt, exit 130; or the end of
+    the process): what the last commit holds is safe, and the next run resumes from it."""
+    asked: list[int] = []
+    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+
+    def ask(number: int, _frame: object) -> None:
+        asked.append(number)
+        for again, handler in previous.items():
+            signal.signal(again, handler)
+
+    for number in previous:
+        signal.signal(number, ask)
+    try:
+        yield lambda: bool(asked)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _add_registry(commands: argparse._SubParsersAction) -> None:
