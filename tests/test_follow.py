@@ -102,10 +102,16 @@ def assert_same_as_one_run_without_follow(follow: Follow) -> None:
     reference = one_run_without_follow(follow)
     queues = {path.relative_to(reference).as_posix() for path in reference.rglob("*.jsonl")}
     queues |= {path.relative_to(follow.out).as_posix() for path in follow.out.rglob("*.jsonl")}
-    for name in sorted(queues - {"dead-letter.jsonl"}):
+    for name in sorted(queues - {"dead-letter.jsonl", "status.jsonl"}):
         path = reference / name
         expected = fold(orjson.loads(line) for line in path.read_bytes().splitlines()) if path.exists() else {}
         assert follow.live(name) == expected, name
+    statuses = []  # the last status of each person; "at" follows the batches, which follow the timing
+    for root in (follow.out, reference):
+        records = map(orjson.loads, (root / "status.jsonl").read_bytes().splitlines())
+        last = {record["person_id"]: {**record, "at": None} for record in records}
+        statuses.append({person: record for person, record in last.items() if record["color"] != "green"})
+    assert statuses[0] == statuses[1]
     dead = [sorted((root / "dead-letter.jsonl").read_bytes().splitlines()) for root in (follow.out, reference)]
     assert dead[0] == dead[1] and dead[0]
 
@@ -280,3 +286,32 @@ def test_reader_follows_a_file_as_it_grows(tmp_path):
     path.write_bytes(b"{}\n")
     with pytest.raises(InputError, match="was truncated: it has 3 bytes, and 28 were read"):
         next(followed)
+
+
+def test_a_followup_appended_by_an_office_changes_the_views_of_the_running_state(tmp_path: Path) -> None:
+    """The loop the console closes: an office's follow-up appended to the followed file is applied
+    by the running process, its status change is written, and the call list read from the live
+    state (read-only, beside the run) shows it."""
+    follow = Follow(tmp_path)
+    follow.feed.write_bytes(lines([*CITY, CASE]))
+    process = follow.start()
+    try:
+        wait_for(lambda: "P2" in follow.contacts(), "the case's contacts", process)
+        released = {"type": "followup", "person_id": "P2", "outcome": "released", "at": "2020-02-20T10:00:00+08:00",
+                    "by": "310101002"}
+        append(follow.followups, orjson.dumps(released) + b"\n")
+
+        def released_p2() -> bool:
+            path = follow.out / "status.jsonl"
+            records = [orjson.loads(line) for line in path.read_bytes().split(b"\n")[:-1]] if path.exists() else []
+            return any(r["person_id"] == "P2" and r["color"] == "green" for r in records)
+
+        wait_for(released_p2, "P2's status turning green", process)
+        listed = subprocess.run([sys.executable, "-m", "tracer.cli", "calllist", "--state", str(follow.state),
+                                 "--subdistrict", "310101002", "--format", "json"], cwd=ROOT, capture_output=True,
+                                check=True)
+        row = next(row for row in orjson.loads(listed.stdout) if row["person_id"] == "P2")
+        assert row["followup"]["outcome"] == "released" and row["color"] == "green"
+    finally:
+        code, _, stderr = follow.stop(process)
+    assert code == 0, stderr
