@@ -42,7 +42,7 @@ from tracer.events import Case, Event, Exposure, Followup, Person, Trip
 from tracer.intake import WARNING, Intake
 from tracer.progress import Progress
 from tracer.settings import Settings
-from tracer.views import Views
+from tracer.views import VIEWED_EVENTS, Views
 
 log = logging.getLogger(__name__)
 _POSITION = (group(META), POSITION)
@@ -459,9 +459,10 @@ class _Batch:
                 summary.warnings += 1
         sink.changed(applied.changes)
         if self.views is not None:
-            events = [event for slot, event in enumerate(self.events[:applied.consumed]) if slot not in applied.refused]
+            viewed = [event for slot, event in enumerate(self.events[:applied.consumed])
+                      if type(event) in VIEWED_EVENTS and slot not in applied.refused]
             records = [record_of(change) for change in applied.changes]
-            sink.statuses(self.views.apply(events, records, self.engine.event_time))
+            sink.statuses(self.views.apply(viewed, records, self.engine.event_time))
         sink.moved(*self.lines[rest - 1][:2])
         summary.lines += rest
         self.since_commit += rest

@@ -8,7 +8,7 @@
     read.py      the views read back: ``call_list``, ``status``, ``tracing_kpis``
 """
 
-from tracer.views.maintain import Views
+from tracer.views.maintain import VIEWED_EVENTS, Views
 from tracer.views.read import call_list, event_time, offices, status, statuses, tracing_kpis
 
-__all__ = ["Views", "call_list", "event_time", "offices", "status", "statuses", "tracing_kpis"]
+__all__ = ["VIEWED_EVENTS", "Views", "call_list", "event_time", "offices", "status", "statuses", "tracing_kpis"]

@@ -15,7 +15,7 @@ import orjson
 
 from graph.store import SEP
 from tracer.alerts import UNASSIGNED, Alert
-from tracer.events import Followup, format_time, parse_time
+from tracer.events import Followup, format_time, repeated_time
 from tracer.rules import Level
 
 LEVELS = (Level.CLOSE, Level.SECONDARY, Level.GENERAL)  # highest first
@@ -36,7 +36,7 @@ class AlertFact(NamedTuple):
 
     @classmethod
     def of(cls, alert: Alert) -> AlertFact:
-        return cls(alert["level"], alert["source_kind"], alert["case_id"], parse_time(alert["exposure_end"]),
+        return cls(alert["level"], alert["source_kind"], alert["case_id"], repeated_time(alert["exposure_end"]),
                    alert["subdistrict"] or UNASSIGNED)
 
 

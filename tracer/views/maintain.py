@@ -29,6 +29,7 @@ from tracer.views.facts import RELEASED, AlertFact, Facts, FollowupFact
 from tracer.views.health import health, status_record
 
 _FACTS, _CASES = group(OBSERVED), group(CASE_FACTS)
+VIEWED_EVENTS = (Case, Followup)  # the events the views take besides alert changes
 
 
 class Views:
@@ -50,8 +51,8 @@ class Views:
         self._horizon: str | None = None
 
     def apply(self, events: Sequence[Event], alerts: Iterable[Alert], now: int | None) -> list[dict[str, Any]]:
-        """Take a step: ``events`` applied by it (cases and follow-ups count), ``alerts`` the records
-        of its alert changes in order (add or retract), ``now`` event time after it."""
+        """Take a step: ``events`` applied by it (of ``VIEWED_EVENTS``; others are passed over),
+        ``alerts`` the records of its alert changes in order (add or retract), ``now`` event time after it."""
         step = _Step(self.store)
         for event in events:
             if type(event) is Followup:
