@@ -106,9 +106,11 @@ class Store:
         self.pending_count = 0
 
     def items(self, prefix: str) -> Iterator[tuple[str, bytes]]:
-        """Commit, then iterate every key under ``prefix`` (for start-up and retention scans)."""
+        """Commit, then iterate every key that starts with ``prefix`` (for start-up and retention
+        scans, and the lookup's runs of a metro line, ``P|date|metro|L2-``): a group, or any prefix.
+        The range ends at ``prefix`` with its last character incremented, the first key past them all."""
         self.commit()
-        yield from self._committed_range(prefix, prefix[:-1] + _AFTER_SEP)
+        yield from self._committed_range(prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1))
 
     def purge_groups(self, family: str, below: str) -> Iterator[tuple[str, bytes]]:
         """Commit, then yield and delete every key of ``family`` sorting below ``family + below``.

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import networkx as nx
 import orjson
+
+from graph.store import RocksStore
+from streams.embedded import run_embedded
+from tracer.analysis.network import contact_graph
+from tracer.settings import RuleSettings, Settings
 
 DAY = "2020-01-20"
 
@@ -65,3 +72,20 @@ def person(person_id: str, subdistrict: str) -> dict[str, Any]:
 
 def lines(events: list[dict[str, Any]]) -> bytes:
     return b"".join(orjson.dumps(e) + b"\n" for e in events)
+
+
+def traced_state(root: Path, events: list[dict[str, Any]], settings: Settings | None = None) -> Path:
+    """The state of `tracer run` (embedded) over ``events``, none of them a dead letter."""
+    (root / "events.jsonl").write_bytes(lines(events))
+    summary = run_embedded([str(root / "events.jsonl")], root / "out", settings or Settings(), root / "state")
+    assert summary.dead_letters == 0
+    return root / "state"
+
+
+def state_graph(state: Path) -> nx.MultiDiGraph:
+    """The contact graph of a state, read as `tracer graph` reads it."""
+    store = RocksStore(state, read_only=True)
+    try:
+        return contact_graph(store, RuleSettings())
+    finally:
+        store.close()

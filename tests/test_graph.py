@@ -10,6 +10,7 @@ from streams.embedded import run_embedded
 from tests.builders import at, case, lines, trip
 from tracer.analysis.lookup import lookup
 from tracer.analysis.network import case_subgraph, clusters, contact_graph
+from tracer.analysis.question import read_question
 from tracer.cli import main
 from tracer.settings import RuleSettings, Settings
 
@@ -43,7 +44,9 @@ def store(state):
 
 def test_graph_links_cases_through_a_contact(store):
     graph = contact_graph(store, RuleSettings())
-    assert graph.has_edge("case:C1", "person:P2") and graph.has_edge("case:C1", "case:C2")
+    assert graph.has_edge("case:C1", "person:P2")
+    link = graph.get_edge_data("case:C1", "case:C2")[0]
+    assert link == {"kind": "candidate_link", "mode": "flight", "service": "MU5101", "date": D1, "level": "close"}
     edge = next(d for _, b, d in graph.out_edges("case:C1", data=True) if b == "person:P2")
     assert edge["level"] == "close" and edge["service"] == "MU5101" and edge["contact_seat"] == "11A"
     assert graph.has_edge("exposure:X9", "person:P2")
@@ -59,16 +62,18 @@ def test_clusters_join_cases_by_shared_trips_and_links(store):
 
 
 def test_lookup_answers_with_level_and_source(store):
-    answers = lookup(store, RuleSettings(), D1, "MU5101", seat="13C")
+    def rides(service: str, seat: str | None = None) -> list[dict]:
+        return lookup(store, RuleSettings(), read_question(D1, service, seat=seat)).rides
+
+    answers = rides("MU5101", "13C")
     by_case = {a["case_id"]: a for a in answers}
     assert set(by_case) == {"C1", "C2", "X9"}  # P2 became case C2: their ride is a case ride too
     assert by_case["C1"]["seat"] == "10A" and by_case["C1"]["your_level"] == "close"
     assert by_case["C1"]["board_station"] == "PVG" and by_case["C1"]["kind"] == "case"
     assert by_case["X9"]["kind"] == "exposure" and by_case["X9"]["source"] == "https://example.org/notice"
-    assert "person_id" not in str(answers)  # a public lookup names no person
-    far = lookup(store, RuleSettings(), D1, "MU5101", seat="40A")
-    assert {a["your_level"] for a in far} == {"general"}
-    assert lookup(store, RuleSettings(), D1, "MU9999") == []
+    assert "person_id" not in str(answers)  # not even the staff form names a person
+    assert {a["your_level"] for a in rides("MU5101", "40A")} == {"general"}
+    assert rides("MU9999") == []
 
 
 @pytest.mark.parametrize("fmt", ["json", "graphml", "dot", "svg"])

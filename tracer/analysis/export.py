@@ -18,7 +18,7 @@ import re
 
 import networkx as nx
 
-from tracer.analysis.network import COLOURS
+from tracer.analysis.network import CANDIDATE_LINK, CANDIDATE_LINK_LABEL, COLOURS
 from tracer.analysis.network import to_graphml as _graphml
 from tracer.analysis.network import to_json as _node_link
 from tracer.jsonl import json_record
@@ -49,6 +49,13 @@ def quoted(text: str) -> str:
     return f'"{inner}"'
 
 
+def shown(text: str) -> str:
+    """An id in a text report: as it is when it is one plain word, else quoted (``quoted``), so
+    that no id can break a line, pass for two ids, or hide characters."""
+    plain = text.isprintable() and not any(char.isspace() or char in '"\\' for char in text)
+    return text if plain and text else quoted(text)
+
+
 def to_json(graph: nx.MultiDiGraph) -> bytes:
     return json_record(_node_link(graph), indent=True)
 
@@ -65,7 +72,8 @@ def to_dot(graph: nx.MultiDiGraph) -> bytes:
     for node, data in sorted(graph.nodes(data=True)):
         lines.append(f"  {quoted(node)} [shape={'ellipse' if data.get('kind') == 'person' else 'box'}];")
     for a, b, data in graph.edges(data=True):
-        label = str(data.get("level") or data.get("kind", ""))
+        link = data.get("kind") == CANDIDATE_LINK
+        label = CANDIDATE_LINK_LABEL if link else str(data.get("level") or data.get("kind", ""))
         if data.get("service"):
             label += f" {data['service']} {data.get('date', '')}"
         colour = COLOURS.get(data.get("level"), "grey")

@@ -1,60 +1,64 @@
 """Same-trip lookup (同程排查): did a known case or published exposure ride this service that day?
 
-Answers from the source rides stored for that service day: one group scan per mode, never a
-scan of the whole state. Given the caller's carriage or seat, it also says which level the rules
-would give them, or that it cannot tell.
+Answers from the source rides stored for that service day: one group scan, never a scan of the
+whole state. Given the asker's carriage or seat, it also says which level the rules would give
+them, or that it cannot tell. The metro is asked by line and board time (no rider knows a run id):
+the runs of that line whose id says they left by the end of the asker's window, with a case aboard
+after its start (docs/rules.md, "Same-trip lookup").
 
-A lookup must never be a false all-clear: an empty answer means "no case rode it". So a question
-the engine would not take as a ride (a date not YYYY-MM-DD, an id it refuses) is an error with the
-engine's own reason, and a date whose service days retention has dropped is an error too.
+A lookup must never be a false all-clear. The question is read by ``tracer.analysis.question``
+(messy input normalised; what cannot be read is an error), a date whose service days retention has
+dropped is an error, and ``Answer.known`` says whether the state holds any ride of the service (or
+any run of the line) that day: "no known case" on a service tracer never saw is no answer at all.
+
+``Answer.rides`` is the staff form (case ids included); ``tracer.analysis.public`` makes the
+public one from it.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time
 from typing import Any
 
-from graph.keys import META, WATERMARK, group
-from graph.store import Store
+from graph.keys import META, PROBES, RIDERS, WATERMARK, group, key_parts, service_day
+from graph.store import SEP, Store
+from tracer.analysis.export import shown
 from tracer.analysis.queries import rides_on, source
-from tracer.errors import InputError, InvalidEvent, StateError
-from tracer.events import Trip, format_time
-from tracer.events import _date as _engine_date
-from tracer.events import _id as _engine_id
-from tracer.events import _label as _engine_label
+from tracer.analysis.question import Question, clock
+from tracer.errors import StateError
+from tracer.events import Trip, decode_trip, format_time
 from tracer.rules import Level, classify, retention_horizon, seat_row
 from tracer.settings import RuleSettings
 from tracer.sources import FAR
 
-
-def check_question(
-    date: str, service: str, carriage: str | None, seat: str | None
-) -> tuple[str, str, str | None, str | None]:
-    """The question's values as the engine reads a ride's (``tracer/events.py``'s validators), or
-    InputError with the engine's reason, named by the command's option."""
-    try:
-        return (
-            _engine_date({"--date": date}, "--date"),
-            _engine_id({"--service": service}, "--service"),
-            _engine_label({"--carriage": carriage}, "--carriage"),
-            _engine_label({"--seat": seat}, "--seat"),
-        )
-    except InvalidEvent as exc:
-        raise InputError(exc.reason) from None
+# How tracer's simulator names a metro run: line, service date, departure from the first station
+# (tracer/simulate/rides.py). The lookup by line needs the line first; the departure narrows.
+METRO_RUN = re.compile(r"(L[0-9]+)-([0-9]{8})-([0-9]{2})([0-9]{2})")
+# An asker who gives no alight time rode at most this long after their latest board time: no metro
+# ride in Shanghai takes two hours end to end (docs/rules.md, "Same-trip lookup").
+LONGEST_RIDE = 2 * 3600 * 1_000_000
 
 
-def lookup(
-    store: Store,
-    rules: RuleSettings,
-    date: str,
-    service: str,
-    carriage: str | None = None,
-    seat: str | None = None,
-    mode: str | None = None,
-) -> list[dict[str, Any]]:
-    date, service, carriage, seat = check_question(date, service, carriage, seat)
-    _check_retained(store, rules, date)
-    answers = []
-    for key, ride in rides_on(store, date, service, mode):
+@dataclass(frozen=True, slots=True)
+class Answer:
+    question: Question
+    rides: list[dict[str, Any]]  # one per source ride aboard, staff form (case and exposure ids)
+    known: bool  # the state holds a ride of the service, or a run of the line, that day
+
+
+def lookup(store: Store, rules: RuleSettings, question: Question) -> Answer:
+    _check_retained(store, rules, question.date)
+    if question.line is not None:
+        found = _line_rides(store, rules, question)
+        known = bool(found) or _any(store, group(RIDERS, question.date, "metro") + question.line + "-")
+    else:
+        assert question.service is not None
+        found = rides_on(store, question.date, question.service, question.mode)
+        known = bool(found) or _any(store, group(RIDERS, service_day(question.date, question.mode, question.service)))
+    rides = []
+    for key, ride in found:
         src = source(store, key, rules)
         if src is None or src.via_person_id is not None:
             continue  # secondary-tracing rides are about contacts, not cases
@@ -72,10 +76,77 @@ def lookup(
             "alight_time": format_time(ride.alight, rules.zone) if abs(ride.alight) < FAR else None,
             "source": src.exposure.source if src.exposure is not None else None,
         }
-        if carriage is not None or seat is not None:
-            answer.update(_your_level(ride, carriage, seat, rules))
-        answers.append(answer)
-    return answers
+        if question.carriage is not None or question.seat is not None:
+            answer.update(_your_level(ride, question.carriage, question.seat, rules))
+        rides.append(answer)
+    return Answer(question, rides, known)
+
+
+def summary(answer: Answer) -> str:
+    """The answer in one line, as the command says it and the public page heads it."""
+    question, what = answer.question, asked(answer.question)
+    if answer.rides:
+        return f"a known case or published exposure was aboard {what} on {question.date}"
+    if answer.known:
+        return f"no known case or published exposure aboard {what} on {question.date}"
+    if question.line is not None:
+        return (
+            f"tracer holds no run of metro line {question.line} on {question.date}: runs are found by ids that "
+            f"begin with their line ({question.line}-{question.date.replace('-', '')}-0734, as tracer's simulator "
+            "names them); a feed whose run ids do not name their line cannot be asked by line: ask by the run id"
+        )
+    return f"tracer holds no ride of {what} on {question.date}: check the number and the date (no known case either)"
+
+
+def asked(question: Question) -> str:
+    """``flight MU5101``, or ``a run of metro line L2 boarded 08:00-08:20``."""
+    if question.line is None:
+        return f"{question.mode} {shown(question.service or '')}"
+    assert question.boarded is not None
+    first, last = map(clock, question.boarded)
+    return f"a run of metro line {question.line} boarded {first if first == last else f'{first}-{last}'}"
+
+
+def run_departure(service: str, day: str) -> int | None:
+    """The minute of ``day`` a metro run left its first station, when its id says so."""
+    found = METRO_RUN.fullmatch(service)
+    if not found or found[2] != day.replace("-", "") or int(found[3]) > 23 or int(found[4]) > 59:
+        return None
+    return int(found[3]) * 60 + int(found[4])
+
+
+def _line_rides(store: Store, rules: RuleSettings, question: Question) -> list[tuple[str, Trip]]:
+    """``(source key, ride)`` of the source rides on the line's runs that the asker could have
+    shared: the run left (by its id, when it says) no later than the end of the boarding window, and
+    the ride ends after its start and begins before the asker alighted (their alight time, else
+    ``LONGEST_RIDE`` after the window's end). Both directions:
+    a run id does not say which way it runs, so the answer may list a run the asker did not take,
+    never leave out one they did."""
+    assert question.line is not None and question.boarded is not None
+    base = group(PROBES, question.date, "metro")
+    first, last = (_moment(question.date, minute, rules) for minute in question.boarded)
+    until = _moment(question.date, question.alighted, rules) if question.alighted is not None else last + LONGEST_RIDE
+    found = []
+    for key, value in store.items(base + question.line + "-"):
+        service, source_key, _ = key[len(base) :].split(SEP, 2)
+        departure = run_departure(service, question.date)
+        if key_parts(source_key)[2] is not None or (departure is not None and departure > question.boarded[1]):
+            continue  # a close contact's ride (secondary tracing), or a run that left after the window
+        ride = decode_trip(value)
+        if ride.alight > first and ride.board < until:
+            found.append((source_key, ride))
+    return found
+
+
+def _moment(day: str, minute: int, rules: RuleSettings) -> int:
+    """Epoch microseconds of ``minute`` on ``day`` in the rules' zone."""
+    local = datetime.combine(date.fromisoformat(day), time(minute // 60, minute % 60), tzinfo=rules.zone)
+    return round(local.timestamp()) * 1_000_000
+
+
+def _any(store: Store, prefix: str) -> bool:
+    """Whether any key starts with ``prefix``: one seek, not a scan."""
+    return next(store.items(prefix), None) is not None
 
 
 def _check_retained(store: Store, rules: RuleSettings, date: str) -> None:
@@ -93,23 +164,37 @@ def _check_retained(store: Store, rules: RuleSettings, date: str) -> None:
 
 
 def _your_level(ride: Trip, carriage: str | None, seat: str | None, rules: RuleSettings) -> dict[str, Any]:
-    """The caller's level and rule against ``ride``; when the rules would say general only because
-    the caller's place is unknown to them, no level but why (``cannot_tell``)."""
-    caller = Trip("caller", "", ride.mode, ride.service, ride.date, ride.board, ride.alight, carriage, seat)
-    level, rule = classify(ride, caller, rules)
+    """The asker's level and rule against ``ride``; when the rules would say general only because
+    the asker's place is unknown to them, no level but why (``cannot_tell``). A carriage number
+    that equals the ride's as a number is the ride's (``5`` asks for a stored ``05``: no rider
+    knows how a feed padded it)."""
+    if carriage is not None and ride.carriage is not None and _same_number(carriage, ride.carriage):
+        carriage = ride.carriage
+    asker = Trip("asker", "", ride.mode, ride.service, ride.date, ride.board, ride.alight, carriage, seat)
+    level, rule = classify(ride, asker, rules)
     unknown = _unplaced(ride, carriage, seat) if level == Level.GENERAL else None
     if unknown is not None:
         return {"your_level": None, "rule": None, "cannot_tell": unknown}
     return {"your_level": level, "rule": rule, "cannot_tell": None}
 
 
+def _same_number(a: str, b: str) -> bool:
+    return a.isdecimal() and b.isdecimal() and int(a) == int(b)
+
+
 def _unplaced(ride: Trip, carriage: str | None, seat: str | None) -> str | None:
-    """Why the rules cannot place the caller near ``ride`` when the ride itself has a place: a
-    flight's rules need a seat row, a train's and metro's a carriage."""
+    """Why the rules cannot place the asker near ``ride`` when the ride itself has a place: a
+    flight's rules need a seat row, a train's and metro's a carriage, and in the case's carriage of
+    a soft sleeper or an open (not sealed) train the compartment or bay, which the lookup does not ask."""
     if ride.mode == "flight":
         if (seat_row(ride.seat) is None and ride.crew_rows is None) or seat_row(seat) is not None:
             return None
-        return f"cannot tell: seat {seat} is not a row and letter" if seat else "cannot tell: no --seat on a flight"
-    if ride.carriage is None or carriage is not None:
+        return f"cannot tell: seat {seat} is not a row and letter" if seat else "cannot tell: no seat given on a flight"
+    if ride.carriage is None:
         return None
-    return "cannot tell: no --carriage on a train or metro"
+    if carriage is None:
+        return "cannot tell: no carriage given on a train or metro"
+    divided = ride.compartment is not None and (ride.berth == "soft_sleeper" or not ride.sealed)
+    if ride.mode == "train" and carriage == ride.carriage and divided:
+        return "cannot tell: in the case's carriage the compartment or bay decides, which the lookup does not ask"
+    return None

@@ -3,8 +3,10 @@
 Nodes are ``case:<id>``, ``exposure:<id>`` and ``person:<id>``: the kind keeps a case, an exposure
 and a person with equal ids apart (alerts say their source's kind). A case node links to its person.
 Edges run from a source to a contact and carry the alert's explanation (level, service, seats,
-rule, exposure times). A contact who is also a case's person links two cases: a candidate
-transmission link, the chains epidemiologists chase first.
+rule, exposure times). A contact who is also a case's person links two cases with a
+``candidate_link`` edge (they shared a trip): the chains epidemiologists chase first. A shared trip
+is all it says, never that one infected the other, so nothing shown to people calls it
+"transmission" (``CANDIDATE_LINK_LABEL``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from graph.store import Store
 from tracer.analysis.queries import all_sources, live_alerts, source_rides
 from tracer.rules import Level
 from tracer.settings import RuleSettings
+
+CANDIDATE_LINK = "candidate_link"  # the edge kind between two cases whose persons shared a trip
+CANDIDATE_LINK_LABEL = "candidate link (shared trip)"  # how pictures and reports name it
 
 EDGE_FIELDS = (
     "source_kind",
@@ -66,7 +71,8 @@ def contact_graph(store: Store, rules: RuleSettings) -> nx.MultiDiGraph:
                 graph.add_edge(
                     f"case:{alert['case_id']}",
                     f"case:{later_case}",
-                    kind="transmission",
+                    kind=CANDIDATE_LINK,
+                    mode=alert["mode"],
                     service=alert["service"],
                     date=alert["date"],
                     level=alert["level"],
@@ -93,7 +99,7 @@ def case_subgraph(graph: nx.MultiDiGraph, case_id: str, depth: int = 2) -> nx.Mu
 class Cluster:
     cases: list[str]
     shared_services: list[str] = field(default_factory=list)  # service days ridden by 2+ of its cases
-    links: int = 0  # transmission links inside
+    links: int = 0  # candidate links (a case's person was another case's contact) inside
     first_onset: str | None = None  # the earliest symptom onset among its cases
 
     @property
@@ -102,7 +108,7 @@ class Cluster:
 
 
 def clusters(store: Store, rules: RuleSettings) -> tuple[list[Cluster], list[tuple[str, int]]]:
-    """Groups of cases linked by shared trips or transmission links, largest first; and the
+    """Groups of cases linked by shared trips or candidate links, largest first; and the
     service days carrying the most cases."""
     parent: dict[str, str] = {}
 
@@ -123,7 +129,7 @@ def clusters(store: Store, rules: RuleSettings) -> tuple[list[Cluster], list[tup
         for other in rest:
             parent[find(other)] = find(first)
     graph = contact_graph(store, rules)
-    links = [(a[5:], b[5:]) for a, b, kind in graph.edges(data="kind") if kind == "transmission"]
+    links = [(a[5:], b[5:]) for a, b, kind in graph.edges(data="kind") if kind == CANDIDATE_LINK]
     for a, b in links:
         parent[find(b)] = find(a)
     members: dict[str, list[str]] = defaultdict(list)

@@ -11,10 +11,12 @@ from pathlib import Path
 from connectors.outfile import STDOUT, output_file, refuse_overwriting
 from graph.store import RocksStore
 from streams.embedded import COORDINATOR_DIR
-from tracer.analysis.export import quoted, to_dot, to_graphml, to_json
-from tracer.analysis.lookup import lookup
+from tracer.analysis.export import shown, to_dot, to_graphml, to_json
+from tracer.analysis.lookup import lookup, summary
 from tracer.analysis.network import case_subgraph, clusters, contact_graph
 from tracer.analysis.picture import case_svg
+from tracer.analysis.public import public_answer
+from tracer.analysis.question import read_question
 from tracer.errors import StateError
 from tracer.jsonl import json_record
 from tracer.settings import load_settings
@@ -26,23 +28,30 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     which = graph.add_mutually_exclusive_group(required=True)
     which.add_argument("--case", help="one case's subgraph")
     which.add_argument("--all", action="store_true", help="the whole graph")
-    graph.add_argument("--depth", type=_at_least(0), default=2, help="contact hops from the case (default 2)")
+    graph.add_argument("--depth", type=_at_least(0), default=2,
+                       help="contact hops from the case (default 2; svg always draws contacts and secondary contacts)")
     graph.add_argument("--format", choices=["json", "graphml", "dot", "svg"], default="json")
     graph.add_argument("--out", type=Path, help="file to write (default: stdout)")
     graph.set_defaults(handler=_graph)
 
-    found = commands.add_parser("clusters", help="groups of cases linked by shared trips or transmission")
+    found = commands.add_parser("clusters", help="groups of cases linked by shared trips or candidate links")
     state_arguments(found)
     found.add_argument("--top", type=_at_least(1), default=20, help="how many clusters and services to list")
     found.set_defaults(handler=_clusters)
 
     same = commands.add_parser("lookup", help="same-trip lookup: did a case ride this service that day?")
     state_arguments(same)
-    same.add_argument("--date", required=True, help="service date YYYY-MM-DD")
-    same.add_argument("--service", required=True, help="flight or train number, or metro run id")
-    same.add_argument("--mode", choices=["flight", "train", "metro"])
+    same.add_argument("--date", required=True, help="service date: 2020-01-15, 2020/1/15, 20200115, 2020年1月15日")
+    which = same.add_mutually_exclusive_group(required=True)
+    which.add_argument("--service", help="flight or train number (mu 5101 reads as MU5101), or a metro run id")
+    which.add_argument("--line", help="metro line (2, L2, 2号线), asked with --board-time instead of a run id")
+    same.add_argument("--board-time", help="with --line: when you boarded, 08:05 or a window 08:00-08:20")
+    same.add_argument("--alight-time", help="with --line: when you got off (default: within two hours)")
+    same.add_argument("--mode", help="flight, train or metro (default: from the service number)")
     same.add_argument("--carriage")
     same.add_argument("--seat")
+    same.add_argument("--public", action="store_true",
+                      help="the answer as the public sees it: one JSON object, no case or person id")
     same.set_defaults(handler=_lookup)
 
 
@@ -91,20 +100,20 @@ def _graph(args: argparse.Namespace) -> int:
     out = args.out or STDOUT
     refuse_overwriting(out, [args.state, args.config])
     rules = load_settings(args.config).rules
+    if args.format == "svg" and args.case is None:
+        raise StateError("--format svg draws one case: give --case")
     store = _open(args)
     try:
         graph = contact_graph(store, rules)
     finally:
         store.close()
-    if args.case is not None:
-        try:
-            graph = case_subgraph(graph, args.case, args.depth)
-        except KeyError:
-            raise StateError(f"no case {args.case!r} in {args.state}") from None
-    elif args.format == "svg":
-        raise StateError("--format svg draws one case: give --case")
-    writers = {"json": to_json, "graphml": to_graphml, "dot": to_dot}
-    data = writers[args.format](graph) if args.format in writers else case_svg(graph, args.case).encode()
+    if args.case is not None and f"case:{args.case}" not in graph:
+        raise StateError(f"no case {args.case!r} in {args.state}")
+    if args.format == "svg":  # from the whole graph: the picture shows the cases this one was a contact of too
+        data = case_svg(graph, args.case).encode()
+    else:
+        writers = {"json": to_json, "graphml": to_graphml, "dot": to_dot}
+        data = writers[args.format](case_subgraph(graph, args.case, args.depth) if args.case is not None else graph)
     with output_file(out) as target:
         target.write(data)
     return 0
@@ -122,7 +131,7 @@ def _clusters(args: argparse.Namespace) -> int:
         services = cluster.shared_services
         shared = ", ".join(map(_service_day, services[:5])) + (" ..." if len(services) > 5 else "")
         lines.append(
-            f"  {cluster.size:4} cases  {cluster.links:3} links  {' '.join(map(_shown, cluster.cases[:8]))}"
+            f"  {cluster.size:4} cases  {cluster.links:3} candidate links  {' '.join(map(shown, cluster.cases[:8]))}"
             f"{' ...' if cluster.size > 8 else ''}" + (f"  shared: {shared}" if shared else "")
         )
     if busiest:
@@ -133,28 +142,27 @@ def _clusters(args: argparse.Namespace) -> int:
     return 0
 
 
-def _shown(text: str) -> str:
-    """An id in a text report: as it is when it is one plain word, else quoted (``quoted``), so
-    that no id can break a line, pass for two ids, or hide characters."""
-    plain = text.isprintable() and not any(char.isspace() or char in '"\\' for char in text)
-    return text if plain and text else quoted(text)
-
-
 def _service_day(day: str) -> str:
     """``date mode service`` as ``clusters`` gives it, the service (an outside id) shown safely."""
     date, mode, service = day.split(" ", 2)
-    return f"{date} {mode} {_shown(service)}"
+    return f"{date} {mode} {shown(service)}"
 
 
 def _lookup(args: argparse.Namespace) -> int:
+    """Staff form: one JSON line per case or exposure ride aboard (with its id), the answer's line
+    on standard error when there is none; ``--public``: the public answer, one JSON object."""
+    question = read_question(
+        args.date, args.service, args.mode, args.carriage, args.seat, args.line, args.board_time, args.alight_time
+    )
     rules = load_settings(args.config).rules
     store = _open(args)
     try:
-        answers = lookup(store, rules, args.date, args.service, args.carriage, args.seat, args.mode)
+        answer = lookup(store, rules, question)
     finally:
         store.close()
+    records = [public_answer(answer, rules)] if args.public else answer.rides
     with output_file(STDOUT) as target:
-        target.write(b"".join(map(json_record, answers)))
-    if not answers:
-        print(f"no known case or published exposure on {_shown(args.service)} on {_shown(args.date)}", file=sys.stderr)
+        target.write(b"".join(map(json_record, records)))
+    if not answer.rides and not args.public:
+        print(summary(answer), file=sys.stderr)
     return 0
