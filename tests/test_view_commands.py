@@ -128,3 +128,22 @@ def test_contacts_of_a_case_folded_and_by_level(state: Path, capsys) -> None:
 def test_a_question_not_understood_is_an_error_that_says_what_was_expected(state: Path, capsys, args, message):
     code, _, err = command(capsys, args[0], "--state", str(state), *args[1:])
     assert code == 2 and message in err
+
+
+def test_contacts_of_c1_leave_out_those_of_c10(tmp_path: Path, capsys) -> None:
+    """A case's secondary contacts are read by the prefix of its via sources (``v:C1\\x1e``): C10's,
+    whose via sources start with ``v:C1`` too, are not C1's."""
+    events = [trip("P1", seat="10A", trip_id="a1"), trip("P2", seat="12A", trip_id="a2"),
+              trip("P10", service="MU9", seat="10A", trip_id="b1"), trip("X", service="MU9", seat="11A", trip_id="b2"),
+              trip("X", mode="metro", service="L2-1", day="2020-01-21", board="07:30", alight="08:00", carriage="3",
+                   trip_id="m1"),
+              trip("Y", mode="metro", service="L2-1", day="2020-01-21", board="07:35", alight="08:00", carriage="3",
+                   trip_id="m2"),
+              case("C1", "P1"), case("C10", "P10")]
+    (tmp_path / "e.jsonl").write_bytes(lines(events))
+    assert main(["run", str(tmp_path / "e.jsonl"), "--out", str(tmp_path / "o"), "--state", str(tmp_path / "s"),
+                 "--quiet"]) == 0
+    _, out, _ = command(capsys, "contacts", "--state", str(tmp_path / "s"), "--case", "C10", "--format", "json")
+    assert ("Y", "secondary") in {(a["contact_person_id"], a["level"]) for a in orjson.loads(out)}
+    _, out, _ = command(capsys, "contacts", "--state", str(tmp_path / "s"), "--case", "C1", "--format", "json")
+    assert {a["contact_person_id"] for a in orjson.loads(out)} == {"P2"}
