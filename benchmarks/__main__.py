@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks import batch, city_day, ingest, live, lookup, memory, views
+from benchmarks import batch, city_day, console, ingest, live, lookup, memory, views
 
 
 def main() -> None:
@@ -53,6 +53,13 @@ def main() -> None:
     one.add_argument("--residents", type=int, default=1_000, help="residents under observation in one office")
     one.add_argument("--repeat", type=int, default=3)
     one.set_defaults(run=views.main)
+    one = names.add_parser("console", help="an alert on an open office page: tracer run --follow and tracer serve")
+    one.add_argument("--persons", type=int, default=20_000, help="residents of the generated city")
+    one.add_argument("--cases", type=int, default=10)
+    one.add_argument("--offices", type=int, default=50, help="office pages open at once")
+    one.add_argument("--clients", type=int, default=50, help="event streams open in all, spread over the offices")
+    one.add_argument("--probes", type=int, default=100, help="new close contacts, one office at a time")
+    one.set_defaults(run=console.main)
     args = parser.parse_args()
     args.run(args)
 

@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import time
 from dataclasses import dataclass
@@ -83,6 +84,12 @@ def measure(command: list[str], cwd: Path, logs: Path, watch: Path | None = None
     return Measured(seconds, peak, samples, out.read_text())
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _tree(pid: int) -> list[int]:
     """``pid`` and its descendants, as /proc lists them now."""
     found, todo = [], [pid]
@@ -137,3 +144,16 @@ def table(rows: list[list[Any]], header: list[str]) -> str:
     lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """p50, p99 and max of ``values`` (empty: nothing to say)."""
+    if not values:
+        return {}
+    cut = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else values * 99
+    return {"p50": statistics.median(values), "p99": cut[98], "max": max(values)}
+
+
+def percentile_row(values: list[float]) -> list[str]:
+    found = percentiles(values)
+    return [f"{found.get(k, float('nan')):.1f}" for k in ("p50", "p99", "max")]

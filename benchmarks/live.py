@@ -11,7 +11,6 @@ its dead letter is written (a pipe, a read, a parse and a file write, no tracing
 from __future__ import annotations
 
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from benchmarks.common import save, table
+from benchmarks.common import percentile_row, percentiles, save, table
 from graph.store import RocksStore
 from tracer.engine import Engine
 from tracer.errors import InvalidEvent
@@ -125,23 +124,11 @@ def run(persons: int, rate: int, probes: int, follow: bool = False) -> dict[str,
     cases = sorted((seen[c] - sent[c]) * 1000 for c in sent if c in seen)
     trips = [(b - a) * 1000 for a, b in zip(probe_sent, probe_seen, strict=False)]
     result = {"lines": len(events), "rate": rate, "follow": follow, "cases": len(sent), "cases_complete": len(cases),
-              "case_ms": _summary(cases), "round_trip_ms": _summary(trips)}
+              "case_ms": percentiles(cases), "round_trip_ms": percentiles(trips)}
     print(f"{len(events):,} lines at {rate:,}/s; {len(cases)} of {len(sent)} cases with direct alerts complete")
-    print(table([["a case to the alerts it makes", *_row(cases)], ["a line to its dead letter", *_row(trips)]],
-                ["", "p50 ms", "p99 ms", "max ms"]))
+    print(table([["a case to the alerts it makes", *percentile_row(cases)],
+                 ["a line to its dead letter", *percentile_row(trips)]], ["", "p50 ms", "p99 ms", "max ms"]))
     return result
-
-
-def _summary(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {}
-    cut = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else values * 99
-    return {"p50": statistics.median(values), "p99": cut[98], "max": max(values)}
-
-
-def _row(values: list[float]) -> list[str]:
-    found = _summary(values)
-    return [f"{found.get(k, float('nan')):.1f}" for k in ("p50", "p99", "max")]
 
 
 def main(args: Any) -> None:

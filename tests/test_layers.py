@@ -2,7 +2,7 @@
 
     tracer.cli     the composition root: the commands; nothing imports it
     benchmarks     measurements over everything below (they may use the tests' broker harness)
-    streams        the runners: embedded, Kafka worker and partitions
+    streams        the runners: embedded, Kafka worker and partitions; the web console over their state
     connectors     files, importers, Kafka clients
     tracer         the domain: events, rules, sources, alerts, engine, views, analysis
     graph          the co-travel store: keys and the store backends

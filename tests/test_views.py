@@ -7,15 +7,16 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import orjson
 import pytest
 
 from graph.store import MemoryStore
 from tests.builders import at, case, person, trip
 from tests.conftest import Driver
 from tracer.alerts import fold
-from tracer.events import parse_time
+from tracer.events import parse_line, parse_time
 from tracer.settings import RuleSettings, Settings, StatusSettings
-from tracer.views import call_list, status
+from tracer.views import call_list, has_followup, listed_in, status, tracing_kpis
 
 D1, D2, D3 = "2020-01-20", "2020-01-21", "2020-01-22"
 OFFICE, OTHER = "310101002", "310101013"
@@ -200,3 +201,19 @@ def test_views_forget_alerts_and_releases_behind_the_retention_horizon():
     assert rows(driver) == [] and color(driver, "P2") == "green"
     facts = driver.store.get("O\x1f", "P2")
     assert facts is None or b'"r":null' in facts
+
+
+def test_one_offices_kpis_are_its_row_of_the_citys_and_the_console_reads_its_lists_and_followups():
+    """What the web console reads: one office's KPIs (its own residents only), the offices whose
+    list holds a person, and whether the state holds a follow-up yet."""
+    answered = followup("P2", "reached", at("13:00", D3), by=OFFICE)
+    driver = drive(*BASE, person("P3", OTHER), trip("P3", seat="11C", trip_id="f3"), REPORT, answered)
+    every = tracing_kpis(driver.store, driver.settings, driver.engine.event_time)
+    for office in (OFFICE, OTHER):
+        alone = tracing_kpis(driver.store, driver.settings, driver.engine.event_time, office)
+        (listed,) = [counts for counts in every["offices"] if counts["subdistrict"] == office]
+        assert alone["offices"] == [listed] and alone["city"] == {**listed, "subdistrict": "city", "name": None}
+    assert (listed_in(driver.store, "P2"), listed_in(driver.store, "P3"), listed_in(driver.store, "P9")) == (
+        {OFFICE}, {OTHER}, set())
+    event = parse_line(orjson.dumps(answered), 1)
+    assert has_followup(driver.store, event) and not has_followup(driver.store, replace(event, note="again"))

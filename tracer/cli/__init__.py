@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from graph.store import StoreError
 from tracer import privacy
+from tracer.cli.console import add_commands as add_console_commands
 from tracer.cli.demo import add_demo
 from tracer.cli.graph import add_commands as add_graph_commands
 from tracer.cli.kafka import add_publish, add_replay, add_subscribe, add_worker
@@ -36,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_registry(commands)
     add_graph_commands(commands)
     add_view_commands(commands)
+    add_console_commands(commands)
     for add in (add_worker, add_publish, add_subscribe, add_replay):
         add(commands)
     args = parser.parse_args(argv)

@@ -22,11 +22,9 @@ from tracer.events import SUBDISTRICT_CODE, parse_time
 from tracer.jsonl import json_record
 from tracer.rules import Level
 from tracer.settings import load_settings
-from tracer.views import call_list, event_time, status, tracing_kpis
+from tracer.views import CALL_COLUMNS, call_list, event_time, status, tracing_kpis
 
 _LEVELS = (Level.CLOSE, Level.SECONDARY, Level.GENERAL)
-CALL_COLUMNS = ("person_id", "level", "case_ids", "first_alert", "last_exposure_end", "observation_until", "color",
-                "followup", "answered", "due_by", "overdue")
 KPI_COLUMNS = ("subdistrict", "name", "alerted", "reached_2h", "reached_12h", "reached_24h",
                "median_hours_to_reach", "overdue", "quarantined", "released", "unreachable")
 CONTACT_COLUMNS = ("contact_person_id", "level", "subdistrict", "mode", "service", "date", "via_person_id",

@@ -12,6 +12,7 @@ import orjson
 
 from graph.keys import CASE_FACTS, FOLLOWUPS, META, OBSERVED, OFFICES, VIEW_TIME, WATERMARK, group
 from graph.store import SEP, Store
+from tracer.events import Followup
 from tracer.settings import Settings
 from tracer.views.facts import Facts, FollowupFact
 from tracer.views.health import health, status_record
@@ -55,16 +56,30 @@ def status(store: Store, settings: Settings, person: str, now: int | None) -> di
     return status_record(person, found, now, settings.rules.zone)
 
 
-def tracing_kpis(store: Store, settings: Settings, now: int | None) -> dict[str, Any]:
-    """Every office's KPIs and the city's, offices slowest first."""
+def tracing_kpis(store: Store, settings: Settings, now: int | None, office: str | None = None) -> dict[str, Any]:
+    """Every office's KPIs and the city's, offices slowest first; given ``office``, that office's
+    alone (its "city" is the office), at the cost of its own residents."""
     rows: list[Row] = []
     by_office: dict[str, list[str]] = {}
-    for key, _ in store.items(group(OFFICES)):
-        office, person = key[2:].split(SEP, 1)
-        by_office.setdefault(office, []).append(person)
-    for office, persons in by_office.items():
-        rows += _rows(store, settings, persons, now, False, office)
+    if office is not None:
+        by_office[office] = [suffix for suffix, _ in store.scan(group(OFFICES, office))]
+    else:
+        for key, _ in store.items(group(OFFICES)):
+            listed, person = key[2:].split(SEP, 1)
+            by_office.setdefault(listed, []).append(person)
+    for listed, persons in by_office.items():
+        rows += _rows(store, settings, persons, now, False, listed)
     return kpis(rows, now, settings.rules.zone)
+
+
+def listed_in(store: Store, person: str) -> set[str]:
+    """The offices whose list holds ``person``: those of their live alerts."""
+    return Facts.decode(store.get(_FACTS, person)).offices()
+
+
+def has_followup(store: Store, event: Followup) -> bool:
+    """Whether the views hold ``event``: the run has applied it (identical follow-ups are one)."""
+    return store.get(group(FOLLOWUPS, event.person_id), FollowupFact.of(event).key()) is not None
 
 
 def _rows(store: Store, settings: Settings, persons: list[str], now: int | None, include_general: bool,

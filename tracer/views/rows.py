@@ -18,6 +18,9 @@ CITY = "city"
 _QUEUE_LEVELS = (Level.CLOSE, Level.SECONDARY)
 _OUTCOME_COUNTS = ("quarantined", "released", "unreachable")  # KPIs counted by the latest follow-up
 _REACHED_WITHIN = (2, 12, 24)  # hours
+CALL_COLUMNS = ("person_id", "level", "case_ids", "first_alert", "last_exposure_end", "observation_until", "color",
+                "followup", "answered", "due_by", "overdue")
+"""The columns of a call list written out as a table (CSV, XLSX): a row's ``shown`` fields but its office."""
 
 
 class Row(NamedTuple):

@@ -1,0 +1,73 @@
+"""The one interface between the console's pages and the tracing state it shows and feeds.
+
+Embedded mode implements it over a run's --state and --out (``streams.console.embedded``); a
+Kafka-backed one (the views from their topics, follow-ups published to the events topic) is the
+same methods over other transports, and the pages do not change. Every method may block (a state
+read): the pages call them off the event loop. Times are ISO 8601 strings, as the views show them;
+"now" is always the state's event time (docs/rules.md: nothing reads the wall clock).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+Rows = list[dict[str, Any]]
+
+
+@dataclass
+class Changes:
+    """What one look at the state found since the last one."""
+
+    offices: set[str] = field(default_factory=set)  # whose call list changed
+    alert_changes: int = 0
+    status_changes: int = 0
+    lag_seconds: float = 0.0  # how long the outputs have held lines the state read does not
+
+
+class ConsoleData(Protocol):
+    def now(self) -> str | None:
+        """The state's event time."""
+
+    def call_list(self, office: str, include_general: bool = False) -> Rows:
+        """The office's call list, the next call first (tracer.views.call_list)."""
+
+    def office_kpis(self, office: str) -> dict[str, Any]:
+        """The office's tracing KPIs (tracer.views.tracing_kpis of its rows)."""
+
+    def kpis(self) -> dict[str, Any]:
+        """Every office's KPIs, slowest first, and the city's."""
+
+    def every_row(self) -> Rows:
+        """Every office's call-list rows (close and secondary), for progress over time."""
+
+    def offices_of(self, person: str) -> set[str]:
+        """The offices a person belongs to: their home's, and every office whose list holds them."""
+
+    def status(self, person: str) -> dict[str, Any]:
+        """A person's health status now."""
+
+    def cases(self) -> Rows:
+        """Every case and published exposure with its live contacts counted by level."""
+
+    def case_contacts(self, case_id: str) -> Rows | None:
+        """A case's live contacts, direct and secondary, folded (None: no such case)."""
+
+    def clusters(self) -> Rows:
+        """Cases linked by shared trips or transmission, largest first."""
+
+    def case_picture(self, case_id: str) -> str | None:
+        """SVG of a case's chain (None: no such case)."""
+
+    def lookup(self, date: str, service: str, mode: str | None, carriage: str | None, seat: str | None) -> Rows:
+        """Same-trip lookup answers (tracer.analysis.lookup); InputError or StateError for a question
+        it cannot answer, with what was expected."""
+
+    def append_followup(self, record: dict[str, Any]) -> bool:
+        """Write a followup event into the stream; False when an identical one was written before.
+        InvalidEvent with the reason when the run would refuse it."""
+
+    def poll(self) -> Changes:
+        """Look at the state again: what changed since the last look."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,148 @@
+"""A console over a real state, for the console tests: a small city traced by ``tracer run``, four
+accounts in a users file, and the app served by uvicorn in a thread with the configuration
+``tracer serve`` uses.
+
+Office A has two residents on its list (PA1, PA2) and office B one (PB1), all close contacts of
+one case; the ids are distinctive so that a test can look for them anywhere (logs, public pages).
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from streams.console.app import ConsoleServer, create_app
+from streams.console.context import Limits
+from streams.console.embedded import EmbeddedData
+from streams.console.users import Account, Users, add_user, hash_password
+from tests.builders import case, lines, person, trip
+from tracer.cli import main
+from tracer.settings import load_settings
+
+A, B = "310101002", "310104003"
+PASSWORD = "correct horse battery staple"
+ACCOUNTS = {"office-a": ("office", A), "office-b": ("office", B), "supervisor": ("supervisor", None),
+            "epidemiologist": ("epidemiologist", None)}
+CASE_ID, CASE_PERSON = "CASE-7Q", "PERSON-SICK-1"
+RESIDENTS = {"PA1": A, "PA2": A, "PB1": B}
+PERSON_IDS = (*RESIDENTS, CASE_PERSON)
+CONFIG = "[rules]\nevent_time_quorum = 1\n"  # a few trips are enough to give the views a "now"
+TIMEOUT = 60.0
+
+
+FLIGHT_A, FLIGHT_B = {"service": "FM9301", "board": "14:00", "alight": "16:00"}, {
+    "service": "HO1252", "board": "18:00", "alight": "20:00"}
+"""Two more flights of the case with nobody else aboard yet: a close contact added on one of them
+changes one office's list (on the first flight, everyone is everyone's secondary contact too)."""
+
+
+def city() -> list[dict[str, Any]]:
+    """The residents, the case's flights (its close contacts on the first), and the case."""
+    seats = {"PA1": "11A", "PA2": "12C", "PB1": "9B"}
+    return [*(person(pid, office) for pid, office in RESIDENTS.items()),
+            trip(CASE_PERSON, seat="10A", trip_id="t0"),
+            trip(CASE_PERSON, seat="20C", trip_id="t0a", **FLIGHT_A),
+            trip(CASE_PERSON, seat="5A", trip_id="t0b", **FLIGHT_B),
+            *(trip(pid, seat=seat, trip_id=f"t-{pid}") for pid, seat in seats.items()),
+            case(CASE_ID, CASE_PERSON)]
+
+
+@dataclass
+class World:
+    """The files of a run and of its console."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        self.feed, self.followups = self.root / "feed.jsonl", self.root / "followups.jsonl"
+        self.out, self.state = self.root / "out", self.root / "state"
+        self.config, self.users = self.root / "config.toml", self.root / "users.toml"
+
+    def run_args(self) -> list[str]:
+        return ["run", str(self.feed), str(self.followups), "--out", str(self.out), "--state", str(self.state),
+                "--config", str(self.config), "--quiet"]
+
+    def followup_lines(self) -> list[bytes]:
+        return self.followups.read_bytes().splitlines() if self.followups.exists() else []
+
+
+def make_world(root: Path, traced: bool = True) -> World:
+    """The city's files and accounts; ``traced``: the city run once (without --follow)."""
+    world = World(root)
+    world.feed.write_bytes(lines(city()))
+    world.followups.touch()
+    world.config.write_text(CONFIG)
+    for name, (role, office) in ACCOUNTS.items():
+        add_user(world.users, Account(name, role, office, hash_password(PASSWORD)))
+    if traced:
+        assert main(world.run_args()) == 0
+    return world
+
+
+class Served:
+    """The console of ``world`` served by uvicorn on a free port, in a thread."""
+
+    def __init__(self, world: World, limits: Limits | None = None) -> None:
+        settings = load_settings(world.config)
+        scratch = Path(tempfile.mkdtemp(prefix="secondary-", dir=world.root))  # the secondary instance's own
+        self.data = EmbeddedData(world.state, world.out, world.followups, settings, scratch)
+        self.app = create_app(self.data, Users(world.users), settings, "k" * 40, limits)
+        self.server = ConsoleServer(self.app, "127.0.0.1", 0)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + TIMEOUT
+        while not self.server.started:
+            assert self.thread.is_alive() and time.monotonic() < deadline, "the console did not start"
+            time.sleep(0.02)
+        self.url = f"http://127.0.0.1:{self.server.servers[0].sockets[0].getsockname()[1]}"
+
+    @contextmanager
+    def client(self, name: str | None = None) -> Iterator[httpx.Client]:
+        """A browser-like client, logged in as ``name`` (None: anonymous)."""
+        with httpx.Client(base_url=self.url, timeout=TIMEOUT) as client:
+            if name is not None:
+                answer = login(client, name)
+                assert answer.status_code == 303, answer.text
+            yield client
+
+    def stop(self) -> None:
+        self.server.handle_exit(signal.SIGTERM, None)  # as the signal would
+        self.thread.join(TIMEOUT)
+        self.data.close()
+
+
+@contextmanager
+def served(world: World, limits: Limits | None = None) -> Iterator[Served]:
+    console = Served(world, limits)
+    try:
+        yield console
+    finally:
+        console.stop()
+
+
+def csrf(client: httpx.Client) -> str:
+    """The session's CSRF token, as a page carries it."""
+    page = client.get("/lookup")
+    return re.search(r'<meta name="csrf" content="([^"]+)">', page.text).group(1)  # type: ignore[union-attr]
+
+
+def login(client: httpx.Client, name: str, password: str = PASSWORD) -> httpx.Response:
+    return client.post("/login", data={"username": name, "password": password, "csrf": csrf(client)})
+
+
+def act(client: httpx.Client, office: str, person_id: str, token: str | None = None, /,
+        **fields: str) -> httpx.Response:
+    """An office's action as its page sends it (the CSRF token in a header); ``fields`` add to the form."""
+    form = {"person_id": person_id, "outcome": "reached", "at": "2020-01-22T13:00", **fields}
+    headers = {"X-CSRF-Token": token if token is not None else csrf(client)}
+    return client.post(f"/office/{office}/followups", data=form, headers=headers)
