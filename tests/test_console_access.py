@@ -178,10 +178,16 @@ def test_the_public_lookup_says_what_it_means_and_names_no_one(console: Served) 
         page = client.get(LOOKUP + "&lang=en").text
         assert "If you were where you said, you are a close contact" in page
         assert not [found for found in (*PERSON_IDS, CASE_ID) if found in page]
+        messy = client.get("/lookup", params={"date": "2020/1/20", "service": "mu 5101", "seat": "１１C"}).text
+        assert "If you were where you said, you are a close contact" in messy  # seat 11C, in full-width digits
+        assert "Read as flight MU5101 on 2020-01-20" in messy
+        assert not [found for found in (*PERSON_IDS, CASE_ID) if found in messy]
         wrong = client.get("/lookup", params={"date": "last tuesday", "mode": "flight", "service": "MU5101"})
-        assert wrong.status_code == 400 and "YYYY-MM-DD" in wrong.text
+        assert wrong.status_code == 400 and "expected a date like 2020-01-15, got &#39;last tuesday&#39;" in wrong.text
         missing = client.get("/lookup", params={"date": "2020-01-20", "mode": "flight"})
         assert missing.status_code == 400 and "e.g. MU5101" in missing.text  # in English: ?lang=en was kept
+        unknown = client.get("/lookup", params={"date": "2020-01-20", "service": "MU9999"}).text
+        assert "tracer holds no ride of flight MU9999 on 2020-01-20" in unknown
 
 
 def test_the_public_lookup_is_rate_limited_per_address(world: World) -> None:

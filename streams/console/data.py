@@ -12,6 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tracer.analysis.lookup import Answer
+from tracer.analysis.question import Question
+
 Rows = list[dict[str, Any]]
 
 
@@ -59,9 +62,9 @@ class ConsoleData(Protocol):
     def case_picture(self, case_id: str) -> str | None:
         """SVG of a case's chain (None: no such case)."""
 
-    def lookup(self, date: str, service: str, mode: str | None, carriage: str | None, seat: str | None) -> Rows:
-        """Same-trip lookup answers (tracer.analysis.lookup); InputError or StateError for a question
-        it cannot answer, with what was expected."""
+    def lookup(self, question: Question) -> Answer:
+        """The same-trip lookup's answer (tracer.analysis.lookup, staff form: the page shows only its
+        public part); StateError for a day the state no longer keeps."""
 
     def append_followup(self, record: dict[str, Any]) -> bool:
         """Write a followup event into the stream; False when an identical one was written before.

@@ -29,10 +29,11 @@ from streams.console.followups import FollowupLog
 from streams.console.outputs import OutputWatcher, behind
 from streams.embedded import COORDINATOR_DIR
 from tracer.alerts import UNASSIGNED
-from tracer.analysis.lookup import lookup
+from tracer.analysis.lookup import Answer, lookup
 from tracer.analysis.network import case_subgraph, clusters, contact_graph
 from tracer.analysis.picture import case_svg
 from tracer.analysis.queries import all_sources, case_alerts, live_alerts, source
+from tracer.analysis.question import Question
 from tracer.errors import StateError
 from tracer.events import Followup, format_time
 from tracer.intake import Intake
@@ -139,8 +140,8 @@ class EmbeddedData:
         except KeyError:
             return None
 
-    def lookup(self, date: str, service: str, mode: str | None, carriage: str | None, seat: str | None) -> Rows:
-        return self._read(lambda store, _: lookup(store, self.settings.rules, date, service, carriage, seat, mode))
+    def lookup(self, question: Question) -> Answer:
+        return self._read(lambda store, _: lookup(store, self.settings.rules, question))
 
     def append_followup(self, record: dict[str, Any]) -> bool:
         event = self.log.append(record)

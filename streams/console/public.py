@@ -17,11 +17,12 @@ from starlette.responses import Response
 from streams.console.context import blocking, client_address, console
 from streams.console.pages import render
 from streams.console.text import labels, language
+from tracer.analysis.lookup import asked as asked_as
+from tracer.analysis.question import read_question
 from tracer.errors import InputError, StateError
-from tracer.events import MODES
 from tracer.settings import RuleSettings
 
-_FIELDS = ("date", "mode", "service", "carriage", "seat")
+_FIELDS = ("date", "mode", "service", "carriage", "seat", "line", "board_time", "alight_time")
 
 
 async def lookup(request: Request) -> Response:
@@ -31,43 +32,34 @@ async def lookup(request: Request) -> Response:
     found, t = console(request), labels(language(request))
     if not found.limits.lookups.take(client_address(request)):
         return render(request, "lookup.html", 429, asked=asked, error=t["lookup_limited"])
-    missing = _missing(asked)
-    if missing is not None:
-        return render(request, "lookup.html", 400, asked=asked, error=t["lookup_error"].format(reason=t[missing]))
-    try:
-        answers = await blocking(found.data.lookup, asked["date"], asked["service"], asked["mode"],
-                                 asked["carriage"] or None, asked["seat"] or None)
+    try:  # messy input is read as the command reads it (``mu 5101``, ``2020/1/15``, full-width digits)
+        question = read_question(**{name: value or None for name, value in asked.items()})  # type: ignore[arg-type]
+        answer = await blocking(found.data.lookup, question)
     except (InputError, StateError) as exc:
         return render(request, "lookup.html", 400, asked=asked, error=t["lookup_error"].format(reason=exc))
-    told = bool(asked["carriage"] or asked["seat"])
-    shown = [_plain(answer, t, found.settings.rules, told) for answer in answers]
-    return render(request, "lookup.html", asked=asked, answers=shown)
+    told = question.carriage is not None or question.seat is not None
+    shown = [_plain(ride, t, found.settings.rules, told) for ride in answer.rides]
+    read = {"date": question.date, "asked": asked_as(question), "known": answer.known}
+    return render(request, "lookup.html", asked=asked, answers=shown, read=read)
 
 
-def _missing(asked: dict[str, str]) -> str | None:
-    """The label of what a question lacks before the lookup can read it."""
-    if not asked["date"]:
-        return "expected_date"
-    if asked["mode"] not in MODES:
-        return "expected_mode"
-    return "expected_service" if not asked["service"] else None
-
-
-def _plain(answer: dict[str, Any], t: dict[str, str], rules: RuleSettings, told: bool) -> dict[str, str]:
-    """One answer in plain words: only what it says about the trip and the asker."""
-    where = [f"{t['contact_carriage']} {answer['carriage']}" if answer["carriage"] else "",
-             f"{t['contact_seat']} {answer['seat']}" if answer["seat"] else ""]
-    times = [(answer[name] or "")[11:16] for name in ("board_time", "alight_time")]
-    stations = [answer["board_station"] or "", answer["alight_station"] or ""]
-    shown = {"kind": t[answer["kind"]], "where": " ".join(filter(None, where)),
+def _plain(ride: dict[str, Any], t: dict[str, str], rules: RuleSettings, told: bool) -> dict[str, str]:
+    """One case ride aboard in plain words: only what it says about the trip and the asker."""
+    where = [f"{t['contact_carriage']} {ride['carriage']}" if ride["carriage"] else "",
+             f"{t['contact_seat']} {ride['seat']}" if ride["seat"] else ""]
+    times = [(ride[name] or "")[11:16] for name in ("board_time", "alight_time")]
+    stations = [ride["board_station"] or "", ride["alight_station"] or ""]
+    shown = {"kind": t[ride["kind"]], "service": ride["service"], "where": " ".join(filter(None, where)),
              "when": "–".join(filter(None, times)), "stations": " → ".join(filter(None, stations))}
-    if answer.get("your_level"):
-        rule = t.get(f"rule_{answer['rule']}", answer["rule"]).format(
+    if ride.get("your_level"):
+        rule = t.get(f"rule_{ride['rule']}", ride["rule"]).format(
             flight_row_span=rules.flight_row_span, train_bay_span=rules.train_bay_span)
-        shown["you"] = t["lookup_you"].format(level=t[answer["your_level"]], rule=rule)
-    elif answer.get("cannot_tell"):
-        why = t["lookup_need_seat"] if answer["mode"] == "flight" else t["lookup_need_carriage"]
-        shown["you"] = t["lookup_cannot_tell"].format(why=why)
+        shown["you"] = t["lookup_you"].format(level=t[ride["your_level"]], rule=rule)
+    elif ride.get("cannot_tell"):
+        why = "lookup_need_seat" if ride["mode"] == "flight" else "lookup_need_carriage"
+        if ride["mode"] == "train" and told and "compartment" in ride["cannot_tell"]:
+            why = "lookup_need_compartment"
+        shown["you"] = t["lookup_cannot_tell"].format(why=t[why])
     elif not told:
         shown["you"] = t["lookup_at_least"]
     return shown
