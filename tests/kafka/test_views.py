@@ -213,7 +213,13 @@ def test_the_view_process_on_the_broker_equals_the_embedded_run_across_a_sigkill
                                          "--idle-exit", "1"), cwd=ROOT, capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     assert folded([orjson.loads(line) for line in done.stdout.splitlines()]) == embedded["statuses"]
-    calls = subprocess.run(tracer_command("calllist", "--state", str(tmp_path / "views"), "--subdistrict",
-                                          next(iter(embedded["views"]["calls"])), "--format", "json"),
-                           cwd=ROOT, capture_output=True, timeout=120)
-    assert calls.returncode == 0, calls.stderr.decode()[-2000:]
+    # the view commands read the view process's state as they read a run's
+    office, (person, found) = next(iter(embedded["views"]["calls"])), next(iter(embedded["views"]["status"].items()))
+    for command, expected in ((["calllist", "--subdistrict", office, "--include-general", "--format", "json"],
+                               embedded["views"]["calls"][office]),
+                              (["kpis", "--format", "json"], embedded["views"]["kpis"]),
+                              (["status", "--person", person], found)):
+        done = subprocess.run(tracer_command(*command, "--state", str(tmp_path / "views")), cwd=ROOT,
+                              capture_output=True, timeout=120)
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+        assert orjson.loads(done.stdout) == expected, command
