@@ -104,7 +104,7 @@ def _latency(kafka: KafkaSettings, folder: Path, events: Path, probes: int) -> N
                 _watch(kafka, "bench-probe", seen, "probe", counts, last)]
     time.sleep(12)  # group join and fetch positions
     producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, linger_ms=0, acks="all")
-    people = _travellers(events, probes)
+    people = travellers(events, probes)
     two_hops, one_hop, own, settled = [], [], [], []
     for index, (person, onset) in enumerate(people):
         case_id = f"LAT{index}"
@@ -154,7 +154,7 @@ def _int(text: str) -> int:
     return int(text.replace(",", ""))
 
 
-def _travellers(events: Path, count: int) -> list[tuple[str, str]]:
+def travellers(events: Path, count: int) -> list[tuple[str, str]]:
     """People with rides, and a date to put their onset on."""
     found: dict[str, str] = {}
     for line in events.read_bytes().splitlines():

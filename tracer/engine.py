@@ -13,10 +13,8 @@ The store's key layout is described in ``graph/keys.py``.
 
 from __future__ import annotations
 
-import heapq
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
-from datetime import date, timedelta
 from typing import NamedTuple
 
 import orjson
@@ -26,8 +24,6 @@ from graph.keys import (
     CONTACT_ALERTS,
     HOMES,
     ITINERARIES,
-    LATEST_TIMES,
-    META,
     PROBES,
     QUARANTINES,
     REMOTE_CONTACTS,
@@ -36,7 +32,6 @@ from graph.keys import (
     RIDING,
     SOURCES,
     TRIPS,
-    WATERMARK,
     case_key,
     exposure_key,
     group,
@@ -46,6 +41,7 @@ from graph.keys import (
 )
 from graph.store import SEP, Store
 from tracer.alerts import Alert, Change, alert_day, alert_id, build_alert, is_case_close
+from tracer.clock import EventClock
 from tracer.errors import InvalidEvent
 from tracer.events import (
     QUARANTINED,
@@ -56,20 +52,15 @@ from tracer.events import (
     Person,
     Trip,
     decode_trip,
-    format_time,
-    local_midnight,
     parse_time,
 )
 from tracer.rules import (
-    MAX_ONSET_AFTER_REPORT_DAYS,
     Level,
     Match,
     best_match,
     close_candidates,
-    retention_horizon,
+    onset_problem,
     rides_in_window,
-    service_date_bounds,
-    service_date_problem,
 )
 from tracer.settings import RuleSettings
 from tracer.sources import (
@@ -83,8 +74,7 @@ from tracer.sources import (
 )
 
 # Flat families' prefixes, read on every trip.
-T, C, S, Q, M = (group(family) for family in (TRIPS, SOURCES, HOMES, QUARANTINES, META))
-_FAR = 1 << 62
+T, C, S, Q = (group(family) for family in (TRIPS, SOURCES, HOMES, QUARANTINES))
 _PURGE_BATCH = 50_000  # deletes per commit while retention drops a day
 _NARROW_READS = 8  # up to this many persons (or sources), read their rides of a day one by one, not the whole day
 Affected = dict[str, set[tuple[str, str]]]  # service day -> {(source key, contact person)}
@@ -144,25 +134,14 @@ class Engine:
         # Riders of each service day read during one event (riders only change at its start).
         self._riders_of: dict[str, dict[str, list[Trip]]] = {}
         self._homes: dict[str, bytes | None] = {}  # person -> subdistrict, read during one event
-        mark = store.get(M, WATERMARK)
-        self._watermark = int(mark) if mark else -_FAR
-        # The latest board times of accepted trips, a min-heap of at most ``event_time_quorum``;
-        # put into the store by every commit (``_save_event_time``), not by every trip.
-        self._latest: list[int] = orjson.loads(store.get(M, LATEST_TIMES) or b"[]")
-        self._event_time_changed = False
-        self._before_trip: list[int] | None = None  # the heap to save while a trip's purge commits
-        store.commit_hooks.append(self._save_event_time)
-        self._horizon = ""  # service dates below this were dropped
-        self._horizon_start = -_FAR
-        self._next_day = -_FAR  # first microsecond of the day after the watermark's day
-        if mark:
-            self._set_horizon(self._watermark)
+        # Event time and the retention horizon; a trip that moves the horizon purges (``_purge``).
+        self.clock = EventClock(store, rules, on_new_horizon=self._purge)
 
     # -- entry points ----------------------------------------------------------------------
     @property
     def event_time(self) -> int | None:
         """The stream's event time (docs/rules.md), or None before it has one."""
-        return self._watermark if self._watermark != -_FAR else None
+        return self.clock.event_time
 
     def has_live_alerts(self, person_id: str | None = None) -> bool:
         """Whether anyone (or ``person_id``) has a live alert here."""
@@ -205,7 +184,7 @@ class Engine:
             except InvalidEvent as exc:
                 refused[index] = exc.reason
                 continue
-            if moment is not None and not self._advance(moment, may_purge=not started):
+            if moment is not None and not self.clock.advance(moment, may_purge=not started):
                 return Applied(changes + self._apply_run(run), refused, index)
             started = True
             if run and type(event) is not type(run[0]):
@@ -245,14 +224,11 @@ class Engine:
         written. Returns the board time of a trip that counts toward event time (None: no trip)."""
         kind = type(event)
         if kind is Trip or kind is Exposure:
-            self._check_service_date(event)  # type: ignore[arg-type]
+            self.clock.check(event)  # type: ignore[arg-type]
         elif kind is Case:
-            reported = date.fromisoformat(format_time(event.reported_at, self._zone)[:10])
-            latest = (reported + timedelta(days=MAX_ONSET_AFTER_REPORT_DAYS)).isoformat()
-            if event.onset > latest:  # the window starts from onset: a far later one withdraws the case
-                raise InvalidEvent(
-                    f"onset {event.onset} is more than {MAX_ONSET_AFTER_REPORT_DAYS} days after the case was "
-                    f"reported ({reported})")
+            problem = onset_problem(event, self._zone)  # type: ignore[arg-type]
+            if problem is not None:
+                raise InvalidEvent(problem)
         return event.board if timed and kind is Trip else None  # type: ignore[union-attr]
 
     # -- trips -----------------------------------------------------------------------------
@@ -582,7 +558,8 @@ class Engine:
     def _alert(self, identity: str, hit: Hit, home: bytes | None) -> Alert:
         """The alert of a hit, for a contact who lives in ``home`` (None: not registered)."""
         source, subdistrict = hit.source, home.decode() if home else None
-        truncated = source.truncatable and source.window is not None and source.window.start < self._horizon_start
+        window = source.window
+        truncated = source.truncatable and window is not None and window.start < self.clock.horizon_start
         return build_alert(identity, source, hit.found, hit.level, subdistrict, self._zone, truncated)
 
     def _store_alert(
@@ -656,72 +633,7 @@ class Engine:
         if not self._probed[day]:
             del self._probed[day]
 
-    # -- event time and retention ------------------------------------------------------------
-    def _check_service_date(self, event: Trip | Exposure) -> None:
-        """A ride's board time (an exposure's start) must lie near its service date, which keys its
-        state and its retention; and that date must not be behind the retention horizon."""
-        name, moment = ("board_time", event.board) if type(event) is Trip else ("start", event.start)
-        if moment is not None:
-            first, last = service_date_bounds(event.date, self.rules)
-            if not first <= moment < last:
-                raise InvalidEvent(service_date_problem(event.date, moment, self.rules, name=name) or "")
-        if event.date < self._horizon:
-            kind = "trip" if type(event) is Trip else "exposure"
-            raise InvalidEvent(f"{kind} date {event.date} is before the retention horizon {self._horizon}")
-
-    def _advance(self, board: int, may_purge: bool = True) -> bool:
-        """Count a trip's board time toward event time: the ``event_time_quorum``-th latest board
-        time of the accepted trips (docs/rules.md, "Event time"). So no one trip, nor any few, can
-        move it (and with it the retention horizon), and a stream that resumes after a gap moves
-        it once that many trips show the new time. Cases, quarantines and exposures are reports
-        made by people, after the fact: they never move it.
-
-        Returns False, changing nothing, when the trip would move event time into a new day (a
-        purge) and ``may_purge`` is not set (see ``apply``)."""
-        latest, popped = self._latest, None
-        if len(latest) < self.rules.event_time_quorum:
-            heapq.heappush(latest, board)
-        elif board > latest[0]:
-            popped = heapq.heapreplace(latest, board)
-        else:
-            return True
-        self._event_time_changed = True
-        if len(latest) < self.rules.event_time_quorum or latest[0] <= self._watermark:
-            return True
-        if latest[0] >= self._next_day:
-            # A purge commits on its way, and a crash there re-reads this trip: those commits must
-            # hold event time as it was before the trip, or the trip's board time would count twice.
-            self._before_trip = _without(latest, board, popped)
-            if not may_purge:
-                self._latest, self._before_trip = self._before_trip, None
-                return False
-            self._set_horizon(latest[0], purge=True)
-            self._before_trip = None
-        # Set after the purge, for the same reason: the restarted run must purge again (deleting
-        # is idempotent).
-        self._watermark = latest[0]
-        self._event_time_changed = True  # again: a commit during the purge saved the old one
-        return True
-
-    def _save_event_time(self) -> None:
-        """Put event time into the batch a commit is about to write (a store commit hook)."""
-        if self._event_time_changed:
-            latest = self._before_trip if self._before_trip is not None else self._latest
-            self.store.put(M, LATEST_TIMES, orjson.dumps(latest))
-            if self._watermark != -_FAR:
-                self.store.put(M, WATERMARK, str(self._watermark).encode())
-            self._event_time_changed = False
-
-    def _set_horizon(self, moment: int, purge: bool = False) -> None:
-        today = date.fromisoformat(format_time(moment, self._zone)[:10])
-        self._next_day = local_midnight((today + timedelta(days=1)).isoformat(), self._zone)
-        horizon = retention_horizon(moment, self.rules)
-        if horizon != self._horizon:
-            self._horizon = horizon
-            self._horizon_start = local_midnight(horizon, self._zone)
-            if purge:
-                self._purge(horizon)
-
+    # -- retention ----------------------------------------------------------------------------
     def _purge(self, horizon: str) -> None:
         """Drop service days before ``horizon``, and sources that ended before it."""
         for key, _ in self.store.purge_groups(group(RIDERS), horizon):
@@ -739,9 +651,9 @@ class Engine:
 
     def _expired(self, source: Source) -> bool:
         if source.exposure is not None:
-            return source.exposure.date < self._horizon
-        ended = source.window is None or source.window.end < self._horizon_start
-        reported = source.reported_at is None or source.reported_at < self._horizon_start
+            return source.exposure.date < self.clock.horizon
+        ended = source.window is None or source.window.end < self.clock.horizon_start
+        reported = source.reported_at is None or source.reported_at < self.clock.horizon_start
         return ended and reported
 
     def _forget_source(self, source: Source) -> None:
@@ -761,16 +673,6 @@ class Engine:
                 contact, worker = suffix.split(SEP)
                 self.store.delete(group(REMOTE_STARTS, source.case_id), suffix)
                 self.store.delete(group(REMOTE_CONTACTS, contact), source.case_id + SEP + worker)
-
-
-def _without(heap: list[int], board: int, popped: int | None) -> list[int]:
-    """``heap`` as it was before ``board`` went in (and ``popped`` came out)."""
-    before = list(heap)
-    before.remove(board)
-    if popped is not None:
-        before.append(popped)
-    heapq.heapify(before)
-    return before
 
 
 def _alert_id(key: str, contact: str, mode: str, service: str, day: str) -> str:

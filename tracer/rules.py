@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from tracer.events import Case, Trip, format_time, local_midnight
 from tracer.settings import RuleSettings
@@ -85,6 +85,17 @@ def service_date_problem(date: str, moment: int | None, rules: RuleSettings, *, 
         f"{name} {format_time(moment, rules.zone)} is too far from service date {date} (allowed: "
         "from the day before it to max_ride_hours after the day after it)"
     )
+
+
+def onset_problem(case: Case, zone: Any) -> str | None:
+    """Why a case's onset is refused (None: it is not): the window starts from the onset, so an
+    onset far after the report (a typo) would silently withdraw the case."""
+    reported = date.fromisoformat(format_time(case.reported_at, zone)[:10])
+    latest = (reported + timedelta(days=MAX_ONSET_AFTER_REPORT_DAYS)).isoformat()
+    if case.onset <= latest:
+        return None
+    return (f"onset {case.onset} is more than {MAX_ONSET_AFTER_REPORT_DAYS} days after the case was reported "
+            f"({reported})")
 
 
 @lru_cache(maxsize=4096)  # feeds repeat a few service dates, and every trip's is checked

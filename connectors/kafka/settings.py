@@ -40,11 +40,14 @@ class KafkaSettings:
     contacts_topic: str = "contacts"
     queue_topic_prefix: str = "alerts."
     dead_letter_topic: str = "dead-letter"
+    status_topic: str = "status"
+    private_contacts_topic: str = "contacts.private"
     events_partitions: int = 12
     registry_partitions: int = 1
     contacts_partitions: int = 6
     queue_partitions: int = 1
     dead_letter_partitions: int = 1
+    status_partitions: int = 6
     replication_factor: int = 1
     min_insync_replicas: int = 1
     events_retention_days: int = 35
@@ -88,6 +91,7 @@ RANGES: Mapping[str, Range] = {
         "contacts_partitions": Range(1, 10_000),
         "queue_partitions": Range(1, 1000),
         "dead_letter_partitions": Range(1, 1000),
+        "status_partitions": Range(1, 10_000),
         "replication_factor": Range(1, 32),
         "min_insync_replicas": Range(1, 32),
         "events_retention_days": Range(1, 3660),  # ten years
@@ -140,7 +144,8 @@ def _apply(settings: KafkaSettings, values: Any, origin: str) -> KafkaSettings:
 
 def _check(settings: KafkaSettings) -> None:
     bootstrap_servers(settings.broker)
-    for name in ("events_topic", "registry_topic", "contacts_topic", "dead_letter_topic"):
+    for name in ("events_topic", "registry_topic", "contacts_topic", "dead_letter_topic", "status_topic",
+                 "private_contacts_topic"):
         if not _TOPIC.fullmatch(getattr(settings, name)):
             raise ConfigError(f"{SECTION}.{name} is not a valid topic name")
     if not _TOPIC.fullmatch(settings.queue_topic_prefix + "310101002"):

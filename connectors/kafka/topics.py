@@ -32,10 +32,14 @@ class TopicSpec:
 
 
 def base_topics(kafka: KafkaSettings, queues: Iterable[str] = ()) -> list[TopicSpec]:
-    """The events, registry, contacts and dead-letter topics, and the queue topics of ``queues``.
+    """The events, registry, contacts, dead-letter, status and private contacts topics, and the
+    queue topics of ``queues``.
 
     The registry is compacted: Kafka keeps the last record of every person id for good, so the
-    registry outlives the events topic's retention and a new worker reads each person once."""
+    registry outlives the events topic's retention and a new worker reads each person once. So is
+    the status topic, a changelog keyed by person: the last record of each is their status. The
+    private contacts topic (real-id alert changes for the views, written when workers pseudonymise
+    the contacts topic) is partitioned as the contacts topic."""
     insync = {"min.insync.replicas": str(kafka.min_insync_replicas)}
     specs = [
         TopicSpec(kafka.events_topic, kafka.events_partitions,
@@ -44,6 +48,8 @@ def base_topics(kafka: KafkaSettings, queues: Iterable[str] = ()) -> list[TopicS
         TopicSpec(kafka.registry_topic, kafka.registry_partitions, {**insync, "cleanup.policy": "compact"}),
         TopicSpec(kafka.contacts_topic, kafka.contacts_partitions, insync),
         TopicSpec(kafka.dead_letter_topic, kafka.dead_letter_partitions, insync),
+        TopicSpec(kafka.status_topic, kafka.status_partitions, {**insync, "cleanup.policy": "compact"}),
+        TopicSpec(kafka.private_contacts_topic, kafka.contacts_partitions, insync),
     ]
     specs += [queue_spec(kafka, queue) for queue in queues]
     return specs

@@ -56,7 +56,7 @@ from connectors.kafka.routing import (
 from connectors.kafka.settings import KafkaSettings
 from graph.keys import CONTACT_ALERTS, HOMES, INTEREST, ITINERARIES, KAFKA_POSITION, META, TRIPS, group, service_day
 from graph.store import SEP, RocksStore, Store
-from tracer.alerts import CONTACTS, Change, alert_day, is_case_close, route
+from tracer.alerts import CONTACTS, Change, alert_day, is_case_close, record_of, route
 from tracer.engine import Engine
 from tracer.errors import InvalidEvent, StateError
 from tracer.events import Case, Event, Exposure, Followup, Person, Trip, decode_trip
@@ -100,6 +100,10 @@ class Output(NamedTuple):
     value: bytes
     partition: int | None = None
     copy: bytes | None = None
+
+    @property
+    def headers(self) -> list[tuple[str, bytes]]:
+        return [] if self.copy is None else [(COPY_HEADER, self.copy)]
 
 
 class _Redo(Exception):
@@ -351,6 +355,9 @@ class PartitionTask:
                 if destination == CONTACTS:
                     name = self._pseudonyms.person(contact) if self._pseudonyms else contact
                     outputs.append(Output(offset, self._kafka.contacts_topic, name.encode(), value))
+                    if self._pseudonyms:  # the views need real ids (streams/kafka/views.py)
+                        real = orjson.dumps(record_of(change))
+                        outputs.append(Output(offset, self._kafka.private_contacts_topic, contact.encode(), real))
                 else:
                     outputs.append(Output(offset, self._kafka.queue_topic(destination), contact.encode(), value))
         return outputs

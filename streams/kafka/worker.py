@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import time
 from collections import deque
 from collections.abc import Awaitable, Iterable, Sequence
@@ -38,13 +37,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from connectors.kafka.batches import Batches
-from connectors.kafka.routing import COPY_HEADER, partition_of
 from connectors.kafka.settings import KafkaSettings
 from connectors.kafka.topics import Topics, all_queues, base_topics
+from streams.kafka.clients import deliver, fetch, open_admin, open_producer, open_reader, quietly, run_until_stopped
 from streams.kafka.partition import Output, PartitionTask
 from streams.kafka.registry import RegistryTable
 from tracer.errors import OutputError, StateError
@@ -108,13 +105,8 @@ class Worker:
     # -- run -------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         kafka = self.kafka
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap, client_id=kafka.client_id + "-admin",
-                                    request_timeout_ms=kafka.request_timeout_ms)
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=kafka.bootstrap, client_id=kafka.client_id + "-worker", acks="all",
-            linger_ms=kafka.producer_linger_ms, max_batch_size=kafka.producer_max_batch_bytes,
-            max_request_size=max(kafka.producer_max_batch_bytes, 1 << 20) * 2,
-            request_timeout_ms=kafka.request_timeout_ms)
+        admin = open_admin(kafka)
+        self.producer = open_producer(kafka, "worker")
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=kafka.bootstrap, client_id=kafka.client_id + "-worker", group_id=kafka.group_id,
             enable_auto_commit=False, auto_offset_reset="earliest",
@@ -122,10 +114,7 @@ class Worker:
             max_poll_interval_ms=kafka.max_poll_interval_ms, fetch_max_wait_ms=kafka.fetch_max_wait_ms,
             max_partition_fetch_bytes=4 << 20, fetch_max_bytes=32 << 20,
             request_timeout_ms=max(kafka.request_timeout_ms, kafka.session_timeout_ms + 5000))
-        self.registry_consumer = AIOKafkaConsumer(  # no group: every worker reads the whole registry
-            bootstrap_servers=kafka.bootstrap, client_id=kafka.client_id + "-registry", group_id=None,
-            enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=kafka.fetch_max_wait_ms,
-            max_partition_fetch_bytes=4 << 20, fetch_max_bytes=32 << 20, request_timeout_ms=kafka.request_timeout_ms)
+        self.registry_consumer = open_reader(kafka, "registry")  # no group: every worker reads the whole registry
         try:
             await admin.start()
             self.topics = Topics(admin, self.producer, kafka)
@@ -141,10 +130,10 @@ class Worker:
             raise OutputError(f"Kafka error on {kafka.broker}: {exc}") from exc
         finally:
             log.info("stopping: %s", self.stats.line())
-            await _quietly(self.consumer.stop())  # leaves the group: the others take over at once
-            await _quietly(self.registry_consumer.stop())
-            await _quietly(self.producer.stop())
-            await _quietly(admin.close())
+            await quietly(self.consumer.stop())  # leaves the group: the others take over at once
+            await quietly(self.registry_consumer.stop())
+            await quietly(self.producer.stop())
+            await quietly(admin.close())
             for task in self.tasks.values():
                 task.close()
             self.tasks.clear()
@@ -186,7 +175,7 @@ class Worker:
         """Apply registry changes as they come, between events batches."""
         assert self.registry_consumer is not None
         try:
-            while (batch := await _fetch(self.registry_consumer, stopping, self.kafka.batch_max_records)) is not None:
+            while (batch := await fetch(self.registry_consumer, stopping, self.kafka.batch_max_records)) is not None:
                 if batch:
                     await self._handle_registry(batch)
         except Exception as exc:
@@ -216,7 +205,7 @@ class Worker:
         try:
             while not stopping.done():
                 generation = self._generation
-                batch = await _fetch(self.consumer, stopping, self.kafka.batch_max_records)
+                batch = await fetch(self.consumer, stopping, self.kafka.batch_max_records)
                 if batch is None:
                     break
                 if batch:
@@ -260,21 +249,8 @@ class Worker:
         stats.recent.append((count, applied - started, ended - applied))
 
     async def _deliver(self, outputs: Sequence[Output]) -> None:
-        """Send in order and wait for every acknowledgement (at-least-once; consumers fold by alert_id).
-
-        Whole batches (connectors/kafka/batches.py): a ``send`` per output took 90 ms of each
-        batch's delivery on the outbreak city, whole batches 65-72 (docs/kafka.md)."""
-        if not outputs:
-            return
         assert self.producer is not None and self.topics is not None
-        counts = await self.topics.ensure_outputs(output.topic for output in outputs)
-        out = Batches(self.producer)
-        for o in outputs:
-            partition = o.partition if o.partition is not None else partition_of(o.key, counts[o.topic])
-            out.add(o.topic, partition, o.key, o.value, [] if o.copy is None else [(COPY_HEADER, o.copy)])
-            if out.full:
-                await out.send_full()
-        await out.close()
+        await deliver(self.producer, self.topics, outputs)
 
     async def _commit_offsets(self, tasks: Iterable[PartitionTask]) -> None:
         """Tell the group where outputs are delivered up to (never backwards)."""
@@ -390,16 +366,6 @@ def _commit_all(stores: Sequence[PartitionTask | RegistryTable]) -> None:
         store.commit()
 
 
-async def _fetch(consumer: AIOKafkaConsumer, stopping: asyncio.Future, max_records: int) -> dict | None:
-    """The next fetched batch (maybe empty), or None once ``stopping`` is done."""
-    fetch = asyncio.ensure_future(consumer.getmany(timeout_ms=1000, max_records=max_records))
-    await asyncio.wait((fetch, stopping), return_when=asyncio.FIRST_COMPLETED)
-    if not fetch.done():
-        fetch.cancel()
-        return None
-    return fetch.result()
-
-
 async def _first(*waits: Awaitable[object]) -> None:
     """Return when the first of ``waits`` does (cancelling the others)."""
     tasks = [asyncio.ensure_future(w) for w in waits]
@@ -410,30 +376,12 @@ async def _first(*waits: Awaitable[object]) -> None:
             task.cancel()
 
 
-async def _quietly(step: object) -> None:
-    try:
-        await step  # type: ignore[misc]
-    except Exception as exc:  # shutting down: report, do not mask the original error
-        log.warning("while stopping: %s", exc)
-
-
 def run_worker(
     settings: Settings, kafka: KafkaSettings, state_dir: Path, pseudonyms: Pseudonymizer | None = None
 ) -> Stats:
     """Run one worker until SIGINT or SIGTERM; returns its counters. ``pseudonyms``: person ids in the
-    contacts topic (values and keys) become keyed HMACs; street-office queues keep real ids."""
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StateError(f"cannot create state folder {state_dir}: {exc.strerror}") from exc
+    contacts topic (values and keys) become keyed HMACs; street-office queues keep real ids, and so
+    does the private contacts topic, which the views read (streams/kafka/views.py)."""
     worker = Worker(settings, kafka, state_dir, pseudonyms)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for number in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(number, stop.set)
-        await worker.run(stop)
-
-    asyncio.run(main())
+    run_until_stopped(state_dir, worker.run)
     return worker.stats

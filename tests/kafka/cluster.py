@@ -14,14 +14,17 @@ import orjson
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from connectors.kafka.settings import KafkaSettings
+from graph.keys import KAFKA_POSITION, META, group
+from graph.store import RocksStore
 from tests.kafka.conftest import ROOT, tracer_command
 
 
 class WorkerProcess:
-    """``tracer worker`` in its own process, logging to a file."""
+    """``tracer worker`` (or another long-running command, ``tracer views``) in its own process,
+    logging to a file."""
 
-    def __init__(self, name: str, config: Path, state: Path, logs: Path) -> None:
-        self.name, self.config, self.state = name, config, state
+    def __init__(self, name: str, config: Path, state: Path, logs: Path, command: str = "worker") -> None:
+        self.name, self.config, self.state, self.command = name, config, state, command
         self.log = logs / f"{name}.log"
         self.process: subprocess.Popen | None = None
 
@@ -29,7 +32,7 @@ class WorkerProcess:
         verbose = ["-v"] if os.environ.get("TRACER_KAFKA_VERBOSE") else []  # client debug logs, to debug
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
-                tracer_command(*verbose, "worker", "--config", str(self.config), "--state", str(self.state)),
+                tracer_command(*verbose, self.command, "--config", str(self.config), "--state", str(self.state)),
                 cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
         return self
@@ -64,9 +67,12 @@ def group_offsets(kafka: KafkaSettings) -> dict[int, int]:
         admin.close()
 
 
-def high_watermarks(kafka: KafkaSettings, consumer: KafkaConsumer, near: dict[int, int]) -> dict[int, int]:
-    """Exact ends of the events topic's partitions, from fetch responses (not ``end_offsets``)."""
-    tps = [TopicPartition(kafka.events_topic, p) for p in range(kafka.events_partitions)]
+def high_watermarks(kafka: KafkaSettings, consumer: KafkaConsumer, near: dict[int, int],
+                    topic: str | None = None) -> dict[int, int]:
+    """Exact ends of the events (or contacts) topic's partitions, from fetch responses (not ``end_offsets``)."""
+    topic = topic or kafka.events_topic
+    count = kafka.events_partitions if topic == kafka.events_topic else kafka.contacts_partitions
+    tps = [TopicPartition(topic, p) for p in range(count)]
     consumer.assign(tps)
     for tp in tps:
         consumer.seek(tp, near.get(tp.partition, 0))
@@ -76,7 +82,7 @@ def high_watermarks(kafka: KafkaSettings, consumer: KafkaConsumer, near: dict[in
         ends = {tp.partition: consumer.highwater(tp) for tp in tps}
         if all(end is not None for end in ends.values()):
             return ends  # type: ignore[return-value]
-    raise AssertionError("no high watermark for the events topic")
+    raise AssertionError(f"no high watermark for {topic}")
 
 
 def wait_caught_up(kafka: KafkaSettings, workers: list[WorkerProcess], timeout: float = 90) -> float:
@@ -98,6 +104,33 @@ def wait_caught_up(kafka: KafkaSettings, workers: list[WorkerProcess], timeout: 
         consumer.close()
     logs = "\n".join(f"--- {w.name}\n{w.text()[-3000:]}" for w in workers)
     raise AssertionError(f"workers did not catch up within {timeout} s: {group_offsets(kafka)}\n{logs}")
+
+
+def view_positions(state: Path) -> dict[str, int]:
+    """The next offset of every topic partition a ``tracer views`` store has committed."""
+    store = RocksStore(state, read_only=True)
+    try:
+        meta = store.get(group(META), KAFKA_POSITION)
+        return orjson.loads(meta)["next"] if meta else {}
+    finally:
+        store.close()
+
+
+def wait_views_caught_up(kafka: KafkaSettings, views: WorkerProcess, timeout: float = 90) -> None:
+    """Wait until ``tracer views`` has committed every record of the events and contacts topics."""
+    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            assert views.process is not None and views.process.poll() is None, views.text()[-3000:]
+            ends = {f"{topic}/{p}": end for topic in (kafka.events_topic, kafka.contacts_topic)
+                    for p, end in high_watermarks(kafka, consumer, {}, topic).items()}
+            if views.state.exists() and all(view_positions(views.state).get(k, 0) >= end for k, end in ends.items()):
+                return
+            time.sleep(0.5)
+    finally:
+        consumer.close()
+    raise AssertionError(f"{views.name} did not catch up within {timeout} s:\n{views.text()[-3000:]}")
 
 
 def read_outputs(kafka: KafkaSettings) -> dict[str, list[dict[str, Any]]]:

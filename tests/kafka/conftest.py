@@ -48,7 +48,8 @@ def kafka(broker: str) -> KafkaSettings:
     prefix = f"t{uuid.uuid4().hex[:10]}."
     return replace(KafkaSettings(), broker=broker, events_topic=prefix + "events", registry_topic=prefix + "registry",
                    contacts_topic=prefix + "contacts", queue_topic_prefix=prefix + "alerts.",
-                   dead_letter_topic=prefix + "dead-letter", group_id=prefix + "workers", **TEST_TIMINGS)
+                   dead_letter_topic=prefix + "dead-letter", status_topic=prefix + "status",
+                   private_contacts_topic=prefix + "contacts.private", group_id=prefix + "workers", **TEST_TIMINGS)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from connectors.kafka.settings import KafkaSettings
 from streams.embedded import run_embedded
 from streams.kafka.partition import Output, PartitionTask
 from streams.kafka.registry import RegistryTable
+from streams.kafka.views import ViewTask
 from tracer.alerts import fold
 from tracer.errors import InvalidEvent
 from tracer.events import parse_line
@@ -117,16 +118,62 @@ def open_tasks(bus: MemoryBus, state: Path, settings: Settings, pseudonyms: Pseu
     return Partitions(bus, state, settings, pseudonyms)
 
 
-def drain(bus: MemoryBus, tasks: Partitions, batch: int = 64, seed: int = 0) -> None:
+class ViewReader:
+    """The view process over a memory bus: ``step`` hands a ``ViewTask`` a random batch of the unread
+    records of the topics it reads (the contacts topics as one partition each), then commits, as
+    streams/kafka/view_process.py does, and keeps the status records it would send."""
+
+    def __init__(self, bus: MemoryBus, task: ViewTask) -> None:
+        self.bus, self.task = bus, task
+        self.statuses: list[dict[str, Any]] = []
+
+    def sources(self) -> dict[tuple[str, int], list[Rec]]:
+        kafka = self.bus.kafka
+        found = {(kafka.events_topic, p): log for p, log in enumerate(self.bus.logs)}
+        for topic in (kafka.contacts_topic, kafka.private_contacts_topic):
+            found[(topic, 0)] = [Rec(i, value) for i, value in enumerate(self.bus.topics.get(topic, []))]
+        return found
+
+    def ready(self) -> bool:
+        return any(self.task.position(*where) < len(log) for where, log in self.sources().items())
+
+    def step(self, rng: random.Random, batch: int, commit: bool = True) -> None:
+        sources = self.sources()
+        ready = [where for where, log in sources.items() if self.task.position(*where) < len(log)]
+        fetched = {}
+        for where in rng.sample(ready, rng.randint(1, len(ready))):
+            start = self.task.position(*where)
+            fetched[where] = sources[where][start:start + rng.randint(1, batch)]
+        self.task.apply(fetched)
+        if commit:
+            self.task.commit()
+            self.sent()
+
+    def sent(self) -> None:
+        """The outbox delivered."""
+        self.statuses += [orjson.loads(status.value) for status in self.task.outbox]
+        self.task.delivered()
+
+    def drain(self, rng: random.Random, batch: int = 64) -> None:
+        while self.ready():
+            self.step(rng, batch)
+
+
+def drain(bus: MemoryBus, tasks: Partitions, batch: int = 64, seed: int = 0, views: ViewReader | None = None) -> None:
     """Run the tasks until no partition has unread records (the registry's included), in a random
-    interleaving of batches."""
+    interleaving of batches; and ``views``, interleaved with them, until it has read everything too."""
     rng = random.Random(seed)
     while True:
         ready: list[PartitionTask | None] = [t for t in tasks if t.position < len(bus.logs[t.partition])]
         if any(tasks.table.position(p) < len(log) for p, log in enumerate(bus.registry)):
             ready.append(None)  # the registry's turn
         if not ready:
+            if views is not None:
+                views.drain(rng, batch)
             return
+        if views is not None and views.ready() and rng.random() < 0.3:
+            views.step(rng, batch)
+            continue
         task = rng.choice(ready)
         if task is None:
             tasks.read_registry(bus, rng.randint(1, batch), rng)

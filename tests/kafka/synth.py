@@ -145,3 +145,43 @@ def city_events(out_dir: Path, persons: int = 800, days: int = 3, cases: int = 1
         lines = synthetic_events(persons, days, cases, seed)
         (out_dir / "events.jsonl").write_bytes(b"".join(line + b"\n" for line in lines))
     return out_dir / "events.jsonl"
+
+
+OUTCOMES = ("reached", "reached", "quarantined", "unreachable", "released")
+
+
+def with_followups(lines: list[bytes], truth: list[dict[str, Any]], seed: int) -> list[bytes]:
+    """``lines`` with what street offices do about the oracle's alerts (``truth``): follow-ups of every
+    outcome for about half of the contacts, hours after their case's report and each placed somewhere
+    after it (some before the alert they answer is made), an old-style quarantine, a follow-up for a
+    person nobody alerts, and one confirmed case discharged later."""
+    rng = random.Random(seed)
+    reported: dict[str, tuple[int, datetime]] = {}  # case -> (its first line, its report time)
+    confirmed = []  # first lines of confirmed cases
+    for index, line in enumerate(lines):
+        if line.startswith(b"{") and b'"case"' in line:
+            event = orjson.loads(line)
+            if event.get("type") == "case" and event["case_id"] not in reported:
+                reported[event["case_id"]] = (index, datetime.fromisoformat(event["reported_at"]))
+                if event["status"] == "confirmed":
+                    confirmed.append(index)
+    placed: list[tuple[int, dict[str, Any]]] = []
+    contacts = sorted({(a["contact_person_id"], a["case_id"], a["subdistrict"] or "unassigned") for a in truth
+                       if a["source_kind"] == "case" and a["case_id"] in reported})
+    for person, case_id, office in rng.sample(contacts, len(contacts) // 2):
+        index, moment = reported[case_id]
+        followup = {"type": "followup", "person_id": person, "outcome": rng.choice(OUTCOMES),
+                    "at": _iso(moment + timedelta(minutes=rng.randint(20, 40 * 60))), "by": office}
+        placed.append((rng.randint(index + 1, len(lines)), followup))
+    index, moment = min(reported.values())
+    placed += [
+        (len(lines), {"type": "quarantine", "person_id": contacts[0][0], "at": _iso(moment + timedelta(hours=3))}),
+        (index + 1, {"type": "followup", "person_id": "NOBODY", "outcome": "unreachable", "at": _iso(moment)}),
+    ]
+    case = orjson.loads(lines[confirmed[0]])
+    discharged = datetime.fromisoformat(case["reported_at"]) + timedelta(days=2)
+    placed.append((len(lines), {**case, "status": "discharged", "reported_at": _iso(discharged)}))
+    out = list(lines)
+    for position, event in sorted(placed, key=lambda item: -item[0]):  # from the end: indexes stay valid
+        out.insert(position, orjson.dumps(event))
+    return out

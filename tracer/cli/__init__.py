@@ -17,7 +17,7 @@ from tracer import privacy
 from tracer.cli.console import add_commands as add_console_commands
 from tracer.cli.demo import add_demo
 from tracer.cli.graph import add_commands as add_graph_commands
-from tracer.cli.kafka import add_publish, add_replay, add_subscribe, add_worker
+from tracer.cli.kafka import add_publish, add_replay, add_subscribe, add_views, add_worker
 from tracer.cli.views import add_commands as add_view_commands
 from tracer.errors import InputError, TracerError
 from tracer.settings import load_settings
@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_graph_commands(commands)
     add_view_commands(commands)
     add_console_commands(commands)
-    for add in (add_worker, add_publish, add_subscribe, add_replay):
+    for add in (add_worker, add_views, add_publish, add_subscribe, add_replay):
         add(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -1,4 +1,5 @@
-"""Sub-commands of Kafka mode for ``tracer`` (wired in tracer/cli/__init__.py): worker, publish, subscribe, replay.
+"""Sub-commands of Kafka mode for ``tracer`` (wired in tracer/cli/__init__.py): worker, views, publish,
+subscribe, replay.
 
 Each ``add_*`` registers one sub-command whose handler takes the parsed arguments and returns the
 exit status; failures are ``TracerError`` subclasses, which the main CLI prints.
@@ -35,6 +36,15 @@ def add_worker(subparsers: argparse._SubParsersAction) -> None:
     worker.set_defaults(handler=_worker)
 
 
+def add_views(subparsers: argparse._SubParsersAction) -> None:
+    views = subparsers.add_parser(
+        "views", help="keep the health status, call lists and KPIs of the topics; status changes to the status topic")
+    _common(views)
+    views.add_argument("--state", required=True, type=Path,
+                       help="folder of the views' RocksDB store (kept; tracer calllist/status/kpis --state read it)")
+    views.set_defaults(handler=_views)
+
+
 def add_publish(subparsers: argparse._SubParsersAction) -> None:
     publish = subparsers.add_parser("publish", help="load JSON Lines events into the registry and events topics")
     _common(publish)
@@ -50,6 +60,7 @@ def add_subscribe(subparsers: argparse._SubParsersAction) -> None:
     which.add_argument("--subdistrict", metavar="CODE",
                        help="a street office's queue: 9-digit subdistrict code, or 'unassigned'")
     which.add_argument("--contacts", action="store_true", help="the contacts stream (every alert change)")
+    which.add_argument("--status", action="store_true", help="the health status changes (tracer views writes them)")
     subscribe.add_argument("--from-beginning", action="store_true", help="start at the oldest record kept")
     subscribe.add_argument("--idle-exit", type=float, metavar="SECONDS",
                            help="exit after this many seconds without a record (default: never)")
@@ -86,6 +97,17 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _views(args: argparse.Namespace) -> int:
+    from connectors.kafka.settings import load_all
+    from streams.kafka.view_process import run_views
+
+    _quiet_clients(args)
+    settings, kafka = load_all(args.config, args.broker)
+    stats = run_views(settings, kafka, args.state)
+    print(f"views stopped: {stats.line()}", file=sys.stderr)
+    return 0
+
+
 def _publish(args: argparse.Namespace) -> int:
     _quiet_clients(args)
     from connectors.kafka.publish import publish
@@ -108,8 +130,8 @@ def _subscribe(args: argparse.Namespace) -> int:
     from connectors.kafka.subscribe import subscribe
 
     kafka = load_kafka_settings(args.config, args.broker)
-    if args.contacts:
-        topic = kafka.contacts_topic
+    if args.contacts or args.status:
+        topic = kafka.contacts_topic if args.contacts else kafka.status_topic
     elif args.subdistrict == UNASSIGNED or SUBDISTRICT_CODE.fullmatch(args.subdistrict or ""):
         topic = kafka.queue_topic(args.subdistrict)
     else:
