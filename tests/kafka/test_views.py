@@ -17,7 +17,7 @@ import pytest
 
 from connectors.kafka.publish import publish
 from connectors.kafka.settings import KafkaSettings
-from graph.keys import FOLLOWUPS, HEALTH, OBSERVED, OFFICES, group
+from graph.keys import FOLLOWUPS, OBSERVED, OFFICES, group
 from graph.store import SEP, RocksStore
 from streams.embedded import run_embedded
 from streams.kafka.views import ViewTask, is_real
@@ -62,7 +62,7 @@ def views_of(state: Path, now: int | None = None) -> dict[str, Any]:
     try:
         now = event_time(store) if now is None else now
         offices = {suffix.split(SEP, 1)[0] for suffix, _ in store.scan(group(OFFICES))}
-        persons = {suffix.split(SEP, 1)[0] for family in (OBSERVED, HEALTH, FOLLOWUPS)
+        persons = {suffix.split(SEP, 1)[0] for family in (OBSERVED, FOLLOWUPS)
                    for suffix, _ in store.scan(group(family))}
         statuses = {person: status(store, SETTINGS, person, now) for person in sorted(persons)}
         return {"now": now, "calls": {office: call_list(store, SETTINGS, office, now, True) for office in offices},
