@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,7 @@ ACCOUNTS = {"office-a": ("office", A), "office-b": ("office", B), "supervisor": 
 CASE_ID, CASE_PERSON = "CASE-7Q", "PERSON-SICK-1"
 RESIDENTS = {"PA1": A, "PA2": A, "PB1": B}
 PERSON_IDS = (*RESIDENTS, CASE_PERSON)
+ROOT = Path(__file__).resolve().parent.parent
 CONFIG = "[rules]\nevent_time_quorum = 1\n"  # a few trips are enough to give the views a "now"
 TIMEOUT = 60.0
 
@@ -146,3 +149,36 @@ def act(client: httpx.Client, office: str, person_id: str, token: str | None = N
     form = {"person_id": person_id, "outcome": "reached", "at": "2020-01-22T13:00", **fields}
     headers = {"X-CSRF-Token": token if token is not None else csrf(client)}
     return client.post(f"/office/{office}/followups", data=form, headers=headers)
+
+
+def wait_for(done: Callable[[], bool], what: str) -> None:
+    """Poll ``done`` until it holds, failing after a generous ``TIMEOUT`` (no timing is asserted)."""
+    deadline = time.monotonic() + TIMEOUT
+    while not done():
+        assert time.monotonic() < deadline, f"not within {TIMEOUT:.0f} s: {what}"
+        time.sleep(0.02)
+
+
+@contextmanager
+def process(command: list[str], stderr: Path) -> Iterator[subprocess.Popen]:
+    """``python -m tracer.cli COMMAND`` from this checkout, stopped by SIGINT (as Ctrl-C) at the end."""
+    with stderr.open("wb") as errors:
+        running = subprocess.Popen([sys.executable, "-m", "tracer.cli", *command], cwd=ROOT,
+                                   stdout=subprocess.DEVNULL, stderr=errors)
+    try:
+        yield running
+    finally:
+        running.send_signal(signal.SIGINT)
+        try:
+            running.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            running.kill()
+            raise
+
+
+def console_url(log: Path, console: subprocess.Popen) -> str:
+    """The address a `tracer serve --port 0` process listens on, read from its log once it says."""
+    wait_for(lambda: "Uvicorn running on" in log.read_text() or console.poll() is not None, "the console")
+    found = re.search(r"Uvicorn running on (http://\S+)", log.read_text())
+    assert found, log.read_text()
+    return found.group(1)

@@ -6,6 +6,8 @@ across a restart; a public lookup that shows nothing personal."""
 from __future__ import annotations
 
 import logging
+import re
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -188,6 +190,24 @@ def test_the_public_lookup_says_what_it_means_and_names_no_one(console: Served) 
         assert missing.status_code == 400 and "e.g. MU5101" in missing.text  # in English: ?lang=en was kept
         unknown = client.get("/lookup", params={"date": "2020-01-20", "service": "MU9999"}).text
         assert "tracer holds no ride of flight MU9999 on 2020-01-20" in unknown
+        by_line = {"date": "2020-01-20", "line": "2号线", "board_time": "8:00", "lang": "zh"}
+        metro = client.get("/lookup", params=by_line)
+        assert "按 2020-01-20 地铁 L2 线 08:00 上车的列车 查询" in metro.text  # read back in the page's language
+
+
+def test_each_count_of_the_chain_picture_links_to_the_contacts_it_counts(console: Served) -> None:
+    svg_ns = "{http://www.w3.org/2000/svg}"
+    with console.client("epidemiologist") as client:
+        page = client.get(f"/cases/{CASE_ID}/picture").text
+        svg = ET.fromstring(page[page.index("<svg") : page.index("</svg>") + len("</svg>")])
+        counts = [g for g in svg.iter(f"{svg_ns}g") if g.get("class") == "aggregate"]
+        links = {link.get("href"): link[0] for link in svg.iter(f"{svg_ns}a")}
+        assert counts and list(links.values()) == counts
+        for href, node in links.items():
+            listed = client.get(href).text
+            persons = set(re.findall(r'<tr class="(?:close|secondary|general)"><td>([^<]*)</td>', listed))
+            assert len(persons) == int(node.get("data-count", "")) > 0, href
+        assert client.get(f"/cases/{CASE_ID}", params={"level": "close"}).status_code == 400  # a trip needs all four
 
 
 def test_the_public_lookup_is_rate_limited_per_address(world: World) -> None:

@@ -9,47 +9,31 @@ office" is checked by when events came: every event an office got came after a c
 
 from __future__ import annotations
 
-import re
-import signal
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.builders import lines, person, trip
-from tests.console import FLIGHT_A, FLIGHT_B, PERSON_IDS, TIMEOUT, A, B, World, act, login, make_world
+from tests.console import (
+    FLIGHT_A,
+    FLIGHT_B,
+    PERSON_IDS,
+    TIMEOUT,
+    A,
+    B,
+    World,
+    act,
+    console_url,
+    login,
+    make_world,
+    process,
+    wait_for,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 QUIET = 1.0  # how long a change is given to show up where it must not, before the next one
-
-
-def wait_for(done: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while not done():
-        assert time.monotonic() < deadline, f"not within {TIMEOUT:.0f} s: {what}"
-        time.sleep(0.02)
-
-
-@contextmanager
-def process(command: list[str], stderr: Path) -> Iterator[subprocess.Popen]:
-    with stderr.open("wb") as errors:
-        running = subprocess.Popen([sys.executable, "-m", "tracer.cli", *command], cwd=ROOT,
-                                   stdout=subprocess.DEVNULL, stderr=errors)
-    try:
-        yield running
-    finally:
-        running.send_signal(signal.SIGINT)
-        try:
-            running.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            running.kill()
-            raise
 
 
 class Listener:
@@ -92,8 +76,7 @@ def test_alerts_and_actions_reach_their_own_office_page_only(tmp_path: Path) -> 
                  "--followups", str(world.followups), "--port", "0", *config]
         log = tmp_path / "serve.err"
         with process(serve, log) as console:
-            wait_for(lambda: "Uvicorn running on" in log.read_text() or console.poll() is not None, "the console")
-            url = re.search(r"Uvicorn running on (http://\S+)", log.read_text()).group(1)  # type: ignore[union-attr]
+            url = console_url(log, console)
             page_a, page_b = Listener(url, "office-a", A), Listener(url, "office-b", B)
             try:
                 wait_for(lambda: page_a.ready.is_set() and page_b.ready.is_set(), "both pages listening")

@@ -12,9 +12,11 @@ from itertools import combinations, product
 import networkx as nx
 import pytest
 
+from graph.store import RocksStore
 from tests.builders import at, case, state_graph, traced_state, trip
 from tracer.analysis.export import to_dot
-from tracer.analysis.picture import LINKS_SHOWN
+from tracer.analysis.picture import LINKS_SHOWN, counted
+from tracer.analysis.queries import case_alerts
 from tracer.cli import main
 
 BIG = 'C<b>&"1'  # markup in a case id
@@ -106,6 +108,21 @@ def test_each_count_is_the_contacts_of_its_trip_and_level(graph, svg):
     assert counts == {key: len(persons) for key, persons in expected.items()}
     assert counts[(D2, "train", TRAIN, "close")] == 29 and counts[(D2, "metro", "L2-20200121-0800", "close")] == 5
     assert all(g.get("data-case") == BIG for g in nodes(svg, "aggregate"))  # the drill-down's key, unescaped
+
+
+def test_each_count_drills_down_to_the_alerts_it_counts(state, svg):
+    store = RocksStore(state, read_only=True)
+    try:
+        alerts = case_alerts(store, BIG)
+    finally:
+        store.close()
+    for g in nodes(svg, "aggregate"):
+        found = counted(alerts, (g.get("data-date"), g.get("data-mode"), g.get("data-service")), g.get("data-level"))
+        assert {a["level"] for a in found} == {g.get("data-level")}
+        assert len({a["contact_person_id"] for a in found}) == int(g.get("data-count"))
+    secondary = counted(alerts, (D1, "flight", "MU5101"), "secondary")
+    assert {f"S{n}" for n in range(15)} <= {a["contact_person_id"] for a in secondary if a["via_person_id"] == "P164"}
+    assert counted(alerts, (D1, "flight", "MU5101"), "close") != counted(alerts, (D2, "train", TRAIN), "close")
 
 
 def test_cases_that_shared_a_trip_are_candidate_links_and_no_more(svg):

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 STEP_HOURS = 6
 MAX_POINTS = 120  # 30 days at 6 h; a longer outbreak takes wider steps
-_WIDTH, _HEIGHT, _LEFT, _BOTTOM, _TOP = 760, 260, 48, 40, 16
+_WIDTH, _HEIGHT, _LEFT, _RIGHT, _BOTTOM, _TOP = 760, 260, 48, 40, 40, 16  # _RIGHT: half a date tick
 _SERIES = (("alerted", "chart_alerted", "#1f77b4"), ("reached", "chart_reached", "#2ca02c"),
            ("overdue", "chart_overdue", "#d62728"))
 _DAY = timedelta(hours=24)
@@ -57,7 +57,7 @@ def svg(points: list[Point], labels: dict[str, str]) -> str:
     """The series as an SVG line chart with a legend and a few dated ticks."""
     if not points:
         return ""
-    inner_w, inner_h = _WIDTH - _LEFT - 16, _HEIGHT - _BOTTOM - _TOP
+    inner_w, inner_h = _WIDTH - _LEFT - _RIGHT, _HEIGHT - _BOTTOM - _TOP
     top = max(max(point.alerted for point in points), 1)
 
     def x(index: int) -> float:
@@ -68,7 +68,7 @@ def svg(points: list[Point], labels: dict[str, str]) -> str:
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_WIDTH} {_HEIGHT}" class="chart" role="img" '
              f'aria-label="{escape(labels["chart"])}">',
-             f'<line x1="{_LEFT}" y1="{y(0):.1f}" x2="{_WIDTH - 16}" y2="{y(0):.1f}" stroke="#888"/>',
+             f'<line x1="{_LEFT}" y1="{y(0):.1f}" x2="{_WIDTH - _RIGHT}" y2="{y(0):.1f}" stroke="#888"/>',
              f'<text x="{_LEFT - 6}" y="{y(top) + 4:.1f}" text-anchor="end">{top}</text>',
              f'<text x="{_LEFT - 6}" y="{y(0) + 4:.1f}" text-anchor="end">0</text>']
     for name, label, colour in _SERIES:

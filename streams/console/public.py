@@ -17,8 +17,9 @@ from starlette.responses import Response
 from streams.console.context import blocking, client_address, console
 from streams.console.pages import render
 from streams.console.text import labels, language
-from tracer.analysis.lookup import asked as asked_as
-from tracer.analysis.question import read_question
+from tracer.analysis.export import shown as shown_service
+from tracer.analysis.lookup import boarded
+from tracer.analysis.question import Question, read_question
 from tracer.errors import InputError, StateError
 from tracer.settings import RuleSettings
 
@@ -39,8 +40,15 @@ async def lookup(request: Request) -> Response:
         return render(request, "lookup.html", 400, asked=asked, error=t["lookup_error"].format(reason=exc))
     told = question.carriage is not None or question.seat is not None
     shown = [_plain(ride, t, found.settings.rules, told) for ride in answer.rides]
-    read = {"date": question.date, "asked": asked_as(question), "known": answer.known}
+    read = {"date": question.date, "asked": _asked(question, t), "known": answer.known}
     return render(request, "lookup.html", asked=asked, answers=shown, read=read)
+
+
+def _asked(question: Question, t: dict[str, str]) -> str:
+    """What the lookup read the question as, in the page's language (as ``lookup.asked`` in English)."""
+    if question.line is None:
+        return f"{t[question.mode]} {shown_service(question.service or '')}"
+    return t["lookup_metro_run"].format(line=question.line, boarded=boarded(question))
 
 
 def _plain(ride: dict[str, Any], t: dict[str, str], rules: RuleSettings, told: bool) -> dict[str, str]:

@@ -102,9 +102,14 @@ def asked(question: Question) -> str:
     """``flight MU5101``, or ``a run of metro line L2 boarded 08:00-08:20``."""
     if question.line is None:
         return f"{question.mode} {shown(question.service or '')}"
+    return f"a run of metro line {question.line} boarded {boarded(question)}"
+
+
+def boarded(question: Question) -> str:
+    """When a metro rider asking by line boarded: ``08:00`` or ``08:00-08:20``."""
     assert question.boarded is not None
     first, last = map(clock, question.boarded)
-    return f"a run of metro line {question.line} boarded {first if first == last else f'{first}-{last}'}"
+    return first if first == last else f"{first}-{last}"
 
 
 def run_departure(service: str, day: str) -> int | None:

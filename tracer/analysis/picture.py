@@ -10,7 +10,8 @@ node count grows with the case's trips, never with its contacts (at most ``LINKS
 cases a trip, the rest counted on one node).
 
 Drill-down is the console's: each count node carries ``data-case``, ``data-date``, ``data-mode``,
-``data-service`` and ``data-level`` (the folded contact list of `tracer contacts`, narrowed). The
+``data-service`` and ``data-level``, and ``counted`` picks the alerts behind it out of the case's
+folded contact list (`tracer contacts`). The
 layout is three columns (the case, its trips, each trip's counts then its linked cases), one node a
 row, every label cut to its column's width (by display width: a CJK character takes two), so no
 label overlaps another; the full text is the node's ``<title>``. Edges are elbows in the gaps
@@ -22,8 +23,10 @@ from __future__ import annotations
 
 import unicodedata
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html import escape
+from typing import Any
 
 import networkx as nx
 
@@ -101,26 +104,49 @@ def _facts(graph: nx.MultiDiGraph, centre: str, case_id: str) -> dict[Trip, _Tri
     if centre not in graph:
         raise KeyError(case_id)
     trips: dict[Trip, _TripFacts] = defaultdict(_TripFacts)
-    earliest: dict[str, tuple[str, Trip]] = {}  # close contact -> (first close exposure start, its trip)
+    direct: list[tuple[str, dict[str, Any]]] = []
     for _, contact, data in graph.out_edges(centre, data=True):
         if data.get("kind") == CANDIDATE_LINK:
             trips[_trip(data)].link(contact[5:], "contact", data["level"])
         elif data.get("kind") == "contact":
-            trip, facts = _trip(data), trips[_trip(data)]
+            facts = trips[_trip(data)]
             facts.contacts[data["level"]].add(contact)
             facts.first = min(facts.first, data["exposure_start"] or "~")
             facts.place = facts.place or _place(data["case_carriage"], data["case_seat"])
-            if data["level"] == Level.CLOSE:
-                earliest[contact] = min(earliest.get(contact, ("~", trip)), (data["exposure_start"] or "~", trip))
+            direct.append((contact, data))
     for origin, _, data in graph.in_edges(centre, data=True):
         if data.get("kind") == CANDIDATE_LINK:
             trips[_trip(data)].link(origin[5:], "source", data["level"])
-    for via, (_, trip) in earliest.items():
+    for via, trip in first_close_trips(direct).items():
         for _, contact, data in graph.out_edges(via, data=True):
             if data.get("level") == Level.SECONDARY and data.get("case_id") == case_id:
                 trips[trip].contacts[Level.SECONDARY].add(contact)
                 trips[trip].vias.add(via)
     return trips
+
+
+def first_close_trips(direct: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, Trip]:
+    """Each close contact's trip of their earliest close exposure to the case, where their exposure
+    period starts: the trip their secondary contacts count under. ``direct``: (contact, alert) for
+    each of the case's own alerts."""
+    earliest: dict[str, tuple[str, Trip]] = {}
+    for contact, alert in direct:
+        if alert["level"] == Level.CLOSE:
+            trip = _trip(alert)
+            earliest[contact] = min(earliest.get(contact, ("~", trip)), (alert["exposure_start"] or "~", trip))
+    return {contact: trip for contact, (_, trip) in earliest.items()}
+
+
+def counted(alerts: list[dict[str, Any]], trip: Trip, level: str) -> list[dict[str, Any]]:
+    """The alerts behind the count node of ``trip`` and ``level`` (the drill-down), out of a case's
+    alerts (``queries.case_alerts``: its own and its close contacts'): its own of that level on that
+    trip; for ``secondary``, those of the close contacts the picture counts under that trip."""
+    own = [alert for alert in alerts if not alert["via_person_id"]]
+    if level != Level.SECONDARY:
+        return [alert for alert in own if alert["level"] == level and _trip(alert) == trip]
+    firsts = first_close_trips((alert["contact_person_id"], alert) for alert in own)
+    vias = {via for via, first in firsts.items() if first == trip}
+    return [alert for alert in alerts if alert["level"] == Level.SECONDARY and alert["via_person_id"] in vias]
 
 
 def _trip_rows(parts: list[str], case_id: str, trip: Trip, facts: _TripFacts, y: int) -> int:
@@ -190,7 +216,7 @@ def _edge(start: tuple[int, int], y1: int, end: tuple[int, int], y2: int, colour
     )
 
 
-def _trip(data: dict) -> Trip:
+def _trip(data: dict[str, Any]) -> Trip:
     return data["date"], data["mode"], data["service"]
 
 

@@ -71,7 +71,7 @@
     for (const row of rows) {
       const line = add(body, "tr", undefined, row.level + (row.overdue ? " overdue" : ""));
       line.dataset.person = row.person_id;
-      for (const name of COLUMNS) add(line, "td", shown(name, row[name]), name === "color" ? row.color : "");
+      for (const name of COLUMNS) add(line, "td", shown(name, row[name]), name === "color" ? name + " " + row.color : name);
       if (canAct) {
         const cell = add(line, "td", undefined, "actions");
         for (const outcome of ACTIONS) {
