@@ -1,6 +1,7 @@
 """A console over a real state, for the console tests: a small city traced by ``tracer run``, four
 accounts in a users file, and the app served by uvicorn in a thread with the configuration
-``tracer serve`` uses.
+``tracer serve`` uses; or ``tracer serve`` as a process with two office pages listening, and the
+live checks both modes pass (``check_live_updates``).
 
 Office A has two residents on its list (PA1, PA2) and office B one (PB1), all close contacts of
 one case; the ids are distinctive so that a test can look for them anywhere (logs, public pages).
@@ -25,11 +26,12 @@ import httpx
 
 from streams.console.app import ConsoleServer, create_app
 from streams.console.context import Limits
+from streams.console.data import ConsoleData
 from streams.console.embedded import EmbeddedData
 from streams.console.users import Account, Users, add_user, hash_password
 from tests.builders import case, lines, person, trip
 from tracer.cli import main
-from tracer.settings import load_settings
+from tracer.settings import Settings, load_settings
 
 A, B = "310101002", "310104003"
 PASSWORD = "correct horse battery staple"
@@ -38,7 +40,6 @@ ACCOUNTS = {"office-a": ("office", A), "office-b": ("office", B), "supervisor": 
 CASE_ID, CASE_PERSON = "CASE-7Q", "PERSON-SICK-1"
 RESIDENTS = {"PA1": A, "PA2": A, "PB1": B}
 PERSON_IDS = (*RESIDENTS, CASE_PERSON)
-ROOT = Path(__file__).resolve().parent.parent
 CONFIG = "[rules]\nevent_time_quorum = 1\n"  # a few trips are enough to give the views a "now"
 TIMEOUT = 60.0
 
@@ -75,6 +76,9 @@ class World:
         return ["run", str(self.feed), str(self.followups), "--out", str(self.out), "--state", str(self.state),
                 "--config", str(self.config), "--quiet"]
 
+    def embedded(self, settings: Settings, scratch: Path) -> ConsoleData:
+        return EmbeddedData(self.state, self.out, self.followups, settings, scratch)
+
     def followup_lines(self) -> list[bytes]:
         return self.followups.read_bytes().splitlines() if self.followups.exists() else []
 
@@ -93,12 +97,14 @@ def make_world(root: Path, traced: bool = True) -> World:
 
 
 class Served:
-    """The console of ``world`` served by uvicorn on a free port, in a thread."""
+    """The console of ``world`` served by uvicorn on a free port, in a thread; over ``data`` (made by
+    ``data(settings, scratch)``: the embedded data of the world's run by default)."""
 
-    def __init__(self, world: World, limits: Limits | None = None) -> None:
+    def __init__(self, world: World, limits: Limits | None = None,
+                 data: Callable[[Settings, Path], ConsoleData] | None = None) -> None:
         settings = load_settings(world.config)
         scratch = Path(tempfile.mkdtemp(prefix="secondary-", dir=world.root))  # the secondary instance's own
-        self.data = EmbeddedData(world.state, world.out, world.followups, settings, scratch)
+        self.data = (data or world.embedded)(settings, scratch)
         self.app = create_app(self.data, Users(world.users), settings, "k" * 40, limits)
         self.server = ConsoleServer(self.app, "127.0.0.1", 0)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -125,8 +131,9 @@ class Served:
 
 
 @contextmanager
-def served(world: World, limits: Limits | None = None) -> Iterator[Served]:
-    console = Served(world, limits)
+def served(world: World, limits: Limits | None = None,
+           data: Callable[[Settings, Path], ConsoleData] | None = None) -> Iterator[Served]:
+    console = Served(world, limits, data)
     try:
         yield console
     finally:
@@ -151,8 +158,11 @@ def act(client: httpx.Client, office: str, person_id: str, token: str | None = N
     return client.post(f"/office/{office}/followups", data=form, headers=headers)
 
 
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: processes run from it
+QUIET = 1.0  # how long a change is given to show up where it must not, before the next one
+
+
 def wait_for(done: Callable[[], bool], what: str) -> None:
-    """Poll ``done`` until it holds, failing after a generous ``TIMEOUT`` (no timing is asserted)."""
     deadline = time.monotonic() + TIMEOUT
     while not done():
         assert time.monotonic() < deadline, f"not within {TIMEOUT:.0f} s: {what}"
@@ -161,7 +171,6 @@ def wait_for(done: Callable[[], bool], what: str) -> None:
 
 @contextmanager
 def process(command: list[str], stderr: Path) -> Iterator[subprocess.Popen]:
-    """``python -m tracer.cli COMMAND`` from this checkout, stopped by SIGINT (as Ctrl-C) at the end."""
     with stderr.open("wb") as errors:
         running = subprocess.Popen([sys.executable, "-m", "tracer.cli", *command], cwd=ROOT,
                                    stdout=subprocess.DEVNULL, stderr=errors)
@@ -176,9 +185,99 @@ def process(command: list[str], stderr: Path) -> Iterator[subprocess.Popen]:
             raise
 
 
+class Listener:
+    """One office page's event stream, read in a thread: when each ``changed`` event came."""
+
+    def __init__(self, url: str, account: str, office: str) -> None:
+        self.client = httpx.Client(base_url=url, timeout=TIMEOUT)
+        assert login(self.client, account).status_code == 303
+        self.office, self.times, self.ready = office, [], threading.Event()
+        self.thread = threading.Thread(target=self._listen, daemon=True)
+        self.thread.start()
+
+    def _listen(self) -> None:
+        try:
+            with self.client.stream("GET", f"/office/{self.office}/events") as answer:
+                for line in answer.iter_lines():
+                    if line == ": listening":
+                        self.ready.set()
+                    elif line == "event: changed":
+                        self.times.append(time.monotonic())
+        except httpx.HTTPError:
+            pass  # the test closed the client
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def append(path: Path, data: bytes) -> float:
+    with path.open("ab") as target:
+        target.write(data)
+    return time.monotonic()
+
+
+@dataclass
+class LivePages:
+    """A console process, office A's and B's pages listening to it, and a client of office A."""
+
+    console: subprocess.Popen
+    office_a: httpx.Client
+    page_a: Listener
+    page_b: Listener
+
+
 def console_url(log: Path, console: subprocess.Popen) -> str:
     """The address a `tracer serve --port 0` process listens on, read from its log once it says."""
     wait_for(lambda: "Uvicorn running on" in log.read_text() or console.poll() is not None, "the console")
     found = re.search(r"Uvicorn running on (http://\S+)", log.read_text())
     assert found, log.read_text()
     return found.group(1)
+
+
+@contextmanager
+def live_pages(serve: list[str], log: Path) -> Iterator[LivePages]:
+    """``tracer serve`` (the arguments ``serve``) as a process, logging to ``log``, until SIGINT."""
+    with process(serve, log) as console:
+        url = console_url(log, console)
+        page_a, page_b = Listener(url, "office-a", A), Listener(url, "office-b", B)
+        try:
+            wait_for(lambda: page_a.ready.is_set() and page_b.ready.is_set(), "both pages listening")
+            with httpx.Client(base_url=url, timeout=TIMEOUT) as office_a:
+                assert login(office_a, "office-a").status_code == 303
+                yield LivePages(console, office_a, page_a, page_b)
+        finally:
+            page_a.close()
+            page_b.close()
+
+
+def check_live_updates(feed: Callable[[bytes], float], live: LivePages) -> None:
+    """New close contacts reach their own office's page only; an action (sent twice: written once)
+    flows back into the rows and the KPIs. ``feed(lines)`` gives the run new input lines and returns
+    a time before any change they make."""
+    office_a, page_a, page_b = live.office_a, live.page_a, live.page_b
+
+    def rows() -> dict[str, dict]:
+        found = office_a.get(f"/office/{A}/rows").json()
+        return {row["person_id"]: row for row in found["rows"]} | {"kpis": found["kpis"]}
+
+    # A new close contact in office A: A's page hears of it, and its rows hold them.
+    first = feed(lines([person("PA3", A), trip("PA3", seat="21A", trip_id="t-PA3", **FLIGHT_A)]))
+    wait_for(lambda: page_a.times, "office A's event")
+    assert "PA3" in rows()
+    time.sleep(QUIET)
+    # Then one in office B: B's page hears of it (and, above, of nothing before it).
+    second = feed(lines([person("PB2", B), trip("PB2", seat="6B", trip_id="t-PB2", **FLIGHT_B)]))
+    wait_for(lambda: page_b.times, "office B's event")
+    time.sleep(QUIET)
+    # Office A records a call (a double click): the run applies it, A's page hears of it, the row
+    # and the KPIs show it.
+    before = rows()["kpis"]["reached_2h"]
+    third = time.monotonic()
+    assert act(office_a, A, "PA1").json() == {"written": True}
+    assert act(office_a, A, "PA1").json() == {"written": False}
+    wait_for(lambda: any(moment > third for moment in page_a.times), "office A's event for its own action")
+    after = rows()
+    assert after["PA1"]["followup"]["outcome"] == "reached" and after["kpis"]["reached_2h"] == before + 1
+    time.sleep(QUIET)
+    assert all(first < moment < second or moment > third for moment in page_a.times), page_a.times
+    assert page_b.times and all(second < moment < third for moment in page_b.times), page_b.times

@@ -16,7 +16,7 @@ from tests.conftest import Driver
 from tracer.alerts import fold
 from tracer.events import parse_line, parse_time
 from tracer.settings import RuleSettings, Settings, StatusSettings
-from tracer.views import call_list, has_followup, listed_in, status, tracing_kpis
+from tracer.views import call_list, has_followup, hold, listed_in, status, tracing_kpis
 
 D1, D2, D3 = "2020-01-20", "2020-01-21", "2020-01-22"
 OFFICE, OTHER = "310101002", "310101013"
@@ -131,6 +131,17 @@ def test_a_person_moving_office_moves_the_row():
     driver.feed(person("P2", OTHER))
     assert rows(driver) == [] and [row["person_id"] for row in rows(driver, OTHER)] == ["P2"]
     assert rows(driver, OTHER)[0]["subdistrict_name"] == "外滩街道"
+
+
+def test_the_views_tell_which_queue_records_they_hold():
+    """Kafka mode's console tells an office of a queue record once the views hold it (tracer.views.hold):
+    an add when they hold its alert as it is, a retraction when they hold anything but that alert."""
+    before, after = drive(*BASE, REPORT), drive(*BASE, REPORT, person("P2", OTHER))
+    (added,), (moved,) = before.records[OFFICE], after.records[OTHER]
+    retracted = after.records[OFFICE][-1]
+    assert retracted["action"] == "retract" and moved["action"] == "add"
+    assert hold(before.store, [added, retracted, moved]) == [True, False, False]  # the move not yet taken
+    assert hold(after.store, [added, retracted, moved]) == [False, True, True]
 
 
 def test_followups_out_of_order_the_latest_is_by_time_and_identical_ones_are_one():

@@ -35,7 +35,7 @@ from streams.console import cases, office
 from streams.console.auth import SESSION_SECONDS, account, home, login_redirect
 from streams.console.context import Console, Limits
 from streams.console.dashboard import dashboard
-from streams.console.data import ConsoleData
+from streams.console.data import ConsoleData, NotKept
 from streams.console.live import Hub
 from streams.console.login import login, logout
 from streams.console.metrics import Metrics, healthz, metrics
@@ -91,7 +91,7 @@ def create_app(data: ConsoleData, users: Users, settings: Settings, session_key:
 
     session = Middleware(SessionMiddleware, secret_key=session_key, session_cookie=SESSION_COOKIE,
                          max_age=SESSION_SECONDS, same_site="strict")
-    app = Starlette(routes=ROUTES, middleware=[session], exception_handlers={HTTPException: _error},
+    app = Starlette(routes=ROUTES, middleware=[session], exception_handlers={HTTPException: _error, NotKept: _not_kept},
                     lifespan=lifespan)
     app.state.console = Console(data, users, settings, hub, metrics_seen, limits or Limits.defaults())
     return app
@@ -106,6 +106,11 @@ async def _error(request: Request, exc: Exception) -> Response:
     if browser:
         return render(request, "error.html", exc.status_code, code=exc.status_code, detail=exc.detail)
     return PlainTextResponse(exc.detail, status_code=exc.status_code)
+
+
+async def _not_kept(request: Request, exc: Exception) -> Response:
+    """A page this mode's data cannot draw: 503, saying what it needs."""
+    return await _error(request, HTTPException(503, str(exc)))
 
 
 class ConsoleServer(uvicorn.Server):

@@ -1,10 +1,11 @@
 """The one interface between the console's pages and the tracing state it shows and feeds.
 
-Embedded mode implements it over a run's --state and --out (``streams.console.embedded``); a
-Kafka-backed one (the views from their topics, follow-ups published to the events topic) is the
-same methods over other transports, and the pages do not change. Every method may block (a state
-read): the pages call them off the event loop. Times are ISO 8601 strings, as the views show them;
-"now" is always the state's event time (docs/rules.md: nothing reads the wall clock).
+Embedded mode implements it over a run's --state and --out (``streams.console.embedded``), Kafka
+mode over the state of ``tracer views`` and the topics (``streams.console.kafka``), and the pages
+do not change. What a mode does not keep raises ``NotKept``, which the pages answer with 503 and
+its message. Every method may block (a state read): the pages call them off the event loop. Times
+are ISO 8601 strings, as the views show them; "now" is always the state's event time (docs/rules.md:
+nothing reads the wall clock).
 """
 
 from __future__ import annotations
@@ -14,8 +15,13 @@ from typing import Any, Protocol
 
 from tracer.analysis.lookup import Answer
 from tracer.analysis.question import Question
+from tracer.errors import TracerError
 
 Rows = list[dict[str, Any]]
+
+
+class NotKept(TracerError):
+    """What this console's data does not hold in its mode; the message says what would."""
 
 
 @dataclass
@@ -25,7 +31,7 @@ class Changes:
     offices: set[str] = field(default_factory=set)  # whose call list changed
     alert_changes: int = 0
     status_changes: int = 0
-    lag_seconds: float = 0.0  # how long the outputs have held lines the state read does not
+    lag_seconds: float = 0.0  # how long the outputs (or queue topics) have held alerts the state read does not
 
 
 class ConsoleData(Protocol):

@@ -1,4 +1,6 @@
-"""The follow-up writer: an office's action, appended to the file ``tracer run --follow`` reads.
+"""The follow-up writer of embedded mode: an office's action, appended to the file ``tracer run
+--follow`` reads; and what both modes' writers share (the check, the identity, the wait for it to be
+applied).
 
 An action is one ``followup`` line, checked by the runner's own intake (so it is never a dead
 letter), written with one ``write`` on a file opened for appending, then fsynced before the office
@@ -17,16 +19,20 @@ import hashlib
 import os
 import stat
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from graph.store import Store
 from tracer.errors import ConfigError, InvalidEvent
 from tracer.events import Followup
 from tracer.intake import Intake
+from tracer.views import has_followup
 
 _MODE = 0o640  # the run reads it; notes are about residents
+_MAX_WAITING = 10_000  # follow-ups waiting to be applied that are watched for; the oldest is dropped
 
 
 class FollowupLog:
@@ -50,7 +56,7 @@ class FollowupLog:
                     except InvalidEvent:
                         continue  # the run dead-letters it; it is no follow-up to compare with
                     if type(event) is Followup:
-                        self._held.add(_digest(event))
+                        self._held.add(digest(event))
         except OSError as exc:
             raise ConfigError(f"cannot read {self.path}: {exc.strerror}") from None
         if not line.endswith(b"\n"):
@@ -59,16 +65,13 @@ class FollowupLog:
     def append(self, record: dict[str, Any]) -> Followup | None:
         """Append ``record`` (a followup event) and return it as the engine reads it, or None when an
         identical one is in the file already. InvalidEvent with the runner's reason if it is not one."""
-        line = orjson.dumps(record) + b"\n"
-        event = self.intake.decode(line[:-1]).event
-        if type(event) is not Followup:
-            raise InvalidEvent("not a followup event")
-        digest = _digest(event)
+        line, event = checked(record, self.intake)
+        identity = digest(event)
         with self._lock:
-            if digest in self._held:
+            if identity in self._held:
                 return None
-            self._write(line)
-            self._held.add(digest)
+            self._write(line + b"\n")
+            self._held.add(identity)
         return event
 
     def _write(self, line: bytes) -> None:
@@ -90,5 +93,40 @@ class FollowupLog:
                 os.close(folder)
 
 
-def _digest(event: Followup) -> bytes:
+def checked(record: dict[str, Any], intake: Intake) -> tuple[bytes, Followup]:
+    """``record`` as one JSON line and as the runner's intake reads it; InvalidEvent with the
+    runner's reason when it would refuse it, or when it is not a followup."""
+    line = orjson.dumps(record)
+    event = intake.decode(line).event
+    if type(event) is not Followup:
+        raise InvalidEvent("not a followup event")
+    return line, event
+
+
+def digest(event: Followup) -> bytes:
+    """A follow-up's identity as the engine reads it: identical ones are one (docs/rules.md)."""
     return hashlib.sha256(orjson.dumps([event.person_id, event.outcome, event.at, event.by, event.note])).digest()
+
+
+class Waiting:
+    """The follow-ups written and not yet applied, each with the office that wrote it: when the
+    views hold one, its office's page is told (an applied follow-up may change no output)."""
+
+    def __init__(self) -> None:
+        self._events: OrderedDict[Followup, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __bool__(self) -> bool:
+        return bool(self._events)
+
+    def add(self, event: Followup, office: str) -> None:
+        with self._lock:
+            self._events[event] = office
+            while len(self._events) > _MAX_WAITING:
+                self._events.popitem(last=False)
+
+    def applied(self, store: Store) -> set[str]:
+        """The offices whose follow-ups ``store`` now holds; they wait no more."""
+        with self._lock:
+            done = [event for event in self._events if has_followup(store, event)]
+            return {self._events.pop(event) for event in done}

@@ -22,6 +22,7 @@ from starlette.responses import StreamingResponse
 from graph.store import StoreError
 from streams.console.data import ConsoleData
 from streams.console.metrics import Metrics
+from tracer.errors import TracerError
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.1  # a tenth of the second an alert may take to reach an open page
@@ -56,7 +57,7 @@ class Hub:
                 self._wake(self._listeners)
             try:
                 changes = await run_in_threadpool(self.data.poll)
-            except (StoreError, OSError, ValueError) as exc:  # ValueError: a line the run was writing
+            except (StoreError, TracerError, OSError, ValueError) as exc:  # ValueError: a line the run was writing
                 log.warning("cannot read the state's changes: %s", exc)
             else:
                 self._last_look = time.monotonic()

@@ -45,6 +45,11 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def kafka(broker: str) -> KafkaSettings:
     """Settings with topic and group names of this test only, and the test timings."""
+    return fresh_settings(broker)
+
+
+def fresh_settings(broker: str) -> KafkaSettings:
+    """Settings with topic and group names no other caller has, and the test timings."""
     prefix = f"t{uuid.uuid4().hex[:10]}."
     return replace(KafkaSettings(), broker=broker, events_topic=prefix + "events", registry_topic=prefix + "registry",
                    contacts_topic=prefix + "contacts", queue_topic_prefix=prefix + "alerts.",

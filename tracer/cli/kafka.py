@@ -79,7 +79,7 @@ def add_replay(subparsers: argparse._SubParsersAction) -> None:
 
 
 # -- handlers ----------------------------------------------------------------------------------
-def _quiet_clients(args: argparse.Namespace) -> None:
+def quiet_clients(args: argparse.Namespace) -> None:
     """The Kafka clients log every connection at INFO; keep that for ``--verbose``."""
     if not getattr(args, "verbose", False):
         for name in ("kafka", "aiokafka"):
@@ -90,7 +90,7 @@ def _worker(args: argparse.Namespace) -> int:
     from connectors.kafka.settings import load_all
     from streams.kafka.worker import run_worker
 
-    _quiet_clients(args)
+    quiet_clients(args)
     settings, kafka = load_all(args.config, args.broker)
     stats = run_worker(settings, kafka, args.state, privacy.from_arguments(args))
     print(f"worker stopped: {stats.line()}", file=sys.stderr)
@@ -101,7 +101,7 @@ def _views(args: argparse.Namespace) -> int:
     from connectors.kafka.settings import load_all
     from streams.kafka.view_process import run_views
 
-    _quiet_clients(args)
+    quiet_clients(args)
     settings, kafka = load_all(args.config, args.broker)
     stats = run_views(settings, kafka, args.state)
     print(f"views stopped: {stats.line()}", file=sys.stderr)
@@ -109,7 +109,7 @@ def _views(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    _quiet_clients(args)
+    quiet_clients(args)
     from connectors.kafka.publish import publish
     from connectors.kafka.settings import load_all
     from tracer.progress import report
@@ -125,7 +125,7 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _subscribe(args: argparse.Namespace) -> int:
-    _quiet_clients(args)
+    quiet_clients(args)
     from connectors.kafka.settings import load_kafka_settings
     from connectors.kafka.subscribe import subscribe
 
@@ -147,7 +147,7 @@ def _subscribe(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    _quiet_clients(args)
+    quiet_clients(args)
     from connectors.files import output_names
     from connectors.kafka.replay import download_events
     from connectors.kafka.settings import load_all

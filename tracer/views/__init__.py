@@ -13,6 +13,7 @@ from tracer.views.read import (
     call_list,
     event_time,
     has_followup,
+    hold,
     listed_in,
     offices,
     status,
@@ -21,5 +22,5 @@ from tracer.views.read import (
 )
 from tracer.views.rows import CALL_COLUMNS
 
-__all__ = ["CALL_COLUMNS", "VIEWED_EVENTS", "Views", "call_list", "event_time", "has_followup", "listed_in", "offices",
-           "status", "statuses", "tracing_kpis"]
+__all__ = ["CALL_COLUMNS", "VIEWED_EVENTS", "Views", "call_list", "event_time", "has_followup", "hold", "listed_in",
+           "offices", "status", "statuses", "tracing_kpis"]

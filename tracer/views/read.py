@@ -6,15 +6,17 @@ tomorrow morning shows who will be overdue by then.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from graph.keys import CASE_FACTS, FOLLOWUPS, META, OBSERVED, OFFICES, VIEW_TIME, WATERMARK, group
 from graph.store import SEP, Store
+from tracer.alerts import Alert
 from tracer.events import Followup
 from tracer.settings import Settings
-from tracer.views.facts import Facts, FollowupFact
+from tracer.views.facts import AlertFact, Facts, FollowupFact
 from tracer.views.health import health, status_record
 from tracer.views.rows import Row, call_row, kpis, next_call_first
 
@@ -80,6 +82,16 @@ def listed_in(store: Store, person: str) -> set[str]:
 def has_followup(store: Store, event: Followup) -> bool:
     """Whether the views hold ``event``: the run has applied it (identical follow-ups are one)."""
     return store.get(group(FOLLOWUPS, event.person_id), FollowupFact.of(event).key()) is not None
+
+
+def hold(store: Store, changes: Sequence[Alert]) -> list[bool]:
+    """Whether the views hold each alert change (a contacts or queue record): an add, when they hold
+    its alert as it is; a retraction, when they hold anything but the alert it retracts (none, or a
+    later version)."""
+    persons = sorted({change["contact_person_id"] for change in changes})
+    facts = {person: Facts.decode(data) for person, data in store.get_many(_FACTS, persons).items()}
+    return [(facts[change["contact_person_id"]].alerts.get(change["alert_id"]) == AlertFact.of(change))
+            == (change["action"] == "add") for change in changes]
 
 
 def _rows(store: Store, settings: Settings, persons: list[str], now: int | None, include_general: bool,
