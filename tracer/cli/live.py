@@ -34,9 +34,8 @@ from typing import IO, TypeVar
 
 import orjson
 
-from graph.keys import META, POSITION, group
-from graph.store import RocksStore, StoreError
 from streams.console.users import EPIDEMIOLOGIST, OFFICE, SUPERVISOR, Account, add_user, hash_password
+from streams.embedded import committed
 from tracer.errors import TracerError
 from tracer.places import subdistricts
 from tracer.rules import Level
@@ -86,7 +85,7 @@ def run_live(args: argparse.Namespace) -> int:
             children.start("tracer run", files.run_args(), files.run_log)
             feed.write(b"".join(lines[:first_report]))
             feed.flush()
-            children.wait_for(lambda: _committed(files.state), "the run's first commit")
+            children.wait_for(lambda: committed(files.state), "the run's first commit")
             children.start("tracer serve", files.serve_args(args.port), files.serve_log)
             url = children.wait_for(lambda: _served(files.serve_log), "the console")
             _say_started(args, files, url, accounts, len(due), due[-1] / args.speed if due else 0.0)
@@ -192,18 +191,6 @@ def _event_seconds(line: bytes) -> float | None:
             with contextlib.suppress(ValueError):
                 return datetime.fromisoformat(value).timestamp()
     return None
-
-
-def _committed(state: Path) -> bool:
-    """Whether the run has committed once (the console refuses a state before that)."""
-    try:
-        store = RocksStore(state, read_only=True)
-    except StoreError:
-        return False  # not created yet
-    try:
-        return store.get(group(META), POSITION) is not None
-    finally:
-        store.close()
 
 
 def _served(log: Path) -> str | None:
