@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks import batch, city_day, console, ingest, live, lookup, memory, views
+from benchmarks import batch, city_day, console, console_load, ingest, live, lookup, memory, views
 
 
 def main() -> None:
@@ -53,13 +53,20 @@ def main() -> None:
     one.add_argument("--residents", type=int, default=1_000, help="residents under observation in one office")
     one.add_argument("--repeat", type=int, default=3)
     one.set_defaults(run=views.main)
-    one = names.add_parser("console", help="an alert on an open office page: tracer run --follow and tracer serve")
-    one.add_argument("--persons", type=int, default=20_000, help="residents of the generated city")
-    one.add_argument("--cases", type=int, default=10)
+    one = names.add_parser("console", help="an alert on an open office page: tracer run --follow and tracer serve; "
+                           "--load: the run's throughput with the console under load, against none")
+    one.add_argument("--load", action="store_true",
+                     help="tracer run alone and with the console (pages open, public lookups), alternating")
+    one.add_argument("--persons", type=int, help="residents of the generated city (default 20,000; --load 200,000)")
+    one.add_argument("--days", type=int, help="days of travel (default 1; --load 3)")
+    one.add_argument("--cases", type=int, help="cases reported (default 10; --load 30)")
     one.add_argument("--offices", type=int, default=50, help="office pages open at once")
-    one.add_argument("--clients", type=int, default=50, help="event streams open in all, spread over the offices")
+    one.add_argument("--clients", type=int, help="event streams open in all, spread over the offices "
+                     "(default 50; --load 200)")
     one.add_argument("--probes", type=int, default=100, help="new close contacts, one office at a time")
-    one.set_defaults(run=console.main)
+    one.add_argument("--lookups", type=float, default=50.0, help="--load: public lookups a second")
+    one.add_argument("--pairs", type=int, default=3, help="--load: trials alone and with the console")
+    one.set_defaults(run=lambda args: (console_load if args.load else console).main(args))
     args = parser.parse_args()
     args.run(args)
 

@@ -11,6 +11,7 @@ page's rows fetched again holding the new contact (what the office sees).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ from tracer.simulate import generate
 
 PASSWORD = "benchmark password"
 TIMEOUT = 60.0
+TRACER = [sys.executable, "-m", "tracer.cli"]
 IDLE_SECONDS = 10.0  # the console's CPU with every stream open and nothing changing
 
 
@@ -68,23 +71,25 @@ def _contact(alert: dict[str, Any], number: int, office: str) -> bytes:
     return orjson.dumps(resident) + b"\n" + orjson.dumps(ride) + b"\n"
 
 
-class _Queue:
+class Appears:
     """When a line holding ``needle`` first appears in a file (polled every millisecond)."""
 
-    def __init__(self, path: Path, needle: bytes) -> None:
+    def __init__(self, path: Path, needle: bytes, timeout: float = TIMEOUT) -> None:
         self.path, self.needle, self.at = path, needle, 0.0
         self.start = path.stat().st_size if path.exists() else 0
-        threading.Thread(target=self._watch, daemon=True).start()
+        threading.Thread(target=self._watch, args=(timeout,), daemon=True).start()
 
-    def _watch(self) -> None:
-        deadline = time.monotonic() + TIMEOUT
+    def _watch(self, timeout: float) -> None:
+        deadline, seen = time.monotonic() + timeout, self.start
         while time.monotonic() < deadline:
-            if self.path.exists():
-                with self.path.open("rb") as source:
-                    source.seek(self.start)
-                    if self.needle in source.read():
-                        self.at = time.monotonic()
-                        return
+            with contextlib.suppress(FileNotFoundError):
+                if (size := self.path.stat().st_size) > seen:  # read only when it has grown
+                    seen = size
+                    with self.path.open("rb") as source:
+                        source.seek(self.start)
+                        if self.needle in source.read():
+                            self.at = time.monotonic()
+                            return
             time.sleep(0.001)
 
 
@@ -97,7 +102,7 @@ async def _listen(client: httpx.AsyncClient, office: str, heard: dict[str, list[
                 heard[office].append(time.monotonic())
 
 
-async def _login(url: str, name: str) -> httpx.AsyncClient:
+async def login(url: str, name: str) -> httpx.AsyncClient:
     client = httpx.AsyncClient(base_url=url, timeout=TIMEOUT)
     page = await client.get("/login")
     token = re.search(r'name="csrf" content="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
@@ -109,7 +114,7 @@ async def _login(url: str, name: str) -> httpx.AsyncClient:
 async def _probe(url: str, feed: Path, out: Path, offices: list[str], clients: int, probes: int,
                  console: int) -> dict[str, Any]:
     alert = _case_ride(out)
-    logins = await asyncio.gather(*(_login(url, f"o{index}") for index in range(len(offices))))
+    logins = await asyncio.gather(*(login(url, f"o{index}") for index in range(len(offices))))
     listeners = [(logins[index % len(offices)], offices[index % len(offices)]) for index in range(clients)]
     heard: dict[str, list[float]] = {office: [] for office in offices}
     readies = [asyncio.Event() for _ in listeners]
@@ -124,7 +129,7 @@ async def _probe(url: str, feed: Path, out: Path, offices: list[str], clients: i
     for number in range(probes):
         office, client = offices[number % len(offices)], logins[number % len(offices)]
         data = _contact(alert, number, office)
-        queue = _Queue(out / "alerts" / f"{office}.jsonl", f'"BENCH-{number}"'.encode())
+        queue = Appears(out / "alerts" / f"{office}.jsonl", f'"BENCH-{number}"'.encode())
         before = len(heard[office])
         with feed.open("ab") as target:
             target.write(data)
@@ -149,36 +154,48 @@ async def _probe(url: str, feed: Path, out: Path, offices: list[str], clients: i
     return found
 
 
-def run(persons: int, cases: int, offices: int, clients: int, probes: int) -> dict[str, Any]:
-    root = Path(tempfile.mkdtemp(prefix="tracer-console-"))
-    generate(persons=persons, days=1, cases=cases, seed=3, out_dir=root, truth=False, followups=False)
-    feed, followups, out, state = root / "events.jsonl", root / "followups.jsonl", root / "out", root / "state"
-    followups.touch()
+def office_accounts(root: Path, offices: int) -> tuple[Path, list[str]]:
+    """A users file with an office account ``o<n>`` (password ``PASSWORD``) for each of ``offices``
+    street offices spread over the city's list; the file and the offices' codes."""
     codes = sorted(subdistricts())[:: max(1, len(subdistricts()) // offices)][:offices]
     users = root / "users.toml"
     for index, code in enumerate(codes):
         add_user(users, Account(f"o{index}", "office", code, hash_password(PASSWORD)))
-    command = [sys.executable, "-m", "tracer.cli"]
-    runner = subprocess.Popen([*command, "run", str(feed), str(followups), "--out", str(out), "--state", str(state),
-                               "--follow", "--quiet"])
+    return users, codes
+
+
+@contextlib.contextmanager
+def serving(root: Path, state: Path, out: Path, users: Path, followups: Path) -> Iterator[tuple[str, int]]:
+    """``tracer serve`` over a run's state on a free port: its URL and process id, until SIGINT."""
     log = root / "serve.err"
+    with log.open("wb") as errors:
+        console = subprocess.Popen([*TRACER, "serve", "--state", str(state), "--out", str(out), "--users", str(users),
+                                    "--followups", str(followups), "--port", "0"], stderr=errors,
+                                   env={**os.environ, "TRACER_SESSION_KEY": "b" * 40})
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not (started := re.search(r"Uvicorn running on (http://\S+)", log.read_text())):
+            if console.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the console did not start:\n{log.read_text()}")
+            time.sleep(0.05)
+        yield started.group(1), console.pid
+    finally:
+        console.send_signal(signal.SIGINT)
+        console.wait(TIMEOUT)
+
+
+def run(persons: int, days: int, cases: int, offices: int, clients: int, probes: int) -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix="tracer-console-"))
+    generate(persons=persons, days=days, cases=cases, seed=3, out_dir=root, truth=False, followups=False)
+    feed, followups, out, state = root / "events.jsonl", root / "followups.jsonl", root / "out", root / "state"
+    followups.touch()
+    users, codes = office_accounts(root, offices)
+    runner = subprocess.Popen([*TRACER, "run", str(feed), str(followups), "--out", str(out), "--state", str(state),
+                               "--follow", "--quiet"])
     try:
         _settled(out)
-        with log.open("wb") as errors:
-            console = subprocess.Popen([*command, "serve", "--state", str(state), "--out", str(out), "--users",
-                                        str(users), "--followups", str(followups), "--port", "0"], stderr=errors,
-                                       env={**os.environ, "TRACER_SESSION_KEY": "b" * 40})
-        try:
-            deadline = time.monotonic() + TIMEOUT
-            while not (started := re.search(r"Uvicorn running on (http://\S+)", log.read_text())):
-                if console.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the console did not start:\n{log.read_text()}")
-                time.sleep(0.05)
-            found = asyncio.run(_probe(started.group(1), feed, out, codes, max(clients, offices), probes,
-                                       console.pid))
-        finally:
-            console.send_signal(signal.SIGINT)
-            console.wait(TIMEOUT)
+        with serving(root, state, out, users, followups) as (url, console):
+            found = asyncio.run(_probe(url, feed, out, codes, max(clients, offices), probes, console))
     finally:
         runner.send_signal(signal.SIGINT)
         runner.wait(TIMEOUT)
@@ -197,5 +214,6 @@ def run(persons: int, cases: int, offices: int, clients: int, probes: int) -> di
 
 
 def main(args: Any) -> None:
-    result = run(args.persons, args.cases, args.offices, args.clients, args.probes)
+    result = run(args.persons or 20_000, args.days or 1, args.cases or 10, args.offices, args.clients or 50,
+                 args.probes)
     print(f"results: {save('console', result)}")

@@ -34,7 +34,7 @@ from connectors.files import (
     display_name,
 )
 from graph.keys import META, POSITION, STATE_ID, group
-from graph.store import RocksStore
+from graph.store import RocksStore, StoreError
 from tracer.alerts import Alert, Change, record_of, route
 from tracer.engine import Engine
 from tracer.errors import ConfigError, InvalidEvent, OutputError, StateError
@@ -113,6 +113,21 @@ def workers_of(state: Path) -> int | None:
     if (state / COORDINATOR_DIR).is_dir():
         return len(list(state.glob("worker-*")))
     return 1 if (state / "CURRENT").exists() else None
+
+
+def committed(state: Path) -> bool:
+    """Whether a one-worker run has committed ``state`` at least once (read beside the run that holds
+    it): before that, a reader of the state (the console) has no outputs to go by."""
+    if workers_of(state) != 1:
+        return False
+    try:
+        store = RocksStore(state, read_only=True)
+    except StoreError:
+        return False  # being created
+    try:
+        return store.get(*_POSITION) is not None
+    finally:
+        store.close()
 
 
 def check_layout(state: Path, workers: int) -> None:

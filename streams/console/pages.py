@@ -14,6 +14,7 @@ from streams.console.auth import account, csrf_token
 from streams.console.text import labels, language
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+TEMPLATES.env.auto_reload = False  # they ship with the code: no stat of the file at every page (py-spy: 2 %)
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:

@@ -15,6 +15,7 @@ import orjson
 from graph.store import RocksStore
 from streams.embedded import run_embedded
 from tracer.alerts import UNASSIGNED, fold
+from tracer.cli.live import run_live
 from tracer.oracle_views import expected_views
 from tracer.places import subdistricts
 from tracer.rules import Level
@@ -31,11 +32,30 @@ def add_demo(commands: argparse._SubParsersAction) -> None:
     demo.add_argument("--days", type=int, default=2, help="days of travel (default 2)")
     demo.add_argument("--cases", type=int, default=25, help="cases reported (default 25)")
     demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--live", action="store_true",
+                      help="the same city as a live feed: tracer run --follow and the web console (tracer serve) "
+                      "on it, with demo accounts, until Ctrl-C")
+    demo.add_argument("--speed", type=_speed, default=600.0,
+                      help="--live: simulated seconds a second (default 600: the feed lasts about four minutes)")
+    demo.add_argument("--port", type=int, default=8080, help="--live: the console's port (default 8080)")
     demo.set_defaults(handler=run_demo)
+
+
+def _speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}")
+    return value
 
 
 def run_demo(args: argparse.Namespace) -> int:
     from tracer.simulate import generate
+
+    if args.live:
+        return run_live(args)
 
     root: Path = args.out
     for part in ("input", "output", "state"):
