@@ -18,29 +18,32 @@ from hypothesis import strategies as st
 
 from streams.embedded import run_embedded
 from tracer.alerts import fold
-from tracer.oracle import expected_alerts
+from tracer.oracle import expected_alerts, json_values
 from tracer.settings import Settings
 from tracer.simulate import generate
 
 EXAMPLES = int(os.environ.get("TRACER_ORACLE_EXAMPLES", "12"))
 CITY = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+CITIES = given(  # a generated city, traced in batches of any size
+    seed=st.integers(min_value=0, max_value=2**31),
+    persons=st.integers(500, 4000),
+    days=st.integers(1, 4),
+    batch=st.sampled_from([1, 7, 250, 1000, 100_000]),
+)
+
+
+def batched(batch: int) -> Settings:
+    settings = Settings()
+    return replace(settings, runtime=replace(settings.runtime, batch_events=batch))
 
 
 def engine_alerts(events: Path, root: Path, batch: int = 1000, workers: int = 1) -> dict[str, dict]:
-    settings = Settings()
-    settings = replace(settings, runtime=replace(settings.runtime, batch_events=batch))
-    run_embedded([str(events)], root / "out", settings, root / "state", workers=workers)
+    run_embedded([str(events)], root / "out", batched(batch), root / "state", workers=workers)
     return fold([orjson.loads(line) for line in (root / "out" / "contacts.jsonl").read_bytes().splitlines()])
 
 
 def oracle_alerts(lines: list[bytes]) -> dict[str, dict]:
-    decoded = []
-    for line in lines:
-        try:
-            decoded.append(orjson.loads(line))
-        except orjson.JSONDecodeError:
-            continue
-    return expected_alerts(decoded)
+    return expected_alerts(json_values(lines))
 
 
 def assert_same(engine: dict[str, dict], oracle: dict[str, dict]) -> None:
@@ -55,12 +58,7 @@ def assert_same(engine: dict[str, dict], oracle: dict[str, dict]) -> None:
 
 @pytest.mark.parametrize("workers", [1, 2])
 @CITY
-@given(
-    seed=st.integers(min_value=0, max_value=2**31),
-    persons=st.integers(500, 4000),
-    days=st.integers(1, 4),
-    batch=st.sampled_from([1, 7, 250, 1000, 100_000]),
-)
+@CITIES
 def test_engine_equals_oracle_on_generated_cities(tmp_path_factory, workers, seed, persons, days, batch):
     """Whatever the batch size (runtime.batch_events) and the number of workers, the same live alerts."""
     root = tmp_path_factory.mktemp("city")
@@ -87,12 +85,7 @@ def test_shuffled_trips_give_the_oracles_answer(tmp_path_factory, workers, seed)
 
 
 @CITY
-@given(
-    seed=st.integers(min_value=0, max_value=2**31),
-    persons=st.integers(500, 4000),
-    days=st.integers(1, 4),
-    batch=st.sampled_from([1, 7, 250, 1000, 100_000]),
-)
+@CITIES
 def test_views_equal_the_oracles_on_generated_cities(tmp_path_factory, seed, persons, days, batch):
     """Health status, every office's call list and the KPIs of a run (its state, and its status.jsonl
     folded) equal the oracle's, at event time and two days later, with the simulated offices'
@@ -103,15 +96,9 @@ def test_views_equal_the_oracles_on_generated_cities(tmp_path_factory, seed, per
 
     root = tmp_path_factory.mktemp("views")
     generate(persons=persons, days=days, cases=max(2, persons // 400), seed=seed, out_dir=root, truth=False)
-    settings = Settings()
-    settings = replace(settings, runtime=replace(settings.runtime, batch_events=batch))
+    settings = batched(batch)
     run_embedded([str(root / "events.jsonl")], root / "out", settings, root / "state")
-    decoded = []
-    for line in (root / "events.jsonl").read_bytes().splitlines():
-        try:
-            decoded.append(orjson.loads(line))
-        except orjson.JSONDecodeError:
-            continue
+    decoded = list(json_values((root / "events.jsonl").read_bytes().splitlines()))
     store = RocksStore(root / "state", read_only=True)
     try:
         now = event_time(store)

@@ -7,8 +7,8 @@ from typing import Any
 
 from tests.builders import at, case, person, trip
 from tracer.oracle import format_time, parse_time, read_stream
-from tracer.oracle_views import OracleViews, StatusNumbers, expected_views
-from tracer.settings import RuleSettings, Settings
+from tracer.oracle_views import OracleViews, expected_views
+from tracer.settings import RuleSettings, Settings, StatusSettings
 
 HOME, OTHER = "310115123", "310101002"  # 高东镇, 南京东路街道
 # Case C1 (person P1, reported 2020-01-22 12:00) on flight MU5101 of 2020-01-20, 08:00-10:00:
@@ -44,10 +44,9 @@ def views(
     *events: dict, now: str | int | None = None, rules: RuleSettings | None = None, **numbers: Any
 ) -> OracleViews:
     """The views at ``now`` (ISO or epoch microseconds; None: event time); ``numbers`` change the
-    ``[status]`` defaults (none given: the oracle's own defaults)."""
+    ``[status]`` defaults."""
     moment = micros(now) if isinstance(now, str) else now
-    status = StatusNumbers(**numbers) if numbers else None
-    return expected_views(list(events), Settings(rules or RuleSettings()), moment, status)
+    return expected_views(list(events), Settings(rules or RuleSettings(), status=StatusSettings(**numbers)), moment)
 
 
 def followup(person_id: str, outcome: str, when: str, **fields: Any) -> dict:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from datetime import date, timedelta
 
 import orjson
 
 from graph.keys import LATEST_TIMES, META, WATERMARK, group
 from graph.store import Store
 from tracer.errors import InvalidEvent
-from tracer.events import Exposure, Trip, format_time, local_midnight
+from tracer.events import Exposure, Trip, local_midnight, next_midnight
 from tracer.rules import retention_horizon, service_date_bounds, service_date_problem
 from tracer.settings import RuleSettings
 
@@ -111,8 +110,7 @@ class EventClock:
             self._changed = False
 
     def _set_horizon(self, moment: int, purge: bool = False) -> None:
-        today = date.fromisoformat(format_time(moment, self._zone)[:10])
-        self._next_day = local_midnight((today + timedelta(days=1)).isoformat(), self._zone)
+        self._next_day = next_midnight(moment, self._zone)
         horizon = retention_horizon(moment, self.rules)
         if horizon != self.horizon:
             self.horizon = horizon

@@ -392,15 +392,19 @@ def _time(obj: dict[str, Any], name: str) -> int:
         raise InvalidEvent(_missing(name))
     if not isinstance(value, str) or len(value) > 40:
         raise InvalidEvent(f"{name} must be an ISO 8601 time string")
+    return repeated_time(value, name)
+
+
+def repeated_time(value: str, name: str = "time") -> int:
+    """``parse_time`` through the cache of times already seen: feeds repeat their schedules' times,
+    alerts their rides'."""
+    cached = _TIME_CACHE.get(value)
+    if cached is not None:
+        return cached
     if len(_TIME_CACHE) >= _TIME_CACHE_SIZE:
         _TIME_CACHE.clear()
     _TIME_CACHE[value] = micros = parse_time(value, name)
     return micros
-
-
-def repeated_time(value: str) -> int:
-    """``parse_time`` through the cache of times already seen: alerts repeat their rides' times."""
-    return _time({"time": value}, "time")
 
 
 def parse_time(value: str, name: str = "time") -> int:
@@ -449,3 +453,9 @@ def local_midnight(day: str, zone: Any) -> int:
     """Epoch microseconds of 00:00 local time on ``day`` (YYYY-MM-DD) in ``zone``."""
     start = datetime.fromisoformat(day).replace(tzinfo=zone)
     return (start - _EPOCH) // _US
+
+
+def next_midnight(moment: int, zone: Any) -> int:
+    """Epoch microseconds of the first 00:00 local time after ``moment``: when its day ends."""
+    today = date.fromisoformat(format_time(moment, zone)[:10])
+    return local_midnight((today + timedelta(days=1)).isoformat(), zone)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -114,6 +114,16 @@ class Stream(NamedTuple):
     followups: dict[str, set[Followup]]
     exposures: dict[str, Exposure]
     boards: list[int]  # the board time of every valid trip event, redeliveries too: event time counts them
+
+
+def json_values(lines: Iterable[bytes]) -> Iterator[Any]:
+    """The JSON value of each line; lines that are not JSON are skipped, as the engine dead-letters
+    them (what the oracle functions take as ``events``)."""
+    for line in lines:
+        try:
+            yield orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
 
 
 def expected_alerts(events: Iterable[dict], rules: RuleSettings = _DEFAULT_RULES) -> dict[str, dict]:

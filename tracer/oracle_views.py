@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from tracer.oracle import Followup, Stream, format_time, live_alerts, parse_time, read_stream
 from tracer.places import subdistricts
-from tracer.settings import RuleSettings, Settings
+from tracer.settings import RuleSettings, Settings, StatusSettings
 
 _HOUR = 3_600_000_000
 _DAY = 24 * _HOUR
@@ -33,27 +33,6 @@ _REACHED_WITHIN = (2, 12, 24)  # hours: the KPIs reached_2h, reached_12h, reache
 UNASSIGNED = "unassigned"
 
 
-@dataclass(frozen=True, slots=True)
-class FollowupHours:
-    close: float = 24.0
-    secondary: float = 48.0
-    general: float = 72.0
-
-
-@dataclass(frozen=True, slots=True)
-class StatusNumbers:
-    """The ``[status]`` numbers of docs/rules.md, used while Settings has no such section; any
-    object with these attributes (``settings.status``) is read the same way."""
-
-    close_color: str = "red"
-    close_days: int = 14
-    secondary_color: str = "yellow"
-    secondary_days: int = 14
-    general_color: str = "yellow"
-    general_days: int = 14
-    followup_hours: FollowupHours = field(default_factory=FollowupHours)
-
-
 class OracleViews(NamedTuple):
     now: int | None  # epoch microseconds; None: the stream has no event time
     status: dict[str, dict]  # person_id -> status, for every person who is not green
@@ -62,15 +41,11 @@ class OracleViews(NamedTuple):
     kpis: dict[str, Any]
 
 
-def expected_views(
-    events: Iterable[dict], settings: Settings, now: int | None = None, status: Any = None
-) -> OracleViews:
-    """Health status, call lists and KPIs after the whole stream, at ``now`` (default: event time).
-
-    ``status`` holds the ``[status]`` numbers; by default ``settings.status`` when Settings has
-    one, else those of config/defaults.toml."""
+def expected_views(events: Iterable[dict], settings: Settings, now: int | None = None) -> OracleViews:
+    """Health status, call lists and KPIs after the whole stream, at ``now`` (default: event time),
+    by the ``[status]`` numbers of ``settings``."""
     rules = settings.rules
-    numbers = status if status is not None else getattr(settings, "status", StatusNumbers())
+    numbers = settings.status
     stream = read_stream(events, rules)
     if now is None:
         now = event_time(stream.boards, rules)
@@ -136,7 +111,7 @@ def _alerts(stream: Stream, rules: RuleSettings) -> dict[str, list[_Alert]]:
 
 
 def _status(
-    person_id: str, stream: Stream, alerts: list[_Alert], numbers: Any, now: int | None, rules: RuleSettings
+    person_id: str, stream: Stream, alerts: list[_Alert], numbers: StatusSettings, now: int | None, rules: RuleSettings
 ) -> dict:
     """``{"person_id", "color", "reasons", "until"}``: the worst colour among the reasons, and when
     it turns back by itself: the latest ``until`` of that colour, never while a case is among them."""
@@ -191,7 +166,7 @@ class _Calls:
 
     followups: dict[str, set[Followup]]
     statuses: dict[str, dict]
-    numbers: Any
+    numbers: StatusSettings
     now: int | None
     rules: RuleSettings
 

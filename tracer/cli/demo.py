@@ -16,6 +16,7 @@ from graph.store import RocksStore
 from streams.embedded import run_embedded
 from tracer.alerts import UNASSIGNED, fold
 from tracer.cli.live import run_live
+from tracer.oracle import json_values
 from tracer.oracle_views import expected_views
 from tracer.places import subdistricts
 from tracer.rules import Level
@@ -108,12 +109,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def _views(root: Path, settings: Settings) -> tuple[str, list[str]]:
     """The engine's health statuses, call lists and KPIs against the oracle's, from the same events."""
-    events = []
-    for line in (root / "input" / "events.jsonl").read_bytes().splitlines():
-        try:
-            events.append(orjson.loads(line))
-        except orjson.JSONDecodeError:
-            continue  # a malformed line: a dead letter to both
+    events = list(json_values((root / "input" / "events.jsonl").read_bytes().splitlines()))
     expected = expected_views(events, settings)
     store = RocksStore(root / "state", read_only=True)
     try:

@@ -12,7 +12,7 @@ import orjson
 from connectors.files import STATUS_FILE
 from connectors.outfile import STDOUT, output_file
 from connectors.tables import FORMATS, write_rows
-from graph.keys import META, POSITION, group
+from graph.keys import META, POSITION, case_key, group
 from graph.store import Store
 from tracer.alerts import UNASSIGNED
 from tracer.analysis.queries import case_alerts, source
@@ -130,9 +130,9 @@ def _kpis(args: argparse.Namespace) -> int:
 def _contacts(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     with open_state(args) as store:
-        if source(store, f"c:{args.case}", settings.rules) is None and not case_alerts(store, args.case):
-            raise StateError(f"no case {args.case!r} in {args.state}")
         alerts = case_alerts(store, args.case)
+        if not alerts and source(store, case_key(args.case), settings.rules) is None:
+            raise StateError(f"no case {args.case!r} in {args.state}")
     levels = set(args.level or _LEVELS)
     rows: list[dict[str, Any]] = sorted(
         (alert for alert in alerts if alert["level"] in levels),

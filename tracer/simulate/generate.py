@@ -9,15 +9,12 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from tracer.errors import OutputError, TracerError
-from tracer.oracle import expected_alerts, write_truth
+from tracer.oracle import expected_alerts, json_values, write_truth
 from tracer.settings import RuleSettings
 from tracer.simulate.city import Population
 from tracer.simulate.clock import Clock
@@ -93,7 +90,7 @@ def generate(
         }
         if truth:
             with open(events_path, "rb") as lines:
-                alerts = expected_alerts(_decoded(lines), RULES)
+                alerts = expected_alerts(json_values(lines), RULES)
             write_truth(alerts, truth_path)
             stats["alerts"] = _sorted(Counter(alert["level"] for alert in alerts.values()))
         else:
@@ -133,15 +130,6 @@ def _registry(stream: EventStream, population: Population, days: int, rng: rando
         stream.at(minute, {"type": "person", "person_id": population.resident(index), "subdistrict": home})
         offices.move(index, home)
     return moves
-
-
-def _decoded(lines: Iterable[bytes]) -> Iterator[Any]:
-    """Decoded lines; lines that are not JSON are skipped, as the engine dead-letters them."""
-    for line in lines:
-        try:
-            yield orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
 
 
 def _sorted(counts: dict[str, int]) -> dict[str, int]:

@@ -22,7 +22,7 @@ import orjson
 from graph.keys import CASE_FACTS, FOLLOWUPS, OBSERVED, OFFICES, group
 from graph.store import SEP, Store
 from tracer.alerts import Alert
-from tracer.events import Case, Event, Followup, local_midnight
+from tracer.events import Case, Event, Followup, local_midnight, next_midnight
 from tracer.rules import retention_horizon
 from tracer.settings import Settings
 from tracer.views.facts import RELEASED, AlertFact, Facts, FollowupFact
@@ -49,6 +49,7 @@ class Views:
                 self._expiries.append((upcoming, person))
         heapq.heapify(self._expiries)
         self._horizon: str | None = None
+        self._next_day = -(1 << 62)  # when event time leaves the day of the last retention check
 
     def apply(self, events: Sequence[Event], alerts: Iterable[Alert], now: int | None) -> list[dict[str, Any]]:
         """Take a step: ``events`` applied by it (of ``VIEWED_EVENTS``; others are passed over),
@@ -91,6 +92,9 @@ class Views:
     def _forget_old(self, now: int, step: _Step) -> None:
         """The views' retention (docs/rules.md): once a day of event time, forget alerts whose exposure
         ended before the horizon, and the follow-ups older than it of persons with nothing else kept."""
+        if now < self._next_day:
+            return  # the horizon moves with the day of event time: nothing to do within a day
+        self._next_day = next_midnight(now, self.zone)
         horizon = retention_horizon(now, self.rules)
         if horizon == self._horizon:
             return
