@@ -1,26 +1,29 @@
 """One partition of the events topic: its own RocksDB store, engine, input position and outbox.
 
-No Kafka client here (so it is tested without a broker); the worker feeds it records and delivers
-what it returns. The contract with the worker:
+No Kafka client here (so it is tested without a broker); the worker feeds it records and sends
+what its outbox holds. The contract with the worker:
 
-* ``process(records)`` applies records in offset order and returns the output records of those at
-  or after ``emit_from`` (earlier ones are being *rebuilt*: their outputs were delivered before).
-  Outputs are alert changes of the days this partition owns, dead letters, and the copies of
-  interesting persons' rides for the other partitions (connectors/kafka/routing.py).
+* ``process(records)`` applies records in offset order and adds to the *outbox* the output records
+  of those at or after ``emit_from`` (earlier ones are being *rebuilt*: their outputs were
+  delivered before). Outputs are alert changes of the days this partition owns, dead letters, and
+  the copies of interesting persons' rides for the other partitions (connectors/kafka/routing.py).
 * Records go to the engine in runs (``Engine.apply``): consecutive published records as one
   batch, consecutive ride copies as another; interest notes, records that do not decode and
-  poison records are handled alone, between runs. A run's outputs carry its last offset, and a
-  run never spans ``emit_from``, so a record's outputs are delivered or rebuilt with it.
+  poison records are handled alone, between runs. A run never spans ``emit_from``, so a
+  record's outputs are delivered or rebuilt with it.
 * ``move(persons)`` and ``refresh()``: the worker's registry (streams/kafka/registry.py) is shared
   by all its partitions; when it reads a person, each partition moves that person's live alerts
   to the new home, and a store opened again moves all of its alerts to the homes read meanwhile.
-* ``commit()`` is called once those outputs are acknowledged by the broker. Whenever the store
-  commits (there, or mid-batch when retention cuts old days), a commit hook puts the
-  input position and the *outbox* (outputs produced but not yet acknowledged) into the same
-  RocksDB write batch as the engine state. A restart re-sends the outbox, then continues at the
-  position: no output is lost, and none is computed twice from different states. (A retention
-  purge starts a new engine batch, so the position a purge commits is exactly after the records
-  applied before it.)
+* Commit, then send (streams/kafka/outbox.py): ``commit()`` writes the engine state, the input
+  position, the outbox and the group offset known to the worker in one RocksDB write batch (so
+  does every commit of the store: mid-batch, retention commits too); the worker sends the outbox
+  only then, calls ``delivered()``, and commits the group offset. (A retention purge starts a new
+  engine batch, so the position a purge commits is exactly after the records applied before it.)
+* ``resume(delivered)`` after an assignment: a restart on this store sends its outbox again and
+  continues at its position. Where another worker may have sent outputs past the group offset
+  (its last batch, sent but not yet marked delivered when it died), the records from there are
+  applied one at a time for a fetch's length, so every change of every alert follows whatever it
+  sent, from coarser or finer runs.
 * Event time (docs/rules.md): a partition's is that of the trips it owns. Worker-made copies are
   applied with ``timed=False``, so every partition applies them alike whatever its own event
   time; a record placed on every partition and rejected by the engine is dead-lettered by one
@@ -36,9 +39,10 @@ what it returns. The contract with the worker:
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -56,6 +60,7 @@ from connectors.kafka.routing import (
 from connectors.kafka.settings import KafkaSettings
 from graph.keys import CONTACT_ALERTS, HOMES, INTEREST, ITINERARIES, KAFKA_POSITION, META, TRIPS, group, service_day
 from graph.store import SEP, RocksStore, Store
+from streams.kafka.outbox import Output, outputs, rows
 from tracer.alerts import CONTACTS, Change, alert_day, is_case_close, record_of, route
 from tracer.engine import Engine
 from tracer.errors import InvalidEvent, StateError
@@ -87,25 +92,6 @@ class Record(Protocol):
     def headers(self) -> Sequence[tuple[str, bytes]]: ...
 
 
-class Output(NamedTuple):
-    """An output record and the input offset that produced it.
-
-    ``partition`` is set for records to the events topic (else the key decides); ``copy`` is the
-    ``tracer-copy`` header of those records.
-    """
-
-    input_offset: int  # the events-topic offset whose processing made it
-    topic: str
-    key: bytes
-    value: bytes
-    partition: int | None = None
-    copy: bytes | None = None
-
-    @property
-    def headers(self) -> list[tuple[str, bytes]]:
-        return [] if self.copy is None else [(COPY_HEADER, self.copy)]
-
-
 class _Redo(Exception):
     """The engine failed on a run of records: redo from the last commit, skipping the poison record
     (``reason`` set) or applying the run's records one at a time to find it (``reason`` None)."""
@@ -134,13 +120,18 @@ class PartitionTask:
         self.progress = Progress()  # lines: records applied; records: outputs sent on; silent: replayed
         self._poison: dict[int, str] = {}
         self._one_by_one = -1  # records up to this offset are applied alone (a poison record is among them)
+        self._fine_until = 0  # so are those from emit_from up to here: another owner may have sent theirs
+        self._sent = False  # the outbox of the store's last commit has been delivered
         state_dir.mkdir(parents=True, exist_ok=True)
-        self._open()
+        meta = self._open()
+        self.group_offset: int = meta.get("delivered", 0) if meta else 0  # as the worker knew it at the commit
 
     # -- lifecycle -------------------------------------------------------------------------
-    def _open(self) -> None:
-        # One store per partition, several per worker: each gets the [kafka] partition budget
-        # (block cache + two memtables), not the embedded runner's whole-process one.
+    def _open(self) -> dict[str, Any] | None:
+        """Open the store at its last commit; returns its meta record.
+
+        One store per partition, several per worker: each gets the [kafka] partition budget
+        (block cache + two memtables), not the embedded runner's whole-process one."""
         self.store = RocksStore(self.path, self._kafka.partition_store_options(self._settings.runtime))
         try:
             meta = orjson.loads(self.store.get(*_META) or b"null")
@@ -149,41 +140,54 @@ class PartitionTask:
                 raise StateError(f"{self.path} holds {meta['topic']}[{meta['partition']}] of "
                                  f"{meta['partitions']} partitions: remove it to rebuild from the topic")
             self.position: int = meta["next"] if meta else 0
-            self.unacked: list[Output] = [_decode_output(o) for o in meta["outbox"]] if meta else []
-            self._handed = 0  # unacked[:_handed] were given to the worker to deliver
+            self.outbox = outputs(meta["outbox"]) if meta and not self._sent else []
             self._interesting = {person for person, _ in self.store.scan(_INTEREST)}  # read on every ride
             self.engine = Engine(self.store, self._settings.rules, delivers=self._is_own_day, registry=self.registry)
         except BaseException:
             self.store.close()
             raise
         self.store.commit_hooks.append(self._checkpoint)
+        return meta  # type: ignore[no-any-return]
 
     def _checkpoint(self) -> None:
-        outbox = [_encode_output(o) for o in self.unacked]
         meta = {"topic": self.topic, "partition": self.partition, "partitions": self.partitions,
-                "next": self.position, "outbox": outbox}
+                "next": self.position, "outbox": rows(self.outbox), "delivered": self.group_offset}
         self.store.put(*_META, orjson.dumps(meta))
+        self._sent = False
 
     def close(self) -> None:
         """Drop uncommitted work and release the store."""
         self.store.close()
 
     # -- work ------------------------------------------------------------------------------
-    def resume(self, delivered: int | None) -> tuple[int, list[Output]]:
-        """Plan after assignment, given the group's committed offset ``delivered``.
+    def resume(self, delivered: int | None) -> int:
+        """Plan after assignment, given the group's committed offset ``delivered``; returns the
+        offset to fetch from.
 
         Records below ``delivered`` had their outputs delivered by whoever owned the partition;
-        they are applied silently. Returns the offset to fetch from and the outbox records to
-        deliver again (only those at or after ``delivered``: older ones would arrive after newer
-        alerts of another owner and undo them).
+        they are applied silently. The outbox is sent again if the group offset is still the one
+        this store's last commit knew. Else whoever moved it has sent the outbox's equivalent, and
+        a store ahead of ``delivered`` (committed, not marked delivered, and then another worker
+        went on from ``delivered``) is dropped and rebuilt: its state cannot go back to where the
+        other one went on from. From ``delivered`` on, the records the last owner may have sent
+        outputs for (one fetched batch) are applied one at a time, unless this store is past them.
         """
-        self.emit_from = delivered or 0
-        self.unacked = [o for o in self.unacked if o.input_offset >= self.emit_from]
-        self._handed = len(self.unacked)
-        return self.position, list(self.unacked)
+        delivered = delivered or 0
+        if delivered != self.group_offset:
+            self.outbox = []
+            if self.position > delivered:
+                log.warning("%s[%d]: the store is at %d, another worker went on from %d: rebuilding it",
+                            self.topic, self.partition, self.position, delivered)
+                self.store.close()
+                shutil.rmtree(self.path)
+                self._open()
+        self.emit_from = self.group_offset = delivered
+        self._fine_until = delivered + self._kafka.batch_max_records if self.position <= delivered else 0
+        return self.position
 
     def process(self, records: Sequence[Record]) -> list[Output]:
-        """Apply records (in offset order) and return the outputs to deliver (in order)."""
+        """Apply records (in offset order); returns the outputs they add to the outbox."""
+        kept = len(self.outbox)  # after a redo the outbox starts the same (``_sent``)
         while True:
             try:
                 self._apply([record for record in records if record.offset >= self.position])
@@ -192,20 +196,21 @@ class PartitionTask:
                 if redo.reason is not None:
                     self._poison[redo.offset] = redo.reason
                 self.store.close()  # drops the half-applied writes
-                self._open()  # back to the last commit; its outbox is handed out again
+                self._open()  # back to the last commit, and its outbox unless delivered
                 what = f"{redo.reason}; dead-lettered" if redo.reason else "engine error in a run; one by one"
                 log.error("%s[%d] offset %d: %s, redoing from offset %d",
                           self.topic, self.partition, redo.offset, what, self.position)
                 if records and self.position < records[0].offset:
                     raise StateError(f"{self.path}: cannot redo {self.position}..{records[0].offset}") from None
-        return self._take()
+        return self.outbox[kept:]
 
     def move(self, persons: list[Person]) -> list[Output]:
         """Registry records the worker read: move the live alerts of these persons to the home each
-        names (the registry store has it already). Silent while the partition is being rebuilt."""
-        changes = self.engine.apply(persons).changes
-        self._keep(self.position, 0, self._alerts(self.position, changes))
-        return self._take()
+        names (the registry store has it already); returns the outputs added to the outbox. Silent
+        while the partition is being rebuilt."""
+        kept = len(self.outbox)
+        self._keep(self.position, 0, self._alerts(self.engine.apply(persons).changes))
+        return self.outbox[kept:]
 
     def refresh(self) -> list[Output]:
         """Move every live alert of this partition to its contact's home in the registry store: a
@@ -215,20 +220,18 @@ class PartitionTask:
         return self.move([Person(person, (homes[person] or b"").decode() or None) for person in alerted])
 
     def commit(self) -> None:
-        """Outputs so far are acknowledged: write state, position and an empty outbox atomically."""
-        self.unacked, self._handed = [], 0
+        """State, position and outbox so far, in one write batch: the outbox may be sent now."""
         self.store.commit()
 
-    def _take(self) -> list[Output]:
-        fresh = self.unacked[self._handed:]
-        self._handed = len(self.unacked)
-        return fresh
+    def delivered(self) -> None:
+        """The outbox is acknowledged; the next commit writes it empty."""
+        self.outbox, self._sent = [], True
 
     def _keep(self, offset: int, count: int, outputs: list[Output]) -> None:
         """``count`` records up to ``offset`` are applied: keep their outputs, unless they are rebuilt."""
         self.progress.lines += count
         if offset >= self.emit_from:
-            self.unacked += outputs
+            self.outbox += outputs
             self.progress.records += len(outputs)
         else:
             self.progress.silent += count
@@ -236,14 +239,16 @@ class PartitionTask:
     def _apply(self, records: Sequence[Record]) -> None:
         """Apply records in runs: consecutive published records (or consecutive ride copies) go to
         the engine as one batch; interest notes, poison records and records that do not decode are
-        handled alone, between runs. A run also ends where outputs start (``emit_from``)."""
+        handled alone, between runs. A run also ends where outputs start (``emit_from``), and is
+        one record long up to ``_one_by_one`` and from ``emit_from`` up to ``_fine_until``."""
         run: list[tuple[Record, Event]] = []
         kind: bytes | None = None  # the copy header of the run's records
         for record in records:
             copy = _copy_header(record)
             event = None if record.offset in self._poison or copy == COPY_INTEREST else self._decode(record)
-            if run and (event is None or copy != kind or run[0][0].offset < self.emit_from <= record.offset
-                        or min(run[-1][0].offset, record.offset) <= self._one_by_one):
+            last = run[-1][0].offset if run else -1
+            alone = last <= self._one_by_one or (self.emit_from <= record.offset and last < self._fine_until)
+            if run and (event is None or copy != kind or run[0][0].offset < self.emit_from <= record.offset or alone):
                 self._run(run, kind)
                 run = []
             if event is None:
@@ -270,7 +275,7 @@ class PartitionTask:
             return [self._dead(record, f"engine error: {poison}")]
         if copy == COPY_INTEREST:
             try:
-                return self._mark(record.offset, orjson.loads(record.value)["person_id"])
+                return self._mark(orjson.loads(record.value)["person_id"])
             except Exception as exc:  # a bug met on this record: do not let it stop the partition
                 raise _Redo(record.offset, f"{type(exc).__name__}: {exc}") from exc
         if copy is not None:
@@ -306,14 +311,14 @@ class PartitionTask:
                 self.progress.events["copy"] += len(kept)
             else:
                 self.progress.events.update(_KINDS[type(event)] for event, _ in kept)
-            outputs += self._alerts(offset, applied.changes)
+            outputs += self._alerts(applied.changes)
             if self._spread:
-                outputs += self._spread_itineraries(offset, kept, copy is not None, applied.changes)
+                outputs += self._spread_itineraries(kept, copy is not None, applied.changes)
             self._keep(offset, len(done), outputs)
             self.position = offset + 1
 
     def _spread_itineraries(
-        self, offset: int, events: list[tuple[Event, str | None]], is_copy: bool, changes: list[Change]
+        self, events: list[tuple[Event, str | None]], is_copy: bool, changes: list[Change]
     ) -> list[Output]:
         """Keep the itineraries of case persons and close contacts complete in every partition.
 
@@ -329,19 +334,19 @@ class PartitionTask:
         if not is_copy:
             copies = [event for event, before in events if type(event) is Trip
                       and (self._marked(event.person_id) or self._marked(before))]
-            outputs += self._copies(offset, copies)  # type: ignore[arg-type]
+            outputs += self._copies(copies)  # type: ignore[arg-type]
             for event, _ in events:
                 if isinstance(event, Case):
-                    outputs += self._mark(offset, event.person_id)
+                    outputs += self._mark(event.person_id)
         for person in sorted(_close_contacts(changes)):
             if not self._marked(person):
-                outputs += self._mark(offset, person)
+                outputs += self._mark(person)
                 value = interest_record(person)
-                outputs += [Output(offset, self.topic, person.encode(), value, p, COPY_INTEREST)
+                outputs += [Output(self.topic, person.encode(), value, p, COPY_INTEREST)
                             for p in range(self.partitions) if p != self.partition]
         return outputs
 
-    def _alerts(self, offset: int, changes: list[Change]) -> list[Output]:
+    def _alerts(self, changes: list[Change]) -> list[Output]:
         """Output records of the changes to alerts on this partition's days."""
         outputs = []
         for change in changes:
@@ -354,12 +359,12 @@ class PartitionTask:
             for destination, value in route(change, view):
                 if destination == CONTACTS:
                     name = self._pseudonyms.person(contact) if self._pseudonyms else contact
-                    outputs.append(Output(offset, self._kafka.contacts_topic, name.encode(), value))
+                    outputs.append(Output(self._kafka.contacts_topic, name.encode(), value))
                     if self._pseudonyms:  # the views need real ids (streams/kafka/views.py)
                         real = orjson.dumps(record_of(change))
-                        outputs.append(Output(offset, self._kafka.private_contacts_topic, contact.encode(), real))
+                        outputs.append(Output(self._kafka.private_contacts_topic, contact.encode(), real))
                 else:
-                    outputs.append(Output(offset, self._kafka.queue_topic(destination), contact.encode(), value))
+                    outputs.append(Output(self._kafka.queue_topic(destination), contact.encode(), value))
         return outputs
 
     def _reports(self, event: Event | None) -> bool:
@@ -397,7 +402,7 @@ class PartitionTask:
     def _marked(self, person: str | None) -> bool:
         return person in self._interesting
 
-    def _mark(self, offset: int, person: str) -> list[Output]:
+    def _mark(self, person: str) -> list[Output]:
         """Make ``person`` interesting here: copy their rides on this partition's days to the others."""
         if self._marked(person):
             return []
@@ -408,15 +413,15 @@ class PartitionTask:
             data = self.store.get(group(TRIPS), suffix.split(SEP, 1)[1])
             if data is not None:
                 trips.append(decode_trip(data))
-        return self._copies(offset, trips)
+        return self._copies(trips)
 
-    def _copies(self, offset: int, trips: list[Trip]) -> list[Output]:
+    def _copies(self, trips: list[Trip]) -> list[Output]:
         outputs = []
         for trip in trips:
             if partition_of_day(trip.service_day, self.partitions) != self.partition:
                 continue  # a copy received from its owner
             value, key = trip_record(trip, self._zone), trip.service_day.encode()
-            outputs += [Output(offset, self.topic, key, value, p, COPY_TRIP)
+            outputs += [Output(self.topic, key, value, p, COPY_TRIP)
                         for p in range(self.partitions) if p != self.partition]
         self.progress.copies += len(outputs)
         return outputs
@@ -425,7 +430,7 @@ class PartitionTask:
         self.progress.dead_letters += 1
         source = f"{self.topic}/{self.partition}"
         value = dead_letter(source, record.offset + 1, record.value, reason, offset=record.offset)
-        return Output(record.offset, self._kafka.dead_letter_topic, source.encode(), value)
+        return Output(self._kafka.dead_letter_topic, source.encode(), value)
 
 
 def _copy_header(record: Record) -> bytes | None:
@@ -443,13 +448,3 @@ def _close_contacts(changes: list[Change]) -> set[str]:
             if is_case_close(alert):
                 found.add(alert["contact_person_id"])
     return found
-
-
-def _encode_output(output: Output) -> list[object]:
-    copy = None if output.copy is None else output.copy.decode()
-    return [output.input_offset, output.topic, output.key.decode(), output.value.decode(), output.partition, copy]
-
-
-def _decode_output(row: list) -> Output:
-    source, topic, key, value, partition, copy = row
-    return Output(source, topic, key.encode(), value.encode(), partition, None if copy is None else copy.encode())

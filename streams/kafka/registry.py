@@ -7,10 +7,11 @@ The contract with the worker:
 
 * ``apply(partition, records, tasks)`` writes the homes of registry records (in offset order) into
   the store, hands them to every task as person events, so that the live alerts of a person who
-  moved move with them (``PartitionTask.move``), and returns the tasks' outputs.
-* The worker delivers those outputs, commits the tasks, then ``commit()``: the homes and the
-  position in each registry partition go into one RocksDB write batch. A crash before it re-reads
-  the records, whose moves are then no-ops; a restarted worker continues from its position.
+  moved move with them (``PartitionTask.move``), and returns the outputs the tasks add to their outboxes.
+* The worker commits the tasks (their outboxes with them), then ``commit()``: the homes and the
+  position in each registry partition go into one RocksDB write batch; then it sends the outboxes.
+  A crash before the table's commit re-reads the records, whose moves are then no-ops; a restarted
+  worker continues from its position.
 * Alerts always name their contact's current home (each recompute reads it here, each move writes
   it), so the final alerts do not depend on how registry and events records interleave.
 
@@ -38,7 +39,8 @@ from tracer.progress import Progress
 from tracer.settings import Settings
 
 if TYPE_CHECKING:
-    from streams.kafka.partition import Output, PartitionTask
+    from streams.kafka.outbox import Output
+    from streams.kafka.partition import PartitionTask
 
 log = logging.getLogger(__name__)
 _META = (group(META), KAFKA_POSITION)
@@ -91,7 +93,7 @@ class RegistryTable:
     def apply(self, partition: int, records: Sequence[RegistryRecord],
               tasks: Iterable[PartitionTask] = ()) -> list[Output]:
         """Write the homes of ``records`` and move the alerts of those persons in every task;
-        returns the tasks' outputs to deliver."""
+        returns the outputs the tasks add to their outboxes."""
         persons = []
         position = self.position(partition)
         for record in records:

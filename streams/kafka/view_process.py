@@ -28,7 +28,8 @@ from aiokafka.errors import KafkaError
 
 from connectors.kafka.settings import KafkaSettings
 from connectors.kafka.topics import Topics, base_topics
-from streams.kafka.clients import deliver, open_admin, open_producer, open_reader, quietly, run_until_stopped
+from streams.kafka.clients import open_admin, open_producer, open_reader, quietly, run_until_stopped
+from streams.kafka.outbox import send
 from streams.kafka.views import ViewTask
 from tracer.errors import OutputError, StateError
 from tracer.settings import Settings
@@ -137,10 +138,7 @@ class ViewProcess:
     async def _send(self) -> int:
         """Send the committed outbox; returns how many records it held."""
         assert self.task is not None and self.producer is not None and self.topics is not None
-        outbox = self.task.outbox
-        await deliver(self.producer, self.topics, outbox)
-        self.task.delivered()
-        return len(outbox)
+        return await send(self.producer, self.topics, [self.task])
 
 
 def _step(task: ViewTask | None, batch: dict) -> None:

@@ -19,12 +19,9 @@ state (event time under META ``VIEW_TIME``).
 
 Crash safety: the next offset of every topic partition, the views and the *outbox* (the status
 records of the step) are one RocksDB write batch (``commit``); the process sends the outbox only
-after that commit, and a restart sends it again before going on. So every status record sent comes
-from a committed state: sending before the commit could send one that a crash then takes back (a
-step that adds an alert sends red; after the crash that step and the next, which retracts the alert,
-may come as one fetched batch, whose step changes nothing and sends nothing: the red would stay the
-person's last record). Duplicates of sent records are whole and identical: the status topic is
-a changelog keyed by person, and they fold away.
+after that commit, and a restart sends it again before going on (streams/kafka/outbox.py says why:
+sent before the commit, a step that adds an alert would send red, and after a crash that step and
+the next, which retracts the alert, may come as one step that sends nothing).
 """
 
 from __future__ import annotations
@@ -32,7 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 
@@ -40,6 +37,7 @@ from connectors.kafka.routing import COPY_HEADER
 from connectors.kafka.settings import KafkaSettings
 from graph.keys import KAFKA_POSITION, META, POSITION, VIEW_TIME, WATERMARK, group
 from graph.store import RocksStore
+from streams.kafka.outbox import Output, outputs, rows
 from streams.kafka.partition import Record
 from tracer.alerts import Alert, alert_id
 from tracer.clock import EventClock
@@ -55,19 +53,6 @@ _META = (group(META), KAFKA_POSITION)
 CASES_PARTITION = 0  # every partition holds every case and follow-up: the views read them here
 
 
-class Status(NamedTuple):
-    """A status change to send: the status topic, keyed by person."""
-
-    topic: str
-    key: bytes
-    value: bytes
-    partition: int | None = None  # the key decides
-
-    @property
-    def headers(self) -> list[tuple[str, bytes]]:
-        return []
-
-
 class ViewTask:
     """The views' store, its event time and how far each topic partition has been read."""
 
@@ -81,8 +66,7 @@ class ViewTask:
         try:
             meta = self._meta()
             self.positions: dict[str, int] = meta["next"] if meta else {}
-            self.outbox = [Status(kafka.status_topic, key.encode(), value.encode())
-                           for key, value in meta["outbox"]] if meta else []
+            self.outbox = outputs(meta["outbox"]) if meta else []
             self.clock = EventClock(self.store, settings.rules, mark=VIEW_TIME)
             self.views = Views(self.store, settings)
         except BaseException:
@@ -104,7 +88,7 @@ class ViewTask:
 
     def _checkpoint(self) -> None:
         meta = {"views": self.kafka.events_topic, "partitions": self.partitions, "next": self.positions,
-                "outbox": [[status.key.decode(), status.value.decode()] for status in self.outbox]}
+                "outbox": rows(self.outbox)}
         self.store.put(*_META, orjson.dumps(meta))
 
     def position(self, topic: str, partition: int) -> int:
@@ -115,7 +99,7 @@ class ViewTask:
         """The topics of alert changes it reads (every partition of each), besides the events topic."""
         return [self.kafka.contacts_topic, self.kafka.private_contacts_topic]
 
-    def apply(self, batch: Mapping[Any, Sequence[Record]]) -> list[Status]:
+    def apply(self, batch: Mapping[Any, Sequence[Record]]) -> list[Output]:
         """One step over fetched records (``(topic, partition) -> records`` in offset order, as
         aiokafka's ``getmany`` gives them); returns the status records it adds to the outbox."""
         events: list[Event] = []
@@ -131,7 +115,7 @@ class ViewTask:
                 alerts += self._alerts(topic, fresh)
             self.positions[f"{topic}/{partition}"] = fresh[-1].offset + 1
         found = self.views.apply(events, alerts, self.clock.event_time)
-        statuses = [Status(self.kafka.status_topic, record["person_id"].encode(), orjson.dumps(record))
+        statuses = [Output(self.kafka.status_topic, record["person_id"].encode(), orjson.dumps(record))
                     for record in found]
         self.outbox += statuses
         return statuses

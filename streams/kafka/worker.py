@@ -2,22 +2,23 @@
 
 Each assigned partition is a ``PartitionTask`` (its own RocksDB store and the unchanged embedded
 engine); the worker fetches batches, has the tasks apply them in a thread (so the event loop keeps
-heart-beating and delivering), delivers the outputs with aiokafka, and only then commits, in this
-order:
+heart-beating and delivering), then, in this order (commit, then send: streams/kafka/outbox.py):
 
-1. outputs acknowledged by the broker (``acks=all``);
-2. each task's store commit: engine state + input position + empty outbox, one RocksDB batch;
+1. each task's store commit: engine state + input position + the outputs to send (its outbox),
+   one RocksDB batch;
+2. the outboxes sent, every record acknowledged by the broker (``acks=all``);
 3. the group's committed offset: "outputs delivered up to here", for whoever owns it next.
 
 A partition newly assigned to this worker is set up from those two positions (``PartitionTask.resume``):
-it replays silently what its local store lacks up to the group offset, then continues emitting.
-With no local store, that rebuilds it from the events topic (the topic is the changelog).
+it sends its outbox again (if no one else went on meanwhile), replays silently what its local store
+lacks up to the group offset, then continues emitting. With no local store, that rebuilds it from
+the events topic (the topic is the changelog).
 
 Before it joins the group, the worker reads the registry topic whole into its one registry store
 (streams/kafka/registry.py), from the positions that store holds; then it keeps reading it, and
 applies each registry batch between events batches: homes written, alerts of the persons read
-moved in every partition, those moves delivered, the partitions committed, then the registry
-store (homes and positions in one write batch).
+moved in every partition, the partitions committed (the moves in their outboxes), then the
+registry store (homes and positions in one write batch), then the moves sent.
 
 Why aiokafka rather than a Faust agent: measured on the same topic (docs/kafka.md), Faust's
 per-event stream machinery alone ran at 8,900-10,300 records/s and with this partition code at
@@ -41,8 +42,9 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from connectors.kafka.settings import KafkaSettings
 from connectors.kafka.topics import Topics, all_queues, base_topics
-from streams.kafka.clients import deliver, fetch, open_admin, open_producer, open_reader, quietly, run_until_stopped
-from streams.kafka.partition import Output, PartitionTask
+from streams.kafka.clients import fetch, open_admin, open_producer, open_reader, quietly, run_until_stopped
+from streams.kafka.outbox import send
+from streams.kafka.partition import PartitionTask
 from streams.kafka.registry import RegistryTable
 from tracer.errors import OutputError, StateError
 from tracer.privacy import Pseudonymizer
@@ -93,7 +95,6 @@ class Worker:
         self.registry: RegistryTable | None = None
         self.stats = Stats()
         self._lock = asyncio.Lock()  # one batch, or one rebalance step, at a time
-        self._committed: dict[int, int] = {}  # group offsets this worker committed
         self._generation = 0  # assignments so far: a batch fetched before the last one is dropped
         self._failed: Exception | None = None
         self._stop = asyncio.Event()
@@ -182,19 +183,18 @@ class Worker:
             self.fail(exc)
 
     async def _handle_registry(self, batch: dict[TopicPartition, list]) -> None:
-        """Apply registry records to the table and every partition, deliver the alerts that moved,
-        then commit the partitions and, last, the table (a crash before it re-reads the records,
-        whose moves are then no-ops)."""
+        """Apply registry records to the table and every partition, commit the partitions (the
+        alerts that moved in their outboxes) and then the table (a crash before it re-reads the
+        records, whose moves are then no-ops), then send the moves."""
         assert self.registry is not None
         async with self._lock:
             started = time.perf_counter()
             tasks = list(self.tasks.values())
-            outputs = await asyncio.to_thread(_apply_registry, self.registry, batch, tasks)
-            await self._deliver(outputs)
+            await asyncio.to_thread(_apply_registry, self.registry, batch, tasks)
             await asyncio.to_thread(_commit_all, [*tasks, self.registry])
+            self.stats.outputs += await self._send(tasks)
             self.stats.registry_records += sum(len(records) for records in batch.values())
             self.stats.registry_seconds += time.perf_counter() - started
-            self.stats.outputs += len(outputs)
 
     async def _loop(self, stop: asyncio.Event) -> None:
         assert self.consumer is not None
@@ -224,7 +224,7 @@ class Worker:
             raise self._failed
 
     async def _handle(self, batch: dict[TopicPartition, list]) -> None:
-        """Apply one fetched batch, deliver its outputs, then commit stores and group offsets."""
+        """Apply one fetched batch, commit the stores, send their outboxes, commit group offsets."""
         work = [(self.tasks[tp.partition], records) for tp, records in batch.items()
                 if tp.partition in self.tasks]  # a partition revoked since the fetch is skipped
         if not work:
@@ -232,43 +232,41 @@ class Worker:
         started = time.perf_counter()
         if self.stats.busy_since is None:
             self.stats.busy_since = started
-        outputs = await asyncio.to_thread(_apply_all, work)
+        await asyncio.to_thread(_apply_all, work)
         applied = time.perf_counter()
-        await self._deliver(outputs)
         tasks = [task for task, _ in work]
         await asyncio.to_thread(_commit_all, tasks)
+        sent = await self._send(tasks)
         await self._commit_offsets(tasks)
         count = sum(len(records) for _, records in work)
         stats, ended = self.stats, time.perf_counter()
         stats.records += count
-        stats.outputs += len(outputs)
+        stats.outputs += sent
         stats.batches += 1
         stats.apply_seconds += applied - started
         stats.deliver_seconds += ended - applied
         stats.busy_until = ended
         stats.recent.append((count, applied - started, ended - applied))
 
-    async def _deliver(self, outputs: Sequence[Output]) -> None:
+    async def _send(self, tasks: Sequence[PartitionTask]) -> int:
+        """Send the committed outboxes of ``tasks``; returns how many records they held."""
         assert self.producer is not None and self.topics is not None
-        await deliver(self.producer, self.topics, outputs)
+        return await send(self.producer, self.topics, tasks)
 
     async def _commit_offsets(self, tasks: Iterable[PartitionTask]) -> None:
         """Tell the group where outputs are delivered up to (never backwards)."""
         assert self.consumer is not None
-        offsets = {}
-        for task in tasks:
-            offset = max(task.position, task.emit_from)
-            if offset > self._committed.get(task.partition, -1):
-                offsets[TopicPartition(self.kafka.events_topic, task.partition)] = offset
-        if not offsets:
+        due = [(task, offset) for task in tasks if (offset := max(task.position, task.emit_from)) > task.group_offset]
+        if not due:
             return
         try:
-            await self.consumer.commit(offsets)
+            await self.consumer.commit({TopicPartition(self.kafka.events_topic, task.partition): offset
+                                        for task, offset in due})
         except (CommitFailedError, IllegalStateError) as exc:
             log.warning("group offset commit skipped (%s); the next owner repeats some outputs", exc)
             return
-        for tp, offset in offsets.items():
-            self._committed[tp.partition] = offset
+        for task, offset in due:
+            task.group_offset = offset
 
     def fail(self, exc: Exception) -> None:
         """Stop the worker with ``exc`` (from a rebalance callback, where raising is swallowed)."""
@@ -290,7 +288,6 @@ class Worker:
             keep = {tp.partition for tp in partitions if tp.topic == self.kafka.events_topic}
             for number in [n for n in self.tasks if n not in keep]:
                 self.tasks.pop(number).close()
-                self._committed.pop(number, None)
             for number in sorted(keep):
                 await self._set_up(number)
             log.info("partitions assigned: %s", sorted(keep))
@@ -305,13 +302,13 @@ class Worker:
                 self.registry.store, self.pseudonyms)
         task = self.tasks[number]
         delivered = await self.consumer.committed(tp)
-        self._committed[number] = delivered or 0
-        position, resend = task.resume(delivered)
+        position = await asyncio.to_thread(task.resume, delivered)
         if new:  # registry records read while its store was closed (or elsewhere) move its alerts now
-            resend += await asyncio.to_thread(task.refresh)
-        if resend:
-            await self._deliver(resend)
+            await asyncio.to_thread(task.refresh)
+        if task.outbox:  # what the last run committed and may not have sent, with those moves
             await asyncio.to_thread(task.commit)
+            await self._send([task])
+        await self._commit_offsets([task])  # a store ahead of the group offset: all it made is sent
         if delivered is not None and position < delivered:
             log.info("partition %d: rebuilding %d..%d silently from the topic", number, position, delivered)
         self.consumer.seek(tp, position)
@@ -349,16 +346,14 @@ class _Listener(ConsumerRebalanceListener):
             self._worker.fail(exc)
 
 
-def _apply_all(work: list[tuple[PartitionTask, list]]) -> list[Output]:
-    outputs: list[Output] = []
+def _apply_all(work: list[tuple[PartitionTask, list]]) -> None:
     for task, records in work:
-        outputs += task.process(records)
-    return outputs
+        task.process(records)
 
 
-def _apply_registry(table: RegistryTable, batch: dict[TopicPartition, list],
-                    tasks: list[PartitionTask]) -> list[Output]:
-    return [output for tp, records in batch.items() for output in table.apply(tp.partition, records, tasks)]
+def _apply_registry(table: RegistryTable, batch: dict[TopicPartition, list], tasks: list[PartitionTask]) -> None:
+    for tp, records in batch.items():
+        table.apply(tp.partition, records, tasks)
 
 
 def _commit_all(stores: Sequence[PartitionTask | RegistryTable]) -> None:

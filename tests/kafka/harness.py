@@ -2,8 +2,9 @@
 
 ``MemoryBus`` stands in for the broker in the pure tests of the partitioned design: the events and
 registry topics are one list per partition, worker-made records are appended to those lists (as the
-broker would), and every other output is kept per topic. It lets the tests interleave partitions, lose
-a store or crash between delivery and commit, deterministically and in milliseconds.
+broker would), every other output is kept per topic, and the workers' group offsets in a dict. It
+lets the tests interleave partitions, lose a store or crash anywhere between a batch's apply, its
+commit, its sending and its group offset, deterministically and in milliseconds.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import orjson
 from connectors.kafka.routing import COPY_HEADER, SEQ_HEADER, placement
 from connectors.kafka.settings import KafkaSettings
 from streams.embedded import run_embedded
-from streams.kafka.partition import Output, PartitionTask
+from streams.kafka.outbox import Output
+from streams.kafka.partition import PartitionTask
 from streams.kafka.registry import RegistryTable
 from streams.kafka.views import ViewTask
 from tracer.alerts import fold
@@ -37,6 +39,9 @@ class Rec(NamedTuple):
     key: bytes | None = None
 
 
+CRASHES = ("applied", "committed", "half sent", "sent")  # where a worker can die in a batch (``MemoryBus.step``)
+
+
 class MemoryBus:
     """The events topic (a list per partition), the registry topic (the same) and the output
     topics, in memory."""
@@ -46,6 +51,7 @@ class MemoryBus:
         self.logs: list[list[Rec]] = [[] for _ in range(partitions)]
         self.registry: list[list[Rec]] = [[] for _ in range(self.kafka.registry_partitions)]
         self.topics: dict[str, list[bytes]] = defaultdict(list)
+        self.committed: dict[int, int] = {}  # the consumer group's offset of each events partition
 
     def publish(self, lines: Iterable[bytes], settings: Settings) -> int:
         """What ``tracer publish`` does, into memory; returns the dead-letter count."""
@@ -79,11 +85,41 @@ class MemoryBus:
     def records(self, topic: str) -> list[dict[str, Any]]:
         return [orjson.loads(value) for value in self.topics.get(topic, [])]
 
+    def send(self, tasks: Iterable[PartitionTask]) -> None:
+        """What the worker does once the tasks' stores have committed: send their outboxes."""
+        for task in tasks:
+            self.deliver(task.outbox)
+            task.delivered()
+
+    def commit_offsets(self, tasks: Iterable[PartitionTask]) -> None:
+        """Then the group offsets, as streams/kafka/worker.py does: "outputs delivered up to here"."""
+        for task in tasks:
+            offset = max(task.position, task.emit_from)
+            if offset > task.group_offset:
+                self.committed[task.partition] = task.group_offset = offset
+
+    def step(self, task: PartitionTask, records: Iterable[Rec], crash: str | None = None) -> None:
+        """One fetched batch of one partition through the worker's steps: apply, commit, send, commit
+        the group offset; ``crash`` (one of ``CRASHES``): the worker dies there."""
+        task.process(list(records))
+        if crash == "applied":
+            return
+        task.commit()
+        if crash == "committed":
+            return
+        if crash == "half sent":
+            self.deliver(task.outbox[:len(task.outbox) // 2])
+            return
+        self.send([task])
+        if crash != "sent":
+            self.commit_offsets([task])
+
 
 class Partitions(list[PartitionTask]):
     """One worker holding every partition of the bus: a task each and the registry table they
     share, as streams/kafka/worker.py keeps them. Opening reads the registry topic whole first,
-    then opens the tasks and moves their alerts to the homes read (``PartitionTask.refresh``)."""
+    then opens the tasks, resumes them from the group offsets, moves their alerts to the homes read
+    (``PartitionTask.refresh``) and sends their outboxes (that of the last commit, after a crash)."""
 
     def __init__(self, bus: MemoryBus, state: Path, settings: Settings, pseudonyms: Pseudonymizer | None = None):
         self.table = RegistryTable(state, len(bus.registry), settings, bus.kafka)
@@ -92,20 +128,25 @@ class Partitions(list[PartitionTask]):
         super().__init__(PartitionTask(state, bus.kafka.events_topic, p, len(bus.logs), settings, bus.kafka,
                                        self.table.store, pseudonyms) for p in range(len(bus.logs)))
         for task in self:
-            bus.deliver(task.refresh())  # with the outbox of the last commit, as after a crash
+            task.resume(bus.committed.get(task.partition))
+            task.refresh()
+            task.commit()
+        bus.send(self)
+        bus.commit_offsets(self)
 
     def read_registry(self, bus: MemoryBus, batch: int, rng: random.Random | None = None) -> bool:
         """Apply up to ``batch`` unread records of one registry partition (the first with some, or a
-        random one), as the worker does: deliver, commit the tasks, then the table. False: none left."""
+        random one), as the worker does: commit the tasks, then the table, then send. False: none left."""
         ready = [p for p, log in enumerate(bus.registry) if self.table.position(p) < len(log)]
         if not ready:
             return False
         partition = rng.choice(ready) if rng else ready[0]
         start = self.table.position(partition)
-        bus.deliver(self.table.apply(partition, bus.registry[partition][start:start + batch], self))
+        self.table.apply(partition, bus.registry[partition][start:start + batch], self)
         for task in self:
             task.commit()
         self.table.commit()
+        bus.send(self)
         return True
 
     def close(self) -> None:
@@ -178,9 +219,7 @@ def drain(bus: MemoryBus, tasks: Partitions, batch: int = 64, seed: int = 0, vie
         if task is None:
             tasks.read_registry(bus, rng.randint(1, batch), rng)
             continue
-        records = bus.logs[task.partition][task.position:task.position + rng.randint(1, batch)]
-        bus.deliver(task.process(records))
-        task.commit()
+        bus.step(task, bus.logs[task.partition][task.position:task.position + rng.randint(1, batch)])
 
 
 def run_partitioned(lines: list[bytes], state: Path, settings: Settings, partitions: int, seed: int) -> MemoryBus:

@@ -99,15 +99,12 @@ def test_a_lost_store_is_rebuilt_silently_from_the_topic(city, tmp_path: Path) -
     bus.publish(lines, SETTINGS)
     tasks = open_tasks(bus, tmp_path / "a", SETTINGS)
     for task in tasks:  # about half of each partition, delivered and committed
-        half = len(bus.logs[task.partition]) // 2
-        bus.deliver(task.process(bus.logs[task.partition][:half]))
-        task.commit()
+        bus.step(task, bus.logs[task.partition][:len(bus.logs[task.partition]) // 2])
     delivered = {t.partition: t.position for t in tasks}
     tasks.close()
     fresh = open_tasks(bus, tmp_path / "b", SETTINGS)  # another worker, no local state
     for task in fresh:
-        start, resend = task.resume(delivered[task.partition])
-        assert start == 0 and resend == []
+        assert (task.position, task.emit_from, task.outbox) == (0, delivered[task.partition], [])
     drain(bus, fresh, seed=5)
     for task in fresh:
         assert task.progress.silent == delivered[task.partition]
@@ -122,21 +119,17 @@ def test_a_stale_store_catches_up_silently_to_what_another_owner_delivered(city,
     bus.publish(lines, SETTINGS)
     mine = open_tasks(bus, tmp_path / "mine", SETTINGS)
     for task in mine:  # a third of each partition, then the partitions move away
-        bus.deliver(task.process(bus.logs[task.partition][: len(bus.logs[task.partition]) // 3]))
-        task.commit()
+        bus.step(task, bus.logs[task.partition][: len(bus.logs[task.partition]) // 3])
     stale = {t.partition: t.position for t in mine}
     mine.close()
     theirs = open_tasks(bus, tmp_path / "theirs", SETTINGS)  # the other worker rebuilds, goes on to 2/3
     for task in theirs:
-        task.resume(stale[task.partition])
-        bus.deliver(task.process(bus.logs[task.partition][: 2 * len(bus.logs[task.partition]) // 3]))
-        task.commit()
+        bus.step(task, bus.logs[task.partition][: 2 * len(bus.logs[task.partition]) // 3])
     delivered = {t.partition: t.position for t in theirs}
     theirs.close()
     mine = open_tasks(bus, tmp_path / "mine", SETTINGS)  # back home, with the old stores
     for task in mine:
-        start, resend = task.resume(delivered[task.partition])
-        assert start == stale[task.partition] < delivered[task.partition] and resend == []
+        assert stale[task.partition] == task.position < task.emit_from == delivered[task.partition]
     drain(bus, mine, seed=2)
     for task in mine:
         assert task.progress.silent == delivered[task.partition] - stale[task.partition]
@@ -145,19 +138,17 @@ def test_a_stale_store_catches_up_silently_to_what_another_owner_delivered(city,
 
 
 def test_outputs_of_a_batch_lost_before_commit_are_delivered_again(city, tmp_path: Path) -> None:
-    """Crash after processing, before delivery: the same store resumes at its last commit."""
+    """Crash after processing, before the commit: the same store resumes at its last commit."""
     lines, reference = city
     bus = MemoryBus(2)
     bus.publish(lines, SETTINGS)
     tasks = open_tasks(bus, tmp_path, SETTINGS)
     for task in tasks:
-        task.process(bus.logs[task.partition][:500])  # outputs dropped, no commit: a crash
+        task.process(bus.logs[task.partition][:500])  # no commit: a crash
     tasks.close()
     tasks = open_tasks(bus, tmp_path, SETTINGS)
     for task in tasks:
-        start, resend = task.resume(None)
-        assert start == task.position < 500  # the last commit (retention commits on its way, with the outbox)
-        bus.deliver(resend)
+        assert task.position < 500  # the last commit (retention commits on its way, with the outbox)
     drain(bus, tasks, seed=9)
     tasks.close()
     _check(bus, reference)
@@ -172,10 +163,10 @@ def test_outbox_written_mid_batch_is_resent_after_a_crash(tmp_path: Path) -> Non
     assert outputs
     tasks[0].store.commit()  # as the engine's retention would, mid-stream; then the worker dies
     tasks.close()
+    assert not bus.topics
     tasks = open_tasks(bus, tmp_path, SETTINGS)
-    start, resend = tasks[0].resume(None)
-    assert start == len(bus.logs[0])
-    assert resend == outputs
+    assert tasks[0].position == len(bus.logs[0])
+    assert sorted(value for values in bus.topics.values() for value in values) == sorted(o.value for o in outputs)
     tasks.close()
 
 
