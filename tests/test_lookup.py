@@ -253,7 +253,7 @@ def test_the_public_answer_names_no_case_exposure_or_person(ask):
         assert not any(name in text for name in ("case_id", "person_id", "trip_id"))
         assert {key for ride in shown["aboard"] for key in ride} <= {
             "kind", "service", "carriage", "seat", "board_station", "alight_station", "board_time", "alight_time",
-            "published_by", "run_departure", "your_level", "why"}
+            "published_by", "run_departure", "your_level", "why", "rides_kept"}
 
 
 def test_the_public_answer_says_how_the_question_was_read(ask):
