@@ -75,7 +75,7 @@ def test_service_numbers_read_in_their_stored_form(text, mode, read):
 
 @pytest.mark.parametrize(("text", "told"), [
     ("L14", "service: 'L14' is neither a flight number"),
-    ("3U8633", "service: '3U8633' is neither a flight number"),
+    ("1461", "service: '1461' is neither a flight number"),  # a plain-digit train
     ("G12345", "service: 'G12345' is neither a flight number"),
     ("MU5101\x07", "service: 'MU5101\\x07' is neither a flight number"),
     (" ", "service: ' ' is neither a flight number"),
