@@ -73,6 +73,13 @@ class RegistrySettings:
     subdistricts: str = ""  # a CSV with a ``code`` column; "" is the shipped Shanghai list
 
 
+@dataclass(frozen=True, slots=True)
+class IntakeSettings:
+    """How ``tracer run`` reads a line written in a non-canonical form (tracer/intake.py)."""
+
+    rewrite_noncanonical: bool = True  # rewrite it (a warning says how); False: reject it
+
+
 COLORS = ("green", "yellow", "red")  # health status colours, mildest first (docs/rules.md)
 
 
@@ -150,6 +157,7 @@ class Settings:
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     status: StatusSettings = field(default_factory=StatusSettings)
+    intake: IntakeSettings = field(default_factory=IntakeSettings)
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
