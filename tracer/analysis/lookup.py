@@ -28,6 +28,7 @@ from typing import Any
 
 from graph.keys import EXPOSURE, EXPOSURES, META, PROBES, RIDERS, WATERMARK, exposure_key, group, key_parts, service_day
 from graph.store import SEP, Store
+from tracer import canonical
 from tracer.analysis.export import shown
 from tracer.analysis.queries import rides_on, source
 from tracer.analysis.question import Question, clock
@@ -44,6 +45,9 @@ METRO_RUN = re.compile(r"(L[0-9]+)-([0-9]{8})-([0-9]{2})([0-9]{2})")
 # An asker who gives no alight time rode at most this long after their latest board time: no metro
 # ride in Shanghai takes two hours end to end (docs/rules.md, "Same-trip lookup").
 LONGEST_RIDE = 2 * 3600 * 1_000_000
+# How far from the asker's boarding window a run may have been seen at their station (a rider
+# boarding or alighting there) and still be the run they boarded: a train stands a minute or two.
+STATION_SLACK = 2 * 60 * 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +138,8 @@ def asked(question: Question) -> str:
     """``flight MU5101``, or ``a run of metro line L2 boarded 08:00-08:20``."""
     if question.line is None:
         return f"{question.mode} {shown(question.service or '')}"
-    return f"a run of metro line {question.line} boarded {boarded(question)}"
+    at = f" at {shown(question.station)}" if question.station is not None else ""
+    return f"a run of metro line {question.line} boarded{at} {boarded(question)}"
 
 
 def boarded(question: Question) -> str:
@@ -174,7 +179,39 @@ def _line_rides(store: Store, rules: RuleSettings, question: Question) -> list[t
         if fits(ride):
             probes.append((key[len(base) :].split(SEP, 2)[1], ride))
     exposures = published(store, group(EXPOSURES, question.date, "metro") + question.line + "-")
-    return [(src, ride) for src, ride in _sources(store, rules, probes, exposures) if fits(ride)]
+    found = [(src, ride) for src, ride in _sources(store, rules, probes, exposures) if fits(ride)]
+    return _at_station(store, question, found, first, last) if question.station is not None else found
+
+
+def _at_station(
+    store: Store, question: Question, found: list[tuple[Source, Trip]], first: int, last: int
+) -> list[tuple[Source, Trip]]:
+    """``found`` without the runs that were elsewhere when the asker boarded at their station: a
+    run seen at that station that day (a rider, or the case, boarded or alighted there: station
+    names compared in ``canonical.station``'s form), but never within ``STATION_SLACK`` of the
+    boarding window. A run never seen there is kept: nothing says it was not there."""
+    names: dict[str, str] = {}
+
+    def stops(rides: Iterable[Trip]) -> list[int]:
+        """When ``rides`` boarded or alighted at the asker's station."""
+        found = []
+        for ride in rides:
+            for moment, name in ((ride.board, ride.board_station), (ride.alight, ride.alight_station)):
+                if name is not None and abs(moment) < FAR:
+                    if name not in names:
+                        names[name] = canonical.station(name)
+                    if names[name] == question.station:
+                        found.append(moment)
+        return found
+
+    seen = {}
+    for service in {ride.service for _, ride in found}:
+        riders = store.scan(group(RIDERS, service_day(question.date, "metro", service)))
+        seen[service] = stops(decode_trip(value) for _, value in riders)
+        seen[service] += stops(ride for _, ride in found if ride.service == service)
+    low, high = first - STATION_SLACK, last + STATION_SLACK
+    return [(src, ride) for src, ride in found
+            if not seen[ride.service] or any(low <= moment <= high for moment in seen[ride.service])]
 
 
 def _moment(day: str, minute: int, rules: RuleSettings) -> int:

@@ -30,6 +30,8 @@ def public_answer(answer: Answer, rules: RuleSettings) -> dict[str, Any]:
     }
     if question.alighted is not None:
         read["alight_time"] = clock(question.alighted)
+    if question.station is not None:
+        read["station"] = question.station
     return {"question": read, "answer": summary(answer), "known_service": answer.known,
             "rides_kept": answer.rides_kept, "aboard": aboard}
 

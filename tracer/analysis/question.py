@@ -40,7 +40,8 @@ _MODES = {"flight": "flight", "plane": "flight", "航班": "flight", "飞机": "
 class Question:
     """One lookup question in the form the store keeps. Either ``service`` (a flight or train
     number, or a metro run id as stored) or, for the metro, ``line`` (``L2``) with ``boarded``:
-    the window of minutes of the day in which the asker boarded, and ``alighted`` when given."""
+    the window of minutes of the day in which the asker boarded, ``alighted`` and ``station`` (where
+    they boarded, ``canonical.station``'s form) when given."""
 
     date: str
     mode: str
@@ -50,6 +51,7 @@ class Question:
     line: str | None = None
     boarded: tuple[int, int] | None = None
     alighted: int | None = None
+    station: str | None = None
 
 
 def read_question(
@@ -61,12 +63,13 @@ def read_question(
     line: str | None = None,
     board_time: str | None = None,
     alight_time: str | None = None,
+    station: str | None = None,
 ) -> Question:
     """The question in the store's form, or InputError naming the field and what it expected."""
     day = read_date(date)
     asked_mode = read_mode(mode) if mode is not None else None
     place = {"carriage": read_carriage(carriage), "seat": read_seat(seat)}
-    if line is not None or board_time is not None or alight_time is not None:
+    if line is not None or board_time is not None or alight_time is not None or station is not None:
         if service is not None or asked_mode not in (None, "metro"):
             raise InputError("line: a metro line is asked with a line and a board time, not with a service or mode")
         if line is None or board_time is None:
@@ -75,7 +78,9 @@ def read_question(
         alighted = read_clock(alight_time, "alight time") if alight_time is not None else None
         if alighted is not None and alighted < boarded[0]:
             raise InputError(f"alight time: {_show(alight_time)} is before the board time {_show(board_time)}")
-        return Question(day, "metro", line=read_line(line), boarded=boarded, alighted=alighted, **place)
+        boarding = read_station(station) if station is not None else None
+        return Question(day, "metro", line=read_line(line), boarded=boarded, alighted=alighted, station=boarding,
+                        **place)
     if service is None:
         raise InputError("service: expected a flight or train number (e.g. MU5101, G1234), or a metro line and time")
     found_mode, number = read_service(service, asked_mode)
@@ -121,6 +126,14 @@ def read_line(text: str) -> str:
     if not found:
         raise InputError(f"line: expected a metro line like 2, L2 or 2号线, got {_show(text)}")
     return f"L{found[1]}"
+
+
+def read_station(text: str) -> str:
+    """A boarding station in ``canonical.station``'s form (``人民广场站`` -> ``人民广场``)."""
+    name = canonical.station(text)
+    if not name or not name.isprintable() or len(name) > 64:
+        raise InputError(f"station: expected a station name like 人民广场, got {_show(text)}")
+    return name
 
 
 def read_carriage(text: str | None) -> str | None:
