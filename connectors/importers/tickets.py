@@ -7,7 +7,8 @@ riders of one carriage meet only where their journeys overlap (docs/rules.md, "T
 
 The ticket's date is the day the rider boarded (as 12306 prints it): a rider boarding an overnight
 train after midnight holds a ticket dated the day after the train's service date, so the run is
-the one of that date or of the day before that leaves the boarding station on the ticket's date.
+the one of that date or of the day before that leaves the boarding station on the ticket's date
+(else, for an export dated by service date, the run of the ticket's date).
 
 Seats and berths (docs/import.md, "Rail tickets"): ``seat_type`` (二等座, 硬座, 硬卧, 软卧, ... or
 ``seat`` / ``hard_sleeper`` / ``soft_sleeper``; blank: a seat) gives the berth. A sleeper's berth
@@ -60,8 +61,7 @@ def ticket_trip(row: dict[str, str], timetable: Timetable, person_id: Callable[[
     person = person_id(row["id_type"].strip(), row["id_number"].strip())
     record: dict[str, Any] = {
         "type": "trip",
-        "trip_id": "ticket:" + hashlib.sha256(f"{person}\x1f{run.service}\x1f{run.date}\x1f{board}".encode())
-        .hexdigest()[:20],
+        "trip_id": _trip_id(person, run.service, run.date, board, carriage, seat),
         "person_id": person,
         "mode": "train",
         "service": run.service,
@@ -93,19 +93,27 @@ def _run(timetable: Timetable, number: str, day: str, board_name: str, alight_na
     runs = [run for run in (timetable.train(day, number), timetable.train(previous, number)) if run is not None]
     if not runs:
         raise Problem(f"train {number} does not run on {day} (nor overnight from the day before)")
-    for run in runs:
-        board = run.position(board_key)  # type: ignore[arg-type]
-        if board is None:
-            continue
-        if run.date != day and format_time(run.depart[board] * 1_000_000, timetable.zone)[:10] != day:
-            continue  # the day before's run left this station before the ticket's date
-        alight = run.position(alight_key)  # type: ignore[arg-type]
-        if alight is None:
-            raise Problem(f"station {alight_name.strip()[:40]!r} is not a stop of {number} on {run.date}")
-        if alight <= board:
-            raise Problem(f"alighting station {alight_name.strip()[:40]!r} is not after the boarding station")
-        return run, board, alight
-    raise Problem(f"station {board_name.strip()[:40]!r} is not a stop of {number} on {day}")
+    stops = [(run, run.position(board_key)) for run in runs]  # type: ignore[arg-type]
+    stops = [(run, board) for run, board in stops if board is not None]
+    if not stops:
+        raise Problem(f"station {board_name.strip()[:40]!r} is not a stop of {number} on {day}")
+    leaving = [(run, board) for run, board in stops if _local_day(run.depart[board], timetable) == day]
+    run, board = (leaving or [(run, board) for run, board in stops if run.date == day] or stops)[0]
+    alight = run.position(alight_key)  # type: ignore[arg-type]
+    if alight is None:
+        raise Problem(f"station {alight_name.strip()[:40]!r} is not a stop of {number} on {run.date}")
+    if alight <= board:
+        raise Problem(f"alighting station {alight_name.strip()[:40]!r} is not after the boarding station")
+    return run, board, alight
+
+
+def _trip_id(*parts: object) -> str:
+    """Stable over re-imports of the same ticket, so a re-import replaces rather than adds."""
+    return "ticket:" + hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:20]
+
+
+def _local_day(moment: int, timetable: Timetable) -> str:
+    return format_time(moment * 1_000_000, timetable.zone)[:10]
 
 
 def _seat(text: str) -> str | None:
