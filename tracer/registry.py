@@ -46,14 +46,36 @@ class Subdistricts:
 
 @cache  # read once per process: every Kafka partition of a worker shares it
 def _codes(path: str) -> frozenset[str]:
+    return parse_codes(*_read_list(path))
+
+
+def names(settings: Settings) -> dict[str, tuple[str, ...]]:
+    """The codes of each subdistrict name in the list's optional ``name`` column (``外滩街道``), in
+    code order: `tracer import registry` reads homes given by name, and a name two codes share is
+    ambiguous. Empty when the list has no names."""
+    return _names(settings.registry.subdistricts)
+
+
+@cache
+def _names(path: str) -> dict[str, tuple[str, ...]]:
+    text = _read_list(path)[0]
+    codes = _codes(path)  # checks the list first
+    found: dict[str, set[str]] = {}
+    for row in csv.DictReader(line for line in text.splitlines() if not line.startswith("#")):
+        if row.get("name") and row.get("code") in codes:
+            found.setdefault(row["name"].strip(), set()).add(row["code"])
+    return {name: tuple(sorted(listed)) for name, listed in found.items()}
+
+
+def _read_list(path: str) -> tuple[str, str]:
+    """The text of the list ``path`` names (\"\": the shipped one) and how to name it in errors."""
     origin = path or f"tracer/{SHIPPED}"
     shipped = resources.files("tracer").joinpath(SHIPPED)
     try:
         data = read_small_file(path, _MAX_LIST_BYTES, SETTING) if path else shipped.read_bytes()
-        text = data.decode("utf-8-sig")  # a list saved by a spreadsheet starts with a byte-order mark
+        return data.decode("utf-8-sig"), origin  # a list saved by a spreadsheet starts with a byte-order mark
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{SETTING}: cannot read {origin}: {exc}") from exc
-    return parse_codes(text, origin)
 
 
 def parse_codes(text: str, origin: str) -> frozenset[str]:
