@@ -17,6 +17,7 @@ timetable read halfway would make every ticket on the lost trains look unknown.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import re
@@ -31,6 +32,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from connectors.importers.base import Context
 from tracer.errors import InputError
 
 DEFAULT_ZONE = "Asia/Shanghai"
@@ -168,6 +170,16 @@ class Timetable:
 
     def patterns(self, day: str, line: str) -> list[Pattern]:
         return self._lines.get((day, line), [])
+
+
+def add_timetable_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--timetable", required=True, type=Path, metavar="GTFS",
+                        help="the operator's GTFS timetable: a folder or a zip (docs/import.md, \"GTFS\")")
+
+
+def timetable_of(context: Context) -> Timetable:
+    """The timetable an import was given (``--timetable``)."""
+    return read_timetable(context.options.timetable)
 
 
 def read_timetable(path: str | Path) -> Timetable:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connectors.importers import manifest, registry
+from connectors.importers import carriage, manifest, registry, taps, tickets
 from connectors.importers.base import Kind
 
 KINDS: dict[str, Kind] = {
@@ -10,5 +10,8 @@ KINDS: dict[str, Kind] = {
     for kind in (
         registry.KIND,
         manifest.KIND,
+        tickets.KIND,
+        taps.KIND,
+        carriage.KIND,
     )
 }

@@ -24,15 +24,19 @@ import re
 import unicodedata
 from collections.abc import Callable
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
-from connectors.importers.gtfs import Run, Timetable
-from connectors.importers.taps import Problem
+from connectors.importers.base import Context, Events, Kind, Record
+from connectors.importers.gtfs import Run, Timetable, add_timetable_argument, timetable_of
+from connectors.importers.identity import read_kind
+from connectors.importers.report import Rejected
 from tracer.analysis.question import read_carriage, read_date, read_service
 from tracer.errors import InputError
 from tracer.events import format_time
 
-REQUIRED = ("train", "date", "carriage", "seat", "board_station", "alight_station", "id_type", "id_number")
+REQUIRED = ("train", "date", "carriage", "board_station", "alight_station", "id_type", "id_number")
+OPTIONAL = ("seat", "seat_type")
 SEALED_CLASSES = ("G", "D", "C")  # high-speed classes: sealed carriages; the rest have open bays
 PLACES = {"soft_sleeper": 4, "hard_sleeper": 6}  # berths per compartment (soft) or bay (hard)
 SEAT_BAY = 6  # facing seats per bay on a train that is not sealed
@@ -43,44 +47,68 @@ _BERTH_WORDS = re.compile(r"(?:号)?(?:上铺|中铺|下铺|上|中|下|铺|号)
 _NUMBER = re.compile(r"0*([0-9]{1,3})")
 
 
-def ticket_trip(row: dict[str, str], timetable: Timetable, person_id: Callable[[str, str], str]) -> dict[str, Any]:
-    """The trip event of one ticket row, or ``Problem`` saying why there is none."""
-    number = _read(read_service, row["train"].strip(), "train")[1] if row["train"].strip() else None
-    if number is None:
-        raise Problem("no train number")
-    day = _read(read_date, row["date"], None) if row["date"].strip() else None
-    if day is None:
-        raise Problem("no date")
-    run, board, alight = _run(timetable, number, day, row["board_station"], row["alight_station"])
-    carriage = _read(read_carriage, row["carriage"], None) if row["carriage"].strip() else None
-    berth = BERTHS.get((row.get("seat_type") or "seat").strip().lower())
-    if berth is None:
-        raise Problem(f"seat_type {row['seat_type'][:40]!r} is not a known seat or berth class")
-    seat = _seat(row["seat"])
-    sealed = number.startswith(SEALED_CLASSES)
-    person = person_id(row["id_type"].strip(), row["id_number"].strip())
-    record: dict[str, Any] = {
-        "type": "trip",
-        "trip_id": _trip_id(person, run.service, run.date, board, carriage, seat),
-        "person_id": person,
-        "mode": "train",
-        "service": run.service,
-        "date": run.date,
-        "board_time": format_time(run.depart[board] * 1_000_000, timetable.zone),
-        "alight_time": format_time(run.arrive[alight] * 1_000_000, timetable.zone),
-        "carriage": carriage,
-        "seat": seat,
-        "board_station": run.names[board],
-        "alight_station": run.names[alight],
-    }
-    if berth != "seat":
-        record["berth"] = berth
-    unit = _unit(seat, PLACES.get(berth, SEAT_BAY if not sealed else 0))
-    if unit is not None:
-        record["compartment"] = unit
-    if not sealed:
-        record["sealed"] = False
-    return {key: value for key, value in record.items() if value is not None}
+class Tickets:
+    """Ticket rows to trip events. A day's export repeats a few thousand (train, date, stations)
+    and seat labels: each is read and timed once (cached), so a row costs its rider's id and its
+    output line."""
+
+    def __init__(self, context: Context) -> None:
+        self.timetable, self._ids = timetable_of(context), context.person_ids
+        self._ride = lru_cache(maxsize=1 << 16)(self._read_ride)
+        self._place = lru_cache(maxsize=1 << 16)(self._read_place)
+
+    def row(self, row: Record, line: int) -> Events:
+        """The trip event of one ticket row, or ``Rejected`` saying why there is none."""
+        ride = self._ride(row["train"], row["date"], row["board_station"], row["alight_station"])
+        if isinstance(ride, str):
+            raise Rejected(ride)
+        place = self._place(row["carriage"], row["seat"], row["seat_type"], ride["service"][:1])
+        if isinstance(place, str):
+            raise Rejected(place)
+        person = self._ids.person_id(read_kind(row["id_type"]), row["id_number"])
+        trip_id = _trip_id(person, ride["service"], ride["date"], ride["board_station"], *place.values())
+        return [{"type": "trip", "trip_id": trip_id, "person_id": person, **ride, **place}]
+
+    def end(self) -> None:
+        """Nothing is held."""
+
+    def _read_ride(self, train: str, day: str, board: str, alight: str) -> dict[str, Any] | str:
+        """The ride's fields that come from the timetable, or why there are none."""
+        try:
+            if not train.strip():
+                raise Rejected("no train number")
+            number = _read(read_service, train.strip(), "train")[1]
+            if not day.strip():
+                raise Rejected("no date")
+            run, first, last = _run(self.timetable, number, _read(read_date, day, None), board, alight)
+        except Rejected as problem:
+            return str(problem)
+        zone = self.timetable.zone
+        ride = {"mode": "train", "service": run.service, "date": run.date,
+                "board_time": format_time(run.depart[first] * 1_000_000, zone),
+                "alight_time": format_time(run.arrive[last] * 1_000_000, zone),
+                "board_station": run.names[first], "alight_station": run.names[last]}
+        if not number.startswith(SEALED_CLASSES):
+            ride["sealed"] = False
+        return ride
+
+    @staticmethod
+    def _read_place(carriage_text: str, seat_text: str, seat_type: str, train_class: str) -> dict[str, Any] | str:
+        """carriage, seat, berth and compartment (those known), or why they cannot be read."""
+        try:
+            carriage = _read(read_carriage, carriage_text, None) if carriage_text.strip() else None
+            seat = _seat(seat_text)
+        except Rejected as problem:
+            return str(problem)
+        berth = BERTHS.get(seat_type.strip().lower() or "seat")
+        if berth is None:
+            return f"seat_type {seat_type[:40]!r} is not a known seat or berth class"
+        sealed = train_class in SEALED_CLASSES
+        place: dict[str, Any] = {"carriage": carriage, "seat": seat}
+        if berth != "seat":
+            place["berth"] = berth
+        place["compartment"] = _unit(seat, PLACES.get(berth, 0 if sealed else SEAT_BAY))
+        return {key: value for key, value in place.items() if value is not None}
 
 
 def _run(timetable: Timetable, number: str, day: str, board_name: str, alight_name: str) -> tuple[Run, int, int]:
@@ -88,22 +116,22 @@ def _run(timetable: Timetable, number: str, day: str, board_name: str, alight_na
     board_key, alight_key = timetable.station(board_name), timetable.station(alight_name)
     for station, name in ((board_key, board_name), (alight_key, alight_name)):
         if station is None:
-            raise Problem(f"station {name.strip()[:40]!r} is not in the timetable")
+            raise Rejected(f"station {name.strip()[:40]!r} is not in the timetable")
     previous = (date.fromisoformat(day) - timedelta(days=1)).isoformat()
     runs = [run for run in (timetable.train(day, number), timetable.train(previous, number)) if run is not None]
     if not runs:
-        raise Problem(f"train {number} does not run on {day} (nor overnight from the day before)")
+        raise Rejected(f"train {number} does not run on {day} (nor overnight from the day before)")
     stops = [(run, run.position(board_key)) for run in runs]  # type: ignore[arg-type]
     stops = [(run, board) for run, board in stops if board is not None]
     if not stops:
-        raise Problem(f"station {board_name.strip()[:40]!r} is not a stop of {number} on {day}")
+        raise Rejected(f"station {board_name.strip()[:40]!r} is not a stop of {number} on {day}")
     leaving = [(run, board) for run, board in stops if _local_day(run.depart[board], timetable) == day]
     run, board = (leaving or [(run, board) for run, board in stops if run.date == day] or stops)[0]
     alight = run.position(alight_key)  # type: ignore[arg-type]
     if alight is None:
-        raise Problem(f"station {alight_name.strip()[:40]!r} is not a stop of {number} on {run.date}")
+        raise Rejected(f"station {alight_name.strip()[:40]!r} is not a stop of {number} on {run.date}")
     if alight <= board:
-        raise Problem(f"alighting station {alight_name.strip()[:40]!r} is not after the boarding station")
+        raise Rejected(f"alighting station {alight_name.strip()[:40]!r} is not after the boarding station")
     return run, board, alight
 
 
@@ -121,7 +149,7 @@ def _seat(text: str) -> str | None:
     plain = re.sub(r"\s", "", unicodedata.normalize("NFKC", text)).upper()
     plain = _BERTH_WORDS.sub("", plain) or plain
     if len(plain) > 16 or not plain.isprintable():
-        raise Problem(f"seat {text[:40]!r} is not a seat or berth label")
+        raise Rejected(f"seat {text[:40]!r} is not a seat or berth label")
     return plain or None
 
 
@@ -135,4 +163,15 @@ def _read(reader: Callable[..., Any], text: str, mode: str | None) -> Any:
     try:
         return reader(text, mode) if mode is not None else reader(text)
     except InputError as exc:
-        raise Problem(str(exc)) from None
+        raise Rejected(str(exc)) from None
+
+
+KIND = Kind(
+    name="tickets",
+    help="rail tickets (train, date, carriage, seat, stations, ID) -> train trips timed by a GTFS --timetable",
+    what="a rail ticket export",
+    required=REQUIRED,
+    optional=OPTIONAL,
+    start=Tickets,
+    arguments=add_timetable_argument,
+)
