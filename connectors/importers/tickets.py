@@ -126,7 +126,10 @@ def _run(timetable: Timetable, number: str, day: str, board_name: str, alight_na
     if not stops:
         raise Rejected(f"station {board_name.strip()[:40]!r} is not a stop of {number} on {day}")
     leaving = [(run, board) for run, board in stops if _local_day(run.depart[board], timetable) == day]
-    run, board = (leaving or [(run, board) for run, board in stops if run.date == day] or stops)[0]
+    chosen = leaving or [(run, board) for run, board in stops if run.date == day]
+    if not chosen:
+        raise Rejected(f"train {number} does not leave {board_name.strip()[:40]!r} on {day}")
+    run, board = chosen[0]
     alight = run.position(alight_key)  # type: ignore[arg-type]
     if alight is None:
         raise Rejected(f"station {alight_name.strip()[:40]!r} is not a stop of {number} on {run.date}")
