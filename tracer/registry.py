@@ -12,6 +12,7 @@ they route the same way whatever runs them.
 from __future__ import annotations
 
 import csv
+import re
 from functools import cache
 from importlib import resources
 
@@ -21,6 +22,7 @@ from tracer.settings import Settings, read_small_file
 
 SHIPPED = "data/shanghai_subdistricts.csv"  # in the tracer package
 SETTING = "registry.subdistricts"
+NAME_SUFFIX = re.compile(r"(?:街道办事处|街道|镇|乡)$")  # 外滩街道 is also written 外滩
 _MAX_LIST_BYTES = 16 << 20  # a country's township codes are well under 1 MiB
 
 
@@ -50,8 +52,9 @@ def _codes(path: str) -> frozenset[str]:
 
 
 def names(settings: Settings) -> dict[str, tuple[str, ...]]:
-    """The codes of each subdistrict name in the list's optional ``name`` column (``外滩街道``), in
-    code order: `tracer import registry` reads homes given by name, and a name two codes share is
+    """The codes of each subdistrict name in the list's optional ``name`` column, in code order, as
+    people write it: whole (``外滩街道``) or without its 街道/镇/乡 suffix (``外滩``). `tracer import
+    registry` reads homes given by name; a name two codes share (``虹桥``: 虹桥街道 and 虹桥镇) is
     ambiguous. Empty when the list has no names."""
     return _names(settings.registry.subdistricts)
 
@@ -62,8 +65,10 @@ def _names(path: str) -> dict[str, tuple[str, ...]]:
     codes = _codes(path)  # checks the list first
     found: dict[str, set[str]] = {}
     for row in csv.DictReader(line for line in text.splitlines() if not line.startswith("#")):
-        if row.get("name") and row.get("code") in codes:
-            found.setdefault(row["name"].strip(), set()).add(row["code"])
+        name = (row.get("name") or "").strip()
+        if name and row.get("code") in codes:
+            for written in {name, NAME_SUFFIX.sub("", name) or name}:
+                found.setdefault(written, set()).add(row["code"])
     return {name: tuple(sorted(listed)) for name, listed in found.items()}
 
 

@@ -12,17 +12,15 @@ person events. A repeat of an earlier row (same person, same home) is reported a
 
 from __future__ import annotations
 
-import re
 import unicodedata
 
 from connectors.importers.base import Context, Events, Kind, Record
 from connectors.importers.identity import read_kind
 from connectors.importers.report import Rejected
 from tracer.events import SUBDISTRICT_CODE
-from tracer.registry import Subdistricts, names
+from tracer.registry import NAME_SUFFIX, Subdistricts, names
 
 REQUIRED = ("id_type", "id_number", "subdistrict")
-_SUFFIX = re.compile(r"(?:街道办事处|街道|镇|乡)$")
 
 
 class Homes:
@@ -30,11 +28,7 @@ class Homes:
 
     def __init__(self, context: Context) -> None:
         self._codes = Subdistricts.load(context.settings).codes
-        by_name: dict[str, set[str]] = {}
-        for name, codes in names(context.settings).items():
-            for key in {name, _SUFFIX.sub("", name)}:
-                by_name.setdefault(key, set()).update(codes)
-        self._names = by_name
+        self._names = names(context.settings)
         self._seen: dict[str, str] = {}
 
     def code(self, text: str) -> str:
@@ -51,7 +45,7 @@ class Homes:
             return plain
         if not plain:
             raise Rejected("no subdistrict")
-        codes = self._names.get(plain) or self._names.get(_SUFFIX.sub("", plain))
+        codes = self._names.get(plain) or self._names.get(NAME_SUFFIX.sub("", plain))
         if not codes:
             raise Rejected("subdistrict name not in the subdistrict list (registry.subdistricts)")
         if len(codes) > 1:
