@@ -14,38 +14,59 @@ from __future__ import annotations
 
 import csv
 import io
-import random
 import zipfile
-from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
+import orjson
+
 from tracer.simulate.clock import hhmm
+from tracer.simulate.feeds import FeedFile, Feeds
+from tracer.simulate.feeds.documents import document
+from tracer.simulate.feeds.messy import BAD_NUMBER, Mangler, miscounted, stranger, tally, write_csv
 from tracer.simulate.schedule import Schedule
 
+TIMETABLE, TICKETS, TAPS, CODES = "gtfs.zip", "tickets.csv", "taps.csv", "carriage-codes.csv"
 TAP_WALK_SECONDS = 60  # gate to platform and back: the importers' default walk_seconds
 MAX_WAIT_SECONDS = 240  # on the platform, before the run the rider took
 TURNAROUND_MINUTES = 10  # a train set's rest between two runs
+BROKEN_EVERY = 1000  # rows between two rows of each broken kind
 ZONE = "Asia/Shanghai"
 CHINESE = {"Shanghai Hongqiao": "上海虹桥", "Shanghai": "上海", "Shanghai South": "上海南", "Suzhou": "苏州",
            "Nanjing": "南京", "Nanjing South": "南京南", "Hangzhou East": "杭州东", "Beijing South": "北京南"}
 SEAT_TYPES = {("seat", True): "二等座", ("seat", False): "硬座", ("hard_sleeper", False): "硬卧",
               ("soft_sleeper", True): "动卧", ("soft_sleeper", False): "软卧"}
-ID_TYPE = "1"  # 二代居民身份证, as 12306 codes it
+TICKET_HEADER = ("train", "date", "carriage", "seat", "seat_type", "board_station", "alight_station", "id_type",
+                 "id_number")
 _SHANGHAI = timezone(timedelta(hours=8))  # the simulator's clock (tracer/simulate/clock.py)
 
 
-def write_gtfs(path: Path, schedule: Schedule, start: str, days: int) -> None:
-    """The metro lines and the trains as a GTFS zip, every day of the span the same."""
-    first = datetime.fromisoformat(start)
-    last = first + timedelta(days=days)
+def card(person: str) -> str:
+    """The transport card of a simulated person (``SPTC0000000012``): one each, never a document."""
+    return f"SPTC{person[0]}{int(person[1:]):09d}"
+
+
+def rides(feeds: Feeds, mode: str) -> list[dict[str, Any]]:
+    """The rides of ``mode`` as the engine keeps them: a correction (same trip id) in place of the
+    ride it corrects, an id-less ride delivered twice once."""
+    found: dict[Any, dict[str, Any]] = {}
+    for trip in feeds.events("trip"):
+        if trip["mode"] == mode:
+            key = trip.get("trip_id") or orjson.dumps(trip)
+            found.pop(key, None)
+            found[key] = trip
+    return list(found.values())
+
+
+def write_timetable(feeds: Feeds) -> FeedFile:
+    """The metro lines and the trains as a GTFS zip, every day of the clock the same."""
+    first, last = feeds.clock.dates[0], feeds.clock.dates[-1]
     tables: dict[str, list[list[Any]]] = {
         "agency.txt": [["agency_id", "agency_name", "agency_url", "agency_timezone"],
                        ["sim", "tracer simulated city", "https://example.org/", ZONE]],
         "calendar.txt": [["service_id", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
                           "sunday", "start_date", "end_date"],
-                         ["daily", *[1] * 7, first.strftime("%Y%m%d"), last.strftime("%Y%m%d")]],
+                         ["daily", *[1] * 7, first.replace("-", ""), last.replace("-", "")]],
         "stops.txt": [["stop_id", "stop_name"]],
         "routes.txt": [["route_id", "route_short_name", "route_long_name", "route_type"]],
         "trips.txt": [["route_id", "service_id", "trip_id", "trip_short_name", "direction_id"]],
@@ -53,7 +74,7 @@ def write_gtfs(path: Path, schedule: Schedule, start: str, days: int) -> None:
         "translations.txt": [["table_name", "field_name", "language", "translation", "record_id"]],
     }
     stops: dict[str, str] = {}
-    for table in schedule.metro:
+    for table in feeds.schedule.metro:
         line = table.line
         tables["routes.txt"].append([line.name, line.name[1:], f"Line {line.name[1:]}", 1])
         for departure, direction in table.runs:
@@ -63,7 +84,7 @@ def write_gtfs(path: Path, schedule: Schedule, start: str, days: int) -> None:
                 stops.setdefault(name, name)
                 moment = _gtfs_time(departure * 60 + sequence * line.interval)
                 tables["stop_times.txt"].append([trip, moment, moment, name, sequence + 1])
-    for train in schedule.trains:
+    for train in feeds.schedule.trains:
         tables["routes.txt"].append([train.number, train.number, "", 2])
         tables["trips.txt"].append([train.number, "daily", train.number, train.number, 0])
         for sequence, (name, minutes) in enumerate(train.route):
@@ -75,10 +96,11 @@ def write_gtfs(path: Path, schedule: Schedule, start: str, days: int) -> None:
         tables["stops.txt"].append([stop, name])
         if name in CHINESE:
             tables["translations.txt"].append(["stops", "stop_name", "zh", CHINESE[name], stop])
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(feeds.out / TIMETABLE, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, rows in tables.items():
             info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))  # same bytes every time
             archive.writestr(info, _csv(rows), zipfile.ZIP_DEFLATED)
+    return FeedFile("timetable", TIMETABLE, len(tables["stop_times.txt"]) - 1)
 
 
 def _gtfs_time(seconds: int) -> str:
@@ -92,21 +114,35 @@ def _csv(rows: list[list[Any]]) -> str:
     return text.getvalue()
 
 
-def write_tickets(path: Path, trips: Iterable[dict[str, Any]], id_number: Callable[[str], str]) -> int:
-    """One 12306-like row per train passenger ride (crew hold no ticket); returns the rows."""
-    rows = [["train", "date", "carriage", "seat", "seat_type", "board_station", "alight_station", "id_type",
-             "id_number"]]
-    for trip in trips:
-        if trip["mode"] != "train" or trip.get("role") == "crew":
-            continue
-        berth, sealed = trip.get("berth", "seat"), trip.get("sealed", True)
-        seat = trip.get("seat")
-        label = "" if seat is None else seat if berth == "seat" else f"{seat}号铺"
-        rows.append([trip["service"], trip["board_time"][:10], f"{int(trip['carriage']):02d}车", label,
-                     SEAT_TYPES[(berth, sealed)], _station(trip["board_station"]), _station(trip["alight_station"]),
-                     ID_TYPE, id_number(trip["person_id"])])
-    path.write_text(_csv(rows), encoding="utf-8")
-    return len(rows) - 1
+def write_tickets(feeds: Feeds) -> FeedFile:
+    """One 12306-like row per train passenger ride (crew hold no ticket), dated the day the rider
+    boarded, the seat or berth as 12306 prints it; and a few rows broken on purpose."""
+    mangle = Mangler(feeds.rng)
+    rows: list[tuple[str, ...] | str] = []
+    rejected: list[str] = []
+    for number, trip in enumerate(ride for ride in rides(feeds, "train") if ride.get("role") != "crew"):
+        berth, sealed, seat = trip.get("berth", "seat"), trip.get("sealed", True), trip.get("seat")
+        label = "" if seat is None else seat if berth == "seat" else f"{seat}号{'上中下'[int(seat) % 3]}铺"
+        kind, id_number = document(trip["person_id"])
+        row = (mangle.service(trip["service"]), mangle.date(trip["board_time"][:10]), f"{int(trip['carriage']):02d}车",
+               label, SEAT_TYPES[(berth, sealed)], _station(trip["board_station"]), _station(trip["alight_station"]),
+               mangle.kind(kind), mangle.number(id_number))
+        rows.append(row)
+        if number % BROKEN_EVERY == 0:
+            kind, other = stranger(number)
+            rows += [
+                (*row[:6], "火星站", kind, other),
+                ("G9999", *row[1:7], kind, other),
+                (*row[:7], kind, miscounted(other)),
+            ]
+            rejected += ["station '火星站' is not in the timetable",
+                         f"train G9999 does not run on {trip['board_time'][:10]} (nor overnight from the day before)",
+                         BAD_NUMBER]
+            if trip["date"] == trip["board_time"][:10] == trip["alight_time"][:10]:  # leaves both stations that day
+                rows.append((*row[:5], row[6], row[5], kind, other))
+                rejected.append(f"alighting station {row[5]!r} is not after the boarding station")
+    return FeedFile("tickets", TICKETS, write_csv(feeds.out / TICKETS, TICKET_HEADER, rows), tally(rejected),
+                    {"timetable": TIMETABLE})
 
 
 def _station(name: str) -> str:
@@ -114,40 +150,43 @@ def _station(name: str) -> str:
     return CHINESE[name] + "站" if name in CHINESE else name
 
 
-def write_taps(path: Path, trips: Iterable[dict[str, Any]], card: Callable[[str], str], rng: random.Random) -> int:
-    """A tap-in and a tap-out per metro ride, in time order as a gate system exports them."""
+def write_taps(feeds: Feeds) -> FeedFile:
+    """A tap-in and a tap-out per metro ride, in time order as a gate system exports them: the
+    rider taps in a walk and a wait before the run leaves, and out a walk after it arrives."""
     taps = []
-    for trip in trips:
-        if trip["mode"] != "metro":
-            continue
+    rnd = feeds.rng.random
+    for trip in rides(feeds, "metro"):
         line = trip["service"].split("-", 1)[0]
         boards, alights = _seconds(trip["board_time"]), _seconds(trip["alight_time"])
-        tap_in = boards - TAP_WALK_SECONDS - int(rng.random() * MAX_WAIT_SECONDS)
         number = card(trip["person_id"])
-        taps.append((tap_in, number, "in", line, trip["board_station"]))
+        taps.append((boards - TAP_WALK_SECONDS - int(rnd() * MAX_WAIT_SECONDS), number, "in", line,
+                     trip["board_station"]))
         taps.append((alights + TAP_WALK_SECONDS, number, "out", line, trip["alight_station"]))
     taps.sort()
-    rows = [["card", "time", "direction", "line", "station"]]
-    rows += [[number, _local(moment), direction, line, station] for moment, number, direction, line, station in taps]
-    path.write_text(_csv(rows), encoding="utf-8")
-    return len(taps)
+    rows = [(number, _local(moment), direction, line, station) for moment, number, direction, line, station in taps]
+    count = write_csv(feeds.out / TAPS, ("card", "time", "direction", "line", "station"), rows)
+    return FeedFile("taps", TAPS, count, {}, {"timetable": TIMETABLE, "walk_seconds": TAP_WALK_SECONDS,
+                                              "max_wait_seconds": MAX_WAIT_SECONDS})
 
 
-def write_carriage_codes(
-    path: Path, trips: Iterable[dict[str, Any]], schedule: Schedule, card: Callable[[str], str]
-) -> int:
-    """A scan per metro ride with a carriage: the card, the code of its train set and carriage, and
-    the moment the doors closed at the boarding station."""
-    sets = train_sets(schedule)
-    rows = [["card", "code", "time"]]
-    for trip in trips:
-        if trip["mode"] != "metro" or trip.get("carriage") is None:
-            continue
+def write_carriage_codes(feeds: Feeds) -> FeedFile:
+    """A scan per metro ride: the card, the code of its train set and carriage, and the moment the
+    doors closed at the boarding station; its tap-out is in taps.csv."""
+    sets = train_sets(feeds.schedule)
+    rows: list[tuple[str, ...] | str] = []
+    rejected: list[str] = []
+    for number, trip in enumerate(rides(feeds, "metro")):
         line, _, departure = trip["service"].split("-")
-        code = f"{sets[(line, departure)]}:{trip['carriage']}"
-        rows.append([card(trip["person_id"]), code, _local(_seconds(trip["board_time"]))])
-    path.write_text(_csv(rows), encoding="utf-8")
-    return len(rows) - 1
+        row = (card(trip["person_id"]), f"{sets[(line, departure)]}:{trip['carriage']}",
+               _local(_seconds(trip["board_time"])))
+        rows.append(row)
+        if number % BROKEN_EVERY == 0:
+            rows += [(f"SPTCX{number:09d}", sets[(line, departure)], row[2]),
+                     (f"SPTCX{number:09d}", row[1], row[2].replace(" ", "T") + "Z+")]
+            rejected += ["carriage code is not TRAIN_SET:CARRIAGE (nor are train_set and carriage given)",
+                         "time is not 'YYYY-MM-DD HH:MM:SS' (local) nor ISO 8601 with an offset"]
+    count = write_csv(feeds.out / CODES, ("card", "code", "time"), rows)
+    return FeedFile("carriage-codes", CODES, count, tally(rejected), {"taps": TAPS})
 
 
 def train_sets(schedule: Schedule) -> dict[tuple[str, str], str]:
