@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks import batch, city_day, console, console_load, ingest, live, lookup, memory, views
+from benchmarks import batch, city_day, console, console_load, ingest, live, lookup, memory, transit_import, views
 
 
 def main() -> None:
@@ -67,6 +67,7 @@ def main() -> None:
     one.add_argument("--lookups", type=float, default=50.0, help="--load: public lookups a second")
     one.add_argument("--pairs", type=int, default=3, help="--load: trials alone and with the console")
     one.set_defaults(run=lambda args: (console_load if args.load else console).main(args))
+    transit_import.arguments(names.add_parser("transit-import", help=transit_import.HELP))
     args = parser.parse_args()
     args.run(args)
 

@@ -208,7 +208,10 @@ def test_gtfs_times_past_midnight_calendar_exceptions_aliases_and_line_names(tmp
     assert timetable.train("2020-01-16", "G1") is None  # removed by calendar_dates
     assert timetable.station("Nanjing South") == timetable.station("南京南站") == station_key("南京南")
     assert timetable.station("布吉站台1") == timetable.station("布吉")  # a platform is its station
-    runs = [run.service for pattern in timetable.patterns("2020-01-15", "L5") for run in pattern.runs]
+    board, alight = timetable.station("布吉"), timetable.station("草埔")
+    assert board is not None and alight is not None
+    placed = timetable.placed("2020-01-15", "L5", board, alight)
+    runs = [run.service for pattern, _, _ in placed for run in pattern.runs]
     assert sorted(runs) == ["L5-20200115-0800", "L5-20200115-0805", "L5-20200115-0900"]
     assert [line_name(t) for t in ("5", "L5", "Line 5", "5号线", "地铁五号线", "地铁十一号线", "APM")] == [
         "L5", "L5", "L5", "L5", "L5", "L11", None]
@@ -344,3 +347,26 @@ def test_messy_carriage_codes_end_in_report_lines(tmp_path: Path) -> None:
     reasons = " | ".join(report.rejected)
     for expected in ("not TRAIN_SET:CARRIAGE", "time is not", "no card and no id_type"):
         assert expected in reasons
+
+
+def test_a_journey_changing_lines_rides_a_run_of_each_line(tmp_path: Path) -> None:
+    """Line 5 then line 3 at 布吉 (one name, two lines): the second run must leave after the first
+    arrives plus the walk, and reach the exit before the tap-out less the walk."""
+    folder = _gtfs(tmp_path, **{
+        "stops.txt": "stop_id,stop_name\nHB,红岭北\nCS,草埔\nBJ5,布吉\nBJ3,布吉站\nDF,大芬\n",
+        "routes.txt": "route_id,route_short_name,route_type\nL5,5,1\nL3,3号线,1\n",
+        "trips.txt": "route_id,service_id,trip_id\nL5,d,a\nL3,d,b1\nL3,d,b2\nL3,d,b3\n",
+        "stop_times.txt": "trip_id,arrival_time,departure_time,stop_id,stop_sequence\n"
+                          "a,08:00:00,08:00:00,HB,1\na,08:03:00,08:03:00,CS,2\na,08:06:00,08:06:00,BJ5,3\n"
+                          "b1,08:06:30,08:06:30,BJ3,1\nb1,08:10:00,08:10:00,DF,2\n"
+                          "b2,08:08:00,08:08:00,BJ3,1\nb2,08:12:00,08:12:00,DF,2\n"
+                          "b3,08:20:00,08:20:00,BJ3,1\nb3,08:24:00,08:24:00,DF,2\n",
+        "translations.txt": "table_name,field_name,language,translation,record_id\n",
+    })
+    (tmp_path / "taps.csv").write_text("card,time,direction,line,station\nA0001,2020-01-15 07:58:00,in,5,红岭北\n"
+                                       "A0001,2020-01-15 08:15:00,out,3,大芬\n", encoding="utf-8")
+    lines, report = imported("taps", [tmp_path / "taps.csv"], tmp_path / "out.jsonl", timetable=folder)
+    rides = [orjson.loads(line) for line in lines]
+    assert [(r["service"], r["board_station"], r["alight_station"], r["confidence"]) for r in rides] == [
+        ("L5-20200115-0800", "红岭北", "布吉", 1.0), ("L3-20200115-0808", "布吉", "大芬", 1.0)]
+    assert report.written == 2

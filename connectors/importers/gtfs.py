@@ -156,6 +156,10 @@ class Timetable:
         for pattern in patterns.values():
             pattern.seal()
         self._lines = dict(lines)
+        self._placed: dict[tuple[str, str, str, str], list[tuple[Pattern, int, int]]] = {}
+        self.last_arrival = {day: 0 for day in self.dates}  # per service date, its runs' last arrival
+        for run in runs:
+            self.last_arrival[run.date] = max(self.last_arrival[run.date], run.arrive[-1])
         self.network: dict[str, list[tuple[str, ...]]] = defaultdict(list)  # line -> its stop patterns
         for (_, line, stations) in patterns:
             if stations not in self.network[line]:
@@ -168,8 +172,26 @@ class Timetable:
     def train(self, day: str, number: str) -> Run | None:
         return self._trains.get((day, number))
 
-    def patterns(self, day: str, line: str) -> list[Pattern]:
-        return self._lines.get((day, line), [])
+    def placed(self, day: str, line: str, board: str, alight: str) -> list[tuple[Pattern, int, int]]:
+        """(pattern, board position, alight position) of the patterns of ``line`` on ``day`` that
+        stop at ``board`` and later at ``alight``: computed once per leg a feed asks about."""
+        key = (day, line, board, alight)
+        found = self._placed.get(key)
+        if found is None:
+            found = self._placed[key] = [
+                (pattern, first, last)
+                for pattern in self._lines.get((day, line), [])
+                if (first := _index(pattern.stations, board, 0)) is not None
+                and (last := _index(pattern.stations, alight, first + 1)) is not None
+            ]
+        return found
+
+
+def _index(stations: tuple[str, ...], station: str, start: int) -> int | None:
+    try:
+        return stations.index(station, start)
+    except ValueError:
+        return None
 
 
 def add_timetable_argument(parser: argparse.ArgumentParser) -> None:

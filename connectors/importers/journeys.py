@@ -42,7 +42,9 @@ class Candidate:
 
 
 class Network:
-    """The line network of a timetable, for routing journeys between stations."""
+    """The line network of a timetable, for routing journeys between stations. One search from an
+    origin reaches every station (Dijkstra), so a feed pays one search per origin station, however
+    many journeys start there."""
 
     def __init__(self, timetable: Timetable) -> None:
         self._edges: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
@@ -53,29 +55,51 @@ class Network:
                     self._edges[(line, here)].add((line, there))
                 for station in stations:
                     self._lines_at[station].add(line)
-        self.route = lru_cache(maxsize=1 << 16)(self._route)  # journeys repeat station pairs
+        self._trees: dict[str, dict[tuple[str, str], tuple[int, tuple[str, str] | None]]] = {}
+        self._routes: dict[tuple[str, str], tuple[Leg, ...] | None] = {}
 
-    def _route(self, origin: str, destination: str) -> tuple[Leg, ...] | None:
+    def route(self, origin: str, destination: str) -> tuple[Leg, ...] | None:
         """The legs of the cheapest path from ``origin`` to ``destination``, or None if none."""
-        queue = [(0, (line, origin), ()) for line in sorted(self._lines_at.get(origin, ()))]
+        key = (origin, destination)
+        if key not in self._routes:
+            tree = self._trees.get(origin)
+            if tree is None:
+                tree = self._trees[origin] = self._search(origin)
+            ends = [(tree[(line, destination)][0], line) for line in sorted(self._lines_at.get(destination, ()))
+                    if (line, destination) in tree]
+            self._routes[key] = _legs(origin, tree, (min(ends)[1], destination)) if ends else None
+        return self._routes[key]
+
+    def _search(self, origin: str) -> dict[tuple[str, str], tuple[int, tuple[str, str] | None]]:
+        """node -> (cost, previous node) for every node reachable from ``origin``: a stop costs 1,
+        a change of line ``TRANSFER_STOPS``; ties go to the smaller node, so the tree is the same
+        every run."""
+        queue: list[tuple[int, tuple[str, str], tuple[str, str] | None]] = [
+            (0, (line, origin), None) for line in sorted(self._lines_at.get(origin, ()))
+        ]
         heapq.heapify(queue)
-        seen: set[tuple[str, str]] = set()
+        tree: dict[tuple[str, str], tuple[int, tuple[str, str] | None]] = {}
         while queue:
-            cost, node, path = heapq.heappop(queue)
-            if node in seen:
+            cost, node, previous = heapq.heappop(queue)
+            if node in tree:
                 continue
-            seen.add(node)
+            tree[node] = (cost, previous)
             line, station = node
-            if station == destination:
-                return _legs(origin, (*path, node))
-            for step in sorted(self._edges.get(node, ())):
-                heapq.heappush(queue, (cost + 1, step, (*path, node)))
-            for other in sorted(self._lines_at[station] - {line}):
-                heapq.heappush(queue, (cost + TRANSFER_STOPS, (other, station), (*path, node)))
-        return None
+            for step in self._edges.get(node, ()):
+                if step not in tree:
+                    heapq.heappush(queue, (cost + 1, step, node))
+            for other in self._lines_at[station]:
+                if other != line and (other, station) not in tree:
+                    heapq.heappush(queue, (cost + TRANSFER_STOPS, (other, station), node))
+        return tree
 
 
-def _legs(origin: str, path: tuple[tuple[str, str], ...]) -> tuple[Leg, ...]:
+def _legs(origin: str, tree: dict[tuple[str, str], tuple[int, tuple[str, str] | None]],
+          end: tuple[str, str]) -> tuple[Leg, ...]:
+    path = [end]
+    while (previous := tree[path[-1]][1]) is not None:
+        path.append(previous)
+    path.reverse()
     legs, board = [], origin
     for (line, station), (next_line, _) in zip(path, (*path[1:], (None, None)), strict=True):
         if next_line != line:
@@ -89,19 +113,23 @@ def fitting_runs(
     timetable: Timetable, legs: tuple[Leg, ...], tap_in: int, tap_out: int, walk: int
 ) -> list[list[Candidate]] | None:
     """For each leg, the runs that fit between the taps (epoch seconds), or None when some leg has
-    none. Runs of the tap-in's date and of the day before are tried (a run after midnight belongs
-    to the previous service date)."""
-    day = _local_date(tap_in, timetable)
-    days = (day, (date.fromisoformat(day) - timedelta(days=1)).isoformat())
+    none. Runs of the tap-in's date are tried, and of the day before while its runs still run (a
+    run after midnight belongs to the previous service date)."""
+    day = _date_of(tap_in // 3600, timetable.zone)
+    previous = _day_before(day)
+    days = (day, previous) if timetable.last_arrival.get(previous, 0) > tap_in else (day,)
+    latest = tap_out - walk
+    if len(legs) == 1:
+        fits = _leg_runs(timetable, days, legs[0], tap_in + walk, latest)
+        return [fits] if fits else None
     found: list[list[Candidate]] = []
     earliest = tap_in + walk
     for leg in legs:
-        fits = [c for d in days for c in _leg_runs(timetable, d, leg, earliest, tap_out - walk)]
+        fits = _leg_runs(timetable, days, leg, earliest, latest)
         if not fits:
             return None
         found.append(fits)
         earliest = min(c.run.arrive[c.alight] for c in fits) + walk
-    latest = tap_out - walk
     for index in range(len(found) - 1, -1, -1):  # backwards: a leg must leave time for the next ones
         found[index] = [c for c in found[index] if c.run.arrive[c.alight] <= latest]
         if not found[index]:
@@ -116,30 +144,21 @@ def fitting_runs(
     return found
 
 
-def _leg_runs(timetable: Timetable, day: str, leg: Leg, earliest: int, latest: int) -> list[Candidate]:
-    fits = []
-    for pattern in timetable.patterns(day, leg.line):
-        board = _position(pattern.stations, leg.board)
-        alight = _position(pattern.stations, leg.alight, after=board)
-        if board is None or alight is None:
-            continue
-        fits.extend(Candidate(run, board, alight) for run in pattern.between(board, alight, earliest, latest))
-    return fits
-
-
-def _position(stations: tuple[str, ...], station: str, after: int | None = -1) -> int | None:
-    if after is None:
-        return None
-    try:
-        return stations.index(station, after + 1)
-    except ValueError:
-        return None
-
-
-def _local_date(moment: int, timetable: Timetable) -> str:
-    return _date_of(moment // 3600, timetable.zone)
+def _leg_runs(timetable: Timetable, days: tuple[str, ...], leg: Leg, earliest: int, latest: int) -> list[Candidate]:
+    return [
+        Candidate(run, board, alight)
+        for day in days
+        for pattern, board, alight in timetable.placed(day, leg.line, leg.board, leg.alight)
+        for run in pattern.between(board, alight, earliest, latest)
+    ]
 
 
 @lru_cache(maxsize=1 << 14)
 def _date_of(hour: int, zone: object) -> str:
+    """The local date of an hour since the epoch."""
     return datetime.fromtimestamp(hour * 3600, UTC).astimezone(zone).date().isoformat()  # type: ignore[arg-type]
+
+
+@lru_cache(maxsize=1 << 12)
+def _day_before(day: str) -> str:
+    return (date.fromisoformat(day) - timedelta(days=1)).isoformat()

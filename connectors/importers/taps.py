@@ -37,6 +37,7 @@ import orjson
 from connectors.importers.base import Context, Events, Kind, Record
 from connectors.importers.csvfeed import BadRow, read_rows
 from connectors.importers.gtfs import Timetable, add_timetable_argument, line_name, timetable_of
+from connectors.importers.identity import PersonIds
 from connectors.importers.journeys import Network, fitting_runs
 from connectors.importers.report import NotTraced, Rejected
 from tracer.events import format_time
@@ -94,7 +95,7 @@ def direction(text: str) -> bool:
     return inward
 
 
-def read_tap(record: Record, line: int, where: str, context: Context, timetable: Timetable) -> Tap:
+def read_tap(record: Record, line: int, where: str, ids: PersonIds, timetable: Timetable) -> Tap:
     """One record (either format) as a tap; ``Rejected`` or ``NotTraced`` when it is none."""
     card, moment, kind, company, name = tap_fields(record)
     inward = direction(kind)
@@ -103,7 +104,7 @@ def read_tap(record: Record, line: int, where: str, context: Context, timetable:
         raise Rejected(f"station {name.strip()[:40]!r} is not in the timetable")
     if company.strip() and line_name(company) is None:
         raise Rejected(f"line {company[:40]!r} names no numbered line")
-    person = context.person_ids.person_id("card", card)
+    person = ids.person_id("card", card)
     return Tap(person, local_seconds(moment, timetable.zone), inward, station, name.strip(), line, where)
 
 
@@ -222,7 +223,8 @@ class Taps:
         self._taps: list[Tap] = []
 
     def row(self, record: Record, line: int) -> None:
-        self._taps.append(read_tap(record, line, self._context.where(line), self._context, self._timetable))
+        context = self._context
+        self._taps.append(read_tap(record, line, context.where(line), context.person_ids, self._timetable))
 
     def end(self) -> None:
         context = self._context
