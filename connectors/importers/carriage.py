@@ -19,6 +19,7 @@ import argparse
 import hashlib
 from bisect import bisect_right
 from collections import defaultdict
+from functools import lru_cache
 from pathlib import Path
 
 from connectors.importers import taps
@@ -39,9 +40,13 @@ LONGEST_RIDE_HOURS = 4  # a tap-out later than this after a scan does not end it
 def read_code(record: Record) -> tuple[str, str]:
     """(train set, carriage) of a scan, or ``Rejected``."""
     if record["train_set"].strip():
-        train_set, carriage = record["train_set"], record["carriage"]
-    else:
-        train_set, _, carriage = record["code"].strip().rpartition(":")
+        return _code(record["train_set"], record["carriage"])
+    train_set, _, carriage = record["code"].strip().rpartition(":")
+    return _code(train_set, carriage)
+
+
+@lru_cache(maxsize=1 << 16)  # a city has a few thousand carriages, scanned all day
+def _code(train_set: str, carriage: str) -> tuple[str, str]:
     train_set = train_set.strip()
     if not train_set or not carriage.strip():
         raise Rejected("carriage code is not TRAIN_SET:CARRIAGE (nor are train_set and carriage given)")

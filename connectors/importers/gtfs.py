@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connectors.importers.base import Context
 from tracer.errors import InputError
+from tracer.events import format_time
 
 DEFAULT_ZONE = "Asia/Shanghai"
 REQUIRED = {
@@ -63,6 +64,7 @@ def station_key(name: str) -> str:
     return _STATION_SUFFIX.sub("", plain) or plain
 
 
+@lru_cache(maxsize=1024)  # a feed names a few dozen lines, on every row
 def line_name(text: str) -> str | None:
     """``L5`` from ``5``, ``L5``, ``Line 5``, ``5号线``, ``地铁五号线`` (Chinese numerals to 99), or
     None when the text names no numbered line."""
@@ -139,6 +141,8 @@ class Timetable:
         self.zone = zone
         self.names = names  # station key -> name as the feed writes it
         self._aliases = aliases  # alias key -> station key
+        self._named: dict[str, str | None] = {}  # names as feeds write them, read once
+        self._stamps: dict[int, str] = {}
         self._trains: dict[tuple[str, str], Run] = {}
         patterns: dict[tuple[str, str, tuple[str, ...]], Pattern] = {}
         lines: dict[tuple[str, str], list[Pattern]] = defaultdict(list)
@@ -165,9 +169,23 @@ class Timetable:
             if stations not in self.network[line]:
                 self.network[line].append(stations)
 
+    def stamp(self, moment: int) -> str:
+        """ISO 8601 local time of epoch second ``moment``: rides repeat their runs' stop times."""
+        found = self._stamps.get(moment)
+        if found is None:
+            if len(self._stamps) >= 1 << 20:
+                self._stamps.clear()
+            found = self._stamps[moment] = format_time(moment * 1_000_000, self.zone)
+        return found
+
     def station(self, name: str) -> str | None:
         """The station key of a name or alias, or None when the feed has no such station."""
-        return self._aliases.get(station_key(name))
+        found = self._named.get(name, "")
+        if found == "":
+            found = self._aliases.get(station_key(name))
+            if len(self._named) < 1 << 16:  # bounded: a hostile feed may name a new station on every row
+                self._named[name] = found
+        return found
 
     def train(self, day: str, number: str) -> Run | None:
         return self._trains.get((day, number))

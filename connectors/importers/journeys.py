@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from itertools import pairwise
+from typing import NamedTuple
 
 from connectors.importers.gtfs import Run, Timetable
 
@@ -32,9 +33,9 @@ class Leg:
     alight: str
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A run that fits a leg, and where on it the rider boarded and alighted."""
+class Candidate(NamedTuple):
+    """A run that fits a leg, and where on it the rider boarded and alighted (a NamedTuple: a
+    feed makes one per journey and fitting run)."""
 
     run: Run
     board: int  # positions on the run

@@ -40,7 +40,6 @@ from connectors.importers.gtfs import Timetable, add_timetable_argument, line_na
 from connectors.importers.identity import PersonIds
 from connectors.importers.journeys import Network, fitting_runs
 from connectors.importers.report import NotTraced, Rejected
-from tracer.events import format_time
 
 REQUIRED = ("card", "time", "direction", "station")
 OPTIONAL = ("line",)
@@ -184,7 +183,6 @@ def rides(journey: Journey, timetable: Timetable, network: Network, settings: Ta
     shares = [1 / len(fits) for fits in found]
     if max(shares) < settings.min_confidence:
         raise Rejected(f"ambiguous: more runs fit than --min-confidence {settings.min_confidence:g} allows")
-    zone = timetable.zone
     events = []
     for number, (fits, share) in enumerate(zip(found, shares, strict=True)):
         if share < settings.min_confidence:
@@ -198,8 +196,8 @@ def rides(journey: Journey, timetable: Timetable, network: Network, settings: Ta
                 "mode": "metro",
                 "service": run.service,
                 "date": run.date,
-                "board_time": format_time(run.depart[candidate.board] * 1_000_000, zone),
-                "alight_time": format_time(run.arrive[candidate.alight] * 1_000_000, zone),
+                "board_time": timetable.stamp(run.depart[candidate.board]),
+                "alight_time": timetable.stamp(run.arrive[candidate.alight]),
                 "board_station": run.names[candidate.board],
                 "alight_station": run.names[candidate.alight],
                 "confidence": round(share, 4),

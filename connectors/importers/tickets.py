@@ -33,7 +33,6 @@ from connectors.importers.identity import read_kind
 from connectors.importers.report import Rejected
 from tracer.analysis.question import read_carriage, read_date, read_service
 from tracer.errors import InputError
-from tracer.events import format_time
 
 REQUIRED = ("train", "date", "carriage", "board_station", "alight_station", "id_type", "id_number")
 OPTIONAL = ("seat", "seat_type")
@@ -83,10 +82,9 @@ class Tickets:
             run, first, last = _run(self.timetable, number, _read(read_date, day, None), board, alight)
         except Rejected as problem:
             return str(problem)
-        zone = self.timetable.zone
         ride = {"mode": "train", "service": run.service, "date": run.date,
-                "board_time": format_time(run.depart[first] * 1_000_000, zone),
-                "alight_time": format_time(run.arrive[last] * 1_000_000, zone),
+                "board_time": self.timetable.stamp(run.depart[first]),
+                "alight_time": self.timetable.stamp(run.arrive[last]),
                 "board_station": run.names[first], "alight_station": run.names[last]}
         if not number.startswith(SEALED_CLASSES):
             ride["sealed"] = False
@@ -144,7 +142,7 @@ def _trip_id(*parts: object) -> str:
 
 
 def _local_day(moment: int, timetable: Timetable) -> str:
-    return format_time(moment * 1_000_000, timetable.zone)[:10]
+    return timetable.stamp(moment)[:10]
 
 
 def _seat(text: str) -> str | None:
