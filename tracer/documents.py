@@ -6,10 +6,10 @@ character is wrong (connectors/importers/identity.py), and the simulator writes 
 
 from __future__ import annotations
 
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_CHECK = "10X98765432"
+WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+CHECK = "10X98765432"
 
 
 def check_digit(first17: str) -> str:
     """The 18th character of an ID number from its first 17 ASCII digits."""
-    return _CHECK[sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True)) % 11]
+    return CHECK[sum(int(d) * w for d, w in zip(first17, WEIGHTS, strict=True)) % 11]

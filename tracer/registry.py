@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import re
+import unicodedata
 from functools import cache
 from importlib import resources
 
@@ -52,8 +53,9 @@ def _codes(path: str) -> frozenset[str]:
 
 
 def names(settings: Settings) -> dict[str, tuple[str, ...]]:
-    """The codes of each subdistrict name in the list's optional ``name`` column, in code order, as
-    people write it: whole (``外滩街道``) or without its 街道/镇/乡 suffix (``外滩``). `tracer import
+    """The codes of each subdistrict name in the list's optional ``name`` column (NFKC: full-width
+    brackets as ASCII), in code order, as people write it: whole (``外滩街道``) or without its
+    街道/镇/乡 suffix (``外滩``). `tracer import
     registry` reads homes given by name; a name two codes share (``虹桥``: 虹桥街道 and 虹桥镇) is
     ambiguous. Empty when the list has no names."""
     return _names(settings.registry.subdistricts)
@@ -65,7 +67,7 @@ def _names(path: str) -> dict[str, tuple[str, ...]]:
     codes = _codes(path)  # checks the list first
     found: dict[str, set[str]] = {}
     for row in csv.DictReader(line for line in text.splitlines() if not line.startswith("#")):
-        name = (row.get("name") or "").strip()
+        name = unicodedata.normalize("NFKC", row.get("name") or "").strip()  # as the importer reads names
         if name and row.get("code") in codes:
             for written in {name, NAME_SUFFIX.sub("", name) or name}:
                 found.setdefault(written, set()).add(row["code"])

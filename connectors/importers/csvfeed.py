@@ -10,8 +10,9 @@ an absent optional column reads as empty.
 
 from __future__ import annotations
 
+import contextlib
 import csv
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -56,37 +57,58 @@ def read_rows(
     is not a record as a ``BadRow``. ``what`` names the format in the missing-column error.
 
     Undecodable bytes are kept as surrogates (``surrogateescape``) so one bad byte costs one row.
-    The field limit is csv's (process-wide) setting, restored at the end; a field over it ends its
-    row there, and what follows is read as rows and judged like any other.
     """
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as stream:
+        first, lines = first_row(path, stream)
+        header = read_header(path, first, required, optional, what)
+        yield from records(stream, header, lines)
+
+
+def first_row(path: str, stream: Iterator[str]) -> tuple[list[str], int]:
+    """The header row of ``stream`` and the lines it took."""
+    try:
+        with field_limit():
+            reader = csv.reader(stream)
+            return next(reader, []), reader.line_num
+    except csv.Error as exc:
+        raise InputError(f"{path} has no usable header: {exc}") from None
+
+
+def records(
+    stream: Iterable[str], header: Header, before: int
+) -> Iterator[tuple[int, dict[str, str]] | BadRow]:
+    """The rows of ``stream`` (text after the header), numbered from ``before`` + 1, as records or
+    BadRows. A field over FIELD_LIMIT ends its row there, and what follows is read as rows and
+    judged like any other."""
+    wanted = [(name, at) for name, at in header.positions.items() if at is not None]
+    absent = dict.fromkeys([name for name, at in header.positions.items() if at is None], "")
+    with field_limit():
+        rows = csv.reader(stream)
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield BadRow(before + rows.line_num, f"broken CSV row: {exc}")
+                continue
+            if not row or row == [""]:
+                continue  # a blank line holds no record
+            line = before + rows.line_num
+            if len(row) != header.width:
+                yield BadRow(line, f"{len(row)} fields where the header has {header.width}")
+            elif not "".join(row).isascii() and not _utf8(row):
+                yield BadRow(line, "invalid UTF-8")
+            else:
+                yield line, {name: row[at] for name, at in wanted} | absent
+
+
+@contextlib.contextmanager
+def field_limit() -> Iterator[None]:
+    """csv's field limit (a process-wide setting) at FIELD_LIMIT, restored after."""
     previous = csv.field_size_limit(FIELD_LIMIT)
     try:
-        with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as stream:
-            rows = csv.reader(stream)
-            try:
-                first = next(rows, [])
-            except csv.Error as exc:
-                raise InputError(f"{path} has no usable header: {exc}") from None
-            header = read_header(path, first, required, optional, what)
-            wanted = [(name, at) for name, at in header.positions.items() if at is not None]
-            absent = dict.fromkeys([name for name, at in header.positions.items() if at is None], "")
-            while True:
-                try:
-                    row = next(rows)
-                except StopIteration:
-                    return
-                except csv.Error as exc:
-                    yield BadRow(rows.line_num, f"broken CSV row: {exc}")
-                    continue
-                if not row or row == [""]:
-                    continue  # a blank line holds no record
-                line = rows.line_num
-                if len(row) != header.width:
-                    yield BadRow(line, f"{len(row)} fields where the header has {header.width}")
-                elif not "".join(row).isascii() and not _utf8(row):
-                    yield BadRow(line, "invalid UTF-8")
-                else:
-                    yield line, {name: row[at] for name, at in wanted} | absent
+        yield
     finally:
         csv.field_size_limit(previous)
 

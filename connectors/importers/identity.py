@@ -27,8 +27,12 @@ import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
+import polars as pl
+
 from connectors.importers.report import Rejected
 from tracer import privacy
+from tracer.documents import CHECK as _CHECK
+from tracer.documents import WEIGHTS as _WEIGHTS
 from tracer.documents import check_digit
 
 KEY_VARIABLE = "TRACER_ID_KEY"
@@ -41,7 +45,7 @@ KINDS = {
     "permit": ("permit", "travel permit", "通行证", "港澳通行证", "台胞证", "回乡证", "3"),
     "card": ("card", "transport card", "交通卡", "公交卡", "card_no"),
 }
-_KIND_NAMES = {name: kind for kind, names in KINDS.items() for name in names}
+KIND_NAMES = {name: kind for kind, names in KINDS.items() for name in names}
 _ID_CARD = re.compile(r"[0-9]{17}[0-9X]|[0-9]{15}")  # 2nd and 1st generation resident ID cards
 _DOCUMENT = re.compile(r"[A-Z0-9]{5,32}")  # passports, permits, card numbers: ASCII letters and digits
 _SPACES = re.compile(r"\s+")
@@ -55,7 +59,7 @@ class BadId(Rejected):
 @lru_cache(maxsize=256)
 def read_kind(text: str) -> str:
     """The document kind a feed's column names (``身份证``, ``ID``, ``passport``, ...): one of KINDS."""
-    kind = _KIND_NAMES.get(unicodedata.normalize("NFKC", text).strip().lower())
+    kind = KIND_NAMES.get(unicodedata.normalize("NFKC", text).strip().lower())
     if kind is None:
         raise BadId(f"unknown ID type (expected one of {', '.join(KINDS)})")
     return kind
@@ -93,13 +97,30 @@ class PersonIds:
         if found is None:
             if kind not in KINDS:
                 raise BadId(f"unknown ID type (expected one of {', '.join(KINDS)})")
-            hasher = self._hasher.copy()
-            hasher.update(f"{kind}\x1f{normalise(kind, number)}".encode())
-            found = PREFIX + hasher.hexdigest()
+            found = self.hashed(kind, normalise(kind, number))
             if len(self._seen) >= _CACHE:
                 self._seen.clear()
             self._seen[(kind, number)] = found
         return found
+
+    def hashed(self, kind: str, number: str) -> str:
+        """The id of a number already in its normal form (``normalise``, or ``plain_number``)."""
+        hasher = self._hasher.copy()
+        hasher.update(f"{kind}\x1f{number}".encode())
+        return PREFIX + hasher.hexdigest()
+
+
+def plain_number(kind: pl.Expr, number: pl.Expr) -> pl.Expr:
+    """Whether ``number`` (a column, upper-cased) is a valid document of ``kind`` (a column of
+    KINDS names) as written, with nothing to normalise: the fast path's test. Any other (full-width,
+    spaced, 15 digits, wrong) is left to ``normalise``, which says why it is refused."""
+    total = pl.sum_horizontal(
+        [number.str.slice(at, 1).cast(pl.Int32, strict=False) * weight for at, weight in enumerate(_WEIGHTS)]
+    )
+    check = (total % 11).replace_strict(dict(enumerate(_CHECK)), default=None, return_dtype=pl.String)
+    card = number.str.contains(r"^[0-9]{17}[0-9X]$") & (number.str.slice(17, 1) == check)
+    other = number.str.contains(r"^[A-Z0-9]{5,32}$")
+    return pl.when(kind == "id_card").then(card).otherwise(other).fill_null(False)
 
 
 def load_ids(key_file: Path | None) -> PersonIds:

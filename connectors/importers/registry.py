@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import unicodedata
 
+import polars as pl
+
 from connectors.importers.base import Context, Events, Kind, Record
-from connectors.importers.identity import read_kind
+from connectors.importers.identity import KIND_NAMES, plain_number, read_kind
 from connectors.importers.report import Rejected
 from tracer.events import SUBDISTRICT_CODE
 from tracer.registry import NAME_SUFFIX, Subdistricts, names
@@ -30,6 +32,10 @@ class Homes:
         self._codes = Subdistricts.load(context.settings).codes
         self._names = names(context.settings)
         self._seen: dict[str, str] = {}
+        # The fast path's map: what needs no normalising and names one listed subdistrict.
+        self.plain = {code: code for code in self._codes} | {
+            name: codes[0] for name, codes in self._names.items() if len(codes) == 1
+        }
 
     def code(self, text: str) -> str:
         found = self._seen.get(text)
@@ -71,6 +77,33 @@ class Residents:
             self._report.note("person listed again with another home: the later row wins")
         self._homes_of[person] = home
         return [{"type": "person", "person_id": person, "subdistrict": home}]
+
+    def frame(self, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The rows whose document and home need no normalising and whose person is new, at once."""
+        found = rows.with_columns(
+            pl.col("id_type").str.to_lowercase().replace_strict(KIND_NAMES, default=None).alias("_kind"),
+            pl.col("id_number").str.strip_chars().str.to_uppercase().alias("_number"),
+            pl.col("subdistrict").replace_strict(self._homes.plain, default=None).alias("_home"),
+        )
+        plain = pl.col("_home").is_not_null() & plain_number(pl.col("_kind"), pl.col("_number"))
+        found = found.with_columns(plain.alias("_plain"))
+        hashed = self._ids.hashed
+        candidates = found.filter("_plain")
+        kinds, numbers = candidates["_kind"].to_list(), candidates["_number"].to_list()
+        pids = [hashed(kind, number) for kind, number in zip(kinds, numbers, strict=True)]
+        seen = self._homes_of
+        candidates = candidates.with_columns(
+            pl.Series("_pid", pids, dtype=pl.String),
+            pl.Series("_seen", [pid in seen for pid in pids], dtype=pl.Boolean),
+        )
+        candidates = candidates.with_columns((pl.col("_pid").is_duplicated() | pl.col("_seen")).alias("_again"))
+        done = candidates.filter(~pl.col("_again"))
+        self._homes_of.update(zip(done["_pid"], done["_home"], strict=True))
+        json = pl.concat_str(
+            pl.lit('{"type":"person","person_id":"'), "_pid", pl.lit('","subdistrict":"'), "_home", pl.lit('"}')
+        )
+        left = pl.concat([found.filter(~pl.col("_plain")), candidates.filter("_again")], how="diagonal")
+        return done.select("line", json.alias("json")), left.select(rows.columns).sort("line")
 
     def end(self) -> None:
         """Nothing is held."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tracer.documents import check_digit
 
-P_MANGLED = 0.05  # of values that have another common form
+P_MANGLED = 0.02  # of values, for each other common form they have
 _ASCII = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _FULL_WIDTH = str.maketrans(_ASCII, "".join(chr(ord(c) + 0xFEE0) for c in _ASCII))
 KIND_NAMES = {"id_card": ("id_card", "身份证", "居民身份证"), "passport": ("passport", "护照")}
