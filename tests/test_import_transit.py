@@ -109,6 +109,9 @@ def test_tickets_give_exactly_the_train_alerts_of_the_simulators_own_rides(
 ) -> None:
     rides, report = listed(city, "tickets", tmp_path / "t.jsonl")
     assert report.written > 50
+    row_by_row = run_import(KINDS["tickets"], [str(city["feeds"] / "tickets.csv")], str(tmp_path / "rows.jsonl"),
+                            Settings(), IDS, argparse.Namespace(timetable=city["feeds"] / "gtfs.zip"), columnar=False)
+    assert (tmp_path / "rows.jsonl").read_bytes() == b"".join(rides) and row_by_row == report  # the fast path's lines
     person = lambda p: IDS.person_id(*document(p))  # noqa: E731
     passenger_train = lambda r: r.get("type") == "trip" and r.get("mode") == "train" and r.get("role") != "crew"  # noqa: E731
     truth = traced(tmp_path, "truth", events_as(city, person, lambda r: False))

@@ -25,17 +25,25 @@ import unicodedata
 from collections.abc import Callable
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
+
+import polars as pl
 
 from connectors.importers.base import Context, Events, Kind, Record
 from connectors.importers.gtfs import Run, Timetable, add_timetable_argument, timetable_of
-from connectors.importers.identity import read_kind
+from connectors.importers.identity import KIND_NAMES, plain_number, read_kind
 from connectors.importers.report import Rejected
 from tracer.analysis.question import read_carriage, read_date, read_service
-from tracer.errors import InputError
+from tracer.errors import InputError, InvalidEvent
+from tracer.events import parse_line
+from tracer.jsonl import json_record
 
 REQUIRED = ("train", "date", "carriage", "board_station", "alight_station", "id_type", "id_number")
 OPTIONAL = ("seat", "seat_type")
+RIDE = ("train", "date", "board_station", "alight_station")  # the columns a ride's times come from
+PLACE = ("carriage", "seat", "seat_type", "_class")
+_SAMPLE_RIDE = ('"mode":"train","service":"G1","date":"2020-01-15","board_time":"2020-01-15T08:00:00+08:00",'
+                '"alight_time":"2020-01-15T09:00:00+08:00"')
 SEALED_CLASSES = ("G", "D", "C")  # high-speed classes: sealed carriages; the rest have open bays
 PLACES = {"soft_sleeper": 4, "hard_sleeper": 6}  # berths per compartment (soft) or bay (hard)
 SEAT_BAY = 6  # facing seats per bay on a train that is not sealed
@@ -46,32 +54,94 @@ _BERTH_WORDS = re.compile(r"(?:号)?(?:上铺|中铺|下铺|上|中|下|铺|号)
 _NUMBER = re.compile(r"0*([0-9]{1,3})")
 
 
+class Part(NamedTuple):
+    """Fields a ticket shares with others (its ride, or its place), and the same as JSON members
+    (without braces), as the written line holds them: the fast path pastes them together."""
+
+    fields: dict[str, Any]
+    json: str
+
+
+def _part(fields: dict[str, Any]) -> Part:
+    return Part(fields, json_record(fields).decode()[1:-2])
+
+
 class Tickets:
     """Ticket rows to trip events. A day's export repeats a few thousand (train, date, stations)
     and seat labels: each is read and timed once (cached), so a row costs its rider's id and its
-    output line."""
+    output line; ``frame`` does that a column at a time (connectors/importers/columnar.py)."""
 
     def __init__(self, context: Context) -> None:
         self.timetable, self._ids = timetable_of(context), context.person_ids
+        self._max_ride_us = int(context.settings.rules.max_ride_hours * 3_600_000_000)
         self._ride = lru_cache(maxsize=1 << 16)(self._read_ride)
         self._place = lru_cache(maxsize=1 << 16)(self._read_place)
+        self._valid = lru_cache(maxsize=1 << 16)(self._check)
 
     def row(self, row: Record, line: int) -> Events:
         """The trip event of one ticket row, or ``Rejected`` saying why there is none."""
         ride = self._ride(row["train"], row["date"], row["board_station"], row["alight_station"])
         if isinstance(ride, str):
             raise Rejected(ride)
-        place = self._place(row["carriage"], row["seat"], row["seat_type"], ride["service"][:1])
+        place = self._place(row["carriage"], row["seat"], row["seat_type"], ride.fields["service"][:1])
         if isinstance(place, str):
             raise Rejected(place)
         person = self._ids.person_id(read_kind(row["id_type"]), row["id_number"])
-        trip_id = _trip_id(person, ride["service"], ride["date"], ride["board_station"], *place.values())
-        return [{"type": "trip", "trip_id": trip_id, "person_id": person, **ride, **place}]
+        trip_id = _trip_id(person, ride.json, place.json)
+        return [{"type": "trip", "trip_id": trip_id, "person_id": person, **ride.fields, **place.fields}]
+
+    def frame(self, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The rows whose ride and place read (each distinct one once, and checked by the engine
+        once) and whose document is plain, at once; ``row`` takes the rest."""
+        rides = {}
+        for values in rows.select(RIDE).unique().iter_rows():
+            ride = self._ride(*values)
+            if isinstance(ride, Part) and self._valid(ride.json, ""):
+                rides["\x1f".join(values)] = ride
+        key = pl.concat_str(RIDE, separator="\x1f")
+        found = rows.with_columns(
+            key.replace_strict({k: ride.json for k, ride in rides.items()}, default=None).alias("_ride"),
+            key.replace_strict({k: ride.fields["service"][:1] for k, ride in rides.items()}, default=None)
+            .alias("_class"),
+            pl.col("id_type").str.to_lowercase().replace_strict(KIND_NAMES, default=None).alias("_kind"),
+            pl.col("id_number").str.strip_chars().str.to_uppercase().alias("_number"),
+        )
+        places = {}
+        for values in found.filter(pl.col("_ride").is_not_null()).select(PLACE).unique().iter_rows():
+            place = self._place(*values)
+            if isinstance(place, Part) and self._valid("", place.json):
+                places["\x1f".join(values)] = place.json
+        key = pl.concat_str(PLACE, separator="\x1f")
+        found = found.with_columns(key.replace_strict(places, default=None).alias("_place"))
+        plain = (pl.col("_ride").is_not_null() & pl.col("_place").is_not_null()
+                 & plain_number(pl.col("_kind"), pl.col("_number")))
+        found = found.with_columns(plain.alias("_plain"))
+        done = found.filter("_plain")
+        hashed = self._ids.hashed
+        pids = [hashed(kind, number) for kind, number in zip(done["_kind"], done["_number"], strict=True)]
+        ids = [_trip_id(pid, ride, place) for pid, ride, place in zip(pids, done["_ride"], done["_place"], strict=True)]
+        done = done.with_columns(pl.Series("_pid", pids, dtype=pl.String), pl.Series("_trip", ids, dtype=pl.String))
+        json = pl.concat_str(
+            pl.lit('{"type":"trip","trip_id":"'), "_trip", pl.lit('","person_id":"'), "_pid", pl.lit('",'), "_ride",
+            pl.when(pl.col("_place") == "").then(pl.lit("")).otherwise(pl.concat_str(pl.lit(","), "_place")),
+            pl.lit("}"),
+        )
+        return done.select("line", json.alias("json")), found.filter(~pl.col("_plain")).select(rows.columns)
 
     def end(self) -> None:
         """Nothing is held."""
 
-    def _read_ride(self, train: str, day: str, board: str, alight: str) -> dict[str, Any] | str:
+    def _check(self, ride: str, place: str) -> bool:
+        """Whether the engine takes a ride (or a place, on a plain ride) as the fast path writes it."""
+        ride = ride or _SAMPLE_RIDE
+        line = f'{{"type":"trip","trip_id":"t","person_id":"p",{ride}{"," if place else ""}{place}}}'
+        try:
+            parse_line(line, self._max_ride_us)
+        except InvalidEvent:
+            return False
+        return True
+
+    def _read_ride(self, train: str, day: str, board: str, alight: str) -> Part | str:
         """The ride's fields that come from the timetable, or why there are none."""
         try:
             if not train.strip():
@@ -88,10 +158,10 @@ class Tickets:
                 "board_station": run.names[first], "alight_station": run.names[last]}
         if not number.startswith(SEALED_CLASSES):
             ride["sealed"] = False
-        return ride
+        return _part(ride)
 
     @staticmethod
-    def _read_place(carriage_text: str, seat_text: str, seat_type: str, train_class: str) -> dict[str, Any] | str:
+    def _read_place(carriage_text: str, seat_text: str, seat_type: str, train_class: str) -> Part | str:
         """carriage, seat, berth and compartment (those known), or why they cannot be read."""
         try:
             carriage = _read(read_carriage, carriage_text, None) if carriage_text.strip() else None
@@ -106,7 +176,7 @@ class Tickets:
         if berth != "seat":
             place["berth"] = berth
         place["compartment"] = _unit(seat, PLACES.get(berth, 0 if sealed else SEAT_BAY))
-        return {key: value for key, value in place.items() if value is not None}
+        return _part({key: value for key, value in place.items() if value is not None})
 
 
 def _run(timetable: Timetable, number: str, day: str, board_name: str, alight_name: str) -> tuple[Run, int, int]:
@@ -136,9 +206,9 @@ def _run(timetable: Timetable, number: str, day: str, board_name: str, alight_na
     return run, board, alight
 
 
-def _trip_id(*parts: object) -> str:
+def _trip_id(person: str, ride: str, place: str) -> str:
     """Stable over re-imports of the same ticket, so a re-import replaces rather than adds."""
-    return "ticket:" + hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:20]
+    return "ticket:" + hashlib.blake2b(f"{person}\x1f{ride}\x1f{place}".encode(), digest_size=10).hexdigest()
 
 
 def _local_day(moment: int, timetable: Timetable) -> str:
