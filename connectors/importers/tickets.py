@@ -118,9 +118,15 @@ class Tickets:
         found = found.with_columns(plain.alias("_plain"))
         done = found.filter("_plain")
         hashed = self._ids.hashed
-        pids = [hashed(kind, number) for kind, number in zip(done["_kind"], done["_number"], strict=True)]
-        ids = [_trip_id(pid, ride, place) for pid, ride, place in zip(pids, done["_ride"], done["_place"], strict=True)]
-        done = done.with_columns(pl.Series("_pid", pids, dtype=pl.String), pl.Series("_trip", ids, dtype=pl.String))
+        pids = [hashed(kind, number) for kind, number in zip(done["_kind"].to_list(), done["_number"].to_list(),
+                                                               strict=True)]
+        shared = pl.concat_str("_ride", "_place", separator="\x1f")
+        seats = {f"{ride}\x1f{place}": _seat_id(ride, place)
+                 for ride, place in done.select("_ride", "_place").unique().iter_rows()}
+        done = done.with_columns(pl.Series("_pid", pids, dtype=pl.String))
+        trip_id = pl.concat_str(pl.lit("ticket:"), pl.col("_pid").str.slice(4), pl.lit(":"),
+                                shared.replace_strict(seats, return_dtype=pl.String))
+        done = done.with_columns(trip_id.alias("_trip"))
         json = pl.concat_str(
             pl.lit('{"type":"trip","trip_id":"'), "_trip", pl.lit('","person_id":"'), "_pid", pl.lit('",'), "_ride",
             pl.when(pl.col("_place") == "").then(pl.lit("")).otherwise(pl.concat_str(pl.lit(","), "_place")),
@@ -207,8 +213,13 @@ def _run(timetable: Timetable, number: str, day: str, board_name: str, alight_na
 
 
 def _trip_id(person: str, ride: str, place: str) -> str:
-    """Stable over re-imports of the same ticket, so a re-import replaces rather than adds."""
-    return "ticket:" + hashlib.blake2b(f"{person}\x1f{ride}\x1f{place}".encode(), digest_size=10).hexdigest()
+    """Stable over re-imports of the same ticket, so a re-import replaces rather than adds: the
+    person and a digest of the ride and place (one per seat of a run, shared by the fast path)."""
+    return f"ticket:{person[4:]}:{_seat_id(ride, place)}"
+
+
+def _seat_id(ride: str, place: str) -> str:
+    return hashlib.blake2b(f"{ride}\x1f{place}".encode(), digest_size=8).hexdigest()
 
 
 def _local_day(moment: int, timetable: Timetable) -> str:
