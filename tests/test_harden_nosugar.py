@@ -17,7 +17,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from connectors.nosugar import FIELD_LIMIT, ImportReport, import_nosugar, read_records
+from connectors.importers.csvfeed import FIELD_LIMIT
+from connectors.importers.report import Report as ImportReport
+from connectors.nosugar import import_nosugar, read_records
 from streams.embedded import run_embedded
 from tracer.errors import InputError
 from tracer.jsonl import json_record
@@ -187,7 +189,7 @@ def test_a_failed_import_leaves_the_old_output_whole(tmp_path):
 @pytest.mark.skipif(FEED is None, reason="shared/data is not beside the checkout")
 def test_the_real_feed_adds_up_and_runs_clean(tmp_path):
     events, report = imported(FEED)
-    assert report.records == 3092 and report.exposures == len(events) >= 1690
+    assert report.records == 3092 and report.events == len(events) >= 1690
     assert len(report.rejected_rows) == sum(report.rejected.values()) <= 10
     runs_clean(events, tmp_path)
 

@@ -17,9 +17,10 @@ from tracer import privacy
 from tracer.cli.console import add_commands as add_console_commands
 from tracer.cli.demo import add_demo
 from tracer.cli.graph import add_commands as add_graph_commands
+from tracer.cli.importing import add_import
 from tracer.cli.kafka import add_publish, add_replay, add_subscribe, add_views, add_worker
 from tracer.cli.views import add_commands as add_view_commands
-from tracer.errors import InputError, TracerError
+from tracer.errors import TracerError
 from tracer.settings import load_settings
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_run(commands)
     add_demo(commands)
     _add_generate(commands)
-    _add_import(commands)
+    add_import(commands)
     _add_registry(commands)
     add_graph_commands(commands)
     add_view_commands(commands)
@@ -223,31 +224,3 @@ def _add_generate(commands: argparse._SubParsersAction) -> None:
     generate = commands.add_parser("generate", help="simulate a city: events.jsonl and the oracle's truth.jsonl")
     add_generate_arguments(generate)
     generate.set_defaults(handler=run_generate)
-
-
-def _add_import(commands: argparse._SubParsersAction) -> None:
-    importer = commands.add_parser("import", help="turn a public feed into exposure events")
-    importer.add_argument("feed", choices=["nosugar"], help="nosugar: the 2020 same-trip lookup CSV")
-    importer.add_argument("file", help="the feed file")
-    importer.add_argument(
-        "--out", default="-", help="JSON Lines output (default: stdout); written whole or not at all, never the input"
-    )
-    importer.set_defaults(handler=_import)
-
-
-def _import(args: argparse.Namespace) -> int:
-    """Reading fails as InputError, writing as OutputError (``output_file``): never one for the other."""
-    from connectors.nosugar import ImportReport, import_nosugar, print_report, read_records
-    from connectors.outfile import output_file, refuse_overwriting
-    from tracer.jsonl import json_record
-
-    refuse_overwriting(args.out, [args.file])
-    report = ImportReport()
-    with output_file(args.out) as target:
-        try:
-            for event in import_nosugar(read_records(args.file), report):
-                target.write(json_record(event))
-        except OSError as exc:
-            raise InputError(f"cannot read {args.file}: {exc.strerror}") from exc
-    print_report(report, sys.stderr)
-    return 0

@@ -1,0 +1,171 @@
+"""Rail tickets, metro taps and carriage codes: records/s of ``tracer import``, and journeys/s of the
+tap-to-run inference, against a bare CSV read of the same file in the same run.
+
+The feeds are the simulator's (``tracer generate --feeds``), grown to ``--records`` rows each by
+copies whose people are other people (each copy's ID numbers and cards are new ones), so every
+row costs what a real row costs: a new person to hash, a ride to time, a line to validate and
+write. The import runs in-process through ``run_import`` exactly as ``tracer import KIND`` does;
+the baseline is ``csv.reader`` over the same file, doing nothing with the rows. The inference is
+timed alone: routing and fitting runs for already paired journeys (``connectors.importers.taps.rides``).
+The framework's duties (the keyed identity, the engine's validation of each event) are timed
+alone on the same rows too, so the table says where an import's time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import save, table
+from connectors.importers import taps
+from connectors.importers.base import run_import
+from connectors.importers.gtfs import read_timetable
+from connectors.importers.identity import PersonIds, read_kind
+from connectors.importers.journeys import Network
+from connectors.importers.kinds import KINDS
+from connectors.importers.report import NotTraced, Rejected
+from tracer.documents import check_digit
+from tracer.events import parse_line
+from tracer.settings import Settings
+from tracer.simulate import generate
+
+HELP = "tracer import tickets / taps / carriage-codes: records/s against a bare CSV read; tap-to-run journeys/s"
+KEY = b"benchmark-identity-key-0123456789"
+FEEDS = {"tickets": "tickets.csv", "taps": "taps.csv", "carriage-codes": "carriage-codes.csv"}
+
+
+def grown(source: Path, target: Path, records: int) -> int:
+    """``source`` copied until it holds about ``records`` rows; copy ``n`` renames its people."""
+    with open(source, encoding="utf-8", newline="") as rows:
+        header, *body = list(csv.reader(rows))
+    people = [header.index(name) for name in ("id_number", "card") if name in header]
+    written = 0
+    with open(target, "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        for copy in range(max(1, -(-records // max(1, len(body))))):
+            for row in body:
+                row = list(row)
+                for at in people:
+                    row[at] = _other(row[at], copy)
+                writer.writerow(row)
+                written += 1
+    return written
+
+
+def _other(number: str, copy: int) -> str:
+    """The document or card of the same person in copy ``copy``: another valid one."""
+    if copy == 0:
+        return number
+    plain = number.strip()
+    if len(plain) == 18 and plain[:17].isdigit():
+        first17 = f"{(int(plain[:6]) + copy) % 900_000 + 100_000:06d}{plain[6:17]}"
+        return first17 + check_digit(first17)
+    return f"{plain}X{copy}"
+
+
+def bare_read(path: Path) -> float:
+    started = time.perf_counter()
+    with open(path, encoding="utf-8", newline="") as rows:
+        for _ in csv.reader(rows):
+            pass
+    return time.perf_counter() - started
+
+
+def import_seconds(kind: str, path: Path, out: Path, options: dict[str, Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    report = run_import(KINDS[kind], [str(path)], str(out), Settings(), PersonIds(KEY), argparse.Namespace(**options))
+    return time.perf_counter() - started, report
+
+
+def duties(path: Path, out: Path) -> tuple[float, float]:
+    """Seconds of the framework's two duties per record on the same rows, timed alone: the
+    identity (a keyed hash of each row's document or card, fresh ``PersonIds``) and the engine's
+    validation of every event written (``parse_line``, as ``Context.emit`` calls it)."""
+    with open(path, encoding="utf-8", newline="") as rows:
+        records = list(csv.DictReader(rows))
+    ids = PersonIds(KEY)
+    started = time.perf_counter()
+    for record in records:
+        with contextlib.suppress(Rejected):
+            if record.get("id_number"):
+                ids.person_id(read_kind(record["id_type"]), record["id_number"])
+            else:
+                ids.person_id("card", record["card"])
+    identity = time.perf_counter() - started
+    lines = out.read_bytes().splitlines()
+    max_ride_us = int(Settings().rules.max_ride_hours * 3_600_000_000)
+    started = time.perf_counter()
+    for line in lines:
+        parse_line(line, max_ride_us)
+    return identity, time.perf_counter() - started
+
+
+def inference_rate(path: Path, timetable_path: Path) -> tuple[int, float]:
+    """(journeys, seconds) of routing and fitting runs for every journey of a tap file (the best
+    of three passes: the machine is shared)."""
+    timetable = read_timetable(timetable_path)
+    network, settings, ids = Network(timetable), taps.TapSettings(), PersonIds(KEY)
+    read = []
+    for item in taps.read_taps(str(path), taps.KIND):
+        if isinstance(item, tuple):
+            with contextlib.suppress(Rejected, NotTraced):
+                read.append(taps.read_tap(item[1], item[0], "", ids, timetable))
+    journeys = [item for item in taps.pair(read, settings) if isinstance(item, taps.Journey)]
+    passes = []
+    for _ in range(3):
+        started = time.perf_counter()
+        for journey in journeys:
+            with contextlib.suppress(Rejected):
+                taps.rides(journey, timetable, network, settings)
+        passes.append(time.perf_counter() - started)
+    return len(journeys), min(passes)
+
+
+def run(persons: int, records: int) -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix="tracer-transit-"))
+    try:
+        generate(persons, 2, 5, 7, root / "city", truth=False, followups=False, feeds=root / "feeds")
+        feeds, result = root / "feeds", {"persons": persons, "records": records, "feeds": {}}
+        rows = []
+        for kind, name in FEEDS.items():
+            path = root / f"big-{name}"
+            count = grown(feeds / name, path, records)
+            options: dict[str, Any] = {"timetable": feeds / "gtfs.zip"}
+            if kind == "carriage-codes":
+                options = {"taps": [feeds / "taps.csv"]}
+            bare = bare_read(path)
+            seconds, report = import_seconds(kind, path, root / f"{kind}.jsonl", options)
+            identity, validation = duties(path, root / f"{kind}.jsonl")
+            own = seconds - identity - validation
+            figures = {"records": count, "seconds": round(seconds, 3), "records_per_s": round(count / seconds),
+                       "bare_csv_records_per_s": round(count / bare), "written": report.written,
+                       "identity_seconds": round(identity, 3), "validation_seconds": round(validation, 3),
+                       "rest_records_per_s": round(count / own)}
+            result["feeds"][kind] = figures
+            rows.append([kind, f"{count:,}", f"{count / seconds:,.0f}", f"{count / bare:,.0f}",
+                         f"{identity / seconds:.0%}", f"{validation / seconds:.0%}", f"{count / own:,.0f}"])
+        journeys, seconds = inference_rate(root / "big-taps.csv", feeds / "gtfs.zip")
+        result["inference"] = {"journeys": journeys, "journeys_per_s": round(journeys / seconds)}
+        rows.append(["tap-to-run inference", f"{journeys:,} journeys", f"{journeys / seconds:,.0f}", "", "", "", ""])
+        print(table(rows, ["feed", "records", "imported/s", "bare csv read/s", "identity", "validation",
+                           "the rest/s"]))
+        return result
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--persons", type=int, default=20_000, help="residents of the simulated city")
+    parser.add_argument("--records", type=int, default=200_000, help="rows of each feed (copies of the city's)")
+    parser.set_defaults(run=main)
+
+
+def main(args: argparse.Namespace) -> None:
+    save("transit-import", run(args.persons, args.records))

@@ -1,0 +1,145 @@
+"""Carriage codes (车厢码) -> metro rides in a named carriage, without any timetable.
+
+From February 2020 Shanghai's metro riders scanned a code inside the carriage. The code names the
+train set and the carriage, so two riders who scanned codes of one carriage were in it together
+while their rides overlapped: the ride's ``service`` is the train set, its ``carriage`` the
+carriage, its ``date`` the local date of the scan (docs/rules.md, "Metro rides from carriage
+codes"). A ride starts at the scan and ends at the rider's next tap-out (from ``--taps``) less the
+walk from the platform to the gate, or, with no tap-out within ``default_ride_minutes``, that long
+after the scan. These are close-contact rides (``metro.same_carriage``): the carriage is known.
+
+A code is ``TRAIN_SET:CARRIAGE`` (``L2-T03:5``), or the file has ``train_set`` and ``carriage``
+columns. The rider is ``card``, or ``id_type`` and ``id_number`` (a tap-out ends only a card's
+ride: the taps name cards).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from bisect import bisect_right
+from collections import defaultdict
+from functools import lru_cache
+from pathlib import Path
+
+from connectors.importers import taps
+from connectors.importers.base import Context, Events, Kind, Record
+from connectors.importers.csvfeed import BadRow
+from connectors.importers.identity import read_kind
+from connectors.importers.report import NotTraced, Rejected
+from tracer.analysis.question import read_carriage
+from tracer.errors import InputError
+from tracer.events import format_time
+
+REQUIRED = ("time",)
+OPTIONAL = ("code", "train_set", "carriage", "card", "id_type", "id_number")
+DEFAULT_RIDE_MINUTES = 30
+LONGEST_RIDE_HOURS = 4  # a tap-out later than this after a scan does not end its ride
+
+
+def read_code(record: Record) -> tuple[str, str]:
+    """(train set, carriage) of a scan, or ``Rejected``."""
+    if record["train_set"].strip():
+        return _code(record["train_set"], record["carriage"])
+    train_set, _, carriage = record["code"].strip().rpartition(":")
+    return _code(train_set, carriage)
+
+
+@lru_cache(maxsize=1 << 16)  # a city has a few thousand carriages, scanned all day
+def _code(train_set: str, carriage: str) -> tuple[str, str]:
+    train_set = train_set.strip()
+    if not train_set or not carriage.strip():
+        raise Rejected("carriage code is not TRAIN_SET:CARRIAGE (nor are train_set and carriage given)")
+    if len(train_set) > 64 or not train_set.isprintable():
+        raise Rejected("train set is longer than 64 characters or holds control characters")
+    try:
+        label = read_carriage(carriage)
+    except InputError as exc:
+        raise Rejected(str(exc)) from None
+    if label is None:
+        raise Rejected("no carriage")
+    return train_set, label
+
+
+class CarriageCodes:
+    def __init__(self, context: Context) -> None:
+        self._ids, self._report = context.person_ids, context.report
+        self._zone = context.settings.rules.zone
+        self._ride = getattr(context.options, "default_ride_minutes", DEFAULT_RIDE_MINUTES) * 60
+        self._walk = getattr(context.options, "walk_seconds", taps.TapSettings().walk_seconds)
+        self._tap_outs = self._read_tap_outs(getattr(context.options, "taps", None) or [])
+
+    def row(self, record: Record, line: int) -> Events:
+        """The trip event of one scan, or ``Rejected``."""
+        train_set, carriage = read_code(record)
+        scanned = taps.local_seconds(record["time"], self._zone)
+        if record["card"].strip():
+            person = self._ids.person_id("card", record["card"])
+        elif record["id_type"].strip():
+            person = self._ids.person_id(read_kind(record["id_type"]), record["id_number"])
+        else:
+            raise Rejected("no card and no id_type and id_number")
+        out = self._tap_out(person, scanned)
+        if out is None:
+            self._report.note(f"no tap-out after the scan: a ride of {self._ride // 60} minutes assumed")
+        end = out if out is not None else scanned + self._ride
+        board = format_time(scanned * 1_000_000, self._zone)
+        trip_id = "scan:" + hashlib.blake2b(f"{person}\x1f{train_set}\x1f{carriage}\x1f{scanned}".encode(),
+                                            digest_size=10).hexdigest()
+        return [{"type": "trip", "trip_id": trip_id, "person_id": person, "mode": "metro", "service": train_set,
+                 "date": board[:10], "board_time": board, "alight_time": format_time(end * 1_000_000, self._zone),
+                 "carriage": carriage}]
+
+    def end(self) -> None:
+        """Nothing is held."""
+
+    def _tap_out(self, person: str, scanned: int) -> int | None:
+        """When the rider left the carriage: their first tap-out after the scan, less the walk."""
+        times = self._tap_outs.get(person)
+        if not times:
+            return None
+        at = bisect_right(times, scanned + self._walk)
+        if at == len(times) or times[at] - scanned > LONGEST_RIDE_HOURS * 3600:
+            return None
+        return times[at] - self._walk
+
+    def _read_tap_outs(self, paths: list[Path]) -> dict[str, list[int]]:
+        outs: dict[str, list[int]] = defaultdict(list)
+        for path in paths:
+            for item in taps.read_taps(str(path), taps.KIND):
+                try:
+                    if isinstance(item, BadRow):
+                        raise Rejected(item.reason)
+                    person, moment, inward = self._tap(item[1])
+                except (Rejected, NotTraced):
+                    self._report.note("a record of --taps that is no tap: not used to end rides")
+                    continue
+                if not inward:
+                    outs[person].append(moment)
+        return {person: sorted(times) for person, times in outs.items()}
+
+    def _tap(self, record: dict[str, str]) -> tuple[str, int, bool]:
+        card, moment, kind, _, _ = taps.tap_fields(record)
+        inward = taps.direction(kind)
+        return self._ids.person_id("card", card), taps.local_seconds(moment, self._zone), inward
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--taps", type=Path, nargs="+", metavar="FILE",
+                        help="the riders' metro taps (docs/import.md, \"Metro taps\"): a tap-out ends a scan's ride")
+    parser.add_argument("--default-ride-minutes", type=int, default=DEFAULT_RIDE_MINUTES,
+                        help=f"a scan without a tap-out: the ride lasts this long (default {DEFAULT_RIDE_MINUTES})")
+    parser.add_argument("--walk-seconds", type=int, default=taps.TapSettings().walk_seconds,
+                        help=f"platform to gate: the ride ended this long before the tap-out "
+                        f"(default {taps.TapSettings().walk_seconds})")
+
+
+KIND = Kind(
+    name="carriage-codes",
+    help="carriage-code scans (card or ID, TRAIN_SET:CARRIAGE, time) -> metro rides in that carriage, no timetable",
+    what="a carriage-code scan export",
+    required=REQUIRED,
+    optional=OPTIONAL,
+    start=CarriageCodes,
+    arguments=add_arguments,
+)
