@@ -115,3 +115,16 @@ def test_a_share_outside_zero_to_one_is_refused(tmp_path, share, capsys):
     with pytest.raises(SystemExit) as stop:
         main(["run", "x", "--out", str(tmp_path), "--max-dead-letter-share", share])
     assert stop.value.code == 2 and "expected a share between 0 and 1" in capsys.readouterr().err
+
+
+def test_workers_say_the_same(tmp_path):
+    """``tracer run --workers 2`` dead-letters what is not JSON Lines as one process does."""
+    source = tmp_path / "tickets.csv"
+    source.write_text("车次,乘车日期,车厢,席位,证件号码\nG1234,2020-01-20,5,7F,310101199001011234\n")
+    letters = {}
+    for workers in ("1", "2"):
+        out = tmp_path / f"out-{workers}"
+        assert main(["run", str(source), "--out", str(out), "--quiet", "--workers", workers]) == 0
+        letters[workers] = dead_letters(out)
+    assert letters["1"] == letters["2"] and len(letters["1"]) == 2
+    assert all("`tracer import tickets FILE --out events.jsonl`" in letter["reason"] for letter in letters["2"])
