@@ -108,6 +108,10 @@ def test_max_dead_letter_share_fails_the_run_after_writing_it(tmp_path, capsys):
         f"see {tmp_path / 'b' / 'dead-letter.jsonl'}\n")
     assert len(dead_letters(tmp_path / "b")) == 1  # the outputs are written all the same
     assert main(["run", str(source), "--quiet", "--out", str(tmp_path / "c")]) == 0  # off by default
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    assert main(["run", str(tmp_path / "empty.jsonl"), "--quiet", "--out", str(tmp_path / "d"),
+                 "--max-dead-letter-share", "0"]) == 0  # no line, no share
+    assert main([*run, "0", "--out", str(tmp_path / "e")]) == 3  # 0: any rejected line fails
 
 
 @pytest.mark.parametrize("share", ["1.5", "-0.1", "half", "nan"])
