@@ -12,6 +12,7 @@ from streams.embedded import run_embedded
 from tests.builders import case, lines, trip
 from tracer import canonical
 from tracer.alerts import fold
+from tracer.cli import main
 from tracer.intake import Intake
 from tracer.oracle import expected_alerts, json_values
 from tracer.settings import IntakeSettings, Settings
@@ -131,3 +132,15 @@ def test_two_spellings_of_one_flight_meet_and_the_oracle_agrees(tmp_path: Path):
     assert {(a["contact_person_id"], a["service"], a["level"]) for a in got.values()} == {
         ("P2", "MU5101", "close"), ("P3", "G1234", "close")}
     assert got == expected_alerts(json_values(lines(events).splitlines()))
+
+
+def test_workers_route_both_spellings_to_one_worker(tmp_path: Path):
+    """``tracer run --workers`` sends a trip to the worker of its service day before decoding it:
+    the day of its canonical service and date, or ``mu 5101`` would never meet ``MU5101``."""
+    events = [trip("P1", service="MU5101", seat="12A"), trip("P2", service="mu 5101", seat="13B", date="2020/1/20"),
+              *(trip(f"Q{n}", service=f"CA{n}") for n in range(8)), case("C1", "P1")]
+    (tmp_path / "events.jsonl").write_bytes(lines(events))
+    assert main(["run", str(tmp_path / "events.jsonl"), "--out", str(tmp_path / "out"), "--workers", "2",
+                 "--quiet"]) == 0
+    got = fold(orjson.loads(line) for line in (tmp_path / "out" / "contacts.jsonl").read_bytes().splitlines())
+    assert {(a["contact_person_id"], a["service"], a["level"]) for a in got.values()} == {("P2", "MU5101", "close")}

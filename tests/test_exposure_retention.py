@@ -9,14 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from connectors.nosugar import ImportReport, import_nosugar, read_records
 from graph.keys import EXPOSURE_DAYS, EXPOSURES, group
 from graph.store import MemoryStore
 from tests.builders import at, trip
 from tests.conftest import Driver
+from tests.test_exposures import FEED
 from tracer.analysis.lookup import lookup, summary
 from tracer.analysis.question import read_question
 from tracer.errors import ConfigError, StateError
-from tracer.settings import RuleSettings, load_settings
+from tracer.settings import RuleSettings, Settings, load_settings
 
 RULES = RuleSettings(event_time_quorum=3, retention_days=2, exposure_retention_days=10)
 
@@ -117,3 +119,21 @@ def test_exposure_retention_may_not_be_shorter_than_the_trips(tmp_path: Path):
     config.write_text("[rules]\nretention_days = 30\nexposure_retention_days = 30\n")
     assert load_settings(config).rules.exposure_retention_days == 30
     assert load_settings().rules.exposure_retention_days == 60
+
+
+@pytest.mark.skipif(not FEED.exists(), reason="shared/data is not beside the checkout")
+def test_the_real_feed_after_a_day_of_trips_keeps_every_exposure():
+    """The issue's figure: read after trips put event time at 2020-02-10 (trip horizon 2020-01-20),
+    the feed lost 611 of its 1,740 exposures; every one is kept now, and asked about."""
+    exposures = list(import_nosugar(read_records(str(FEED)), ImportReport()))
+    rules = Settings().rules  # the shipped ones: retention_days 21, exposure_retention_days 60, quorum 100
+    driver = Driver(MemoryStore(), rules)
+    driver.feed(*(trip(f"T{n}", service="G1", day="2020-02-10", board=f"08:{n % 60:02d}", alight="12:00")
+                  for n in range(rules.event_time_quorum)))
+    driver.feed(*exposures)
+    assert len(exposures) == 1740 and driver.dead == []
+    assert sum(1 for _ in driver.store.items(group(EXPOSURE_DAYS))) == 1740
+    old = min(exposures, key=lambda exposure: exposure["date"])
+    driver.store.commit()
+    answer = lookup(driver.store, rules, read_question(date=old["date"], service=old["service"], mode=old["mode"]))
+    assert answer.rides and not answer.rides_kept

@@ -108,6 +108,10 @@ def test_max_dead_letter_share_fails_the_run_after_writing_it(tmp_path, capsys):
         f"see {tmp_path / 'b' / 'dead-letter.jsonl'}\n")
     assert len(dead_letters(tmp_path / "b")) == 1  # the outputs are written all the same
     assert main(["run", str(source), "--quiet", "--out", str(tmp_path / "c")]) == 0  # off by default
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    assert main(["run", str(tmp_path / "empty.jsonl"), "--quiet", "--out", str(tmp_path / "d"),
+                 "--max-dead-letter-share", "0"]) == 0  # no line, no share
+    assert main([*run, "0", "--out", str(tmp_path / "e")]) == 3  # 0: any rejected line fails
 
 
 @pytest.mark.parametrize("share", ["1.5", "-0.1", "half", "nan"])
@@ -115,3 +119,16 @@ def test_a_share_outside_zero_to_one_is_refused(tmp_path, share, capsys):
     with pytest.raises(SystemExit) as stop:
         main(["run", "x", "--out", str(tmp_path), "--max-dead-letter-share", share])
     assert stop.value.code == 2 and "expected a share between 0 and 1" in capsys.readouterr().err
+
+
+def test_workers_say_the_same(tmp_path):
+    """``tracer run --workers 2`` dead-letters what is not JSON Lines as one process does."""
+    source = tmp_path / "tickets.csv"
+    source.write_text("车次,乘车日期,车厢,席位,证件号码\nG1234,2020-01-20,5,7F,310101199001011234\n")
+    letters = {}
+    for workers in ("1", "2"):
+        out = tmp_path / f"out-{workers}"
+        assert main(["run", str(source), "--out", str(out), "--quiet", "--workers", workers]) == 0
+        letters[workers] = dead_letters(out)
+    assert letters["1"] == letters["2"] and len(letters["1"]) == 2
+    assert all("`tracer import tickets FILE --out events.jsonl`" in letter["reason"] for letter in letters["2"])

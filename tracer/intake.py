@@ -68,7 +68,8 @@ class Intake:
         changes = _canonical_fields(obj) if obj is not None else []
         if not changes:
             if parsed is None:
-                raise refused or InvalidEvent("not a trip or exposure")
+                assert refused is not None
+                raise refused
             self._remember(parsed.service)
             return Decoded(parsed, None)
         said = ", ".join(f"{name} {canonical.show(old)} -> {new!r}" for name, old, new in changes)
