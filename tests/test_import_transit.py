@@ -123,6 +123,10 @@ def test_tickets_give_exactly_the_train_alerts_of_the_simulators_own_rides(
 def test_carriage_codes_give_exactly_the_metro_alerts_but_for_the_run_id(city: dict[str, Any], tmp_path: Path) -> None:
     rides, report = listed(city, "carriage-codes", tmp_path / "c.jsonl")
     assert report.written > 1000 and not report.notes  # every scan ended by its tap-out
+    options = argparse.Namespace(taps=[city["feeds"] / "taps.csv"])
+    row_by_row = run_import(KINDS["carriage-codes"], [str(city["feeds"] / "carriage-codes.csv")],
+                            str(tmp_path / "rows.jsonl"), Settings(), IDS, options, columnar=False)
+    assert (tmp_path / "rows.jsonl").read_bytes() == b"".join(rides) and row_by_row == report  # the fast path's lines
     person = lambda p: IDS.person_id("card", card(p))  # noqa: E731
     metro = lambda r: r.get("type") == "trip" and r.get("mode") == "metro"  # noqa: E731
     truth = traced(tmp_path, "truth", events_as(city, person, lambda r: False))

@@ -22,14 +22,17 @@ from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
 
+import polars as pl
+
 from connectors.importers import taps
 from connectors.importers.base import Context, Events, Kind, Record
 from connectors.importers.csvfeed import BadRow
-from connectors.importers.identity import read_kind
+from connectors.importers.identity import plain_number, read_kind
 from connectors.importers.report import NotTraced, Rejected
 from tracer.analysis.question import read_carriage
-from tracer.errors import InputError
-from tracer.events import format_time
+from tracer.errors import InputError, InvalidEvent
+from tracer.events import format_time, parse_line
+from tracer.jsonl import json_record
 
 REQUIRED = ("time",)
 OPTIONAL = ("code", "train_set", "carriage", "card", "id_type", "id_number")
@@ -43,6 +46,16 @@ def read_code(record: Record) -> tuple[str, str]:
         return _code(record["train_set"], record["carriage"])
     train_set, _, carriage = record["code"].strip().rpartition(":")
     return _code(train_set, carriage)
+
+
+def _code_id(train_set: str, carriage: str) -> str:
+    """A short digest of a carriage, for trip ids: a person's scans at one second differ by it."""
+    return hashlib.blake2b(f"{train_set}\x1f{carriage}".encode(), digest_size=6).hexdigest()
+
+
+def _members(fields: dict[str, str]) -> str:
+    """``fields`` as the JSON members a written line holds them (no braces)."""
+    return json_record(fields).decode()[1:-2]
 
 
 @lru_cache(maxsize=1 << 16)  # a city has a few thousand carriages, scanned all day
@@ -68,6 +81,11 @@ class CarriageCodes:
         self._ride = getattr(context.options, "default_ride_minutes", DEFAULT_RIDE_MINUTES) * 60
         self._walk = getattr(context.options, "walk_seconds", taps.TapSettings().walk_seconds)
         self._tap_outs = self._read_tap_outs(getattr(context.options, "taps", None) or [])
+        self._out_frame = pl.DataFrame(
+            [(person, out) for person, times in self._tap_outs.items() for out in times],
+            schema={"_pid": pl.String, "_out": pl.Int64}, orient="row",
+        ).sort("_out")
+        self._valid = lru_cache(maxsize=1 << 16)(self._check)
 
     def row(self, record: Record, line: int) -> Events:
         """The trip event of one scan, or ``Rejected``."""
@@ -84,14 +102,73 @@ class CarriageCodes:
             self._report.note(f"no tap-out after the scan: a ride of {self._ride // 60} minutes assumed")
         end = out if out is not None else scanned + self._ride
         board = format_time(scanned * 1_000_000, self._zone)
-        trip_id = "scan:" + hashlib.blake2b(f"{person}\x1f{train_set}\x1f{carriage}\x1f{scanned}".encode(),
-                                            digest_size=10).hexdigest()
+        trip_id = f"scan:{person[4:]}:{scanned}:{_code_id(train_set, carriage)}"
         return [{"type": "trip", "trip_id": trip_id, "person_id": person, "mode": "metro", "service": train_set,
                  "date": board[:10], "board_time": board, "alight_time": format_time(end * 1_000_000, self._zone),
                  "carriage": carriage}]
 
+    def frame(self, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The scans by card, of a plain code and local time, ended by a tap-out, at once (the tap-out
+        found by an as-of join); ``row`` takes the rest (the rides of a default length are noted)."""
+        codes: dict[str, tuple[str, str]] = {}
+        for (text,) in rows.select("code").unique().iter_rows():
+            train_set, _, carriage = text.strip().rpartition(":")
+            try:
+                code = _code(train_set, carriage)
+            except Rejected:
+                continue
+            if self._valid(*code):
+                codes[text] = code
+        code = pl.col("code")
+        found = rows.with_columns(
+            code.replace_strict({k: _members({"mode": "metro", "service": v[0]}) for k, v in codes.items()},
+                                default=None).alias("_service"),
+            code.replace_strict({k: _members({"carriage": v[1]}) for k, v in codes.items()}, default=None)
+            .alias("_carriage"),
+            code.replace_strict({k: _code_id(*v) for k, v in codes.items()}, default=None).alias("_code"),
+            pl.col("card").str.strip_chars().str.to_uppercase().alias("_number"),
+            pl.col("time").str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False)
+            .dt.replace_time_zone(self._zone.key, ambiguous="null", non_existent="null").dt.epoch("s").alias("_at"),
+        )
+        plain = (pl.col("_service").is_not_null() & (pl.col("train_set") == "") & pl.col("_at").is_not_null()
+                 & plain_number(pl.lit("card"), pl.col("_number")))
+        candidates = found.filter(plain)
+        hashed = self._ids.hashed
+        pids = [hashed("card", number) for number in candidates["_number"].to_list()]
+        candidates = candidates.with_columns(pl.Series("_pid", pids, dtype=pl.String),
+                                             (pl.col("_at") + self._walk + 1).alias("_after")).sort("_after")
+        outs = self._out_frame.filter(pl.col("_pid").is_in(candidates["_pid"].unique().implode()))
+        joined = candidates.join_asof(outs, left_on="_after", right_on="_out", by="_pid", strategy="forward",
+                                     check_sortedness=False)  # both sorted above
+        ended = (pl.col("_out") - pl.col("_at") <= LONGEST_RIDE_HOURS * 3600).fill_null(False)
+        done = joined.filter(ended).sort("line")
+        stamp = "%Y-%m-%dT%H:%M:%S%:z"
+        local = pl.from_epoch("_at", "s").dt.replace_time_zone("UTC").dt.convert_time_zone(self._zone.key)
+        end = pl.from_epoch(pl.col("_out") - self._walk, "s").dt.replace_time_zone("UTC") \
+            .dt.convert_time_zone(self._zone.key)
+        json = pl.concat_str(
+            pl.lit('{"type":"trip","trip_id":"scan:'), pl.col("_pid").str.slice(4), pl.lit(":"),
+            pl.col("_at").cast(pl.String), pl.lit(":"), "_code", pl.lit('","person_id":"'), "_pid", pl.lit('",'),
+            "_service", pl.lit(',"date":"'), local.dt.strftime("%Y-%m-%d"), pl.lit('","board_time":"'),
+            local.dt.strftime(stamp), pl.lit('","alight_time":"'), end.dt.strftime(stamp), pl.lit('",'),
+            "_carriage", pl.lit("}"),
+        )
+        left = pl.concat([found.filter(~plain), joined.filter(~ended)], how="diagonal")
+        return done.select("line", json.alias("json")), left.select(rows.columns).sort("line")
+
     def end(self) -> None:
         """Nothing is held."""
+
+    def _check(self, train_set: str, carriage: str) -> bool:
+        """Whether the engine takes a ride on this train set and carriage as the fast path writes it."""
+        line = json_record({"type": "trip", "person_id": "p", "mode": "metro", "service": train_set,
+                            "date": "2020-01-15", "board_time": "2020-01-15T08:00:00+08:00",
+                            "alight_time": "2020-01-15T08:10:00+08:00", "carriage": carriage})
+        try:
+            parse_line(line, 3_600_000_000)
+        except InvalidEvent:
+            return False
+        return True
 
     def _tap_out(self, person: str, scanned: int) -> int | None:
         """When the rider left the carriage: their first tap-out after the scan, less the walk."""
