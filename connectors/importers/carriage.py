@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 from bisect import bisect_right
-from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import polars as pl
 
 from connectors.importers import taps
 from connectors.importers.base import Context, Events, Kind, Record
+from connectors.importers.columnar import read_chunks
 from connectors.importers.csvfeed import BadRow
 from connectors.importers.identity import plain_number, read_kind
 from connectors.importers.report import NotTraced, Rejected
@@ -38,6 +38,7 @@ REQUIRED = ("time",)
 OPTIONAL = ("code", "train_set", "carriage", "card", "id_type", "id_number")
 DEFAULT_RIDE_MINUTES = 30
 LONGEST_RIDE_HOURS = 4  # a tap-out later than this after a scan does not end its ride
+TAP_COLUMNS = ("card", "time", "direction")  # what a tap-out needs to end a ride
 
 
 def read_code(record: Record) -> tuple[str, str]:
@@ -80,11 +81,9 @@ class CarriageCodes:
         self._zone = context.settings.rules.zone
         self._ride = getattr(context.options, "default_ride_minutes", DEFAULT_RIDE_MINUTES) * 60
         self._walk = getattr(context.options, "walk_seconds", taps.TapSettings().walk_seconds)
-        self._tap_outs = self._read_tap_outs(getattr(context.options, "taps", None) or [])
-        self._out_frame = pl.DataFrame(
-            [(person, out) for person, times in self._tap_outs.items() for out in times],
-            schema={"_pid": pl.String, "_out": pl.Int64}, orient="row",
-        ).sort("_out")
+        self._out_frame = self._read_tap_outs(getattr(context.options, "taps", None) or [])
+        grouped = self._out_frame.group_by("_pid").agg(pl.col("_out").sort())
+        self._tap_outs = dict(zip(grouped["_pid"].to_list(), grouped["_out"].to_list(), strict=True))
         self._valid = lru_cache(maxsize=1 << 16)(self._check)
 
     def row(self, record: Record, line: int) -> Events:
@@ -127,8 +126,7 @@ class CarriageCodes:
             .alias("_carriage"),
             code.replace_strict({k: _code_id(*v) for k, v in codes.items()}, default=None).alias("_code"),
             pl.col("card").str.strip_chars().str.to_uppercase().alias("_number"),
-            pl.col("time").str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False)
-            .dt.replace_time_zone(self._zone.key, ambiguous="null", non_existent="null").dt.epoch("s").alias("_at"),
+            self._seconds(pl.col("time")).alias("_at"),
         )
         plain = (pl.col("_service").is_not_null() & (pl.col("train_set") == "") & pl.col("_at").is_not_null()
                  & plain_number(pl.lit("card"), pl.col("_number")))
@@ -180,20 +178,53 @@ class CarriageCodes:
             return None
         return times[at] - self._walk
 
-    def _read_tap_outs(self, paths: list[Path]) -> dict[str, list[int]]:
-        outs: dict[str, list[int]] = defaultdict(list)
-        for path in paths:
-            for item in taps.read_taps(str(path), taps.KIND):
-                try:
-                    if isinstance(item, BadRow):
-                        raise Rejected(item.reason)
-                    person, moment, inward = self._tap(item[1])
-                except (Rejected, NotTraced):
-                    self._report.note("a record of --taps that is no tap: not used to end rides")
-                    continue
-                if not inward:
-                    outs[person].append(moment)
-        return {person: sorted(times) for person, times in outs.items()}
+    def _read_tap_outs(self, paths: list[Path]) -> pl.DataFrame:
+        """Every tap-out of ``paths`` as (``_pid``, ``_out`` epoch seconds), sorted by time; a
+        record that is no tap is noted. This tool's CSV is read a column at a time."""
+        frames, items = [], []
+        for path in map(str, paths):
+            if taps.tap_format(path) != "csv":
+                items.append(taps.read_taps(path, taps.KIND))
+                continue
+            for chunk in read_chunks(path, TAP_COLUMNS, (), taps.KIND.what):
+                found, left = self._plain_tap_outs(chunk.plain)
+                frames.append(found)
+                items.append([*((row.pop("line"), row) for row in left.to_dicts()), *chunk.others])
+        outs: list[tuple[str, int]] = []
+        for item in (item for part in items for item in part):
+            try:
+                if isinstance(item, BadRow):
+                    raise Rejected(item.reason)
+                person, moment, inward = self._tap(item[1])
+            except (Rejected, NotTraced):
+                self._report.note("a record of --taps that is no tap: not used to end rides")
+                continue
+            if not inward:
+                outs.append((person, moment))
+        schema = {"_pid": pl.String, "_out": pl.Int64}
+        return pl.concat([*frames, pl.DataFrame(outs, schema=schema, orient="row")]).sort("_out")
+
+    def _plain_tap_outs(self, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The tap-outs among plain rows (a plain card, a local time), the plain tap-ins dropped as
+        the row path drops them, and the rest (to be read one by one)."""
+        kind = pl.col("direction").str.strip_chars().str.to_lowercase()
+        found = rows.with_columns(
+            kind.replace_strict(taps.DIRECTIONS, default=None, return_dtype=pl.Boolean).alias("_in"),
+            pl.col("card").str.strip_chars().str.to_uppercase().alias("_number"),
+            self._seconds(pl.col("time")).alias("_out"),
+        )
+        plain = (pl.col("_in").is_not_null() & pl.col("_out").is_not_null()
+                 & plain_number(pl.lit("card"), pl.col("_number")))
+        outs = found.filter(plain & ~pl.col("_in"))
+        numbers = outs["_number"].unique().to_list()
+        pids = dict(zip(numbers, (self._ids.hashed("card", number) for number in numbers), strict=True))
+        outs = outs.select(pl.col("_number").replace_strict(pids, return_dtype=pl.String).alias("_pid"), "_out")
+        return outs, found.filter(~plain).select(rows.columns)
+
+    def _seconds(self, text: pl.Expr) -> pl.Expr:
+        """Epoch seconds of local ``2020-01-15 07:33:10`` (null for any other form: read one by one)."""
+        return (text.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False)
+                .dt.replace_time_zone(self._zone.key, ambiguous="null", non_existent="null").dt.epoch("s"))
 
     def _tap(self, record: dict[str, str]) -> tuple[str, int, bool]:
         card, moment, kind, _, _ = taps.tap_fields(record)

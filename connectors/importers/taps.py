@@ -81,7 +81,8 @@ def tap_fields(record: Record) -> tuple[str, str, str, str, str]:
     if "deal_type" in record:
         return (record["card_no"], record["deal_date"], record["deal_type"].strip(), record["company_name"],
                 record["station"])
-    return record["card"], record["time"], record["direction"].strip(), record["line"], record["station"]
+    line, station = record.get("line", ""), record.get("station", "")  # a reader of tap-outs only wants no more
+    return record["card"], record["time"], record["direction"].strip(), line, station
 
 
 def direction(text: str) -> bool:
@@ -273,14 +274,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def read_taps(path: str, kind: Kind) -> Iterator[tuple[int, dict[str, str]] | BadRow]:
     """Records of this tool's CSV, of Shenzhen Tong's CSV (told by its ``deal_type`` column), or of
     Shenzhen Tong's JSON (an array, ``{"data": [...]}``, or one object a line)."""
-    with open(path, "rb") as stream:
-        head = stream.read(65_536).lstrip(b"\xef\xbb\xbf \t\r\n")
-    if head[:1] in (b"[", b"{"):
+    form = tap_format(path)
+    if form == "json":
         yield from _json_records(path)
-    elif b"deal_type" in head.split(b"\n", 1)[0]:
+    elif form == "shenzhen":
         yield from read_rows(path, SHENZHEN, SHENZHEN_OPTIONAL, "Shenzhen Tong tap data")
     else:
         yield from read_rows(path, kind.required, kind.optional, kind.what)
+
+
+def tap_format(path: str) -> str:
+    """``json``, ``shenzhen`` (Shenzhen Tong's CSV) or ``csv`` (this tool's), from the file's start."""
+    with open(path, "rb") as stream:
+        head = stream.read(65_536).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head[:1] in (b"[", b"{"):
+        return "json"
+    return "shenzhen" if b"deal_type" in head.split(b"\n", 1)[0] else "csv"
 
 
 def _json_records(path: str) -> Iterator[tuple[int, dict[str, str]] | BadRow]:
