@@ -344,13 +344,15 @@ def test_messy_carriage_codes_end_in_report_lines(tmp_path: Path) -> None:
         "A0003,,,L5-T01:3,yesterday",
         ",,,L5-T01:3,2020-01-15 08:00:10",  # nobody
     ]) + "\n", encoding="utf-8")
-    (tmp_path / "taps.csv").write_text("card,time,direction,line,station\nA0001,2020-01-15 08:10:10,out,5,红岭北\n")
+    (tmp_path / "taps.csv").write_text("card,time,direction,line,station\nA0001,2020-01-15 08:10:10,out,5,红岭北\n"
+                                       "A0001,yesterday,out,5,红岭北\nA0001,2020-01-15 08:11:10,bus,5,\n")
     lines, report = imported("carriage-codes", [scans], tmp_path / "out.jsonl", taps=[tmp_path / "taps.csv"],
                              default_ride_minutes=20)
     rides = [orjson.loads(line) for line in lines]
     assert [(r["service"], r["carriage"], r["board_time"][11:19], r["alight_time"][11:19]) for r in rides] == [
         ("L5-T01", "3", "08:00:10", "08:09:10"), ("L5-T01", "3", "08:01:00", "08:21:00")]
     assert report.records == 5 and report.written == 2
+    assert report.notes["a record of --taps that is no tap: not used to end rides"] == 2
     reasons = " | ".join(report.rejected)
     for expected in ("not TRAIN_SET:CARRIAGE", "time is not", "no card and no id_type"):
         assert expected in reasons
