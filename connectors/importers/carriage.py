@@ -131,9 +131,7 @@ class CarriageCodes:
         plain = (pl.col("_service").is_not_null() & (pl.col("train_set") == "") & pl.col("_at").is_not_null()
                  & plain_number(pl.lit("card"), pl.col("_number")))
         candidates = found.filter(plain)
-        hashed = self._ids.hashed
-        pids = [hashed("card", number) for number in candidates["_number"].to_list()]
-        candidates = candidates.with_columns(pl.Series("_pid", pids, dtype=pl.String),
+        candidates = candidates.with_columns(self._card_ids(candidates["_number"]).alias("_pid"),
                                              (pl.col("_at") + self._walk + 1).alias("_after")).sort("_after")
         outs = self._out_frame.filter(pl.col("_pid").is_in(candidates["_pid"].unique().implode()))
         joined = candidates.join_asof(outs, left_on="_after", right_on="_out", by="_pid", strategy="forward",
@@ -216,10 +214,14 @@ class CarriageCodes:
         plain = (pl.col("_in").is_not_null() & pl.col("_out").is_not_null()
                  & plain_number(pl.lit("card"), pl.col("_number")))
         outs = found.filter(plain & ~pl.col("_in"))
-        numbers = outs["_number"].unique().to_list()
-        pids = dict(zip(numbers, (self._ids.hashed("card", number) for number in numbers), strict=True))
-        outs = outs.select(pl.col("_number").replace_strict(pids, return_dtype=pl.String).alias("_pid"), "_out")
+        outs = outs.select(self._card_ids(outs["_number"]).alias("_pid"), "_out")
         return outs, found.filter(~plain).select(rows.columns)
+
+    def _card_ids(self, numbers: pl.Series) -> pl.Series:
+        """The person ids of plain card numbers, each card hashed once."""
+        unique = numbers.unique().to_list()
+        ids = dict(zip(unique, (self._ids.hashed("card", number) for number in unique), strict=True))
+        return numbers.replace_strict(ids, return_dtype=pl.String)
 
     def _seconds(self, text: pl.Expr) -> pl.Expr:
         """Epoch seconds of local ``2020-01-15 07:33:10`` (null for any other form: read one by one)."""
