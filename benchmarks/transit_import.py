@@ -4,8 +4,10 @@ tap-to-run inference, against a bare CSV read of the same file in the same run.
 The feeds are the simulator's (``tracer generate --feeds``), grown to ``--records`` rows each by
 copies whose people are other people (each copy's ID numbers and cards are new ones), so every
 row costs what a real row costs: a new person to hash, a ride to time, a line to validate and
-write. The import runs in-process through ``run_import`` exactly as ``tracer import KIND`` does;
-the baseline is ``csv.reader`` over the same file, doing nothing with the rows. The inference is
+write. The import runs in-process through ``run_import`` exactly as ``tracer import KIND`` does
+(tickets and carriage codes: the columnar fast path), and again row by row (``columnar=False``, the
+reference path; taps have only that one); the baseline is ``csv.reader`` over the same file,
+doing nothing with the rows. The inference is
 timed alone: routing and fitting runs for already paired journeys (``connectors.importers.taps.rides``).
 Polars runs on one thread (``benchmarks.import_feeds``), as there: one core.
 """
@@ -69,9 +71,12 @@ def _other(number: str, copy: int) -> str:
     return f"{plain}X{copy}"
 
 
-def import_seconds(kind: str, path: Path, out: Path, options: dict[str, Any]) -> tuple[float, Any]:
+def import_seconds(
+    kind: str, path: Path, out: Path, options: dict[str, Any], columnar: bool = True
+) -> tuple[float, Any]:
     started = time.perf_counter()
-    report = run_import(KINDS[kind], [str(path)], str(out), Settings(), PersonIds(KEY), argparse.Namespace(**options))
+    report = run_import(KINDS[kind], [str(path)], str(out), Settings(), PersonIds(KEY), argparse.Namespace(**options),
+                        columnar=columnar)
     return time.perf_counter() - started, report
 
 
@@ -110,15 +115,17 @@ def run(persons: int, records: int) -> dict[str, Any]:
                 options = {"taps": [root / "big-taps.csv"]}  # the copies' cards tap out there
             baseline = bare(path)
             seconds, report = import_seconds(kind, path, root / f"{kind}.jsonl", options)
+            by_row = import_seconds(kind, path, root / f"{kind}-rows.jsonl", options, False)[0] if kind != "taps" else 0
             result["feeds"][kind] = {"records": count, "seconds": round(seconds, 3),
                                      "records_per_s": round(count / seconds),
+                                     "row_path_records_per_s": round(count / by_row) if by_row else None,
                                      "bare_csv_records_per_s": round(count / baseline), "written": report.written}
-            rows.append([kind, f"{count:,}", f"{count / seconds:,.0f}", f"{count / baseline:,.0f}",
-                         f"{baseline / seconds:.2f}"])
+            rows.append([kind, f"{count:,}", f"{count / seconds:,.0f}", f"{count / by_row:,.0f}" if by_row else "-",
+                         f"{count / baseline:,.0f}", f"{baseline / seconds:.2f}"])
         journeys, seconds = inference_rate(root / "big-taps.csv", feeds / "gtfs.zip")
         result["inference"] = {"journeys": journeys, "journeys_per_s": round(journeys / seconds)}
-        rows.append(["tap-to-run inference", f"{journeys:,} journeys", f"{journeys / seconds:,.0f}", "", ""])
-        print(table(rows, ["feed", "records", "imported/s", "bare csv read/s", "import / bare"]))
+        rows.append(["tap-to-run inference", f"{journeys:,} journeys", f"{journeys / seconds:,.0f}", "", "", ""])
+        print(table(rows, ["feed", "records", "imported/s", "row path/s", "bare csv read/s", "import / bare"]))
         return result
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -307,6 +307,13 @@ def test_messy_taps_end_in_report_lines_and_two_fitting_runs_are_half_sure(tmp_p
     for expected in ("duplicate tap", "tap-out without a tap-in", "'火星' is not in the timetable",
                      "time is not", "tap-in without a tap-out", "'sideways' is neither", "no run fits"):
         assert expected in reasons
+    held = tmp_path / "held.csv"
+    held.write_text("card,time,direction,line,station,id_type,id_number\n"
+                    f"C0003,2020-01-15 08:03:00,in,5,布吉,身份证,{ID}\n"
+                    f"C0003,2020-01-15 08:13:00,out,5,红岭北,身份证,{ID}\n",
+                    encoding="utf-8")
+    lines, _ = imported("taps", [held], tmp_path / "held.jsonl", timetable=_gtfs(tmp_path))
+    assert [orjson.loads(line)["person_id"] for line in lines] == [IDS.person_id("id_card", ID)]  # the holder
     _, strict = imported("taps", [taps], tmp_path / "strict.jsonl", timetable=_gtfs(tmp_path), min_confidence=0.6)
     assert strict.written == 2 and "ambiguous" in " | ".join(strict.rejected)
 

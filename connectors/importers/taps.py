@@ -37,12 +37,12 @@ import orjson
 from connectors.importers.base import Context, Events, Kind, Record
 from connectors.importers.csvfeed import BadRow, read_rows
 from connectors.importers.gtfs import Timetable, add_timetable_argument, line_name, timetable_of
-from connectors.importers.identity import PersonIds
+from connectors.importers.identity import PersonIds, read_kind
 from connectors.importers.journeys import Network, fitting_runs
 from connectors.importers.report import NotTraced, Rejected
 
 REQUIRED = ("card", "time", "direction", "station")
-OPTIONAL = ("line",)
+OPTIONAL = ("line", "id_type", "id_number")  # the holder of a real-name card, when the export names them
 SHENZHEN = ("card_no", "deal_date", "deal_type", "station")  # Shenzhen Tong open data, as published
 SHENZHEN_OPTIONAL = ("company_name", "car_no", "equ_no", "deal_value", "deal_money", "close_date", "conn_mark")
 DIRECTIONS = {"in": True, "entry": True, "进站": True, "地铁入站": True, "out": False, "exit": False,
@@ -104,7 +104,8 @@ def read_tap(record: Record, line: int, where: str, ids: PersonIds, timetable: T
         raise Rejected(f"station {name.strip()[:40]!r} is not in the timetable")
     if company.strip() and line_name(company) is None:
         raise Rejected(f"line {company[:40]!r} names no numbered line")
-    person = ids.person_id("card", card)
+    holder = record.get("id_number", "").strip()
+    person = ids.person_id(read_kind(record["id_type"]), holder) if holder else ids.person_id("card", card)
     return Tap(person, local_seconds(moment, timetable.zone), inward, station, name.strip(), line, where)
 
 
