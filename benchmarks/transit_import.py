@@ -111,8 +111,9 @@ def run(persons: int, records: int) -> dict[str, Any]:
             path = root / f"big-{name}"
             count = grown(feeds / name, path, records)
             options: dict[str, Any] = {"timetable": feeds / "gtfs.zip"}
-            if kind == "carriage-codes":
-                options = {"taps": [root / "big-taps.csv"]}  # the copies' cards tap out there
+            if kind == "carriage-codes":  # every copy's cards tap out: a tap-in and a tap-out per scan
+                grown(feeds / "taps.csv", root / "scan-taps.csv", 2 * count)
+                options = {"taps": [root / "scan-taps.csv"]}
             baseline = bare(path)
             seconds, report = import_seconds(kind, path, root / f"{kind}.jsonl", options)
             by_row = import_seconds(kind, path, root / f"{kind}-rows.jsonl", options, False)[0] if kind != "taps" else 0
