@@ -4,11 +4,12 @@ tap-to-run inference, against a bare CSV read of the same file in the same run.
 The feeds are the simulator's (``tracer generate --feeds``), grown to ``--records`` rows each by
 copies whose people are other people (each copy's ID numbers and cards are new ones), so every
 row costs what a real row costs: a new person to hash, a ride to time, a line to validate and
-write. The import runs in-process through ``run_import`` exactly as ``tracer import KIND`` does;
-the baseline is ``csv.reader`` over the same file, doing nothing with the rows. The inference is
+write. The import runs in-process through ``run_import`` exactly as ``tracer import KIND`` does
+(tickets and carriage codes: the columnar fast path), and again row by row (``columnar=False``, the
+reference path; taps have only that one); the baseline is ``csv.reader`` over the same file,
+doing nothing with the rows. The inference is
 timed alone: routing and fitting runs for already paired journeys (``connectors.importers.taps.rides``).
-The framework's duties (the keyed identity, the engine's validation of each event) are timed
-alone on the same rows too, so the table says where an import's time goes.
+Polars runs on one thread (``benchmarks.import_feeds``), as there: one core.
 """
 
 from __future__ import annotations
@@ -23,15 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import save, table
+from benchmarks.import_feeds import bare
 from connectors.importers import taps
 from connectors.importers.base import run_import
 from connectors.importers.gtfs import read_timetable
-from connectors.importers.identity import PersonIds, read_kind
+from connectors.importers.identity import PersonIds
 from connectors.importers.journeys import Network
 from connectors.importers.kinds import KINDS
 from connectors.importers.report import NotTraced, Rejected
 from tracer.documents import check_digit
-from tracer.events import parse_line
 from tracer.settings import Settings
 from tracer.simulate import generate
 
@@ -70,41 +71,13 @@ def _other(number: str, copy: int) -> str:
     return f"{plain}X{copy}"
 
 
-def bare_read(path: Path) -> float:
+def import_seconds(
+    kind: str, path: Path, out: Path, options: dict[str, Any], columnar: bool = True
+) -> tuple[float, Any]:
     started = time.perf_counter()
-    with open(path, encoding="utf-8", newline="") as rows:
-        for _ in csv.reader(rows):
-            pass
-    return time.perf_counter() - started
-
-
-def import_seconds(kind: str, path: Path, out: Path, options: dict[str, Any]) -> tuple[float, Any]:
-    started = time.perf_counter()
-    report = run_import(KINDS[kind], [str(path)], str(out), Settings(), PersonIds(KEY), argparse.Namespace(**options))
+    report = run_import(KINDS[kind], [str(path)], str(out), Settings(), PersonIds(KEY), argparse.Namespace(**options),
+                        columnar=columnar)
     return time.perf_counter() - started, report
-
-
-def duties(path: Path, out: Path) -> tuple[float, float]:
-    """Seconds of the framework's two duties per record on the same rows, timed alone: the
-    identity (a keyed hash of each row's document or card, fresh ``PersonIds``) and the engine's
-    validation of every event written (``parse_line``, as ``Context.emit`` calls it)."""
-    with open(path, encoding="utf-8", newline="") as rows:
-        records = list(csv.DictReader(rows))
-    ids = PersonIds(KEY)
-    started = time.perf_counter()
-    for record in records:
-        with contextlib.suppress(Rejected):
-            if record.get("id_number"):
-                ids.person_id(read_kind(record["id_type"]), record["id_number"])
-            else:
-                ids.person_id("card", record["card"])
-    identity = time.perf_counter() - started
-    lines = out.read_bytes().splitlines()
-    max_ride_us = int(Settings().rules.max_ride_hours * 3_600_000_000)
-    started = time.perf_counter()
-    for line in lines:
-        parse_line(line, max_ride_us)
-    return identity, time.perf_counter() - started
 
 
 def inference_rate(path: Path, timetable_path: Path) -> tuple[int, float]:
@@ -138,24 +111,22 @@ def run(persons: int, records: int) -> dict[str, Any]:
             path = root / f"big-{name}"
             count = grown(feeds / name, path, records)
             options: dict[str, Any] = {"timetable": feeds / "gtfs.zip"}
-            if kind == "carriage-codes":
-                options = {"taps": [feeds / "taps.csv"]}
-            bare = bare_read(path)
+            if kind == "carriage-codes":  # every copy's cards tap out: a tap-in and a tap-out per scan
+                grown(feeds / "taps.csv", root / "scan-taps.csv", 2 * count)
+                options = {"taps": [root / "scan-taps.csv"]}
+            baseline = bare(path)
             seconds, report = import_seconds(kind, path, root / f"{kind}.jsonl", options)
-            identity, validation = duties(path, root / f"{kind}.jsonl")
-            own = seconds - identity - validation
-            figures = {"records": count, "seconds": round(seconds, 3), "records_per_s": round(count / seconds),
-                       "bare_csv_records_per_s": round(count / bare), "written": report.written,
-                       "identity_seconds": round(identity, 3), "validation_seconds": round(validation, 3),
-                       "rest_records_per_s": round(count / own)}
-            result["feeds"][kind] = figures
-            rows.append([kind, f"{count:,}", f"{count / seconds:,.0f}", f"{count / bare:,.0f}",
-                         f"{identity / seconds:.0%}", f"{validation / seconds:.0%}", f"{count / own:,.0f}"])
+            by_row = import_seconds(kind, path, root / f"{kind}-rows.jsonl", options, False)[0] if kind != "taps" else 0
+            result["feeds"][kind] = {"records": count, "seconds": round(seconds, 3),
+                                     "records_per_s": round(count / seconds),
+                                     "row_path_records_per_s": round(count / by_row) if by_row else None,
+                                     "bare_csv_records_per_s": round(count / baseline), "written": report.written}
+            rows.append([kind, f"{count:,}", f"{count / seconds:,.0f}", f"{count / by_row:,.0f}" if by_row else "-",
+                         f"{count / baseline:,.0f}", f"{baseline / seconds:.2f}"])
         journeys, seconds = inference_rate(root / "big-taps.csv", feeds / "gtfs.zip")
         result["inference"] = {"journeys": journeys, "journeys_per_s": round(journeys / seconds)}
-        rows.append(["tap-to-run inference", f"{journeys:,} journeys", f"{journeys / seconds:,.0f}", "", "", "", ""])
-        print(table(rows, ["feed", "records", "imported/s", "bare csv read/s", "identity", "validation",
-                           "the rest/s"]))
+        rows.append(["tap-to-run inference", f"{journeys:,} journeys", f"{journeys / seconds:,.0f}", "", "", ""])
+        print(table(rows, ["feed", "records", "imported/s", "row path/s", "bare csv read/s", "import / bare"]))
         return result
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -123,6 +123,10 @@ def test_tickets_give_exactly_the_train_alerts_of_the_simulators_own_rides(
 def test_carriage_codes_give_exactly_the_metro_alerts_but_for_the_run_id(city: dict[str, Any], tmp_path: Path) -> None:
     rides, report = listed(city, "carriage-codes", tmp_path / "c.jsonl")
     assert report.written > 1000 and not report.notes  # every scan ended by its tap-out
+    options = argparse.Namespace(taps=[city["feeds"] / "taps.csv"])
+    row_by_row = run_import(KINDS["carriage-codes"], [str(city["feeds"] / "carriage-codes.csv")],
+                            str(tmp_path / "rows.jsonl"), Settings(), IDS, options, columnar=False)
+    assert (tmp_path / "rows.jsonl").read_bytes() == b"".join(rides) and row_by_row == report  # the fast path's lines
     person = lambda p: IDS.person_id("card", card(p))  # noqa: E731
     metro = lambda r: r.get("type") == "trip" and r.get("mode") == "metro"  # noqa: E731
     truth = traced(tmp_path, "truth", events_as(city, person, lambda r: False))
@@ -303,6 +307,13 @@ def test_messy_taps_end_in_report_lines_and_two_fitting_runs_are_half_sure(tmp_p
     for expected in ("duplicate tap", "tap-out without a tap-in", "'火星' is not in the timetable",
                      "time is not", "tap-in without a tap-out", "'sideways' is neither", "no run fits"):
         assert expected in reasons
+    held = tmp_path / "held.csv"
+    held.write_text("card,time,direction,line,station,id_type,id_number\n"
+                    f"C0003,2020-01-15 08:03:00,in,5,布吉,身份证,{ID}\n"
+                    f"C0003,2020-01-15 08:13:00,out,5,红岭北,身份证,{ID}\n",
+                    encoding="utf-8")
+    lines, _ = imported("taps", [held], tmp_path / "held.jsonl", timetable=_gtfs(tmp_path))
+    assert [orjson.loads(line)["person_id"] for line in lines] == [IDS.person_id("id_card", ID)]  # the holder
     _, strict = imported("taps", [taps], tmp_path / "strict.jsonl", timetable=_gtfs(tmp_path), min_confidence=0.6)
     assert strict.written == 2 and "ambiguous" in " | ".join(strict.rejected)
 
@@ -340,13 +351,15 @@ def test_messy_carriage_codes_end_in_report_lines(tmp_path: Path) -> None:
         "A0003,,,L5-T01:3,yesterday",
         ",,,L5-T01:3,2020-01-15 08:00:10",  # nobody
     ]) + "\n", encoding="utf-8")
-    (tmp_path / "taps.csv").write_text("card,time,direction,line,station\nA0001,2020-01-15 08:10:10,out,5,红岭北\n")
+    (tmp_path / "taps.csv").write_text("card,time,direction,line,station\nA0001,2020-01-15 08:10:10,out,5,红岭北\n"
+                                       "A0001,yesterday,out,5,红岭北\nA0001,2020-01-15 08:11:10,bus,5,\n")
     lines, report = imported("carriage-codes", [scans], tmp_path / "out.jsonl", taps=[tmp_path / "taps.csv"],
                              default_ride_minutes=20)
     rides = [orjson.loads(line) for line in lines]
     assert [(r["service"], r["carriage"], r["board_time"][11:19], r["alight_time"][11:19]) for r in rides] == [
         ("L5-T01", "3", "08:00:10", "08:09:10"), ("L5-T01", "3", "08:01:00", "08:21:00")]
     assert report.records == 5 and report.written == 2
+    assert report.notes["a record of --taps that is no tap: not used to end rides"] == 2
     reasons = " | ".join(report.rejected)
     for expected in ("not TRAIN_SET:CARRIAGE", "time is not", "no card and no id_type"):
         assert expected in reasons

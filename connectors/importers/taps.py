@@ -37,12 +37,12 @@ import orjson
 from connectors.importers.base import Context, Events, Kind, Record
 from connectors.importers.csvfeed import BadRow, read_rows
 from connectors.importers.gtfs import Timetable, add_timetable_argument, line_name, timetable_of
-from connectors.importers.identity import PersonIds
+from connectors.importers.identity import PersonIds, read_kind
 from connectors.importers.journeys import Network, fitting_runs
 from connectors.importers.report import NotTraced, Rejected
 
 REQUIRED = ("card", "time", "direction", "station")
-OPTIONAL = ("line",)
+OPTIONAL = ("line", "id_type", "id_number")  # the holder of a real-name card, when the export names them
 SHENZHEN = ("card_no", "deal_date", "deal_type", "station")  # Shenzhen Tong open data, as published
 SHENZHEN_OPTIONAL = ("company_name", "car_no", "equ_no", "deal_value", "deal_money", "close_date", "conn_mark")
 DIRECTIONS = {"in": True, "entry": True, "进站": True, "地铁入站": True, "out": False, "exit": False,
@@ -81,7 +81,8 @@ def tap_fields(record: Record) -> tuple[str, str, str, str, str]:
     if "deal_type" in record:
         return (record["card_no"], record["deal_date"], record["deal_type"].strip(), record["company_name"],
                 record["station"])
-    return record["card"], record["time"], record["direction"].strip(), record["line"], record["station"]
+    line, station = record.get("line", ""), record.get("station", "")  # a reader of tap-outs only wants no more
+    return record["card"], record["time"], record["direction"].strip(), line, station
 
 
 def direction(text: str) -> bool:
@@ -103,7 +104,8 @@ def read_tap(record: Record, line: int, where: str, ids: PersonIds, timetable: T
         raise Rejected(f"station {name.strip()[:40]!r} is not in the timetable")
     if company.strip() and line_name(company) is None:
         raise Rejected(f"line {company[:40]!r} names no numbered line")
-    person = ids.person_id("card", card)
+    holder = record.get("id_number", "").strip()
+    person = ids.person_id(read_kind(record["id_type"]), holder) if holder else ids.person_id("card", card)
     return Tap(person, local_seconds(moment, timetable.zone), inward, station, name.strip(), line, where)
 
 
@@ -273,14 +275,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def read_taps(path: str, kind: Kind) -> Iterator[tuple[int, dict[str, str]] | BadRow]:
     """Records of this tool's CSV, of Shenzhen Tong's CSV (told by its ``deal_type`` column), or of
     Shenzhen Tong's JSON (an array, ``{"data": [...]}``, or one object a line)."""
-    with open(path, "rb") as stream:
-        head = stream.read(65_536).lstrip(b"\xef\xbb\xbf \t\r\n")
-    if head[:1] in (b"[", b"{"):
+    form = tap_format(path)
+    if form == "json":
         yield from _json_records(path)
-    elif b"deal_type" in head.split(b"\n", 1)[0]:
+    elif form == "shenzhen":
         yield from read_rows(path, SHENZHEN, SHENZHEN_OPTIONAL, "Shenzhen Tong tap data")
     else:
         yield from read_rows(path, kind.required, kind.optional, kind.what)
+
+
+def tap_format(path: str) -> str:
+    """``json``, ``shenzhen`` (Shenzhen Tong's CSV) or ``csv`` (this tool's), from the file's start."""
+    with open(path, "rb") as stream:
+        head = stream.read(65_536).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head[:1] in (b"[", b"{"):
+        return "json"
+    return "shenzhen" if b"deal_type" in head.split(b"\n", 1)[0] else "csv"
 
 
 def _json_records(path: str) -> Iterator[tuple[int, dict[str, str]] | BadRow]:
