@@ -120,7 +120,7 @@ def plain_number(kind: pl.Expr, number: pl.Expr) -> pl.Expr:
     check = (total % 11).replace_strict(dict(enumerate(_CHECK)), default=None, return_dtype=pl.String)
     card = number.str.contains(r"^[0-9]{17}[0-9X]$") & (number.str.slice(17, 1) == check)
     other = number.str.contains(r"^[A-Z0-9]{5,32}$")
-    return pl.when(kind == "id_card").then(card).otherwise(other).fill_null(False)
+    return kind.is_not_null() & pl.when(kind == "id_card").then(card).otherwise(other).fill_null(False)
 
 
 def load_ids(key_file: Path | None) -> PersonIds:

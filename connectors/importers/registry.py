@@ -78,8 +78,9 @@ class Residents:
         self._homes_of[person] = home
         return [{"type": "person", "person_id": person, "subdistrict": home}]
 
-    def frame(self, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """The rows whose document and home need no normalising and whose person is new, at once."""
+    def frame(self, rows: pl.DataFrame, others: list[Record]) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The rows whose document and home need no normalising and whose person is in no other row
+        of the chunk nor earlier, at once."""
         found = rows.with_columns(
             pl.col("id_type").str.to_lowercase().replace_strict(KIND_NAMES, default=None).alias("_kind"),
             pl.col("id_number").str.strip_chars().str.to_uppercase().alias("_number"),
@@ -92,9 +93,10 @@ class Residents:
         kinds, numbers = candidates["_kind"].to_list(), candidates["_number"].to_list()
         pids = [hashed(kind, number) for kind, number in zip(kinds, numbers, strict=True)]
         seen = self._homes_of
+        elsewhere = {self._key(record) for record in [*found.filter(~pl.col("_plain")).to_dicts(), *others]}
         candidates = candidates.with_columns(
             pl.Series("_pid", pids, dtype=pl.String),
-            pl.Series("_seen", [pid in seen for pid in pids], dtype=pl.Boolean),
+            pl.Series("_seen", [pid in seen or pid in elsewhere for pid in pids], dtype=pl.Boolean),
         )
         candidates = candidates.with_columns((pl.col("_pid").is_duplicated() | pl.col("_seen")).alias("_again"))
         done = candidates.filter(~pl.col("_again"))
@@ -104,6 +106,13 @@ class Residents:
         )
         left = pl.concat([found.filter(~pl.col("_plain")), candidates.filter("_again")], how="diagonal")
         return done.select("line", json.alias("json")), left.select(rows.columns).sort("line")
+
+    def _key(self, record: Record) -> str | None:
+        """The person of a row, if it names one."""
+        try:
+            return self._ids.person_id(read_kind(record["id_type"]), record["id_number"])
+        except Rejected:
+            return None
 
     def end(self) -> None:
         """Nothing is held."""
