@@ -99,7 +99,7 @@ class Manifest:
             joined = "\x1f".join(values)
             flights[joined], services[joined], days[joined] = fields.json, fields.service, fields.date
         crew = pl.col("crew").str.to_lowercase().replace_strict(_CREW, default=None, return_dtype=pl.Boolean)
-        seat, served = pl.col("seat"), pl.col("crew_rows")
+        seat, served = pl.col("seat").str.replace_all(" ", "", literal=True).str.to_uppercase(), pl.col("crew_rows")
         found = rows.with_columns(
             key.replace_strict(flights, default=None, return_dtype=pl.String).alias("_flight"),
             pl.col("id_type").str.to_lowercase().replace_strict(KIND_NAMES, default=None).alias("_kind"),
