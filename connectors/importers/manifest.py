@@ -115,13 +115,11 @@ class Manifest:
         )
         found = found.with_columns(plain.alias("_plain"))
         candidates = found.filter("_plain")
-        hashed = self._ids.hashed
-        kinds, numbers = candidates["_kind"].to_list(), candidates["_number"].to_list()
-        pids = [hashed(kind, number) for kind, number in zip(kinds, numbers, strict=True)]
+        pids = self._ids.column(candidates["_kind"], candidates["_number"])
         flight = pl.col("_flight")
         service = key.replace_strict(services, default=None, return_dtype=pl.String).alias("_service")
         day = key.replace_strict(days, default=None, return_dtype=pl.String).alias("_date")
-        candidates = candidates.with_columns(pl.Series("_pid", pids, dtype=pl.String), service, day)
+        candidates = candidates.with_columns(pids.alias("_pid"), service, day)
         trip_id = pl.concat_str(
             pl.lit("manifest:"), "_service", pl.lit(":"), "_date", pl.lit(":"), pl.col("_pid").str.slice(4)
         )

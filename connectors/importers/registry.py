@@ -88,15 +88,13 @@ class Residents:
         )
         plain = pl.col("_home").is_not_null() & plain_number(pl.col("_kind"), pl.col("_number"))
         found = found.with_columns(plain.alias("_plain"))
-        hashed = self._ids.hashed
         candidates = found.filter("_plain")
-        kinds, numbers = candidates["_kind"].to_list(), candidates["_number"].to_list()
-        pids = [hashed(kind, number) for kind, number in zip(kinds, numbers, strict=True)]
+        pids = self._ids.column(candidates["_kind"], candidates["_number"])
         seen = self._homes_of
         elsewhere = {self._key(record) for record in [*found.filter(~pl.col("_plain")).to_dicts(), *others]}
         candidates = candidates.with_columns(
-            pl.Series("_pid", pids, dtype=pl.String),
-            pl.Series("_seen", [pid in seen or pid in elsewhere for pid in pids], dtype=pl.Boolean),
+            pids.alias("_pid"),
+            pl.Series("_seen", [pid in seen or pid in elsewhere for pid in pids.to_list()], dtype=pl.Boolean),
         )
         candidates = candidates.with_columns((pl.col("_pid").is_duplicated() | pl.col("_seen")).alias("_again"))
         done = candidates.filter(~pl.col("_again"))
