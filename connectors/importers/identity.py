@@ -125,6 +125,15 @@ class PersonIds:
         return PREFIX + pl.Series(digests, dtype=pl.String)
 
 
+_FOLDED = [chr(ord(c) + 0xFEE0) for c in "0123456789XxEe"]  # full-width forms NFKC folds to ASCII
+
+
+def plain_form(number: pl.Expr) -> pl.Expr:
+    """A column of numbers as ``normalise`` writes them, for the common cases: full-width digits
+    folded, surrounding spaces trimmed, upper case (``plain_number`` then checks the result)."""
+    return number.str.replace_many(_FOLDED, list("0123456789XxEe")).str.strip_chars().str.to_uppercase()
+
+
 def plain_number(kind: pl.Expr, number: pl.Expr) -> pl.Expr:
     """Whether ``number`` (a column, upper-cased) is a valid document of ``kind`` (a column of
     KINDS names) as written, with nothing to normalise: the fast path's test. Any other (full-width,

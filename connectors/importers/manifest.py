@@ -23,7 +23,7 @@ import orjson
 import polars as pl
 
 from connectors.importers.base import Context, Events, Kind, Record
-from connectors.importers.identity import KIND_NAMES, plain_number, read_kind
+from connectors.importers.identity import KIND_NAMES, plain_form, plain_number, read_kind
 from connectors.importers.report import Rejected
 from connectors.importers.times import LocalTimes
 from tracer.analysis.question import read_date, read_seat, read_service
@@ -89,21 +89,21 @@ class Manifest:
     def frame(self, rows: pl.DataFrame, others: list[Record]) -> tuple[pl.DataFrame, pl.DataFrame]:
         """The rows whose every value is in its plain form, of a readable flight, and whose person is
         on that flight in no other row of the chunk nor earlier, at once."""
-        key = pl.concat_str(FLIGHT, separator="\x1f")
-        flights, services, days = {}, {}, {}
-        for values in rows.select(FLIGHT).unique().iter_rows():
+        keys = rows.select(pl.concat_str(FLIGHT, separator="\x1f").alias("_key"))["_key"]
+        flights, trips = {}, {}
+        for joined in keys.unique().to_list():
             try:
-                fields = self._flight(values)
+                fields = self._flight(tuple(joined.split("\x1f")))
             except Rejected:
                 continue
-            joined = "\x1f".join(values)
-            flights[joined], services[joined], days[joined] = fields.json, fields.service, fields.date
+            flights[joined], trips[joined] = fields.json, _trip_id(fields.service, fields.date, "pid:")
         crew = pl.col("crew").str.to_lowercase().replace_strict(_CREW, default=None, return_dtype=pl.Boolean)
-        seat, served = pl.col("seat").str.replace_all(" ", "", literal=True).str.to_uppercase(), pl.col("crew_rows")
-        found = rows.with_columns(
-            key.replace_strict(flights, default=None, return_dtype=pl.String).alias("_flight"),
+        seat, served = pl.col("_seat"), pl.col("crew_rows")
+        found = rows.with_columns(keys).with_columns(
+            pl.col("_key").replace_strict(flights, default=None, return_dtype=pl.String).alias("_flight"),
+            pl.col("seat").str.replace_all(" ", "", literal=True).str.to_uppercase().alias("_seat"),
             pl.col("id_type").str.to_lowercase().replace_strict(KIND_NAMES, default=None).alias("_kind"),
-            pl.col("id_number").str.strip_chars().str.to_uppercase().alias("_number"),
+            plain_form(pl.col("id_number")).alias("_number"),
             crew.alias("_crew"),
         )
         plain = (
@@ -117,13 +117,10 @@ class Manifest:
         candidates = found.filter("_plain")
         pids = self._ids.column(candidates["_kind"], candidates["_number"])
         flight = pl.col("_flight")
-        service = key.replace_strict(services, default=None, return_dtype=pl.String).alias("_service")
-        day = key.replace_strict(days, default=None, return_dtype=pl.String).alias("_date")
-        candidates = candidates.with_columns(pids.alias("_pid"), service, day)
         trip_id = pl.concat_str(
-            pl.lit("manifest:"), "_service", pl.lit(":"), "_date", pl.lit(":"), pl.col("_pid").str.slice(4)
+            pl.col("_key").replace_strict(trips, default=None, return_dtype=pl.String), pl.col("_pid").str.slice(4)
         )
-        candidates = candidates.with_columns(trip_id.alias("_trip"))
+        candidates = candidates.with_columns(pids.alias("_pid")).with_columns(trip_id.alias("_trip"))
         json = pl.concat_str(
             pl.lit('{"type":"trip","trip_id":"'), "_trip", pl.lit('","person_id":"'), "_pid", pl.lit('",'), flight,
             pl.when(pl.col("_crew")).then(
@@ -207,7 +204,7 @@ def _seat(text: str) -> str | None:
 
 def _trip_id(service: str, day: str, person: str) -> str:
     """One ride per person, flight and date, whatever row or import it came from (``frame`` builds
-    the same)."""
+    the same, from the id of ``pid:``)."""
     return f"manifest:{service}:{day}:{person[4:]}"
 
 
