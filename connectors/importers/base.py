@@ -51,9 +51,10 @@ class FrameConverter(Converter, Protocol):
     as columns (``line`` and the kind's columns) and returns the JSON lines (``line``, ``json``;
     without the newline) of the rows it converted, each exactly the line ``row`` would give and
     valid for the engine, and the rows it leaves to ``row`` (the same columns): every row it cannot
-    convert with certainty, and every row whose outcome depends on another (a repeat)."""
+    convert with certainty, and every row whose outcome depends on another (a repeat), among them
+    and ``others``, the chunk's rows that were not plain (which ``row`` does after the converted ones)."""
 
-    def frame(self, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]: ...
+    def frame(self, rows: pl.DataFrame, others: list[Record]) -> tuple[pl.DataFrame, pl.DataFrame]: ...
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,7 @@ def run_import(
 def _chunk(context: Context, converter: FrameConverter, chunk: Chunk, target: Output) -> None:
     """The plain rows through ``frame``, the others and those it left through ``row``, all written
     in line order."""
-    converted, left = converter.frame(chunk.plain)
+    converted, left = converter.frame(chunk.plain, [item[1] for item in chunk.others if not isinstance(item, BadRow)])
     assert converted.height + left.height == chunk.plain.height, "a frame must convert or leave every row"
     context.report.records += converted.height  # the rest are counted one by one
     context.report.written += converted.height
