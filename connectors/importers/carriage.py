@@ -106,9 +106,10 @@ class CarriageCodes:
                  "date": board[:10], "board_time": board, "alight_time": format_time(end * 1_000_000, self._zone),
                  "carriage": carriage}]
 
-    def frame(self, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def frame(self, rows: pl.DataFrame, others: list[Record]) -> tuple[pl.DataFrame, pl.DataFrame]:
         """The scans by card, of a plain code and local time, ended by a tap-out, at once (the tap-out
-        found by an as-of join); ``row`` takes the rest (the rides of a default length are noted)."""
+        found by an as-of join); ``row`` takes the rest (the rides of a default length are noted). No
+        scan depends on another row, so ``others`` changes nothing."""
         codes: dict[str, tuple[str, str]] = {}
         for (text,) in rows.select("code").unique().iter_rows():
             train_set, _, carriage = text.strip().rpartition(":")

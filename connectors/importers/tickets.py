@@ -90,9 +90,10 @@ class Tickets:
         trip_id = _trip_id(person, ride.json, place.json)
         return [{"type": "trip", "trip_id": trip_id, "person_id": person, **ride.fields, **place.fields}]
 
-    def frame(self, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def frame(self, rows: pl.DataFrame, others: list[Record]) -> tuple[pl.DataFrame, pl.DataFrame]:
         """The rows whose ride and place read (each distinct one once, and checked by the engine
-        once) and whose document is plain, at once; ``row`` takes the rest."""
+        once) and whose document is plain, at once; ``row`` takes the rest. No ticket depends on
+        another row, so ``others`` changes nothing."""
         rides = {}
         for values in rows.select(RIDE).unique().iter_rows():
             ride = self._ride(*values)
