@@ -25,7 +25,7 @@ import argparse
 import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -257,17 +257,30 @@ def settings_of(options: argparse.Namespace) -> TapSettings:
     )
 
 
+def bounded(kind: type, low: float, high: float) -> Callable[[str], Any]:
+    """An argparse type: a number of ``kind`` within ``[low, high]``, else a usage error saying so."""
+    def read(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {low:g} to {high:g}, got {text!r}")
+        return value
+    return read
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_timetable_argument(parser)
     defaults = TapSettings()
-    parser.add_argument("--walk-seconds", type=int, default=defaults.walk_seconds,
+    parser.add_argument("--walk-seconds", type=bounded(int, 0, 3600), default=defaults.walk_seconds,
                         help=f"gate to platform, at least (default {defaults.walk_seconds})")
-    parser.add_argument("--max-ride-hours", type=float, default=defaults.max_ride_hours,
+    parser.add_argument("--max-ride-hours", type=bounded(float, 0.1, 24), default=defaults.max_ride_hours,
                         help="a tap-out this long after a tap-in does not pair with it "
                         f"(default {defaults.max_ride_hours:g})")
-    parser.add_argument("--duplicate-seconds", type=int, default=defaults.duplicate_seconds,
+    parser.add_argument("--duplicate-seconds", type=bounded(int, 0, 3600), default=defaults.duplicate_seconds,
                         help=f"the same tap again within this is one tap (default {defaults.duplicate_seconds})")
-    parser.add_argument("--min-confidence", type=float, default=defaults.min_confidence,
+    parser.add_argument("--min-confidence", type=bounded(float, 0.01, 1), default=defaults.min_confidence,
                         help="a leg is traced when 1 / its fitting runs is at least this (default "
                         f"{defaults.min_confidence:g}: one run, or either of two); docs/rules.md")
 
