@@ -78,7 +78,7 @@ class Manifest:
             place = unicodedata.normalize("NFKC", record[column]).strip().upper()
             if place:
                 trip[field] = place
-        content = hash(orjson.dumps(trip).decode())  # as frame() hashes its lines
+        content = _hashes(pl.Series([orjson.dumps(trip).decode()]))[0]
         if self._rows.get(trip_id) == content:
             raise Rejected("repeats an earlier row")
         if trip_id in self._rows:
@@ -141,7 +141,7 @@ class Manifest:
         candidates = candidates.with_columns(pl.Series("_seen", again, dtype=pl.Boolean))
         again = pl.col("_trip").is_duplicated() | pl.col("_seen")
         done = candidates.filter(~again)
-        seen.update(zip(done["_trip"].to_list(), map(hash, done["json"].to_list()), strict=True))
+        seen.update(zip(done["_trip"].to_list(), _hashes(done["json"]), strict=True))
         left = pl.concat([found.filter(~pl.col("_plain")), candidates.filter(again)], how="diagonal")
         return done.select("line", "json"), left.select(rows.columns).sort("line")
 
@@ -184,6 +184,12 @@ class Manifest:
         except InvalidEvent as exc:
             raise Rejected(f"the engine refuses it: {exc.reason}") from None
         return Flight(number, day, orjson.dumps(fields).decode()[1:-1])
+
+
+def _hashes(lines: pl.Series) -> list[int]:
+    """What is remembered of each trip's line, to tell a repeat from a correction: the same for
+    ``row`` and ``frame``."""
+    return lines.hash(seed=0).to_list()
 
 
 def _crew(text: str) -> bool:
