@@ -78,7 +78,7 @@ class Manifest:
             place = unicodedata.normalize("NFKC", record[column]).strip().upper()
             if place:
                 trip[field] = place
-        content = hash(orjson.dumps(trip).decode())  # as frame() hashes its lines
+        content = _hashes(pl.Series([orjson.dumps(trip).decode()]))[0]
         if self._rows.get(trip_id) == content:
             raise Rejected("repeats an earlier row")
         if trip_id in self._rows:
@@ -113,8 +113,9 @@ class Manifest:
             .otherwise(seat.str.contains(r"^[0-9]{1,3}[A-Z]$") & (served == "")).fill_null(False)
             & pl.col("from").str.contains(r"^[A-Z]{0,8}$") & pl.col("to").str.contains(r"^[A-Z]{0,8}$")
         )
-        found = found.with_columns(plain.alias("_plain"))
-        candidates = found.filter("_plain")
+        mask = found.select(plain.alias("_plain"))["_plain"]
+        needed = ["line", "_key", "_flight", "_seat", "_kind", "_number", "_crew", "crew_rows", "from", "to"]
+        candidates = found.select(needed).filter(mask)
         pids = self._ids.column(candidates["_kind"], candidates["_number"])
         flight = pl.col("_flight")
         trip_id = pl.concat_str(
@@ -135,15 +136,15 @@ class Manifest:
         )
         candidates = candidates.with_columns(json.alias("json"))
         seen = self._rows
-        elsewhere = {self._key(record) for record in [*found.filter(~pl.col("_plain")).to_dicts(), *others]}
+        elsewhere = {self._key(record) for record in [*rows.filter(~mask).to_dicts(), *others]}
         trips = candidates["_trip"].to_list()
         again = [trip in seen or trip in elsewhere for trip in trips]
         candidates = candidates.with_columns(pl.Series("_seen", again, dtype=pl.Boolean))
-        again = pl.col("_trip").is_duplicated() | pl.col("_seen")
+        again = candidates.select(pl.col("_trip").is_duplicated() | pl.col("_seen")).to_series()
         done = candidates.filter(~again)
-        seen.update(zip(done["_trip"].to_list(), map(hash, done["json"].to_list()), strict=True))
-        left = pl.concat([found.filter(~pl.col("_plain")), candidates.filter(again)], how="diagonal")
-        return done.select("line", "json"), left.select(rows.columns).sort("line")
+        seen.update(zip(done["_trip"].to_list(), _hashes(done["json"]), strict=True))
+        left = rows.filter(~mask | pl.col("line").is_in(candidates.filter(again)["line"].implode()))
+        return done.select("line", "json"), left
 
     def _key(self, record: Record) -> str | None:
         """The trip id of a row, if it names a person on a flight."""
@@ -184,6 +185,12 @@ class Manifest:
         except InvalidEvent as exc:
             raise Rejected(f"the engine refuses it: {exc.reason}") from None
         return Flight(number, day, orjson.dumps(fields).decode()[1:-1])
+
+
+def _hashes(lines: pl.Series) -> list[int]:
+    """What is remembered of each trip's line, to tell a repeat from a correction: the same for
+    ``row`` and ``frame``."""
+    return lines.hash(seed=0).to_list()
 
 
 def _crew(text: str) -> bool:
