@@ -25,9 +25,10 @@ import orjson
 import pytest
 
 from connectors.importers.base import run_import
-from connectors.importers.gtfs import line_name, read_timetable, station_key
+from connectors.importers.gtfs import read_timetable
 from connectors.importers.identity import PersonIds
 from connectors.importers.kinds import KINDS
+from connectors.importers.names import line_name, station_key
 from streams.embedded import run_embedded
 from tracer.alerts import fold
 from tracer.errors import InputError

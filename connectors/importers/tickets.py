@@ -30,9 +30,10 @@ from typing import Any, NamedTuple
 import polars as pl
 
 from connectors.importers.base import Context, Events, Kind, Record
-from connectors.importers.gtfs import Run, Timetable, add_timetable_argument, timetable_of
+from connectors.importers.gtfs import add_timetable_argument, timetable_of
 from connectors.importers.identity import KIND_NAMES, plain_number, read_kind
 from connectors.importers.report import Rejected
+from connectors.importers.timetable import Run, Timetable
 from tracer.analysis.question import read_carriage, read_date, read_service
 from tracer.errors import InputError, InvalidEvent
 from tracer.events import parse_line
