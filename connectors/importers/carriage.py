@@ -237,7 +237,7 @@ class CarriageCodes:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--taps", type=Path, nargs="+", metavar="FILE",
-                        help="the riders' metro taps (docs/import.md, \"Metro taps\"): a tap-out ends a scan's ride")
+                        help="the riders' metro taps (docs/import.md, \"taps\"): a tap-out ends a scan's ride")
     parser.add_argument("--default-ride-minutes", type=taps.bounded(int, 1, 240), default=DEFAULT_RIDE_MINUTES,
                         help=f"a scan without a tap-out: the ride lasts this long (default {DEFAULT_RIDE_MINUTES})")
     parser.add_argument("--walk-seconds", type=taps.bounded(int, 0, 3600), default=taps.TapSettings().walk_seconds,
