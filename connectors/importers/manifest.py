@@ -78,7 +78,7 @@ class Manifest:
             place = unicodedata.normalize("NFKC", record[column]).strip().upper()
             if place:
                 trip[field] = place
-        content = _hashes(pl.Series([orjson.dumps(trip).decode()]))[0]
+        content = _content(orjson.dumps(trip).decode())
         if self._rows.get(trip_id) == content:
             raise Rejected("repeats an earlier row")
         if trip_id in self._rows:
@@ -142,7 +142,7 @@ class Manifest:
         candidates = candidates.with_columns(pl.Series("_seen", again, dtype=pl.Boolean))
         again = candidates.select(pl.col("_trip").is_duplicated() | pl.col("_seen")).to_series()
         done = candidates.filter(~again)
-        seen.update(zip(done["_trip"].to_list(), _hashes(done["json"]), strict=True))
+        seen.update(zip(done["_trip"].to_list(), map(_content, done["json"].to_list()), strict=True))
         left = rows.filter(~mask | pl.col("line").is_in(candidates.filter(again)["line"].implode()))
         return done.select("line", "json"), left
 
@@ -187,10 +187,10 @@ class Manifest:
         return Flight(number, day, orjson.dumps(fields).decode()[1:-1])
 
 
-def _hashes(lines: pl.Series) -> list[int]:
-    """What is remembered of each trip's line, to tell a repeat from a correction: the same for
-    ``row`` and ``frame``."""
-    return lines.hash(seed=0).to_list()
+def _content(line: str) -> int:
+    """What is remembered of a trip's line, to tell a repeat from a correction (``row`` and
+    ``frame`` alike): its hash, not the line, which would hold the whole manifest in memory."""
+    return hash(line)
 
 
 def _crew(text: str) -> bool:
