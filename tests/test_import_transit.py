@@ -13,6 +13,9 @@ simulator's own events (person ids mapped through the same keyed identity):
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 import zipfile
 from collections import defaultdict
 from pathlib import Path
@@ -22,9 +25,10 @@ import orjson
 import pytest
 
 from connectors.importers.base import run_import
-from connectors.importers.gtfs import line_name, read_timetable, station_key
+from connectors.importers.gtfs import read_timetable
 from connectors.importers.identity import PersonIds
 from connectors.importers.kinds import KINDS
+from connectors.importers.names import line_name, station_key
 from streams.embedded import run_embedded
 from tracer.alerts import fold
 from tracer.errors import InputError
@@ -386,3 +390,16 @@ def test_a_journey_changing_lines_rides_a_run_of_each_line(tmp_path: Path) -> No
     assert [(r["service"], r["board_station"], r["alight_station"], r["confidence"]) for r in rides] == [
         ("L5-20200115-0800", "红岭北", "布吉", 1.0), ("L3-20200115-0808", "布吉", "大芬", 1.0)]
     assert report.written == 2
+
+
+def test_the_command_refuses_settings_out_of_range_and_a_missing_timetable(tmp_path: Path) -> None:
+    (tmp_path / "taps.csv").write_text("card,time,direction,line,station\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "TRACER_ID_KEY"} | {"TRACER_ID_KEY": KEY.decode()}
+    for flags, message in (
+        (["--timetable", str(_gtfs(tmp_path)), "--min-confidence", "0"], "--min-confidence: expected 0.01 to 1"),
+        (["--timetable", str(tmp_path / "none.zip")], "no such GTFS folder or zip"),
+    ):
+        done = subprocess.run([sys.executable, "-m", "tracer.cli", "import", "taps", str(tmp_path / "taps.csv"),
+                               "--out", str(tmp_path / "out.jsonl"), *flags],
+                              capture_output=True, text=True, timeout=120, env=env)
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr

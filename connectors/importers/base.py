@@ -16,7 +16,6 @@ record later, through the ``Context`` (``emit``, ``reject`` or ``not_traced``), 
 from __future__ import annotations
 
 import argparse
-import bisect
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -51,9 +50,10 @@ class FrameConverter(Converter, Protocol):
     as columns (``line`` and the kind's columns) and returns the JSON lines (``line``, ``json``;
     without the newline) of the rows it converted, each exactly the line ``row`` would give and
     valid for the engine, and the rows it leaves to ``row`` (the same columns): every row it cannot
-    convert with certainty, and every row whose outcome depends on another (a repeat)."""
+    convert with certainty, and every row whose outcome depends on another (a repeat), among them
+    and ``others``, the chunk's rows that were not plain (which ``row`` does after the converted ones)."""
 
-    def frame(self, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]: ...
+    def frame(self, rows: pl.DataFrame, others: list[Record]) -> tuple[pl.DataFrame, pl.DataFrame]: ...
 
 
 @dataclass(frozen=True)
@@ -144,11 +144,11 @@ def run_import(
                     for item in read(path, kind):
                         _convert(context, converter, item)
                         if len(context.pending) >= _BATCH:
-                            _write(context, target, [])
+                            _write(context, target)
             except OSError as exc:
                 raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
         converter.end()
-        _write(context, target, [])
+        _write(context, target)
     context.report.check()
     return context.report
 
@@ -156,7 +156,7 @@ def run_import(
 def _chunk(context: Context, converter: FrameConverter, chunk: Chunk, target: Output) -> None:
     """The plain rows through ``frame``, the others and those it left through ``row``, all written
     in line order."""
-    converted, left = converter.frame(chunk.plain)
+    converted, left = converter.frame(chunk.plain, [item[1] for item in chunk.others if not isinstance(item, BadRow)])
     assert converted.height + left.height == chunk.plain.height, "a frame must convert or leave every row"
     context.report.records += converted.height  # the rest are counted one by one
     context.report.written += converted.height
@@ -165,25 +165,27 @@ def _chunk(context: Context, converter: FrameConverter, chunk: Chunk, target: Ou
     rows = [(row.pop("line"), row) for row in left.to_dicts()]
     for item in sorted([*rows, *chunk.others], key=_line):
         _convert(context, converter, item)
-    _write(context, target, list(zip(converted["line"].to_list(), converted["json"].to_list(), strict=True)))
+    _write(context, target, converted)
 
 
 def _line(item: tuple[int, dict[str, str]] | BadRow) -> int:
     return item.line if isinstance(item, BadRow) else item[0]
 
 
-def _write(context: Context, target: Output, converted: list[tuple[int, str]]) -> None:
-    """``converted`` (line, JSON) and the context's pending lines, merged in line order."""
+def _write(context: Context, target: Output, converted: pl.DataFrame | None = None) -> None:
+    """``converted`` (``line``, ``json``, in line order) and the context's pending lines, merged in
+    line order."""
     pending, context.pending = sorted(context.pending, key=lambda item: item[0]), []
-    numbers = [line for line, _ in converted]
-    texts = [json for _, json in converted]
-    start, parts = 0, []
-    for line, encoded in pending:
-        at = bisect.bisect_left(numbers, line, start)
-        parts += [*(("\n".join(texts[start:at]) + "\n").encode() for _ in range(at > start)), encoded]
+    if converted is None or converted.height == 0:
+        target.write(b"".join(encoded for _, encoded in pending))
+        return
+    cuts = converted["line"].search_sorted(pl.Series([line for line, _ in pending], dtype=pl.UInt32)).to_list()
+    parts, start = [], 0
+    for at, (_, encoded) in zip([*cuts, converted.height], [*pending, (0, b"")], strict=True):
+        if at > start:
+            parts.append((converted["json"].slice(start, at - start).str.join("\n").item() + "\n").encode())
+        parts.append(encoded)
         start = at
-    if start < len(texts):
-        parts.append(("\n".join(texts[start:]) + "\n").encode())
     target.write(b"".join(parts))
 
 

@@ -106,9 +106,10 @@ class CarriageCodes:
                  "date": board[:10], "board_time": board, "alight_time": format_time(end * 1_000_000, self._zone),
                  "carriage": carriage}]
 
-    def frame(self, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def frame(self, rows: pl.DataFrame, others: list[Record]) -> tuple[pl.DataFrame, pl.DataFrame]:
         """The scans by card, of a plain code and local time, ended by a tap-out, at once (the tap-out
-        found by an as-of join); ``row`` takes the rest (the rides of a default length are noted)."""
+        found by an as-of join); ``row`` takes the rest (the rides of a default length are noted). No
+        scan depends on another row, so ``others`` changes nothing."""
         codes: dict[str, tuple[str, str]] = {}
         for (text,) in rows.select("code").unique().iter_rows():
             train_set, _, carriage = text.strip().rpartition(":")
@@ -236,10 +237,10 @@ class CarriageCodes:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--taps", type=Path, nargs="+", metavar="FILE",
-                        help="the riders' metro taps (docs/import.md, \"Metro taps\"): a tap-out ends a scan's ride")
-    parser.add_argument("--default-ride-minutes", type=int, default=DEFAULT_RIDE_MINUTES,
+                        help="the riders' metro taps (docs/import.md, \"taps\"): a tap-out ends a scan's ride")
+    parser.add_argument("--default-ride-minutes", type=taps.bounded(int, 1, 240), default=DEFAULT_RIDE_MINUTES,
                         help=f"a scan without a tap-out: the ride lasts this long (default {DEFAULT_RIDE_MINUTES})")
-    parser.add_argument("--walk-seconds", type=int, default=taps.TapSettings().walk_seconds,
+    parser.add_argument("--walk-seconds", type=taps.bounded(int, 0, 3600), default=taps.TapSettings().walk_seconds,
                         help=f"platform to gate: the ride ended this long before the tap-out "
                         f"(default {taps.TapSettings().walk_seconds})")
 

@@ -19,7 +19,7 @@ from functools import lru_cache
 from itertools import pairwise
 from typing import NamedTuple
 
-from connectors.importers.gtfs import Run, Timetable
+from connectors.importers.timetable import Run, Timetable
 
 TRANSFER_STOPS = 3  # a change of line weighs as much as this many stops when routing
 

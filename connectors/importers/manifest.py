@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import polars as pl
 
 from connectors.importers.base import Context, Events, Kind, Record
-from connectors.importers.identity import KIND_NAMES, plain_number, read_kind
+from connectors.importers.identity import KIND_NAMES, plain_form, plain_number, read_kind
 from connectors.importers.report import Rejected
 from connectors.importers.times import LocalTimes
 from tracer.analysis.question import read_date, read_seat, read_service
@@ -40,19 +40,26 @@ _CREW = dict.fromkeys(_YES, True) | dict.fromkeys(_NO, False)
 _CACHE = 1 << 16
 
 
+class Flight(NamedTuple):
+    service: str
+    date: str
+    json: str  # the fields its trips share, as JSON without the braces
+
+
 class Manifest:
     def __init__(self, context: Context) -> None:
         self._ids = context.person_ids
         self._times = LocalTimes(context.settings.rules.zone)
         self._max_ride_us = int(context.settings.rules.max_ride_hours * 3_600_000_000)
         self._report = context.report
-        self._flights: dict[tuple[str, ...], str] = {}  # the flight's columns -> its fields as JSON
+        self._flights: dict[tuple[str, ...], Flight] = {}  # the flight's columns as written -> the flight
         self._rows: dict[str, int] = {}  # trip id -> hash of its line, to tell a repeat from a correction
 
     def row(self, record: Record, line: int) -> Events:
-        flight = orjson.loads("{" + self._flight(tuple(record[column] for column in FLIGHT)) + "}")
+        shared = self._flight(tuple(record[column] for column in FLIGHT))
+        flight = orjson.loads("{" + shared.json + "}")
         person = self._ids.person_id(read_kind(record["id_type"]), record["id_number"])
-        trip_id = _trip_id(flight["service"], flight["date"], person)
+        trip_id = _trip_id(shared.service, shared.date, person)
         trip: dict[str, Any] = {"type": "trip", "trip_id": trip_id, "person_id": person, **flight}
         if _crew(record["crew"]):
             trip["role"] = "crew"
@@ -71,7 +78,7 @@ class Manifest:
             place = unicodedata.normalize("NFKC", record[column]).strip().upper()
             if place:
                 trip[field] = place
-        content = hash(orjson.dumps(trip))
+        content = _content(orjson.dumps(trip).decode())
         if self._rows.get(trip_id) == content:
             raise Rejected("repeats an earlier row")
         if trip_id in self._rows:
@@ -79,43 +86,42 @@ class Manifest:
         self._rows[trip_id] = content
         return [trip]
 
-    def frame(self, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def frame(self, rows: pl.DataFrame, others: list[Record]) -> tuple[pl.DataFrame, pl.DataFrame]:
         """The rows whose every value is in its plain form, of a readable flight, and whose person is
-        not on that flight in another row, at once."""
-        key = pl.concat_str(FLIGHT, separator="\x1f")
-        flights = {}
-        for values in rows.select(FLIGHT).unique().iter_rows():
+        on that flight in no other row of the chunk nor earlier, at once."""
+        keys = rows.select(pl.concat_str(FLIGHT, separator="\x1f").alias("_key"))["_key"]
+        flights, trips = {}, {}
+        for joined in keys.unique().to_list():
             try:
-                flights["\x1f".join(values)] = self._flight(values)
+                fields = self._flight(tuple(joined.split("\x1f")))
             except Rejected:
                 continue
+            flights[joined], trips[joined] = fields.json, _trip_id(fields.service, fields.date, "pid:")
         crew = pl.col("crew").str.to_lowercase().replace_strict(_CREW, default=None, return_dtype=pl.Boolean)
-        seat, served = pl.col("seat"), pl.col("crew_rows")
-        found = rows.with_columns(
-            key.replace_strict(flights, default=None, return_dtype=pl.String).alias("_flight"),
+        seat, served = pl.col("_seat"), pl.col("crew_rows")
+        found = rows.with_columns(keys).with_columns(
+            pl.col("_key").replace_strict(flights, default=None, return_dtype=pl.String).alias("_flight"),
+            pl.col("seat").str.replace_all(" ", "", literal=True).str.to_uppercase().alias("_seat"),
             pl.col("id_type").str.to_lowercase().replace_strict(KIND_NAMES, default=None).alias("_kind"),
-            pl.col("id_number").str.strip_chars().str.to_uppercase().alias("_number"),
+            plain_form(pl.col("id_number")).alias("_number"),
             crew.alias("_crew"),
         )
         plain = (
-            pl.col("_flight").is_not_null() & plain_number(pl.col("_kind"), pl.col("_number"))
+            pl.col("_flight").is_not_null() & pl.col("_crew").is_not_null()
+            & plain_number(pl.col("_kind"), pl.col("_number"))
             & pl.when(pl.col("_crew")).then(served.str.contains(r"^(?:[0-9]{1,3}(?:-[0-9]{1,3})?)?$"))
             .otherwise(seat.str.contains(r"^[0-9]{1,3}[A-Z]$") & (served == "")).fill_null(False)
             & pl.col("from").str.contains(r"^[A-Z]{0,8}$") & pl.col("to").str.contains(r"^[A-Z]{0,8}$")
         )
-        found = found.with_columns(plain.alias("_plain"))
-        candidates = found.filter("_plain")
-        hashed = self._ids.hashed
-        kinds, numbers = candidates["_kind"].to_list(), candidates["_number"].to_list()
-        pids = [hashed(kind, number) for kind, number in zip(kinds, numbers, strict=True)]
+        mask = found.select(plain.alias("_plain"))["_plain"]
+        needed = ["line", "_key", "_flight", "_seat", "_kind", "_number", "_crew", "crew_rows", "from", "to"]
+        candidates = found.select(needed).filter(mask)
+        pids = self._ids.column(candidates["_kind"], candidates["_number"])
         flight = pl.col("_flight")
-        service = flight.str.extract(r'"service":"([^"]*)"').alias("_service")
-        day = flight.str.extract(r'"date":"([^"]*)"').alias("_date")
-        candidates = candidates.with_columns(pl.Series("_pid", pids, dtype=pl.String), service, day)
         trip_id = pl.concat_str(
-            pl.lit("manifest:"), "_service", pl.lit(":"), "_date", pl.lit(":"), pl.col("_pid").str.slice(4)
+            pl.col("_key").replace_strict(trips, default=None, return_dtype=pl.String), pl.col("_pid").str.slice(4)
         )
-        candidates = candidates.with_columns(trip_id.alias("_trip"))
+        candidates = candidates.with_columns(pids.alias("_pid")).with_columns(trip_id.alias("_trip"))
         json = pl.concat_str(
             pl.lit('{"type":"trip","trip_id":"'), "_trip", pl.lit('","person_id":"'), "_pid", pl.lit('",'), flight,
             pl.when(pl.col("_crew")).then(
@@ -130,19 +136,30 @@ class Manifest:
         )
         candidates = candidates.with_columns(json.alias("json"))
         seen = self._rows
+        elsewhere = {self._key(record) for record in [*rows.filter(~mask).to_dicts(), *others]}
         trips = candidates["_trip"].to_list()
-        candidates = candidates.with_columns(pl.Series("_seen", [trip in seen for trip in trips], dtype=pl.Boolean))
-        again = pl.col("_trip").is_duplicated() | pl.col("_seen")
+        again = [trip in seen or trip in elsewhere for trip in trips]
+        candidates = candidates.with_columns(pl.Series("_seen", again, dtype=pl.Boolean))
+        again = candidates.select(pl.col("_trip").is_duplicated() | pl.col("_seen")).to_series()
         done = candidates.filter(~again)
-        seen.update(zip(done["_trip"].to_list(), map(hash, map(str.encode, done["json"].to_list())), strict=True))
-        left = pl.concat([found.filter(~pl.col("_plain")), candidates.filter(again)], how="diagonal")
-        return done.select("line", "json"), left.select(rows.columns).sort("line")
+        seen.update(zip(done["_trip"].to_list(), map(_content, done["json"].to_list()), strict=True))
+        left = rows.filter(~mask | pl.col("line").is_in(candidates.filter(again)["line"].implode()))
+        return done.select("line", "json"), left
+
+    def _key(self, record: Record) -> str | None:
+        """The trip id of a row, if it names a person on a flight."""
+        try:
+            shared = self._flight(tuple(record[column] for column in FLIGHT))
+            person = self._ids.person_id(read_kind(record["id_type"]), record["id_number"])
+        except Rejected:
+            return None
+        return _trip_id(shared.service, shared.date, person)
 
     def end(self) -> None:
         """Nothing is held."""
 
-    def _flight(self, values: tuple[str, ...]) -> str:
-        """The fields every row of one flight shares, as JSON without braces; read once per flight."""
+    def _flight(self, values: tuple[str, ...]) -> Flight:
+        """The fields every row of one flight shares; read once per flight."""
         found = self._flights.get(values)
         if found is None:
             found = self._read_flight(dict(zip(FLIGHT, values, strict=True)))
@@ -151,7 +168,7 @@ class Manifest:
             self._flights[values] = found
         return found
 
-    def _read_flight(self, record: Record) -> str:
+    def _read_flight(self, record: Record) -> Flight:
         try:
             number = read_service(record["flight"], "flight")[1]
             day = read_date(record["date"])
@@ -167,7 +184,13 @@ class Manifest:
             parse_line(orjson.dumps({"type": "trip", "person_id": "p", **fields}), self._max_ride_us)
         except InvalidEvent as exc:
             raise Rejected(f"the engine refuses it: {exc.reason}") from None
-        return orjson.dumps(fields).decode()[1:-1]
+        return Flight(number, day, orjson.dumps(fields).decode()[1:-1])
+
+
+def _content(line: str) -> int:
+    """What is remembered of a trip's line, to tell a repeat from a correction (``row`` and
+    ``frame`` alike): its hash, not the line, which would hold the whole manifest in memory."""
+    return hash(line)
 
 
 def _crew(text: str) -> bool:
@@ -188,7 +211,7 @@ def _seat(text: str) -> str | None:
 
 def _trip_id(service: str, day: str, person: str) -> str:
     """One ride per person, flight and date, whatever row or import it came from (``frame`` builds
-    the same)."""
+    the same, from the id of ``pid:``)."""
     return f"manifest:{service}:{day}:{person[4:]}"
 
 

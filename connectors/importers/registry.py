@@ -17,7 +17,7 @@ import unicodedata
 import polars as pl
 
 from connectors.importers.base import Context, Events, Kind, Record
-from connectors.importers.identity import KIND_NAMES, plain_number, read_kind
+from connectors.importers.identity import KIND_NAMES, plain_form, plain_number, read_kind
 from connectors.importers.report import Rejected
 from tracer.events import SUBDISTRICT_CODE
 from tracer.registry import NAME_SUFFIX, Subdistricts, names
@@ -78,23 +78,23 @@ class Residents:
         self._homes_of[person] = home
         return [{"type": "person", "person_id": person, "subdistrict": home}]
 
-    def frame(self, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """The rows whose document and home need no normalising and whose person is new, at once."""
+    def frame(self, rows: pl.DataFrame, others: list[Record]) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The rows whose document and home need no normalising and whose person is in no other row
+        of the chunk nor earlier, at once."""
         found = rows.with_columns(
             pl.col("id_type").str.to_lowercase().replace_strict(KIND_NAMES, default=None).alias("_kind"),
-            pl.col("id_number").str.strip_chars().str.to_uppercase().alias("_number"),
+            plain_form(pl.col("id_number")).alias("_number"),
             pl.col("subdistrict").replace_strict(self._homes.plain, default=None).alias("_home"),
         )
         plain = pl.col("_home").is_not_null() & plain_number(pl.col("_kind"), pl.col("_number"))
         found = found.with_columns(plain.alias("_plain"))
-        hashed = self._ids.hashed
         candidates = found.filter("_plain")
-        kinds, numbers = candidates["_kind"].to_list(), candidates["_number"].to_list()
-        pids = [hashed(kind, number) for kind, number in zip(kinds, numbers, strict=True)]
+        pids = self._ids.column(candidates["_kind"], candidates["_number"])
         seen = self._homes_of
+        elsewhere = {self._key(record) for record in [*found.filter(~pl.col("_plain")).to_dicts(), *others]}
         candidates = candidates.with_columns(
-            pl.Series("_pid", pids, dtype=pl.String),
-            pl.Series("_seen", [pid in seen for pid in pids], dtype=pl.Boolean),
+            pids.alias("_pid"),
+            pl.Series("_seen", [pid in seen or pid in elsewhere for pid in pids.to_list()], dtype=pl.Boolean),
         )
         candidates = candidates.with_columns((pl.col("_pid").is_duplicated() | pl.col("_seen")).alias("_again"))
         done = candidates.filter(~pl.col("_again"))
@@ -104,6 +104,13 @@ class Residents:
         )
         left = pl.concat([found.filter(~pl.col("_plain")), candidates.filter("_again")], how="diagonal")
         return done.select("line", json.alias("json")), left.select(rows.columns).sort("line")
+
+    def _key(self, record: Record) -> str | None:
+        """The person of a row, if it names one."""
+        try:
+            return self._ids.person_id(read_kind(record["id_type"]), record["id_number"])
+        except Rejected:
+            return None
 
     def end(self) -> None:
         """Nothing is held."""

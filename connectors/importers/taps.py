@@ -22,10 +22,9 @@ traced. Times without an offset are local time in the timetable's zone.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -36,10 +35,12 @@ import orjson
 
 from connectors.importers.base import Context, Events, Kind, Record
 from connectors.importers.csvfeed import BadRow, read_rows
-from connectors.importers.gtfs import Timetable, add_timetable_argument, line_name, timetable_of
+from connectors.importers.gtfs import add_timetable_argument, timetable_of
 from connectors.importers.identity import PersonIds, read_kind
 from connectors.importers.journeys import Network, fitting_runs
+from connectors.importers.names import line_name
 from connectors.importers.report import NotTraced, Rejected
+from connectors.importers.timetable import Timetable
 
 REQUIRED = ("card", "time", "direction", "station")
 OPTIONAL = ("line", "id_type", "id_number")  # the holder of a real-name card, when the export names them
@@ -48,7 +49,7 @@ SHENZHEN_OPTIONAL = ("company_name", "car_no", "equ_no", "deal_value", "deal_mon
 DIRECTIONS = {"in": True, "entry": True, "进站": True, "地铁入站": True, "out": False, "exit": False,
               "出站": False, "地铁出站": False}
 NOT_TRACED = {"巴士": "bus tap (buses are not traced)", "bus": "bus tap (buses are not traced)"}
-_LOCAL_TIME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})[ T]([0-9]{2}):([0-9]{2}):([0-9]{2})")
+_LOCAL_MINUTE = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})[ T]([0-9]{2}):([0-9]{2})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +113,9 @@ def read_tap(record: Record, line: int, where: str, ids: PersonIds, timetable: T
 def local_seconds(text: str, zone: ZoneInfo) -> int:
     """Epoch seconds of ``2018-08-31 22:14:50`` (local time in ``zone``) or of an ISO 8601 time with
     an offset; ``Rejected`` for anything else."""
-    found = _LOCAL_TIME.fullmatch(text.strip())
-    if found:
-        minute = _minute(found[1], int(found[2]), int(found[3]), zone)
-        if minute is not None and int(found[4]) < 60:
-            return minute + int(found[4])
+    minute = _minute(text[:16], zone) if len(text) == 19 and text[16] == ":" else None  # the common form first
+    if minute is not None and text[17:].isdigit() and text[17:].isascii() and int(text[17:]) < 60:
+        return minute + int(text[17:])
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -127,9 +126,13 @@ def local_seconds(text: str, zone: ZoneInfo) -> int:
 
 
 @lru_cache(maxsize=1 << 16)  # a day of taps has 1,440 distinct minutes
-def _minute(day: str, hour: int, minute: int, zone: ZoneInfo) -> int | None:
+def _minute(text: str, zone: ZoneInfo) -> int | None:
+    """Epoch seconds of local ``2018-08-31 22:14``, or None when ``text`` is not one."""
+    found = _LOCAL_MINUTE.fullmatch(text)
+    if not found:
+        return None
     try:
-        moment = datetime.fromisoformat(day).replace(hour=hour, minute=minute, tzinfo=zone)
+        moment = datetime.fromisoformat(found[1]).replace(hour=int(found[2]), minute=int(found[3]), tzinfo=zone)
     except ValueError:
         return None
     return int(moment.timestamp()) if 1970 <= moment.year < 2100 else None
@@ -208,8 +211,9 @@ def rides(journey: Journey, timetable: Timetable, network: Network, settings: Ta
 
 
 def _trip_id(person: str, tap_in: int, leg: int, service: str) -> str:
-    """Stable over re-imports of the same taps, so a re-import replaces rather than adds."""
-    return "tap:" + hashlib.blake2b(f"{person}\x1f{tap_in}\x1f{leg}\x1f{service}".encode(), digest_size=10).hexdigest()
+    """Stable over re-imports of the same taps, so a re-import replaces rather than adds: the
+    rider, the tap-in, the leg and the run (a run id is short: a line, a date, a time)."""
+    return f"tap:{person[4:]}:{tap_in}:{leg}:{service}"
 
 
 class Taps:
@@ -257,17 +261,30 @@ def settings_of(options: argparse.Namespace) -> TapSettings:
     )
 
 
+def bounded(kind: type, low: float, high: float) -> Callable[[str], Any]:
+    """An argparse type: a number of ``kind`` within ``[low, high]``, else a usage error saying so."""
+    def read(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {low:g} to {high:g}, got {text!r}")
+        return value
+    return read
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_timetable_argument(parser)
     defaults = TapSettings()
-    parser.add_argument("--walk-seconds", type=int, default=defaults.walk_seconds,
+    parser.add_argument("--walk-seconds", type=bounded(int, 0, 3600), default=defaults.walk_seconds,
                         help=f"gate to platform, at least (default {defaults.walk_seconds})")
-    parser.add_argument("--max-ride-hours", type=float, default=defaults.max_ride_hours,
+    parser.add_argument("--max-ride-hours", type=bounded(float, 0.1, 24), default=defaults.max_ride_hours,
                         help="a tap-out this long after a tap-in does not pair with it "
                         f"(default {defaults.max_ride_hours:g})")
-    parser.add_argument("--duplicate-seconds", type=int, default=defaults.duplicate_seconds,
+    parser.add_argument("--duplicate-seconds", type=bounded(int, 0, 3600), default=defaults.duplicate_seconds,
                         help=f"the same tap again within this is one tap (default {defaults.duplicate_seconds})")
-    parser.add_argument("--min-confidence", type=float, default=defaults.min_confidence,
+    parser.add_argument("--min-confidence", type=bounded(float, 0.01, 1), default=defaults.min_confidence,
                         help="a leg is traced when 1 / its fitting runs is at least this (default "
                         f"{defaults.min_confidence:g}: one run, or either of two); docs/rules.md")
 

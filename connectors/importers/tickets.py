@@ -30,9 +30,10 @@ from typing import Any, NamedTuple
 import polars as pl
 
 from connectors.importers.base import Context, Events, Kind, Record
-from connectors.importers.gtfs import Run, Timetable, add_timetable_argument, timetable_of
+from connectors.importers.gtfs import add_timetable_argument, timetable_of
 from connectors.importers.identity import KIND_NAMES, plain_number, read_kind
 from connectors.importers.report import Rejected
+from connectors.importers.timetable import Run, Timetable
 from tracer.analysis.question import read_carriage, read_date, read_service
 from tracer.errors import InputError, InvalidEvent
 from tracer.events import parse_line
@@ -90,9 +91,10 @@ class Tickets:
         trip_id = _trip_id(person, ride.json, place.json)
         return [{"type": "trip", "trip_id": trip_id, "person_id": person, **ride.fields, **place.fields}]
 
-    def frame(self, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def frame(self, rows: pl.DataFrame, others: list[Record]) -> tuple[pl.DataFrame, pl.DataFrame]:
         """The rows whose ride and place read (each distinct one once, and checked by the engine
-        once) and whose document is plain, at once; ``row`` takes the rest."""
+        once) and whose document is plain, at once; ``row`` takes the rest. No ticket depends on
+        another row, so ``others`` changes nothing."""
         rides = {}
         for values in rows.select(RIDE).unique().iter_rows():
             ride = self._ride(*values)

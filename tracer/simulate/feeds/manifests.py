@@ -15,7 +15,7 @@ from typing import Any
 from tracer.simulate.air import Flight
 from tracer.simulate.feeds import FeedFile, Feeds
 from tracer.simulate.feeds.documents import document
-from tracer.simulate.feeds.messy import BAD_NUMBER, Mangler, miscounted, stranger, tally, write_csv
+from tracer.simulate.feeds.messy import BAD_NUMBER, P_MANGLED, Mangler, miscounted, stranger, tally, write_csv
 
 FILE = "manifests.csv"
 HEADER = ("flight", "date", "id_type", "id_number", "seat", "crew", "crew_rows", "departure", "arrival", "from", "to")
@@ -41,7 +41,7 @@ def write(feeds: Feeds) -> FeedFile:
         kind, id_number = document(trip["person_id"])
         crew = trip.get("role") == "crew"
         seat = trip.get("seat") or ""
-        if seat and rng.random() < 0.05:
+        if seat and rng.random() < P_MANGLED:
             seat = f"{seat[:-1]} {seat[-1].lower()}"
         row = (
             mangle.service(flight.number), mangle.date(trip["date"]), mangle.kind(kind), mangle.number(id_number),
