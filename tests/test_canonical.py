@@ -144,3 +144,17 @@ def test_workers_route_both_spellings_to_one_worker(tmp_path: Path):
                  "--quiet"]) == 0
     got = fold(orjson.loads(line) for line in (tmp_path / "out" / "contacts.jsonl").read_bytes().splitlines())
     assert {(a["contact_person_id"], a["service"], a["level"]) for a in got.values()} == {("P2", "MU5101", "close")}
+
+
+@pytest.mark.parametrize(("text", "line"), [
+    ("5", "L5"), ("L5", "L5"), ("Line 5", "L5"), ("5号线", "L5"), ("地铁五号线", "L5"), ("地铁十一号线", "L11"),
+    ("ＬＩＮＥ　１４", "L14"), ("0", None), ("APM", None), ("", None),
+])
+def test_metro_lines_in_one_form(text, line):
+    assert canonical.line_name(text) == line
+
+
+def test_station_keys_compare_what_display_forms_keep_apart():
+    assert canonical.station_key("上海虹桥站") == canonical.station_key("上海虹桥") == canonical.station_key(" 上海 虹桥 ")
+    assert canonical.station_key("Hongqiao Station") == canonical.station_key("HONGQIAO")
+    assert canonical.station_key("Hongqiao") != canonical.station_key("Shanghai Hongqiao")

@@ -28,9 +28,9 @@ from connectors.importers.base import run_import
 from connectors.importers.gtfs import read_timetable
 from connectors.importers.identity import PersonIds
 from connectors.importers.kinds import KINDS
-from connectors.importers.names import line_name, station_key
 from streams.embedded import run_embedded
 from tracer.alerts import fold
+from tracer.canonical import line_name, station_key
 from tracer.errors import InputError
 from tracer.events import parse_line
 from tracer.settings import Settings

@@ -101,7 +101,7 @@ def test_seats_read_upper_case_without_spaces(text, read):
 
 @pytest.mark.parametrize(("text", "read"), [
     ("2", "L2"), ("L2", "L2"), ("l 2", "L2"), ("Line 2", "L2"), ("2号线", "L2"), ("地铁2号线", "L2"), ("L02", "L2"),
-    ("１０号线", "L10"),
+    ("１０号线", "L10"), ("地铁五号线", "L5"), ("十一号线", "L11"),
 ])
 def test_metro_lines_read_as_run_ids_begin(text, read):
     assert read_line(text) == read

@@ -18,6 +18,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from datetime import date as Date
+from functools import lru_cache
 
 from tracer.errors import InvalidEvent
 
@@ -40,6 +41,14 @@ _SQUEEZED = re.compile(r"[\s\-\u2010-\u2015\u2212]")  # spaces and dashes inside
 _SUFFIX = re.compile(r"(?:次列车|次|航班)$")  # G1234次, MU5101航班
 _STATION_SUFFIX = re.compile(r"\s*(?:火车站|站|STATION|STN\.?)$", re.IGNORECASE)  # 虹桥站, Hongqiao Station
 _SPACES = re.compile(r"\s+")
+# Station names compared (``station_key``) and metro lines (``line``), as every rail and metro feed
+# names them: 上海虹桥站 / 上海虹桥 / Shanghai Hongqiao, 地铁五号线 / 5号线 / Line 5.
+_STATION_NOISE = re.compile(r"[\s·・\-_'’.,()（）]")
+_KEY_SUFFIX = re.compile(r"(?:火车站|地铁站|railwaystation|metrostation|station|站)$")
+_DIGITS = "零一二三四五六七八九"
+_LINE = re.compile(
+    r"(?:地铁|METRO|SUBWAY)?\s*(?:LINE|L)?\s*0*([0-9]{1,3}|[零一二三四五六七八九十]{1,3})\s*(?:号线|线)?"
+)
 
 
 class NotCanonical(InvalidEvent):
@@ -110,3 +119,32 @@ def show(text: str) -> str:
     """An outside text in a message: quoted, escaped (one line whatever it holds), cut short."""
     shown = repr(text)
     return shown if len(shown) <= 42 else shown[:39] + "...'"
+
+
+def station_key(name: str) -> str:
+    """The form every station name is compared in: NFKC, case-folded, without spaces, dots, dashes
+    and brackets, and without a trailing 站 / station (``上海虹桥站`` = ``上海虹桥``; ``Hongqiao``
+    stays apart from ``Shanghai Hongqiao``: aliases come from the feed's translations)."""
+    plain = _STATION_NOISE.sub("", unicodedata.normalize("NFKC", name).casefold())
+    return _KEY_SUFFIX.sub("", plain) or plain
+
+
+@lru_cache(maxsize=1024)  # a feed names a few dozen lines, on every row
+def line_name(text: str) -> str | None:
+    """``L5`` from ``5``, ``L5``, ``Line 5``, ``5号线``, ``地铁五号线`` (Chinese numerals to 99), or
+    None when the text names no numbered line."""
+    found = _LINE.fullmatch(unicodedata.normalize("NFKC", text).strip().upper())
+    if not found:
+        return None
+    number = found[1] if found[1].isascii() else _chinese_number(found[1])
+    return None if number is None or int(number) == 0 else f"L{int(number)}"
+
+
+def _chinese_number(text: str) -> str | None:
+    """``五`` 5, ``十一`` 11, ``二十`` 20, ``二十三`` 23; None for anything else."""
+    if "十" not in text:
+        return str(_DIGITS.index(text)) if len(text) == 1 else None
+    tens, _, units = text.partition("十")
+    if len(tens) > 1 or len(units) > 1 or "十" in units:
+        return None
+    return str((_DIGITS.index(tens) if tens else 1) * 10 + (_DIGITS.index(units) if units else 0))

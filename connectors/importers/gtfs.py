@@ -9,7 +9,7 @@ GTFS times count from noon minus 12 h of the service date in the agency's zone a
 24:00:00 (a train leaving at 23:50 reaches the next stop at ``24:10:00`` of the same service date),
 so a stop time here is epoch seconds computed from the service date, never a time of day.
 
-Station names are compared through ``station_key`` only (connectors/importers/names.py): the
+Station names are compared through ``station_key`` only (tracer/canonical.py): the
 ticket's ``上海虹桥站``, the feed's ``上海虹桥`` and its English translation ``Shanghai Hongqiao`` are one
 station. A problem in the feed (a missing file or column, an unreadable time) is an ``InputError``
 naming the file and row: a timetable read halfway would make every ticket on the lost trains look unknown.
@@ -31,8 +31,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connectors.importers.base import Context
-from connectors.importers.names import line_name, station_key
 from connectors.importers.timetable import Run, Timetable
+from tracer.canonical import line_name, station_key
 from tracer.errors import InputError
 
 DEFAULT_ZONE = "Asia/Shanghai"

@@ -38,9 +38,9 @@ from connectors.importers.csvfeed import BadRow, read_rows
 from connectors.importers.gtfs import add_timetable_argument, timetable_of
 from connectors.importers.identity import PersonIds, read_kind
 from connectors.importers.journeys import Network, fitting_runs
-from connectors.importers.names import line_name
 from connectors.importers.report import NotTraced, Rejected
 from connectors.importers.timetable import Timetable
+from tracer.canonical import line_name
 
 REQUIRED = ("card", "time", "direction", "station")
 OPTIONAL = ("line", "id_type", "id_number")  # the holder of a real-name card, when the export names them

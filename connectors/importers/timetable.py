@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from connectors.importers.names import station_key
+from tracer.canonical import station_key
 from tracer.events import format_time
 
 

@@ -188,9 +188,10 @@ def _at_station(
 ) -> list[tuple[Source, Trip]]:
     """``found`` without the runs that were elsewhere when the asker boarded at their station: a
     run seen at that station that day (a rider, or the case, boarded or alighted there: station
-    names compared in ``canonical.station``'s form), but never within ``STATION_SLACK`` of the
+    names compared in ``canonical.station_key``'s form), but never within ``STATION_SLACK`` of the
     boarding window. A run never seen there is kept: nothing says it was not there."""
     names: dict[str, str] = {}
+    asked = canonical.station_key(question.station or "")
 
     def stops(rides: Iterable[Trip]) -> list[int]:
         """When ``rides`` boarded or alighted at the asker's station."""
@@ -199,8 +200,8 @@ def _at_station(
             for moment, name in ((ride.board, ride.board_station), (ride.alight, ride.alight_station)):
                 if name is not None and abs(moment) < FAR:
                     if name not in names:
-                        names[name] = canonical.station(name)
-                    if names[name] == question.station:
+                        names[name] = canonical.station_key(name)
+                    if names[name] == asked:
                         found.append(moment)
         return found
 

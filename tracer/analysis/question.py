@@ -27,7 +27,6 @@ from tracer.events import _label as _engine_label
 
 # Patterns run on NFKC text (``canonical.plain``); [0-9], never \d (tracer/events.py). Dates,
 # service numbers and stations are read by tracer/canonical.py, as every other reader reads them.
-_LINE = re.compile(r"(?:地铁|METRO)?\s*(?:LINE|L)?\s*0*([1-9][0-9]?)\s*(?:号线|线)?")  # 2, L2, Line 2, 2号线
 _CARRIAGE = re.compile(r"第?\s*([0-9]{1,3})\s*号?\s*(?:车厢|车)?")  # 5, 05, 5车, 第5车厢
 _CLOCK = re.compile(r"([0-9]{1,2})\s*(?::|点|时)\s*([0-9]{2})?\s*分?|([0-9]{2})([0-9]{2})")  # 8:05, 8点05, 0805
 _UNTIL = re.compile(r"\s*(?:-|~|–|—|至|到|TO)\s*", re.IGNORECASE)
@@ -121,11 +120,11 @@ def read_service(text: str, mode: str | None) -> tuple[str, str]:
 
 
 def read_line(text: str) -> str:
-    """A metro line as the simulator's run ids begin (``L2``): from ``2``, ``L2``, ``Line 2``, ``2号线``."""
-    found = _LINE.fullmatch(_plain(text).upper())
-    if not found:
+    """A metro line as run ids begin (``L2``): from ``2``, ``L2``, ``Line 2``, ``2号线``, ``地铁二号线``."""
+    line = canonical.line_name(text)
+    if line is None:
         raise InputError(f"line: expected a metro line like 2, L2 or 2号线, got {_show(text)}")
-    return f"L{found[1]}"
+    return line
 
 
 def read_station(text: str) -> str:
