@@ -9,7 +9,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks import batch, city_day, console, console_load, import_feeds, ingest, live, lookup, memory, views
+from benchmarks import (
+    batch,
+    city_day,
+    console,
+    console_load,
+    import_feeds,
+    ingest,
+    live,
+    lookup,
+    memory,
+    transit_import,
+    views,
+)
 
 
 def main() -> None:
@@ -73,6 +85,7 @@ def main() -> None:
     one.add_argument("--records", type=int, default=200_000, help="rows of each feed (copies name other people)")
     one.add_argument("--repeat", type=int, default=3)
     one.set_defaults(run=import_feeds.main)
+    transit_import.arguments(names.add_parser("transit-import", help=transit_import.HELP))
     args = parser.parse_args()
     args.run(args)
 

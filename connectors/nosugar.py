@@ -24,6 +24,8 @@ from typing import Any
 
 from connectors.importers.csvfeed import BadRow, read_rows
 from connectors.importers.report import Report
+from tracer import canonical
+from tracer.canonical import NotCanonical
 from tracer.events import parse_line
 from tracer.jsonl import json_record
 from tracer.rules import service_date_problem
@@ -44,7 +46,6 @@ _SEATS = re.compile(r"(\d{1,2}[A-K])", re.ASCII)
 _FLIGHT_SEAT = re.compile(r"^(?:座次|座位[:：]?|头等舱|经济舱)?\s*(\d{1,2}[A-K](?:[、,，\s]+\d{1,2}[A-K])*)$", re.ASCII)
 _TRAIN_NO = re.compile(r"^([A-Z]{0,2})(\d{1,5})$", re.ASCII)
 _FLIGHT_NO = re.compile(r"^([A-Z0-9]{2})(\d{1,4}[A-Z]?)$", re.ASCII)
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _TIME = re.compile(r"(\d{4})/(\d{2})/(\d{2}) (\d{2}:\d{2}:\d{2})", re.ASCII)
 _NUMBERING = "/"  # nosugar:<id>/<n>, the n-th service of a record: record ids may not hold it
 _RELATIVE = ("中间", "最后", "倒数", "尾部", "头部", "前部", "后部")
@@ -149,10 +150,15 @@ def _source(link: str | None, caveats: list[str]) -> str | None:
 
 
 def _date(text: str) -> str:
-    text = text.strip().replace("/", "-")
-    if not _DATE.fullmatch(text):
-        raise ValueError("no usable date")
-    return text
+    """The record's date in its one form (tracer/canonical.py: ``2020/1/5`` too); one already in
+    it is left to the engine's validator, whose reason names an impossible day."""
+    text = text.strip()
+    if canonical.ISO_DATE.fullmatch(text):
+        return text
+    try:
+        return canonical.date(text)
+    except NotCanonical:
+        raise ValueError("no usable date") from None
 
 
 def _time(text: str) -> str | None:
@@ -162,14 +168,15 @@ def _time(text: str) -> str | None:
 
 def _services(text: str, mode: str) -> list[str]:
     """``T182/T183`` -> both numbers; ``C6506/6507`` -> C6506, C6507; code shares likewise."""
-    text = text.strip().upper().replace("（", "/").replace("）", "").replace("(", "/").replace(")", "")
     if mode == "metro":
-        if not text:
+        line = text.strip().upper().replace("（", "/").replace("）", "").replace("(", "/").replace(")", "")
+        if not line:
             raise ValueError("no metro line")
-        return [text]  # a line, not a train run: it meets riders recorded under the same line id
+        return [line]  # a line, not a train run: it meets riders recorded under the same line id
+    text = canonical.plain(text).upper().replace("(", "/").replace(")", "")  # （ and ） are ( and ) by then
     services: list[str] = []
     prefix = ""
-    for part in filter(None, (p.strip() for p in text.split("/"))):
+    for part in filter(None, map(canonical.service_number, text.split("/"))):  # MU 5101, G1234次: one form
         match = (_TRAIN_NO if mode == "train" else _FLIGHT_NO).fullmatch(part)
         if match is None:
             if services:

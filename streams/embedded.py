@@ -39,6 +39,7 @@ from tracer.alerts import Alert, Change, record_of, route
 from tracer.engine import Engine
 from tracer.errors import ConfigError, InvalidEvent, OutputError, StateError
 from tracer.events import Case, Event, Exposure, Followup, Person, Trip
+from tracer.formats import FormatHint
 from tracer.intake import WARNING, Intake
 from tracer.progress import Progress
 from tracer.settings import Settings
@@ -311,20 +312,22 @@ class _Run:
         started = self._start_progress()
         for index in range(self.position.index, len(self.inputs)):
             self.reader = self._reader(index)
-            self._apply(self.reader, batch, started)
+            self._apply(self.reader, batch, started, FormatHint(sees_first_line=self.position.offset == 0))
             batch.drain()  # an input's last batch: the next input's position starts clean
         self.summary.seconds = time.perf_counter() - started
         self._report_incomplete()
 
-    def _apply(self, lines: Iterable[Line], batch: _Batch, started: float) -> None:
+    def _apply(self, lines: Iterable[Line], batch: _Batch, started: float, hint: FormatHint | None = None) -> None:
         """Read ``lines`` (of the input ``position.index``) into batches and apply each (``_Batch``);
-        commit at the first batch end after ``commit_every`` lines."""
+        commit at the first batch end after ``commit_every`` lines. ``hint``: the input's, when the
+        lines are one input's (a dead letter of a line that is not JSON says what the input is)."""
         runtime, decode = self.settings.runtime, self.intake.decode
+        hint = hint or FormatHint(sees_first_line=False)
         for number, end, data, too_long in lines:
             try:
                 event, note = decode(data, too_long)
             except InvalidEvent as exc:
-                batch.add(number, end, data, None, exc.reason)
+                batch.add(number, end, data, None, hint.reason(number, data, exc.reason))
             else:
                 batch.add(number, end, data, event, note)
             if len(batch.lines) >= runtime.batch_events:

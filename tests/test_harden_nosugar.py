@@ -87,7 +87,8 @@ def test_rows_that_are_not_records_are_rejected_and_the_import_goes_on(tmp_path)
 @pytest.mark.parametrize(("fields", "reason"), [
     ({"t_start": "2020/01/20 25:00:00", "t_end": "2020/01/20 26:00:00"}, "start is not an ISO 8601 time"),
     ({"t_date": "2020-13-45"}, "date is not a valid date"),
-    ({"t_date": "１９９９-01-20"}, "no usable date"),  # fullwidth digits
+    ({"t_date": "１９９９-01-20"}, "start 2020-01-20T08:00:00+08:00 is too far from service date 1999-01-20"),  # read
+    ({"t_date": "20-01-2020"}, "no usable date"),
     ({"t_date": "1900-01-20"}, "date is outside the years"),
     ({"t_pos_start": "上海\x01"}, "board_station must be a short string"),
     ({"t_no_sub": "３号车厢", "t_no": "G7/7/G7"}, None),  # not carriage 3 but the whole train; G7 once

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connectors.importers import cases, manifest, registry
+from connectors.importers import carriage, cases, manifest, registry, taps, tickets
 from connectors.importers.base import Kind
 
 KINDS: dict[str, Kind] = {
@@ -11,5 +11,8 @@ KINDS: dict[str, Kind] = {
         registry.KIND,
         cases.KIND,
         manifest.KIND,
+        tickets.KIND,
+        taps.KIND,
+        carriage.KIND,
     )
 }

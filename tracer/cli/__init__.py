@@ -100,8 +100,27 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         "change stream (not the folded alerts), depends on when they arrive. Files only, one worker; see "
         "docs/architecture.md",
     )
+    run.add_argument(
+        "--max-dead-letter-share", type=_share, metavar="F",
+        help="after the run, exit with status 3 (the outputs written and committed) when more than this share "
+        "(0-1) of the lines read were rejected to the dead letters (warnings not counted): a pipeline's check "
+        "that a feed was not mostly refused; default: off",
+    )
     privacy.add_arguments(run, "contacts.jsonl")
     run.set_defaults(handler=_run)
+
+
+TOO_MANY_DEAD_LETTERS = 3  # tracer run's status when --max-dead-letter-share is exceeded (2: an error)
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1 (e.g. 0.05), not {text!r}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -137,6 +156,15 @@ def _run(args: argparse.Namespace) -> int:
         )
     if not args.quiet:
         report(summary, {"outputs": output_names(args.out)})
+    limit = args.max_dead_letter_share
+    if limit is not None and summary.dead_letters > limit * summary.lines:
+        dead, lines = summary.dead_letters, summary.lines
+        print(
+            f"tracer: {dead:,} of {lines:,} lines read ({dead / lines:.1%}) went to the dead letters, more than "
+            f"--max-dead-letter-share {limit:g}: see {args.out / 'dead-letter.jsonl'}",
+            file=sys.stderr,
+        )
+        return TOO_MANY_DEAD_LETTERS
     return 0
 
 

@@ -81,9 +81,10 @@ Writer = Callable[[Feeds], FeedFile]
 
 def writers() -> tuple[Writer, ...]:
     """Every feed, in the order to import them (the registry first)."""
-    from tracer.simulate.feeds import cases, manifests, registry
+    from tracer.simulate.feeds import cases, manifests, registry, transit
 
-    return (registry.write, cases.write, manifests.write)
+    return (registry.write, cases.write, manifests.write, transit.write_timetable, transit.write_tickets,
+            transit.write_taps, transit.write_carriage_codes)
 
 
 def write_feeds(feeds: Feeds) -> dict[str, Any]:
