@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.nosugar import ImportReport, import_nosugar, read_records
+from connectors.importers.report import Report
+from connectors.nosugar import import_nosugar, read_records
 from graph.keys import EXPOSURE_DAYS, EXPOSURES, group
 from graph.store import MemoryStore
 from tests.builders import at, trip
@@ -125,7 +126,7 @@ def test_exposure_retention_may_not_be_shorter_than_the_trips(tmp_path: Path):
 def test_the_real_feed_after_a_day_of_trips_keeps_every_exposure():
     """The issue's figure: read after trips put event time at 2020-02-10 (trip horizon 2020-01-20),
     the feed lost 611 of its 1,740 exposures; every one is kept now, and asked about."""
-    exposures = list(import_nosugar(read_records(str(FEED)), ImportReport()))
+    exposures = list(import_nosugar(read_records(str(FEED)), Report()))
     rules = Settings().rules  # the shipped ones: retention_days 21, exposure_retention_days 60, quorum 100
     driver = Driver(MemoryStore(), rules)
     driver.feed(*(trip(f"T{n}", service="G1", day="2020-02-10", board=f"08:{n % 60:02d}", alight="12:00")
