@@ -155,6 +155,7 @@ def test_metro_lines_in_one_form(text, line):
 
 
 def test_station_keys_compare_what_display_forms_keep_apart():
-    assert canonical.station_key("上海虹桥站") == canonical.station_key("上海虹桥") == canonical.station_key(" 上海 虹桥 ")
+    key = canonical.station_key
+    assert key("上海虹桥站") == key("上海虹桥") == key(" 上海 虹桥 ")
     assert canonical.station_key("Hongqiao Station") == canonical.station_key("HONGQIAO")
     assert canonical.station_key("Hongqiao") != canonical.station_key("Shanghai Hongqiao")
