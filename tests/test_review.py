@@ -4,9 +4,13 @@ before the fix committed with it."""
 from __future__ import annotations
 
 import orjson
+import pytest
 
+from tracer.formats import FormatHint
 from tracer.intake import Intake
 from tracer.settings import Settings
+
+BROKEN = "broken JSON: unexpected character: line 1 column 1 (char 0)"
 
 
 def _ride(mode: str, service: str) -> bytes:
@@ -28,3 +32,19 @@ def test_a_number_canonical_for_one_mode_is_still_rewritten_for_another():
         decoded = intake.decode(_ride("flight", "g5 1234"))
         assert decoded.event.service == "G51234"
         assert decoded.warning == "rewritten to canonical form: service 'g5 1234' -> 'G51234'"
+
+
+@pytest.mark.parametrize("first", [
+    b'"person_id":"P-SECRET-1","mode":"flight","service":"MU5101"}',  # a JSON line cut at its start
+    b"MU5101,2020-01-15,id_card,310104195001018832,12A",  # a manifest without its header
+    b"SPTCP000008245,2020-01-15 06:56:30,in,L2,L2-01",  # taps without their header
+])
+def test_a_first_line_that_is_data_is_never_copied_into_other_lines_reasons(first):
+    """The first line decides for the input; when it is data, not a header, its values (a person
+    id, an ID number, a card) must not appear in the reason of every later line."""
+    hint = FormatHint(sees_first_line=True)
+    first_reason = hint.reason(1, first, BROKEN)
+    later = hint.reason(3, b'{"type":"trip","person_id":"P3",', BROKEN)
+    for secret in (b"P-SECRET-1", b"310104195001018832", b"SPTCP000008245"):
+        assert secret.decode() not in first_reason and secret.decode() not in later
+    assert first_reason.startswith("not JSON Lines but a row of delimited values (a CSV file?)")
