@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.nosugar import ImportReport, import_nosugar, read_records
+from connectors.importers.report import Report as ImportReport
+from connectors.nosugar import import_nosugar, read_records
 from graph.keys import EXPOSURE_DAYS, EXPOSURES, group
 from graph.store import MemoryStore
 from tests.builders import at, trip
