@@ -6,9 +6,16 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from graph.keys import EXPOSURES, group
+from graph.store import MemoryStore
+from tests.conftest import Driver
+from tests.test_exposure_retention import clock_at, exposure
+from tracer.analysis.lookup import lookup
+from tracer.analysis.question import read_question
+from tracer.errors import StateError
 from tracer.formats import FormatHint
 from tracer.intake import Intake
-from tracer.settings import Settings
+from tracer.settings import RuleSettings, Settings
 
 BROKEN = "broken JSON: unexpected character: line 1 column 1 (char 0)"
 
@@ -48,3 +55,17 @@ def test_a_first_line_that_is_data_is_never_copied_into_other_lines_reasons(firs
     for secret in (b"P-SECRET-1", b"310104195001018832", b"SPTCP000008245"):
         assert secret.decode() not in first_reason and secret.decode() not in later
     assert first_reason.startswith("not JSON Lines but a row of delimited values (a CSV file?)")
+
+
+def test_a_longer_retention_set_after_a_purge_is_no_false_all_clear():
+    """Exposures purged under ``exposure_retention_days`` 10 are gone; asked after the operator
+    raised it to 30, the lookup must not answer "no published exposure aboard" for their day (a
+    false all-clear) but say it no longer holds that day."""
+    rules = RuleSettings(event_time_quorum=3, retention_days=2, exposure_retention_days=10)
+    driver = Driver(MemoryStore(), rules)
+    driver.feed(*clock_at("2020-01-06"), exposure("OLD", "2020-01-05"), *clock_at("2020-01-20"))
+    driver.store.commit()
+    assert not list(driver.store.items(group(EXPOSURES)))  # purged: 01-05 is behind 01-10
+    longer = RuleSettings(event_time_quorum=3, retention_days=2, exposure_retention_days=30)
+    with pytest.raises(StateError, match=r"cannot answer for 2020-01-05: .*2020-01-10"):
+        lookup(driver.store, longer, read_question(date="2020-01-05", service="MU5101"))

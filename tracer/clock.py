@@ -135,3 +135,16 @@ def _without(heap: list[int], board: int, popped: int | None) -> list[int]:
         before.append(popped)
     heapq.heapify(before)
     return before
+
+
+def purged_to(store: Store, name: str, horizon: str) -> None:
+    """Record that a purge dropped the dates before ``horizon`` (``name``: ``TRIPS_KEPT_FROM`` or
+    ``EXPOSURES_KEPT_FROM``); a retention lengthened later moves the record back never."""
+    if horizon > kept_from(store, name):
+        store.put(_M, name, horizon.encode())
+
+
+def kept_from(store: Store, name: str) -> str:
+    """The first date no purge has dropped ("" before any purge)."""
+    saved = store.get(_M, name)
+    return saved.decode() if saved is not None else ""

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from graph.keys import EXPOSURE_DAYS, EXPOSURES, group, service_day
+from graph.keys import EXPOSURE_DAYS, EXPOSURES, EXPOSURES_KEPT_FROM, group, service_day
 from graph.store import SEP, Store
+from tracer.clock import purged_to
 from tracer.events import Exposure
 from tracer.sources import decode_exposure, encode_exposure
 
@@ -36,6 +37,7 @@ def purge(store: Store, horizon: str) -> None:
     """Forget the exposures of service dates before ``horizon`` (``purge_groups`` commits first)."""
     for key, _ in store.purge_groups(group(EXPOSURES), horizon):
         store.delete(_DAYS, key.rsplit(SEP, 1)[1])
+    purged_to(store, EXPOSURES_KEPT_FROM, horizon)
 
 
 def published(store: Store, prefix: str) -> Iterator[Exposure]:
