@@ -3,15 +3,20 @@ before the fix committed with it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 import pytest
 
 from graph.keys import EXPOSURES, group
 from graph.store import MemoryStore
+from tests.builders import case, lines, trip
 from tests.conftest import Driver
 from tests.test_exposure_retention import clock_at, exposure
+from tracer.alerts import fold
 from tracer.analysis.lookup import lookup
 from tracer.analysis.question import read_question
+from tracer.cli import main
 from tracer.errors import StateError
 from tracer.formats import FormatHint
 from tracer.intake import Intake
@@ -69,3 +74,29 @@ def test_a_longer_retention_set_after_a_purge_is_no_false_all_clear():
     longer = RuleSettings(event_time_quorum=3, retention_days=2, exposure_retention_days=30)
     with pytest.raises(StateError, match=r"cannot answer for 2020-01-05: .*2020-01-10"):
         lookup(driver.store, longer, read_question(date="2020-01-05", service="MU5101"))
+
+
+def test_a_json_lines_file_saved_with_a_byte_order_mark_keeps_its_first_event():
+    """Editors on Windows save "UTF-8 with BOM": the first line was a dead letter ("broken JSON"),
+    its event lost. It is applied, with a warning saying the mark was dropped."""
+    intake = Intake(Settings())
+    decoded = intake.decode(b"\xef\xbb\xbf" + _ride("flight", "mu 5101"))
+    assert decoded.event.service == "MU5101"
+    assert decoded.warning == ("a UTF-8 byte order mark before the event was dropped; "
+                               "rewritten to canonical form: service 'mu 5101' -> 'MU5101'")
+    assert intake.decode(b"\xef\xbb\xbf" + _ride("flight", "MU5101")).warning == (
+        "a UTF-8 byte order mark before the event was dropped")
+
+
+def test_a_line_with_a_byte_order_mark_reaches_the_worker_of_its_day(tmp_path: Path):
+    """``--workers 2`` routes a trip by its service day: a line behind a byte order mark (two files
+    saved with one, concatenated) must reach that day's worker and meet the case, as in one process."""
+    bom = b"\xef\xbb\xbf"
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(lines([trip("P1", seat="11A")]) + bom + lines([trip("P2", seat="12A"), case("C1", "P1")]))
+    folded = {}
+    for workers in ("1", "2"):
+        out = tmp_path / f"out-{workers}"
+        assert main(["run", str(source), "--out", str(out), "--quiet", "--workers", workers]) == 0
+        folded[workers] = fold(orjson.loads(line) for line in (out / "contacts.jsonl").read_bytes().splitlines())
+    assert folded["1"] == folded["2"] and len(folded["1"]) == 1

@@ -23,6 +23,8 @@ from tracer.registry import Subdistricts
 from tracer.settings import Settings
 
 WARNING = "warning"  # the severity of a dead letter of an applied line
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, dropped before a line is read
+_BOM_DROPPED = "a UTF-8 byte order mark before the event was dropped"
 
 
 class Decoded(NamedTuple):
@@ -47,6 +49,9 @@ class Intake:
         ``InvalidEvent``."""
         if too_long or len(data) > self.max_line_bytes:
             raise InvalidEvent(f"line longer than max_line_bytes ({self.max_line_bytes})")
+        if data.startswith(BOM):  # a file saved "UTF-8 with BOM", or such files concatenated
+            event, warning = self.decode(data[len(BOM):])
+            return Decoded(event, "; ".join(filter(None, (_BOM_DROPPED, warning))))
         try:
             event = parse_line(data, self._max_ride_us)
         except InvalidEvent as exc:  # perhaps a date in another form (2020/1/15)
