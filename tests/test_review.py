@@ -100,3 +100,21 @@ def test_a_line_with_a_byte_order_mark_reaches_the_worker_of_its_day(tmp_path: P
         assert main(["run", str(source), "--out", str(out), "--quiet", "--workers", workers]) == 0
         folded[workers] = fold(orjson.loads(line) for line in (out / "contacts.jsonl").read_bytes().splitlines())
     assert folded["1"] == folded["2"] and len(folded["1"]) == 1
+
+
+def test_a_day_already_purged_takes_no_trips_after_the_retention_is_lengthened():
+    """Trips of a day purged under ``retention_days`` 2 are gone with its cases' rides; a run resumed
+    under 10 must refuse a late trip of that day (a dead letter) rather than trace it against the
+    nothing left there, silently finding no one."""
+    short = RuleSettings(event_time_quorum=3, retention_days=2, exposure_retention_days=10)
+    store = MemoryStore()
+    driver = Driver(store, short)
+    driver.feed(*clock_at("2020-01-15"), *clock_at("2020-01-20"))
+    store.commit()
+    longer = RuleSettings(event_time_quorum=3, retention_days=10, exposure_retention_days=10)
+    resumed = Driver(store, longer)
+    resumed.feed(trip("LATE", day="2020-01-15", seat="3A"), exposure("OLD", "2020-01-09"))
+    assert resumed.dead == [
+        "trip date 2020-01-15 is before the retention horizon 2020-01-18",
+        "exposure date 2020-01-09 is before the exposure retention horizon 2020-01-10 (exposure_retention_days 10)",
+    ]
