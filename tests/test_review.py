@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from graph.keys import EXPOSURES, group
+from graph.keys import EXPOSURE_DAYS, EXPOSURES, group
 from graph.store import MemoryStore
 from tests.builders import case, lines, trip
 from tests.conftest import Driver
@@ -18,8 +18,10 @@ from tracer.analysis.lookup import lookup
 from tracer.analysis.question import read_question
 from tracer.cli import main
 from tracer.errors import StateError
+from tracer.events import parse_line
 from tracer.formats import FormatHint
 from tracer.intake import Intake
+from tracer.published import keep, purge
 from tracer.settings import RuleSettings, Settings
 
 BROKEN = "broken JSON: unexpected character: line 1 column 1 (char 0)"
@@ -118,3 +120,17 @@ def test_a_day_already_purged_takes_no_trips_after_the_retention_is_lengthened()
         "trip date 2020-01-15 is before the retention horizon 2020-01-18",
         "exposure date 2020-01-09 is before the exposure retention horizon 2020-01-10 (exposure_retention_days 10)",
     ]
+
+
+def test_a_purge_cut_by_a_crash_leaves_no_exposure_id_behind():
+    """The purge deletes the ``EXPOSURES`` range at once and each id's ``EXPOSURE_DAYS`` entry with
+    the next commit: killed in between, the run resumed purges again and must still forget the ids."""
+    store = MemoryStore()
+    for day in ("2020-01-05", "2020-01-06", "2020-01-12"):
+        keep(store, parse_line(orjson.dumps(exposure(f"X{day}", day)), 72 * 3_600_000_000))
+    store.commit()
+    purge(store, "2020-01-10")
+    store.close()  # SIGKILL: what was not committed is lost
+    purge(store, "2020-01-10")  # the resumed run purges at the same horizon again
+    store.commit()
+    assert [key.rsplit("\x1f", 1)[1] for key, _ in store.items(group(EXPOSURE_DAYS))] == ["X2020-01-12"]
