@@ -56,6 +56,9 @@ EPOCH = "epoch"  # `tracer run --workers`: the coordinator's epoch and the messa
 WORKER = "worker"  # `tracer run --workers`: a worker's epoch and its answer to it (streams/workers.py)
 KAFKA_POSITION = "kafka"  # a Kafka partition store's topic, partition and offset
 VIEW_TIME = "view-time"  # the views' event time where no engine shares their store (Kafka's view worker)
+# The first service date each retention purge kept (ISO date): a lookup under a longer retention
+# set later must not answer for days already dropped (tracer/analysis/lookup.py).
+TRIPS_KEPT_FROM, EXPOSURES_KEPT_FROM = "trips-kept-from", "exposures-kept-from"
 
 # The source kinds that alerts name (a via source is its case's) and the key prefixes they take.
 CASE, EXPOSURE = "case", "exposure"

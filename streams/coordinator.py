@@ -40,7 +40,7 @@ from tracer.engine import Engine
 from tracer.errors import ConfigError, InputError, InvalidEvent, OutputError, StateError, TracerError
 from tracer.events import Person, trip_service_day
 from tracer.formats import FormatHint
-from tracer.intake import WARNING
+from tracer.intake import BOM, WARNING
 from tracer.settings import Settings
 
 _EPOCH = (group(META), EPOCH)
@@ -187,7 +187,7 @@ class Coordinator(_Run):
                 continue  # most of a city's lines: parsed once, here
             if not too_long:
                 try:
-                    record = orjson.loads(data)
+                    record = orjson.loads(data.removeprefix(BOM))  # routed as the intake reads it
                 except orjson.JSONDecodeError:
                     record = None
                 if type(record) is not dict and self._took(source, number, data, residents, dead):

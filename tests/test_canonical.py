@@ -112,7 +112,7 @@ def test_a_canonical_line_is_decoded_once_and_warns_never():
     for _ in range(3):
         event, warning = intake.decode(orjson.dumps(RIDE))
         assert warning is None and event.service == "MU5101"
-    assert "MU5101" in intake._canonical  # the next lines of this number cost a set lookup
+    assert ("flight", "MU5101") in intake._canonical  # the next lines of this number cost a set lookup
 
 
 def test_two_spellings_of_one_flight_meet_and_the_oracle_agrees(tmp_path: Path):

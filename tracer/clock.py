@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import orjson
 
-from graph.keys import LATEST_TIMES, META, WATERMARK, group
+from graph.keys import EXPOSURES_KEPT_FROM, LATEST_TIMES, META, TRIPS_KEPT_FROM, WATERMARK, group
 from graph.store import Store
 from tracer.errors import InvalidEvent
 from tracer.events import Exposure, Trip, local_midnight, next_midnight
@@ -118,11 +118,13 @@ class EventClock:
 
     def _set_horizon(self, moment: int, purge: bool = False) -> None:
         self._next_day = next_midnight(moment, self._zone)
-        horizon = retention_horizon(moment, self.rules)
+        # Never behind where a purge already cut (a retention lengthened since): those days are gone.
+        horizon = max(retention_horizon(moment, self.rules), kept_from(self.store, TRIPS_KEPT_FROM))
         if horizon != self.horizon:
             self.horizon = horizon
             self.horizon_start = local_midnight(horizon, self._zone)
-            self.exposure_horizon = retention_horizon(moment, self.rules, self.rules.exposure_retention_days)
+            self.exposure_horizon = max(retention_horizon(moment, self.rules, self.rules.exposure_retention_days),
+                                        kept_from(self.store, EXPOSURES_KEPT_FROM))
             if purge and self._on_new_horizon is not None:
                 self._on_new_horizon(horizon)
 
@@ -135,3 +137,16 @@ def _without(heap: list[int], board: int, popped: int | None) -> list[int]:
         before.append(popped)
     heapq.heapify(before)
     return before
+
+
+def purged_to(store: Store, name: str, horizon: str) -> None:
+    """Record that a purge dropped the dates before ``horizon`` (``name``: ``TRIPS_KEPT_FROM`` or
+    ``EXPOSURES_KEPT_FROM``); a retention lengthened later moves the record back never."""
+    if horizon > kept_from(store, name):
+        store.put(_M, name, horizon.encode())
+
+
+def kept_from(store: Store, name: str) -> str:
+    """The first date no purge has dropped ("" before any purge)."""
+    saved = store.get(_M, name)
+    return saved.decode() if saved is not None else ""

@@ -32,6 +32,7 @@ from graph.keys import (
     RIDING,
     SOURCES,
     TRIPS,
+    TRIPS_KEPT_FROM,
     case_key,
     exposure_key,
     group,
@@ -42,7 +43,7 @@ from graph.keys import (
 from graph.store import SEP, Store
 from tracer import published
 from tracer.alerts import Alert, Change, alert_day, alert_id, build_alert, is_case_close
-from tracer.clock import EventClock
+from tracer.clock import EventClock, purged_to
 from tracer.errors import InvalidEvent
 from tracer.events import (
     QUARANTINED,
@@ -649,6 +650,7 @@ class Engine:
                 self.store.commit()  # a day of a city is millions of keys: bound the batch, not the day
         for key, _ in self.store.purge_groups(group(PROBES), horizon):
             self._unprobe(key[2:].rsplit(SEP, 2)[0])
+        purged_to(self.store, TRIPS_KEPT_FROM, horizon)
         published.purge(self.store, self.clock.exposure_horizon)
         for key, value in self.store.items(C):  # a committed snapshot: the deletes below stay pending
             source = decode_source(key[2:], value, self.rules)

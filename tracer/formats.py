@@ -24,6 +24,11 @@ _SIGNATURES = (  # first bytes of files that are not text
 )
 _SEPARATORS = (",", "\t", ";", "|")
 _WORDS = re.compile(r"[^\W_]+")
+# A column name: begins with a letter, holds no JSON punctuation and no run of three digits. A first
+# line with any other field (a date, an ID number, a fragment of a JSON line) is data, never shown:
+# it would be copied into the reason of every later line of the input.
+_NAME = re.compile(r"[^\W\d][^\"{}:]{0,63}")
+_NUMBER = re.compile(r"[0-9]{3}")
 KINDS = ("manifest", "tickets", "taps", "registry", "nosugar")  # every importer, as a person lists them
 # Columns that tell each importer's format (lower-cased header words, English or Chinese), most
 # specific first: the first importer whose words a header holds is named.
@@ -72,11 +77,17 @@ def describe(data: bytes, header: bool) -> str | None:
     separator = max(_SEPARATORS, key=line.count)
     if line.count(separator) == 0:
         return None
-    if not header:
-        return f"not JSON Lines but a row of delimited values (a CSV file?): convert the file with {_importer(None)}"
     columns = [column.strip().strip('"').strip() for column in line.split(separator)]
+    if not header or not _names(columns):
+        return f"not JSON Lines but a row of delimited values (a CSV file?): convert the file with {_importer(None)}"
     shown = ", ".join(columns[:8]) + (", ..." if len(columns) > 8 else "")
     return f"not JSON Lines but a CSV file (header: {shown[:200]}): convert it with {_importer(columns)}"
+
+
+def _names(columns: list[str]) -> bool:
+    """Whether ``columns`` read as a header's column names (blank ones aside), not as values."""
+    named = [column for column in columns if column]
+    return bool(named) and all(_NAME.fullmatch(column) and not _NUMBER.search(column) for column in named)
 
 
 def _importer(columns: list[str] | None) -> str:

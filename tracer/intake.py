@@ -23,6 +23,8 @@ from tracer.registry import Subdistricts
 from tracer.settings import Settings
 
 WARNING = "warning"  # the severity of a dead letter of an applied line
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, dropped before a line is read
+_BOM_DROPPED = "a UTF-8 byte order mark before the event was dropped"
 
 
 class Decoded(NamedTuple):
@@ -38,13 +40,18 @@ class Intake:
         self._max_ride_us = int(settings.rules.max_ride_hours * 3_600_000_000)
         self._subdistricts = Subdistricts.load(settings)
         self._rewrite = settings.intake.rewrite_noncanonical
-        self._canonical: set[str] = set()  # flight and train numbers seen in their canonical form
+        # (mode, service) of flight and train numbers seen in their canonical form: by mode, as a
+        # text canonical for one mode may not be for another (``g5 1234``: no train's, a flight's G51234)
+        self._canonical: set[tuple[str, str]] = set()
 
     def decode(self, data: bytes, too_long: bool = False) -> Decoded:
         """The event of one line (``too_long``: the reader cut it at ``max_line_bytes``). Raises
         ``InvalidEvent``."""
         if too_long or len(data) > self.max_line_bytes:
             raise InvalidEvent(f"line longer than max_line_bytes ({self.max_line_bytes})")
+        if data.startswith(BOM):  # a file saved "UTF-8 with BOM", or such files concatenated
+            event, warning = self.decode(data[len(BOM):])
+            return Decoded(event, "; ".join(filter(None, (_BOM_DROPPED, warning))))
         try:
             event = parse_line(data, self._max_ride_us)
         except InvalidEvent as exc:  # perhaps a date in another form (2020/1/15)
@@ -52,7 +59,8 @@ class Intake:
         kind = type(event)
         if kind is Person:  # only a registry entry can name a subdistrict
             return Decoded(*self._subdistricts.check(event))
-        if (kind is Trip or kind is Exposure) and event.mode != "metro" and event.service not in self._canonical:  # type: ignore[union-attr]
+        ride = kind is Trip or kind is Exposure
+        if ride and event.mode != "metro" and (event.mode, event.service) not in self._canonical:  # type: ignore[union-attr]
             return self.canonical_ride(data, parsed=event)
         return Decoded(event, None)
 
@@ -70,18 +78,18 @@ class Intake:
             if parsed is None:
                 assert refused is not None
                 raise refused
-            self._remember(parsed.service)
+            self._remember(parsed.mode, parsed.service)
             return Decoded(parsed, None)
         said = ", ".join(f"{name} {canonical.show(old)} -> {new!r}" for name, old, new in changes)
         if not self._rewrite:
             raise InvalidEvent(f"not in canonical form: {said} (rewrite_noncanonical is off)")
         event = parse_line(orjson.dumps(obj), self._max_ride_us)
-        self._remember(obj["service"])
+        self._remember(obj["mode"], obj["service"])
         return Decoded(event, f"rewritten to canonical form: {said}")
 
-    def _remember(self, service: str) -> None:
+    def _remember(self, mode: str, service: str) -> None:
         if len(self._canonical) < 100_000:  # bounded: hostile input may send a new number on every line
-            self._canonical.add(service)
+            self._canonical.add((mode, service))
 
 
 def _object(data: bytes) -> dict[str, Any] | None:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from graph.keys import EXPOSURE_DAYS, EXPOSURES, group, service_day
-from graph.store import SEP, Store
+from graph.keys import EXPOSURE_DAYS, EXPOSURES, EXPOSURES_KEPT_FROM, group, service_day
+from graph.store import Store
+from tracer.clock import purged_to
 from tracer.events import Exposure
 from tracer.sources import decode_exposure, encode_exposure
 
@@ -33,9 +34,16 @@ def keep(store: Store, exposure: Exposure) -> None:
 
 
 def purge(store: Store, horizon: str) -> None:
-    """Forget the exposures of service dates before ``horizon`` (``purge_groups`` commits first)."""
-    for key, _ in store.purge_groups(group(EXPOSURES), horizon):
-        store.delete(_DAYS, key.rsplit(SEP, 1)[1])
+    """Forget the exposures of service dates before ``horizon`` (``purge_groups`` commits first).
+    Their ids go by the day each ``EXPOSURE_DAYS`` entry names, not by the ``EXPOSURES`` range: that
+    range is deleted at once and the ids with the next commit, so a run killed in between finds the
+    range gone when it purges again, and only its ids left (one scan of them a day)."""
+    for _ in store.purge_groups(group(EXPOSURES), horizon):
+        pass
+    for key, day in store.items(_DAYS):
+        if day.decode() < horizon:
+            store.delete(_DAYS, key[len(_DAYS):])
+    purged_to(store, EXPOSURES_KEPT_FROM, horizon)
 
 
 def published(store: Store, prefix: str) -> Iterator[Exposure]:

@@ -26,12 +26,26 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
-from graph.keys import EXPOSURE, EXPOSURES, META, PROBES, RIDERS, WATERMARK, exposure_key, group, key_parts, service_day
+from graph.keys import (
+    EXPOSURE,
+    EXPOSURES,
+    EXPOSURES_KEPT_FROM,
+    META,
+    PROBES,
+    RIDERS,
+    TRIPS_KEPT_FROM,
+    WATERMARK,
+    exposure_key,
+    group,
+    key_parts,
+    service_day,
+)
 from graph.store import SEP, Store
 from tracer import canonical
 from tracer.analysis.export import shown
 from tracer.analysis.queries import rides_on, source
 from tracer.analysis.question import Question, clock
+from tracer.clock import kept_from
 from tracer.errors import StateError
 from tracer.events import Exposure, Trip, decode_trip, format_time
 from tracer.published import published
@@ -230,14 +244,20 @@ def _retained(store: Store, rules: RuleSettings, date: str) -> bool:
     """Whether the state keeps the trips of ``date`` (False: only its published exposures). A
     StateError when it keeps neither: an empty answer would be a false all-clear."""
     mark = store.get(group(META), WATERMARK)
-    if mark is None or date >= (horizon := retention_horizon(int(mark), rules)):
+    if mark is None:
         return True
-    kept = retention_horizon(int(mark), rules, rules.exposure_retention_days)
+    # The horizons of these rules, or the later ones a purge under shorter settings already cut at.
+    horizon = max(retention_horizon(int(mark), rules), kept_from(store, TRIPS_KEPT_FROM))
+    if date >= horizon:
+        return True
+    exposures = retention_horizon(int(mark), rules, rules.exposure_retention_days)
+    kept = max(exposures, kept_from(store, EXPOSURES_KEPT_FROM))
     if date < kept:
+        shorter = ", cut by an earlier purge under shorter settings" if kept > exposures else ""
         raise StateError(
             f"cannot answer for {date}: the state keeps published exposures from {kept} on (exposure_retention_days "
-            f"{rules.exposure_retention_days}) and trips from {horizon} on (retention_days {rules.retention_days}), "
-            "before its event time; earlier ones are dropped"
+            f"{rules.exposure_retention_days}{shorter}) and trips from {horizon} on (retention_days "
+            f"{rules.retention_days}), before its event time; earlier ones are dropped"
         )
     return False
 
