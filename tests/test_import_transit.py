@@ -67,7 +67,8 @@ def _valid_trips(path: Path) -> list[dict[str, Any]]:
 
 
 def imported(kind: str, files: list[Path], out: Path, **options: Any) -> tuple[list[bytes], Any]:
-    report = run_import(KINDS[kind], [str(f) for f in files], str(out), Settings(), IDS, argparse.Namespace(**options))
+    report = run_import(KINDS[kind], [str(f) for f in files], str(out), Settings(), IDS, argparse.Namespace(**options),
+                        recheck=True)
     return out.read_bytes().splitlines(keepends=True), report
 
 
