@@ -87,11 +87,11 @@ def inference_rate(path: Path, timetable_path: Path) -> tuple[int, float]:
     best of three passes)."""
     timetable = read_timetable(timetable_path)
     network, settings, ids = Network(timetable), taps.TapSettings(), PersonIds(KEY)
-    read = []
+    read, reader = [], taps.TapReader(ids, timetable)
     for item in taps.read_taps(str(path), taps.KIND):
         if isinstance(item, tuple):
             with contextlib.suppress(Rejected, NotTraced):
-                read.append(taps.read_tap(item[1], item[0], "", ids, timetable))
+                read.append(reader.read(item[1], item[0], ""))
     journeys = [item for item in taps.pair(read, settings) if isinstance(item, taps.Journey)]
     passes = []
     for _ in range(3):

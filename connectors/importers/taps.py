@@ -99,18 +99,40 @@ def direction(text: str) -> bool:
     return inward
 
 
-def read_tap(record: Record, line: int, where: str, ids: PersonIds, timetable: Timetable) -> Tap:
-    """One record (either format) as a tap; ``Rejected`` or ``NotTraced`` when it is none."""
-    card, moment, kind, company, name = tap_fields(record)
-    inward = direction(kind)
-    station = timetable.station(name)
-    if station is None:
-        raise Rejected(f"station {name.strip()[:40]!r} is not in the timetable")
-    if company.strip() and line_name(company) is None:
-        raise Rejected(f"line {company[:40]!r} names no numbered line")
-    holder = record.get("id_number", "").strip()
-    person = ids.person_id(read_kind(record["id_type"]), holder) if holder else ids.person_id("card", card)
-    return Tap(person, local_seconds(moment, timetable.zone), inward, station, name.strip(), line, where)
+class TapReader:
+    """Records (either format) as taps. What a tap's direction, line and station say is worked out
+    once per distinct triple (a feed has a few hundred stations): only the card and time are per row."""
+
+    _LIMIT = 1 << 16  # triples remembered: a hostile feed may write a new one on every row
+
+    def __init__(self, ids: PersonIds, timetable: Timetable) -> None:
+        self._ids = ids
+        self._timetable = timetable
+        self._places: dict[tuple[str, str, str], tuple[bool, str, str]] = {}
+
+    def read(self, record: Record, line: int, where: str) -> Tap:
+        """The record as a tap; ``Rejected`` or ``NotTraced`` when it is none."""
+        card, moment, kind, company, name = tap_fields(record)
+        found = self._places.get((kind, company, name))
+        if found is None:
+            found = self._place(kind, company, name)
+            if len(self._places) < self._LIMIT:
+                self._places[(kind, company, name)] = found
+        inward, station, written = found
+        holder = record.get("id_number", "").strip()
+        ids = self._ids
+        person = ids.person_id(read_kind(record["id_type"]), holder) if holder else ids.person_id("card", card)
+        return Tap(person, local_seconds(moment, self._timetable.zone), inward, station, written, line, where)
+
+    def _place(self, kind: str, company: str, name: str) -> tuple[bool, str, str]:
+        """(tap-in?, station key, station as written); ``Rejected`` or ``NotTraced`` (a bus)."""
+        inward = direction(kind)
+        station = self._timetable.station(name)
+        if station is None:
+            raise Rejected(f"station {name.strip()[:40]!r} is not in the timetable")
+        if company.strip() and line_name(company) is None:
+            raise Rejected(f"line {company[:40]!r} names no numbered line")
+        return inward, station, name.strip()
 
 
 def local_seconds(text: str, zone: ZoneInfo) -> int:
@@ -282,11 +304,12 @@ class Taps:
         self._timetable = timetable_of(context)
         self._network = Network(self._timetable)
         self._settings = settings_of(context.options)
+        self._reader = TapReader(context.person_ids, self._timetable)
         self._taps: list[Tap] = []
 
     def row(self, record: Record, line: int) -> None:
         context = self._context
-        self._taps.append(read_tap(record, line, context.where(line), context.person_ids, self._timetable))
+        self._taps.append(self._reader.read(record, line, context.where(line)))
 
     def end(self) -> None:
         context = self._context
