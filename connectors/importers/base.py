@@ -216,11 +216,13 @@ def _write(context: Context, target: Output, converted: pl.DataFrame | None = No
     if converted is None or converted.height == 0:
         target.write(b"".join(encoded for _, encoded in pending))
         return
-    cuts = converted["line"].search_sorted(pl.Series([line for line, _ in pending], dtype=pl.UInt32)).to_list()
+    json = converted["json"]
+    whole = (json.str.join("\n").item() + "\n").encode()  # encoded once, then cut in bytes
+    starts = pl.concat([pl.Series([0], dtype=pl.Int64), (json.str.len_bytes().cast(pl.Int64) + 1).cum_sum()])
+    cuts = converted["line"].search_sorted(pl.Series([line for line, _ in pending], dtype=pl.UInt32))
     parts, start = [], 0
-    for at, (_, encoded) in zip([*cuts, converted.height], [*pending, (0, b"")], strict=True):
-        if at > start:
-            parts.append((converted["json"].slice(start, at - start).str.join("\n").item() + "\n").encode())
+    for at, (_, encoded) in zip([*starts.gather(cuts).to_list(), len(whole)], [*pending, (0, b"")], strict=True):
+        parts.append(whole[start:at])
         parts.append(encoded)
         start = at
     target.write(b"".join(parts))
