@@ -8,7 +8,9 @@ write. The import runs in-process through ``run_import`` exactly as ``tracer imp
 (tickets and carriage codes: the columnar fast path), and again row by row (``columnar=False``, the
 reference path; taps have only that one); the baseline is ``csv.reader`` over the same file,
 doing nothing with the rows. The inference is
-timed alone: routing and fitting runs for already paired journeys (``connectors.importers.taps.rides``).
+timed alone: routing and fitting runs for already paired journeys (``connectors.importers.taps.fits``;
+before 2026-12-03 ``taps.rides``, which also built each ride's event as a dict, as the import no
+longer does: its lines are built valid by construction).
 Rates are per CPU second of the process, as in ``benchmarks.import_feeds`` (polars on one thread:
 one core), so that the machine's other work moves them less than it moves wall time.
 """
@@ -87,18 +89,18 @@ def inference_rate(path: Path, timetable_path: Path) -> tuple[int, float]:
     best of three passes)."""
     timetable = read_timetable(timetable_path)
     network, settings, ids = Network(timetable), taps.TapSettings(), PersonIds(KEY)
-    read = []
+    read, reader = [], taps.TapReader(ids, timetable)
     for item in taps.read_taps(str(path), taps.KIND):
         if isinstance(item, tuple):
             with contextlib.suppress(Rejected, NotTraced):
-                read.append(taps.read_tap(item[1], item[0], "", ids, timetable))
+                read.append(reader.read(item[1], item[0], ""))
     journeys = [item for item in taps.pair(read, settings) if isinstance(item, taps.Journey)]
     passes = []
     for _ in range(3):
         started = time.process_time()
         for journey in journeys:
             with contextlib.suppress(Rejected):
-                taps.rides(journey, timetable, network, settings)
+                taps.fits(journey, timetable, network, settings)
         passes.append(time.process_time() - started)
     return len(journeys), min(passes)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from connectors.importers.base import run_import
+from connectors.importers.base import Context, run_import
 from connectors.importers.csvfeed import FIELD_LIMIT, BadRow, read_rows
 from connectors.importers.identity import BadId, PersonIds, load_ids
 from connectors.importers.kinds import KINDS
@@ -154,3 +154,14 @@ def test_the_command_prints_the_report_and_needs_a_key(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "records        2 read" in done.stderr and "written        1 as 1 events" in done.stderr
     assert "rejected row   line 3: id_card number is not 18 characters" in done.stderr
+
+
+def test_the_recheck_of_lines_valid_by_construction_catches_one_the_engine_refuses() -> None:
+    """The guard the fast paths' tests run with: a line written without the engine's check is
+    re-parsed, and one the engine refuses fails loudly (it never reaches a feed)."""
+    context = Context(Settings(), None, argparse.Namespace(), recheck=True)
+    good = orjson.dumps({"type": "person", "person_id": "pid:1", "subdistrict": "310101002"}) + b"\n"
+    context.written(2, good, 1)
+    with pytest.raises(AssertionError, match="a line built valid is not"):
+        context.written(3, good + b'{"type":"person","person_id":""}\n', 2)
+    assert context.report.written == 1 and context.pending == [(2, good)]

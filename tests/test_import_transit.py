@@ -16,6 +16,7 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import zipfile
 from collections import defaultdict
 from pathlib import Path
@@ -23,6 +24,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from connectors.importers.base import run_import
 from connectors.importers.gtfs import read_timetable
@@ -33,6 +36,7 @@ from tracer.alerts import fold
 from tracer.canonical import line_name, station_key
 from tracer.errors import InputError
 from tracer.events import parse_line
+from tracer.jsonl import json_record
 from tracer.settings import Settings
 from tracer.simulate.feeds.documents import document
 from tracer.simulate.feeds.transit import card
@@ -67,7 +71,8 @@ def _valid_trips(path: Path) -> list[dict[str, Any]]:
 
 
 def imported(kind: str, files: list[Path], out: Path, **options: Any) -> tuple[list[bytes], Any]:
-    report = run_import(KINDS[kind], [str(f) for f in files], str(out), Settings(), IDS, argparse.Namespace(**options))
+    report = run_import(KINDS[kind], [str(f) for f in files], str(out), Settings(), IDS, argparse.Namespace(**options),
+                        recheck=True)
     return out.read_bytes().splitlines(keepends=True), report
 
 
@@ -403,3 +408,40 @@ def test_the_command_refuses_settings_out_of_range_and_a_missing_timetable(tmp_p
                                "--out", str(tmp_path / "out.jsonl"), *flags],
                               capture_output=True, text=True, timeout=120, env=env)
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+_CARDS, _TIMES = ("A0001", "B0002", "C0003"), ("07:58:00", "08:03:00", "08:07:30", "08:13:00", "09:30:00", "25:00:00")
+_STATIONS = ("布吉", "草埔", "红岭北", "火星", "")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(_CARDS), st.sampled_from(_TIMES), st.sampled_from(("in", "out", "bus", "x")),
+                          st.sampled_from(("5", "", "99号线")), st.sampled_from(_STATIONS)), max_size=30))
+def test_messy_taps_lines_built_valid_are_exactly_the_engines_json(rows: list[tuple[str, ...]]) -> None:
+    """Any mix of taps: every record is accounted for, every line the engine accepts (``recheck``)
+    and every line is byte for byte the JSON record of its own event, as ``Context.emit`` writes it."""
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        taps = root / "taps.csv"
+        taps.write_text("card,time,direction,line,station\n" + "".join(
+            f"{card},2020-01-15 {time},{way},{line},{station}\n" for card, time, way, line, station in rows),
+            encoding="utf-8")
+        lines, report = imported("taps", [taps], root / "out.jsonl", timetable=_gtfs(root))
+    assert report.records == len(rows)
+    assert all(line == json_record(orjson.loads(line)) for line in lines)
+
+
+def test_a_ride_the_engine_refuses_goes_the_checked_way_with_its_reason(tmp_path: Path) -> None:
+    """A station name longer than the engine takes: the ride cannot be built valid, so the journey
+    is rejected with the engine's own reason, not written."""
+    long_name = "红" * 130
+    stops = ("stop_id,stop_name,parent_station\nSH,上海虹桥,\nNJ,南京南,\nBJ,布吉,\nBJ1,布吉站台1,BJ\nCS,草埔,\n"
+             f"HB,{long_name},\n")
+    taps = tmp_path / "taps.csv"
+    taps.write_text(f"card,time,direction,line,station\nC0003,2020-01-15 08:03:00,in,5,布吉\n"
+                    f"C0003,2020-01-15 08:13:00,out,5,{long_name}\nA0001,2020-01-15 07:58:00,in,5,布吉\n"
+                    "A0001,2020-01-15 08:06:00,out,5,草埔\n", encoding="utf-8")
+    lines, report = imported("taps", [taps], tmp_path / "out.jsonl", timetable=_gtfs(tmp_path, **{"stops.txt": stops}))
+    assert [orjson.loads(line)["alight_station"] for line in lines] == ["草埔"]
+    assert report.written == 3 and [reason for _, reason in report.rejected_rows] == [
+        "the engine refuses it: alight_station must be a short string or an integer"]

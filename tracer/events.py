@@ -31,7 +31,7 @@ _MAX_NOTE = 500
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
-_MAX_ID = 128
+MAX_ID = 128
 _DERIVED = "h:"  # trip ids derived from content
 _BAD_ID = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Numbers in outside values are ASCII digits: \d (and int()) also take any Unicode digit, so a
@@ -327,7 +327,7 @@ def _show(value: Any) -> str:
 
 def _id(obj: dict[str, Any], name: str) -> str:
     value = obj.get(name)
-    if type(value) is str and 0 < len(value) <= _MAX_ID and value.isprintable() and not value.isspace():
+    if type(value) is str and 0 < len(value) <= MAX_ID and value.isprintable() and not value.isspace():
         return value  # the common case, in C; the checks below say what is wrong otherwise
     if value is None:
         raise InvalidEvent(_missing(name))
@@ -335,8 +335,8 @@ def _id(obj: dict[str, Any], name: str) -> str:
         value = str(value)
     if not isinstance(value, str) or not value.strip():
         raise InvalidEvent(f"{name} must be a non-empty string")
-    if len(value) > _MAX_ID or _BAD_ID.search(value):
-        raise InvalidEvent(f"{name} is longer than {_MAX_ID} characters or holds control characters")
+    if len(value) > MAX_ID or _BAD_ID.search(value):
+        raise InvalidEvent(f"{name} is longer than {MAX_ID} characters or holds control characters")
     return value
 
 
@@ -347,9 +347,9 @@ def _label(obj: dict[str, Any], name: str) -> str | None:
         return None
     if type(value) is int:
         return str(value)
-    if type(value) is str and len(value) <= _MAX_ID and value.isprintable():
+    if type(value) is str and len(value) <= MAX_ID and value.isprintable():
         return value.strip() or None
-    if not isinstance(value, str) or len(value) > _MAX_ID or _BAD_ID.search(value):
+    if not isinstance(value, str) or len(value) > MAX_ID or _BAD_ID.search(value):
         raise InvalidEvent(f"{name} must be a short string or an integer")
     return value.strip() or None
 

@@ -220,9 +220,9 @@ class CarriageCodes:
 
     def _card_ids(self, numbers: pl.Series) -> pl.Series:
         """The person ids of plain card numbers, each card hashed once."""
-        unique = numbers.unique().to_list()
-        ids = dict(zip(unique, (self._ids.hashed("card", number) for number in unique), strict=True))
-        return numbers.replace_strict(ids, return_dtype=pl.String)
+        unique = numbers.unique()
+        ids = self._ids.column(pl.repeat("card", unique.len(), eager=True), unique)
+        return numbers.replace_strict(unique, ids, return_dtype=pl.String)
 
     def _seconds(self, text: pl.Expr) -> pl.Expr:
         """Epoch seconds of local ``2020-01-15 07:33:10`` (null for any other form: read one by one)."""

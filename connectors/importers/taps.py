@@ -37,10 +37,13 @@ from connectors.importers.base import Context, Events, Kind, Record
 from connectors.importers.csvfeed import BadRow, read_rows
 from connectors.importers.gtfs import add_timetable_argument, timetable_of
 from connectors.importers.identity import PersonIds, read_kind
-from connectors.importers.journeys import Network, fitting_runs
+from connectors.importers.journeys import Candidate, Network, fitting_runs
 from connectors.importers.report import NotTraced, Rejected
 from connectors.importers.timetable import Timetable
 from tracer.canonical import line_name
+from tracer.errors import InvalidEvent
+from tracer.events import MAX_ID, parse_line
+from tracer.jsonl import escape_line_breaks
 
 REQUIRED = ("card", "time", "direction", "station")
 OPTIONAL = ("line", "id_type", "id_number")  # the holder of a real-name card, when the export names them
@@ -96,18 +99,40 @@ def direction(text: str) -> bool:
     return inward
 
 
-def read_tap(record: Record, line: int, where: str, ids: PersonIds, timetable: Timetable) -> Tap:
-    """One record (either format) as a tap; ``Rejected`` or ``NotTraced`` when it is none."""
-    card, moment, kind, company, name = tap_fields(record)
-    inward = direction(kind)
-    station = timetable.station(name)
-    if station is None:
-        raise Rejected(f"station {name.strip()[:40]!r} is not in the timetable")
-    if company.strip() and line_name(company) is None:
-        raise Rejected(f"line {company[:40]!r} names no numbered line")
-    holder = record.get("id_number", "").strip()
-    person = ids.person_id(read_kind(record["id_type"]), holder) if holder else ids.person_id("card", card)
-    return Tap(person, local_seconds(moment, timetable.zone), inward, station, name.strip(), line, where)
+class TapReader:
+    """Records (either format) as taps. What a tap's direction, line and station say is worked out
+    once per distinct triple (a feed has a few hundred stations): only the card and time are per row."""
+
+    _LIMIT = 1 << 16  # triples remembered: a hostile feed may write a new one on every row
+
+    def __init__(self, ids: PersonIds, timetable: Timetable) -> None:
+        self._ids = ids
+        self._timetable = timetable
+        self._places: dict[tuple[str, str, str], tuple[bool, str, str]] = {}
+
+    def read(self, record: Record, line: int, where: str) -> Tap:
+        """The record as a tap; ``Rejected`` or ``NotTraced`` when it is none."""
+        card, moment, kind, company, name = tap_fields(record)
+        found = self._places.get((kind, company, name))
+        if found is None:
+            found = self._place(kind, company, name)
+            if len(self._places) < self._LIMIT:
+                self._places[(kind, company, name)] = found
+        inward, station, written = found
+        holder = record.get("id_number", "").strip()
+        ids = self._ids
+        person = ids.person_id(read_kind(record["id_type"]), holder) if holder else ids.person_id("card", card)
+        return Tap(person, local_seconds(moment, self._timetable.zone), inward, station, written, line, where)
+
+    def _place(self, kind: str, company: str, name: str) -> tuple[bool, str, str]:
+        """(tap-in?, station key, station as written); ``Rejected`` or ``NotTraced`` (a bus)."""
+        inward = direction(kind)
+        station = self._timetable.station(name)
+        if station is None:
+            raise Rejected(f"station {name.strip()[:40]!r} is not in the timetable")
+        if company.strip() and line_name(company) is None:
+            raise Rejected(f"line {company[:40]!r} names no numbered line")
+        return inward, station, name.strip()
 
 
 def local_seconds(text: str, zone: ZoneInfo) -> int:
@@ -175,8 +200,11 @@ def pair(taps: Iterable[Tap], settings: TapSettings) -> Iterator[Journey | tuple
             yield opened, "tap-in without a tap-out"
 
 
-def rides(journey: Journey, timetable: Timetable, network: Network, settings: TapSettings) -> tuple[Events, int]:
-    """The trip events of a journey and the number of its legs too ambiguous to trace, or
+Ride = tuple[int, Candidate, float]  # a traced ride of a journey: its leg's number, the run, the confidence
+
+
+def fits(journey: Journey, timetable: Timetable, network: Network, settings: TapSettings) -> tuple[list[Ride], int]:
+    """The rides a journey is traced as and the number of its legs too ambiguous to trace, or
     ``Rejected`` saying why it gives none."""
     tap_in, tap_out = journey.tap_in, journey.tap_out
     legs = network.route(tap_in.station, tap_out.station)
@@ -188,26 +216,78 @@ def rides(journey: Journey, timetable: Timetable, network: Network, settings: Ta
     shares = [1 / len(fits) for fits in found]
     if max(shares) < settings.min_confidence:
         raise Rejected(f"ambiguous: more runs fit than --min-confidence {settings.min_confidence:g} allows")
-    events = []
-    for number, (fits, share) in enumerate(zip(found, shares, strict=True)):
-        if share < settings.min_confidence:
-            continue
-        for candidate in fits:
-            run = candidate.run
-            events.append({
-                "type": "trip",
-                "trip_id": _trip_id(tap_in.person, tap_in.at, number, run.service),
-                "person_id": tap_in.person,
-                "mode": "metro",
-                "service": run.service,
-                "date": run.date,
-                "board_time": timetable.stamp(run.depart[candidate.board]),
-                "alight_time": timetable.stamp(run.arrive[candidate.alight]),
-                "board_station": run.names[candidate.board],
-                "alight_station": run.names[candidate.alight],
-                "confidence": round(share, 4),
-            })
-    return events, sum(share < settings.min_confidence for share in shares)
+    chosen = [(number, candidate, round(share, 4))
+              for number, (fits, share) in enumerate(zip(found, shares, strict=True))
+              if share >= settings.min_confidence for candidate in fits]
+    return chosen, sum(share < settings.min_confidence for share in shares)
+
+
+def rides(journey: Journey, timetable: Timetable, network: Network, settings: TapSettings) -> tuple[Events, int]:
+    """The trip events of a journey (``fits``) and the number of its legs too ambiguous to trace."""
+    chosen, ambiguous = fits(journey, timetable, network, settings)
+    person, at = journey.tap_in.person, journey.tap_in.at
+    return [{"type": "trip", "trip_id": _trip_id(person, at, number, candidate.run.service), "person_id": person,
+             **_shared(candidate, share, timetable)} for number, candidate, share in chosen], ambiguous
+
+
+def _shared(candidate: Candidate, confidence: float, timetable: Timetable) -> dict[str, Any]:
+    """The fields of a ride that every rider of that run between those stations shares."""
+    run = candidate.run
+    return {
+        "mode": "metro",
+        "service": run.service,
+        "date": run.date,
+        "board_time": timetable.stamp(run.depart[candidate.board]),
+        "alight_time": timetable.stamp(run.arrive[candidate.alight]),
+        "board_station": run.names[candidate.board],
+        "alight_station": run.names[candidate.alight],
+        "confidence": confidence,
+    }
+
+
+class Lines:
+    """A journey's rides as JSON lines valid by construction (connectors/importers/base.py): the
+    shared fields of each distinct ride (``_shared``) encoded and checked with the engine once, the
+    rider's ids (a person id, a trip id of it, digits and the checked service) pasted in front; the
+    same bytes as ``json_record`` of ``rides``' events."""
+
+    _LIMIT = 1 << 18  # distinct rides remembered (a day of a big city's runs and station pairs fits)
+
+    def __init__(self, timetable: Timetable, max_ride_us: int) -> None:
+        self._timetable = timetable
+        self._max_ride_us = max_ride_us
+        self._shared: dict[tuple[Any, ...], bytes | None] = {}
+
+    def of(self, tap_in: Tap, chosen: list[Ride]) -> bytes | None:
+        """The lines, or None when one cannot be shown valid (it goes the checked way)."""
+        parts = []
+        for number, candidate, confidence in chosen:
+            shared = self._ride(candidate, confidence)
+            trip_id = _trip_id(tap_in.person, tap_in.at, number, candidate.run.service)
+            if shared is None or len(trip_id) > MAX_ID:
+                return None
+            parts.append(b'{"type":"trip","trip_id":' + escape_line_breaks(orjson.dumps(trip_id)) + b',"person_id":'
+                         + orjson.dumps(tap_in.person) + shared)
+        return b"".join(parts)
+
+    def _ride(self, candidate: Candidate, confidence: float) -> bytes | None:
+        """``,`` and the shared fields' JSON to the line's end, once the engine accepts a line of
+        them; None when it does not."""
+        run, board, alight = candidate
+        key = (run.service, run.date, run.depart[board], run.arrive[alight], run.names[board], run.names[alight],
+               confidence)
+        if key in self._shared:
+            return self._shared[key]
+        fields = orjson.dumps(_shared(candidate, confidence, self._timetable))
+        shared: bytes | None = b"," + escape_line_breaks(fields)[1:] + b"\n"
+        try:
+            parse_line(b'{"type":"trip","trip_id":"tap:0","person_id":"pid:0"' + shared, self._max_ride_us)
+        except InvalidEvent:
+            shared = None
+        if len(self._shared) >= self._LIMIT:
+            self._shared.clear()
+        self._shared[key] = shared
+        return shared
 
 
 def _trip_id(person: str, tap_in: int, leg: int, service: str) -> str:
@@ -224,31 +304,38 @@ class Taps:
         self._timetable = timetable_of(context)
         self._network = Network(self._timetable)
         self._settings = settings_of(context.options)
+        self._reader = TapReader(context.person_ids, self._timetable)
         self._taps: list[Tap] = []
 
     def row(self, record: Record, line: int) -> None:
         context = self._context
-        self._taps.append(read_tap(record, line, context.where(line), context.person_ids, self._timetable))
+        self._taps.append(self._reader.read(record, line, context.where(line)))
 
     def end(self) -> None:
         context = self._context
+        lines = Lines(self._timetable, int(context.settings.rules.max_ride_hours * 3_600_000_000))
         for item in pair(self._taps, self._settings):
             if isinstance(item, tuple):
                 context.report.reject(item[0].where, item[1])
                 continue
             try:
-                events, ambiguous = rides(item, self._timetable, self._network, self._settings)
+                chosen, ambiguous = fits(item, self._timetable, self._network, self._settings)
             except Rejected as exc:
                 context.report.reject(item.tap_in.where, str(exc))
                 context.report.reject(item.tap_out.where, str(exc))
                 continue
-            sure = not ambiguous and all(event["confidence"] == 1 for event in events)
+            sure = not ambiguous and all(confidence == 1 for _, _, confidence in chosen)
             if ambiguous:
                 context.report.note("a leg too ambiguous to trace (the journey's other legs are)")
-            if any(event["confidence"] < 1 for event in events):
+            if any(confidence < 1 for _, _, confidence in chosen):
                 context.report.note("a leg on one of several runs that fit (confidence below 1)")
-            context.emit(item.tap_in.line, events, clean=sure)
-            context.emit(item.tap_out.line, [], clean=sure)
+            encoded = lines.of(item.tap_in, chosen)
+            if encoded is None:
+                events = rides(item, self._timetable, self._network, self._settings)[0]
+                context.emit(item.tap_in.line, events, clean=sure)
+            else:
+                context.written(item.tap_in.line, encoded, len(chosen), clean=sure)
+            context.written(item.tap_out.line, b"", 0, clean=sure)
 
 
 def settings_of(options: argparse.Namespace) -> TapSettings:

@@ -119,13 +119,11 @@ class Tickets:
                  & plain_number(pl.col("_kind"), pl.col("_number")))
         found = found.with_columns(plain.alias("_plain"))
         done = found.filter("_plain")
-        hashed = self._ids.hashed
-        pids = [hashed(kind, number) for kind, number in zip(done["_kind"].to_list(), done["_number"].to_list(),
-                                                               strict=True)]
+        pids = self._ids.column(done["_kind"], done["_number"])
         shared = pl.concat_str("_ride", "_place", separator="\x1f")
         seats = {f"{ride}\x1f{place}": _seat_id(ride, place)
                  for ride, place in done.select("_ride", "_place").unique().iter_rows()}
-        done = done.with_columns(pl.Series("_pid", pids, dtype=pl.String))
+        done = done.with_columns(pids.alias("_pid"))
         trip_id = pl.concat_str(pl.lit("ticket:"), pl.col("_pid").str.slice(4), pl.lit(":"),
                                 shared.replace_strict(seats, return_dtype=pl.String))
         done = done.with_columns(trip_id.alias("_trip"))
