@@ -73,7 +73,7 @@ class EmbeddedData(StateReads):
             self._behind_since = None  # read to the end: nothing is behind
             return Changes()
         with self._lock:
-            self.store.catch_up()
+            self.catch_up()
             checkpoint = self._checkpoint()["outputs"]
             seen = self.watcher.read(sizes, checkpoint)
             offices_changed = set(seen.queues) | self._waiting.applied(self.store)
