@@ -341,12 +341,22 @@ class RocksStore(Store):
 
 def _check_families(path: Path) -> None:
     """Refuse a state written before the trips' families had a column family of their own: read
-    now, its trips would seem gone (and a run would trace every ride again as new)."""
-    if (path / "CURRENT").exists():
-        try:
-            families = Rdict.list_cf(str(path))
-        except Exception as exc:  # rocksdict raises plain Exception
-            raise StoreError(f"cannot open state {path}: {exc}") from exc
-        if _TRIPS_CF not in families:
-            raise StoreError(f"{path} was written by an earlier tracer (its trips are not in a column family of "
-                             "their own): trace the inputs again into a new --state")
+    now, its trips would seem gone (and a run would trace every ride again as new). A state without
+    that column family and without trips (a run killed while it created the state) is not refused."""
+    if not (path / "CURRENT").exists():
+        return
+    try:
+        if _TRIPS_CF in Rdict.list_cf(str(path)):
+            return
+        options = Options(raw_mode=True)
+        earlier = Rdict(str(path), options, column_families={}, access_type=AccessType.read_only())
+    except Exception as exc:  # rocksdict raises plain Exception
+        raise StoreError(f"cannot open state {path}: {exc}") from exc
+    try:
+        held = any(next(iter(earlier.keys(from_key=family.encode())), b"").startswith(family.encode())
+                   for family in TRIP_FAMILIES)
+    finally:
+        earlier.close()
+    if held:
+        raise StoreError(f"{path} was written by an earlier tracer (its trips are not in a column family of "
+                         "their own): trace the inputs again into a new --state")

@@ -112,3 +112,10 @@ def test_a_state_of_an_earlier_tracer_is_refused(tmp_path):
     for opened in ({}, {"read_only": True}, {"secondary": tmp_path / "reader"}):
         with pytest.raises(StoreError, match="written by an earlier tracer"):
             RocksStore(tmp_path / "s", **opened)
+    cut_short = Rdict(str(tmp_path / "new"), options)  # a run killed as it created its state: nothing in it
+    cut_short.close()
+    store = RocksStore(tmp_path / "new")
+    store.put(group(TRIPS), "t1", b"trip")
+    store.commit()
+    assert store.get(group(TRIPS), "t1") == b"trip"
+    store.close()
