@@ -78,6 +78,7 @@ def main() -> None:
     one.add_argument("--probes", type=int, default=100, help="new close contacts, one office at a time")
     one.add_argument("--lookups", type=float, default=50.0, help="--load: public lookups a second")
     one.add_argument("--pairs", type=int, default=3, help="--load: trials alone and with the console")
+    one.add_argument("--console-nice", type=int, default=0, help="--load: runtime.console_nice of tracer serve")
     one.set_defaults(run=lambda args: (console_load if args.load else console).main(args))
     one = names.add_parser("import", help="tracer import records/s per adapter on generated feeds, one core")
     one.add_argument("--persons", type=int, default=50_000, help="residents of the generated city")

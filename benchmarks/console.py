@@ -165,12 +165,14 @@ def office_accounts(root: Path, offices: int) -> tuple[Path, list[str]]:
 
 
 @contextlib.contextmanager
-def serving(root: Path, state: Path, out: Path, users: Path, followups: Path) -> Iterator[tuple[str, int]]:
+def serving(root: Path, state: Path, out: Path, users: Path, followups: Path,
+            config: Path | None = None) -> Iterator[tuple[str, int]]:
     """``tracer serve`` over a run's state on a free port: its URL and process id, until SIGINT."""
     log = root / "serve.err"
     with log.open("wb") as errors:
+        configured = ["--config", str(config)] if config is not None else []
         console = subprocess.Popen([*TRACER, "serve", "--state", str(state), "--out", str(out), "--users", str(users),
-                                    "--followups", str(followups), "--port", "0"], stderr=errors,
+                                    "--followups", str(followups), "--port", "0", *configured], stderr=errors,
                                    env={**os.environ, "TRACER_SESSION_KEY": "b" * 40})
     try:
         deadline = time.monotonic() + TIMEOUT

@@ -39,6 +39,13 @@ class StoreError(Exception):
 log = logging.getLogger(__name__)
 SEP = "\x1f"
 _AFTER_SEP = "\x20"  # the first character after SEP: the upper bound of a group's keys
+# The families written for every trip that only the engine reads (graph.keys: TRIPS, ITINERARIES),
+# kept in a RocksDB column family of their own. A secondary instance opened without it
+# (``RocksStore(trips=False)``: the console's) skips their writes when it catches up with the run:
+# two of the three keys a trip writes, and replaying the run's writes into the secondary's
+# memtable is what the console spent most of its CPU on (benchmarks/README.md, the console).
+TRIP_FAMILIES = frozenset({"T", "I"})
+_TRIPS_CF = "trips"
 
 
 class Store:
@@ -199,7 +206,8 @@ class RocksStore(Store):
     the write lock; it sees the state as of the moment it was opened. ``secondary`` (a folder of
     its own) opens a RocksDB secondary instance instead: read-only too, and ``catch_up`` brings it
     to what the primary has written since (the workers of ``tracer run --workers`` read the
-    coordinator's registry so).
+    coordinator's registry so). ``trips=False`` opens a secondary without ``TRIP_FAMILIES``, which
+    it must then not read.
     """
 
     def __init__(
@@ -209,13 +217,19 @@ class RocksStore(Store):
         *,
         read_only: bool = False,
         secondary: str | Path | None = None,
+        trips: bool = True,
     ) -> None:
         super().__init__()
+        writes = not read_only and secondary is None
+        assert trips or secondary is not None, "only a secondary instance can leave the trips out"
+        _check_families(Path(path))
         options = Options(raw_mode=True)
-        options.create_if_missing(not read_only and secondary is None)
+        options.create_if_missing(writes)
+        options.create_missing_column_families(writes)
         if secondary is not None:
             options.set_max_open_files(-1)  # a secondary instance must keep every file open
         options.set_write_buffer_size(sizes.write_buffer_mb << 20)
+        options.set_db_write_buffer_size(2 * sizes.write_buffer_mb << 20)  # both families: two memtables' worth
         table = BlockBasedOptions()
         table.set_block_cache(Cache(sizes.cache_mb << 20))
         table.set_bloom_filter(10, False)
@@ -243,9 +257,12 @@ class RocksStore(Store):
                 access = AccessType.secondary(str(secondary))
             else:
                 access = AccessType.read_only() if read_only else AccessType.read_write()
-            self._db = Rdict(str(path), options, access_type=access)
+            self._db = Rdict(str(path), options, column_families={_TRIPS_CF: options} if trips else {},
+                             access_type=access)
         except Exception as exc:  # rocksdict raises plain Exception for lock and I/O errors
             raise StoreError(f"cannot open state {path}: {exc}") from exc
+        self._trips = self._db.get_column_family(_TRIPS_CF) if trips else None
+        self._trips_cf = self._db.get_column_family_handle(_TRIPS_CF) if trips else None
         self._batch = WriteBatch(raw_mode=True)  # the pending writes, staged as they happen
         self._write_options = WriteOptions()
         self._write_options.sync = sizes.sync
@@ -260,28 +277,40 @@ class RocksStore(Store):
     def memory_mb(self) -> float:
         """RocksDB's own accounting of its memory: block cache (with the index and filter blocks),
         memtables and table readers. For progress lines and the memory benchmark."""
-        names = ("block-cache-usage", "cur-size-all-mem-tables", "estimate-table-readers-mem")
-        return sum(self._db.property_int_value(f"rocksdb.{name}") or 0 for name in names) / 2**20
+        names = ("cur-size-all-mem-tables", "estimate-table-readers-mem")
+        families = [self._db] if self._trips is None else [self._db, self._trips]
+        found = sum(db.property_int_value(f"rocksdb.{name}") or 0 for db in families for name in names)
+        return (found + (self._db.property_int_value("rocksdb.block-cache-usage") or 0)) / 2**20  # one cache
+
+    def _family(self, key: str) -> Rdict:
+        """The column family holding ``key`` (every key of a family, every range within one)."""
+        if key[0] not in TRIP_FAMILIES:
+            return self._db
+        if self._trips is None:
+            raise StoreError(f"this instance was opened without the trips' families, and read {key[0]!r}")
+        return self._trips
 
     def _committed_get(self, key: str) -> bytes | None:
-        return self._db.get(key.encode())
+        return self._family(key).get(key.encode())
 
     def _committed_get_many(self, keys: list[str]) -> list[bytes | None]:
+        family = self._family(keys[0])  # the keys of one group
         if len(keys) < 3:  # a multi-get has a fixed cost: one key took 3.7 us, against 2.3 alone
-            return [self._db.get(key.encode()) for key in keys]
-        return self._db.get([key.encode() for key in keys])
+            return [family.get(key.encode()) for key in keys]
+        return family.get([key.encode() for key in keys])
 
     def _committed_range(self, start: str, end: str) -> Iterator[tuple[str, bytes]]:
         read = ReadOptions()
         read.set_iterate_upper_bound(end.encode())
-        for key, value in self._db.items(from_key=start.encode(), read_opt=read):
+        for key, value in self._family(start).items(from_key=start.encode(), read_opt=read):
             yield key.decode(), value
 
     def _stage(self, key: str, value: bytes | None) -> None:
+        family = self._trips_cf if key[0] in TRIP_FAMILIES else None
         if value is None:
-            self._batch.delete(key.encode())
+            self._batch.delete(key.encode(), family)
         else:
-            self._batch.put(key.encode(), value)
+            self._batch.put(key.encode(), value, family)
 
     def _write(self, pending: dict[str, dict[str, bytes | None]]) -> None:
         batch, self._batch = self._batch, WriteBatch(raw_mode=True)
@@ -289,7 +318,7 @@ class RocksStore(Store):
 
     def _delete_range(self, start: str, end: str) -> None:
         batch = WriteBatch(raw_mode=True)
-        batch.delete_range(start.encode(), end.encode())
+        batch.delete_range(start.encode(), end.encode(), self._trips_cf if start[0] in TRIP_FAMILIES else None)
         self._apply(batch)
 
     def _apply(self, batch: WriteBatch) -> None:
@@ -303,7 +332,31 @@ class RocksStore(Store):
         is logged, not raised: the error that caused it is on its way, and RocksDB recovers on reopen."""
         super().close()
         self._batch = WriteBatch(raw_mode=True)
+        self._trips = self._trips_cf = None
         try:
             self._db.close()
         except Exception as exc:
             log.warning("closing the state after an error: %s", exc)
+
+
+def _check_families(path: Path) -> None:
+    """Refuse a state written before the trips' families had a column family of their own: read
+    now, its trips would seem gone (and a run would trace every ride again as new). A state without
+    that column family and without trips (a run killed while it created the state) is not refused."""
+    if not (path / "CURRENT").exists():
+        return
+    try:
+        if _TRIPS_CF in Rdict.list_cf(str(path)):
+            return
+        options = Options(raw_mode=True)
+        earlier = Rdict(str(path), options, column_families={}, access_type=AccessType.read_only())
+    except Exception as exc:  # rocksdict raises plain Exception
+        raise StoreError(f"cannot open state {path}: {exc}") from exc
+    try:
+        held = any(next(iter(earlier.keys(from_key=family.encode())), b"").startswith(family.encode())
+                   for family in TRIP_FAMILIES)
+    finally:
+        earlier.close()
+    if held:
+        raise StoreError(f"{path} was written by an earlier tracer (its trips are not in a column family of "
+                         "their own): trace the inputs again into a new --state")

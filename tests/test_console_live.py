@@ -9,6 +9,7 @@ office" is checked by when events came: every event an office got came after a c
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -18,12 +19,14 @@ from tests.console import PERSON_IDS, B, World, append, check_live_updates, live
 
 def test_alerts_and_actions_reach_their_own_office_page_only(tmp_path: Path) -> None:
     world: World = make_world(tmp_path, traced=False)
+    world.config.write_text(world.config.read_text() + "\n[runtime]\nconsole_nice = 5\n")  # the run ignores it
     with process([*world.run_args()[:-1], "--follow"], tmp_path / "run.err") as run:
         wait_for(lambda: (world.out / "alerts" / f"{B}.jsonl").exists() or run.poll() is not None, "the first alerts")
         serve = ["serve", "--state", str(world.state), "--out", str(world.out), "--users", str(world.users),
                  "--followups", str(world.followups), "--port", "0", "--config", str(world.config)]
         log = tmp_path / "serve.err"
         with live_pages(serve, log) as live:
+            assert os.getpriority(os.PRIO_PROCESS, live.console.pid) == min(os.getpriority(os.PRIO_PROCESS, 0) + 5, 19)
             check_live_updates(lambda data: append(world.feed, data), live)
             metrics = live.office_a.get("/metrics").text
         assert "tracer_console_sse_clients 2" in metrics

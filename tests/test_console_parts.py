@@ -1,5 +1,5 @@
-"""The console's parts that need no server: the follow-up writer, the rate limits, the progress
-chart and the labels."""
+"""The console's parts that need no server: the follow-up writer, the reads kept until the state is
+caught up, the rate limits, the progress chart and the labels."""
 
 from __future__ import annotations
 
@@ -12,9 +12,12 @@ from streams.console import chart
 from streams.console.followups import FollowupLog
 from streams.console.ratelimit import RateLimit
 from streams.console.text import _EN, _ZH
+from tests.builders import lines, person, trip
+from tests.console import FLIGHT_A, A, make_world
+from tracer.cli import main
 from tracer.errors import ConfigError, InvalidEvent
 from tracer.intake import Intake
-from tracer.settings import Settings
+from tracer.settings import Settings, load_settings
 
 REACHED = {"type": "followup", "person_id": "P1", "outcome": "reached", "at": "2020-01-22T13:00:00+08:00",
            "by": "310101002"}
@@ -48,6 +51,24 @@ def test_the_writer_refuses_what_the_run_would_refuse_and_a_file_cut_mid_line(tm
     path.write_bytes(orjson.dumps(REACHED) + b"\n" + orjson.dumps(REACHED)[:20])
     with pytest.raises(ConfigError, match="ends in the middle of a line"):
         log_at(path)
+
+
+def test_the_lists_read_are_kept_until_the_state_is_caught_up(tmp_path: Path) -> None:
+    world = make_world(tmp_path)
+    data = world.embedded(load_settings(world.config), tmp_path / "secondary")
+    try:
+        before, kpis, now = data.call_list(A), data.office_kpis(A), data.now()
+        assert data.call_list(A) is before and data.call_list(A, include_general=True) is not before
+        more = tmp_path / "more.jsonl"  # a new close contact in office A, read by a run continuing the state
+        more.write_bytes(lines([person("PA3", A), trip("PA3", seat="21A", trip_id="t-PA3", **FLIGHT_A)]))
+        assert main(["run", str(more), "--new-inputs", *world.run_args()[3:]]) == 0
+        assert data.call_list(A) is before  # the state as it was until it is caught up
+        assert A in data.poll().offices
+        after = {row["person_id"] for row in data.call_list(A)}
+        assert after == {row["person_id"] for row in before} | {"PA3"}
+        assert data.office_kpis(A)["alerted"] == kpis["alerted"] + 1 and data.now() >= now  # type: ignore[operator]
+    finally:
+        data.close()
 
 
 def test_a_rate_limit_counts_per_key_and_forgets_keys_beyond_its_bound() -> None:

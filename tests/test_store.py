@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from graph.store import RocksStore, Store
+import pytest
+from rocksdict import Options, Rdict
+
+from graph.keys import ITINERARIES, TRIPS, group
+from graph.store import TRIP_FAMILIES, RocksStore, Store, StoreError
 
 G = "R\x1f2020-01-20\x1fmetro\x1fL1\x1f"
 
@@ -63,3 +67,55 @@ def test_uncommitted_writes_are_lost_on_close(tmp_path):
     again = RocksStore(tmp_path / "s")
     assert again.scan(G) == [("kept", b"1")]
     again.close()
+
+
+def test_the_trips_families_read_and_write_like_any_other(store: Store):
+    trips, itinerary = group(TRIPS), group(ITINERARIES, "p1")
+    for suffix in ("t1", "t2", "t3"):
+        store.put(trips, suffix, suffix.encode())
+    store.put(itinerary, "2020-01-18\x1ft1", b"")
+    store.put(itinerary, "2020-01-20\x1ft2", b"")
+    store.commit()
+    store.delete(trips, "t3")
+    assert store.get(trips, "t1") == b"t1" and store.get_many(trips, ["t1", "t2", "t3", "t4"]) == {
+        "t1": b"t1", "t2": b"t2", "t3": None, "t4": None}
+    assert [suffix for suffix, _ in store.scan(itinerary)] == ["2020-01-18\x1ft1", "2020-01-20\x1ft2"]
+    assert [key for key, _ in store.purge_groups(itinerary, "2020-01-19")] == [itinerary + "2020-01-18\x1ft1"]
+    assert [key for key, _ in store.items(trips)] == [trips + "t1", trips + "t2"]
+    assert [key for key, _ in store.items(itinerary)] == [itinerary + "2020-01-20\x1ft2"]
+    assert store.scan(G) == []  # nothing of theirs in another family
+
+
+def test_a_secondary_without_the_trips_catches_up_with_the_rest_and_refuses_to_read_them(tmp_path):
+    assert {TRIPS, ITINERARIES} == TRIP_FAMILIES  # graph.store names them by their letters
+    primary = RocksStore(tmp_path / "s")
+    reader = RocksStore(tmp_path / "s", secondary=tmp_path / "reader", trips=False)
+    try:
+        primary.put(group(TRIPS), "t1", b"trip")
+        primary.put(G, "p1\x1ft1", b"rider")
+        primary.commit()
+        reader.catch_up()
+        assert reader.scan(G) == [("p1\x1ft1", b"rider")]
+        with pytest.raises(StoreError, match="without the trips"):
+            reader.get(group(TRIPS), "t1")
+    finally:
+        reader.close()
+        primary.close()
+
+
+def test_a_state_of_an_earlier_tracer_is_refused(tmp_path):
+    options = Options(raw_mode=True)
+    options.create_if_missing(True)
+    earlier = Rdict(str(tmp_path / "s"), options)  # one column family: its trips among the rest
+    earlier[b"T\x1ft1"] = b"trip"
+    earlier.close()
+    for opened in ({}, {"read_only": True}, {"secondary": tmp_path / "reader"}):
+        with pytest.raises(StoreError, match="written by an earlier tracer"):
+            RocksStore(tmp_path / "s", **opened)
+    cut_short = Rdict(str(tmp_path / "new"), options)  # a run killed as it created its state: nothing in it
+    cut_short.close()
+    store = RocksStore(tmp_path / "new")
+    store.put(group(TRIPS), "t1", b"trip")
+    store.commit()
+    assert store.get(group(TRIPS), "t1") == b"trip"
+    store.close()

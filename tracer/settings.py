@@ -61,6 +61,9 @@ class RuntimeSettings:
     write_buffer_mb: int = 64
     max_open_files: int = 256
 
+    # -- the web console (tracer serve, docs/console.md) --
+    console_nice: int = 0  # added to tracer serve's nice value: the run beside it gets the cores first
+
     def store_options(self) -> StoreOptions:
         """The RocksDB sizes of the embedded runner's one store."""
         return StoreOptions(self.sync_writes, self.block_cache_mb, self.write_buffer_mb)
@@ -142,6 +145,7 @@ RANGES: Mapping[str, Range] = {
     "runtime.block_cache_mb": Range(1, 65_536),  # 64 GiB
     "runtime.write_buffer_mb": Range(1, 4096),  # RocksDB caps a memtable below 4 GiB
     "runtime.max_open_files": Range(4, 65_536),  # the pool of open output files (queues)
+    "runtime.console_nice": Range(0, 19),  # an unprivileged process can only lower its priority
     "status.close_days": Range(0, 366),  # observation after the last exposure; 0: none
     "status.secondary_days": Range(0, 366),
     "status.general_days": Range(0, 366),

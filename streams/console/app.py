@@ -115,13 +115,15 @@ async def _not_kept(request: Request, exc: Exception) -> Response:
 
 class ConsoleServer(uvicorn.Server):
     """uvicorn serving ``app``: its access log off (``middleware.Guarded`` logs), its logging left to
-    the command's. SIGINT or SIGTERM ends the open event streams (uvicorn would wait for them) and
-    stops the server, and the command then returns as after any stop (uvicorn raises the signal
-    again once it has stopped, which would end the process before the state is closed)."""
+    the command's; its event loop uvloop's and its HTTP parser httptools (a seventh less of the
+    console's CPU beside a busy run: benchmarks/README.md, the console under load). SIGINT or
+    SIGTERM ends the open event streams (uvicorn would wait for them) and stops the server, and the
+    command then returns as after any stop (uvicorn raises the signal again once it has stopped,
+    which would end the process before the state is closed)."""
 
     def __init__(self, app: Starlette, host: str, port: int) -> None:
         super().__init__(uvicorn.Config(Guarded(app), host=host, port=port, access_log=False, log_config=None,
-                                        lifespan="on", timeout_graceful_shutdown=5))
+                                        lifespan="on", timeout_graceful_shutdown=5, loop="uvloop", http="httptools"))
         self.hub: Hub = app.state.console.hub
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:

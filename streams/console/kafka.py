@@ -134,7 +134,7 @@ class KafkaData(StateReads):
             key = (office, alert["alert_id"])
             self._queued[key] = (alert, self._queued[key][1] if key in self._queued else now)
         with self._lock:
-            self.store.catch_up()
+            self.catch_up()
             offices = self._waiting.applied(self.store)
             for person in set(heard.persons):
                 offices |= listed_in(self.store, person)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -60,6 +61,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     _check_mode(args)
     settings = load_settings(args.config)
+    os.nice(settings.runtime.console_nice)
     users = Users(args.users)
     key = session_key(args.users)
     if args.host not in _LOCAL:
