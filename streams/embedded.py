@@ -37,7 +37,7 @@ from graph.keys import META, POSITION, STATE_ID, group
 from graph.store import RocksStore, StoreError
 from tracer.alerts import Alert, Change, record_of, route
 from tracer.engine import Engine
-from tracer.errors import ConfigError, InvalidEvent, OutputError, StateError
+from tracer.errors import ConfigError, OutputError, StateError
 from tracer.events import Case, Event, Exposure, Followup, Person, Trip
 from tracer.intake import WARNING, Intake
 from tracer.progress import Progress
@@ -307,7 +307,7 @@ class _Run:
 
     def _loop(self, engine: Engine, views: Views | None) -> None:
         """Read the inputs in order, each to its end, in batches."""
-        batch = self._batch = _Batch(engine, self, views)
+        batch = self._batch = _Batch(engine, self, self.intake, views)
         started = self._start_progress()
         for index in range(self.position.index, len(self.inputs)):
             self.reader = self._reader(index)
@@ -319,19 +319,17 @@ class _Run:
     def _apply(self, lines: Iterable[Line], batch: _Batch, started: float) -> None:
         """Read ``lines`` (of the input ``position.index``) into batches and apply each (``_Batch``);
         commit at the first batch end after ``commit_every`` lines."""
-        runtime, decode = self.settings.runtime, self.intake.decode
-        for number, end, data, too_long in lines:
-            try:
-                event, note = decode(data, too_long)
-            except InvalidEvent as exc:
-                batch.add(number, end, data, None, exc.reason)
-            else:
-                batch.add(number, end, data, event, note)
-            if len(batch.lines) >= runtime.batch_events:
+        runtime, unread = self.settings.runtime, batch.unread
+        room = runtime.batch_events - len(batch.lines) - len(unread)
+        for line in lines:
+            unread.append(line)
+            room -= 1
+            if room <= 0:
                 batch.step()
                 if not batch.lines and batch.since_commit >= runtime.commit_every:
                     self.store.commit()
                     self._report_progress(started)
+                room = runtime.batch_events - len(batch.lines)
 
     def _start_progress(self) -> float:
         """The loop's start: the first progress call is due ``progress_every_seconds`` after it."""
@@ -437,8 +435,9 @@ class _Batch:
     new engine step (``Engine.apply``) whose purge commits: the batch then fills up from there.
     """
 
-    def __init__(self, engine: Engine, sink: Sink, views: Views | None = None) -> None:
-        self.engine, self.sink, self.views = engine, sink, views
+    def __init__(self, engine: Engine, sink: Sink, intake: Intake, views: Views | None = None) -> None:
+        self.engine, self.sink, self.intake, self.views = engine, sink, intake, views
+        self.unread: list[Line] = []  # lines read, decoded together when the step comes (``decode_many``)
         # (number, end, data, index of its event in ``events`` or -1, the reason or warning)
         self.lines: list[tuple[int, int, bytes, int, str | None]] = []
         self.events: list[Event] = []
@@ -452,11 +451,22 @@ class _Batch:
             self.events.append(event)
 
     def drain(self) -> None:
+        self._decode()
         while self.lines:
             self.step()
 
+    def _decode(self) -> None:
+        """Decode the lines read since the last step, all at once, into ``lines`` and ``events``."""
+        unread = self.unread
+        if unread:
+            decoded = self.intake.decode_many([(data, too_long) for _, _, data, too_long in unread])
+            for (number, end, data, _), (event, note) in zip(unread, decoded, strict=True):
+                self.add(number, end, data, event, note)
+            unread.clear()  # in place: a runner holds it
+
     def step(self) -> None:
         """One engine step: it applies the lines read, or those before a trip that must start one."""
+        self._decode()
         sink = self.sink
         summary = sink.summary
         applied = self.engine.apply(self.events)

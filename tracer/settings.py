@@ -59,6 +59,7 @@ class RuntimeSettings:
     block_cache_mb: int = 64
     write_buffer_mb: int = 64
     max_open_files: int = 256
+    plain_lines: bool = True  # the fast lane for plain lines (tracer/plainlines.py); false: the full parser only
 
     def store_options(self) -> StoreOptions:
         """The RocksDB sizes of the embedded runner's one store."""
