@@ -94,7 +94,6 @@ class Store:
             pending = self._pending[group] = {}
         pending[suffix] = value
         self.pending_count += 1
-        self._stage(group + suffix, value)
 
     def commit(self) -> None:
         """Write every pending change at once (all or nothing)."""
@@ -122,9 +121,6 @@ class Store:
         self._delete_range(family, family + below)
 
     # -- backend -------------------------------------------------------------------------
-    def _stage(self, key: str, value: bytes | None) -> None:
-        """A write as it happens (None: a delete); a backend may batch it now rather than at commit."""
-
     def _committed_get(self, key: str) -> bytes | None:
         raise NotImplementedError
 
@@ -246,7 +242,6 @@ class RocksStore(Store):
             self._db = Rdict(str(path), options, access_type=access)
         except Exception as exc:  # rocksdict raises plain Exception for lock and I/O errors
             raise StoreError(f"cannot open state {path}: {exc}") from exc
-        self._batch = WriteBatch(raw_mode=True)  # the pending writes, staged as they happen
         self._write_options = WriteOptions()
         self._write_options.sync = sizes.sync
 
@@ -277,14 +272,20 @@ class RocksStore(Store):
         for key, value in self._db.items(from_key=start.encode(), read_opt=read):
             yield key.decode(), value
 
-    def _stage(self, key: str, value: bytes | None) -> None:
-        if value is None:
-            self._batch.delete(key.encode())
-        else:
-            self._batch.put(key.encode(), value)
-
     def _write(self, pending: dict[str, dict[str, bytes | None]]) -> None:
-        batch, self._batch = self._batch, WriteBatch(raw_mode=True)
+        """One WriteBatch of the pending writes in key order: RocksDB's memtable (a skip list) inserts
+        keys that follow each other with few cache misses, and that costs less than the sort (a trip's
+        puts and commit 13.9-15.4 against 15.7-17.3 us of CPU staged as they came, benchmarks/README.md)."""
+        batch = WriteBatch(raw_mode=True)
+        put, delete = batch.put, batch.delete
+        for group in sorted(pending):
+            changes = pending[group]
+            for suffix in sorted(changes):
+                value = changes[suffix]
+                if value is None:
+                    delete((group + suffix).encode())
+                else:
+                    put((group + suffix).encode(), value)
         self._apply(batch)
 
     def _delete_range(self, start: str, end: str) -> None:
@@ -302,7 +303,6 @@ class RocksStore(Store):
         """Release the database, dropping uncommitted writes. A failure here (after a failed write)
         is logged, not raised: the error that caused it is on its way, and RocksDB recovers on reopen."""
         super().close()
-        self._batch = WriteBatch(raw_mode=True)
         try:
             self._db.close()
         except Exception as exc:
