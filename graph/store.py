@@ -95,6 +95,14 @@ class Store:
         pending[suffix] = value
         self.pending_count += 1
 
+    def put_many(self, group: str, values: dict[str, bytes | None]) -> None:
+        """``put`` of each suffix of ``values`` in ``group``, in one dict update (a registry's residents)."""
+        pending = self._pending.get(group)
+        if pending is None:
+            pending = self._pending[group] = {}
+        pending.update(values)
+        self.pending_count += len(values)
+
     def commit(self) -> None:
         """Write every pending change at once (all or nothing)."""
         for hook in self.commit_hooks:

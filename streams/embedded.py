@@ -16,6 +16,7 @@ import logging
 import secrets
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,6 +195,8 @@ class _Run:
         self.store.commit_hooks.append(self._checkpoint)
         self._loop(engine, Views(self.store, self.settings))
         self.store.commit()
+
+    reports_all = True
 
     def reports(self, number: int, event: Event | None) -> bool:
         return True
@@ -405,6 +408,7 @@ class Sink(Protocol):
     (streams/worker.py)."""
 
     summary: Progress
+    reports_all: bool  # ``reports`` is True for every line
 
     def reports(self, number: int, event: Event | None) -> bool:
         """Whether this sink reports (counts, dead-letters) input line ``number``, whose event is
@@ -441,14 +445,8 @@ class _Batch:
         # (number, end, data, index of its event in ``events`` or -1, the reason or warning)
         self.lines: list[tuple[int, int, bytes, int, str | None]] = []
         self.events: list[Event] = []
+        self.noted = 0  # of ``lines``, those with no event or with a warning
         self.since_commit = 0  # lines applied since the last commit (which resets it)
-
-    def add(self, number: int, end: int, data: bytes, event: Event | None, note: str | None) -> None:
-        if event is None:
-            self.lines.append((number, end, data, -1, note))
-        else:
-            self.lines.append((number, end, data, len(self.events), note))
-            self.events.append(event)
 
     def drain(self) -> None:
         self._decode()
@@ -458,39 +456,62 @@ class _Batch:
     def _decode(self) -> None:
         """Decode the lines read since the last step, all at once, into ``lines`` and ``events``."""
         unread = self.unread
-        if unread:
-            decoded = self.intake.decode_many([(data, too_long) for _, _, data, too_long in unread])
-            for (number, end, data, _), (event, note) in zip(unread, decoded, strict=True):
-                self.add(number, end, data, event, note)
-            unread.clear()  # in place: a runner holds it
+        if not unread:
+            return
+        lines, events = self.lines, self.events
+        decoded = self.intake.decode_many([(data, too_long) for _, _, data, too_long in unread])
+        for (number, end, data, _), (event, note) in zip(unread, decoded, strict=True):
+            if event is None:
+                lines.append((number, end, data, -1, note))
+                self.noted += 1
+            else:
+                lines.append((number, end, data, len(events), note))
+                events.append(event)
+                if note:
+                    self.noted += 1
+        unread.clear()  # in place: a runner holds it
 
     def step(self) -> None:
         """One engine step: it applies the lines read, or those before a trip that must start one."""
         self._decode()
-        sink = self.sink
+        sink, events, lines = self.sink, self.events, self.lines
         summary = sink.summary
-        applied = self.engine.apply(self.events)
-        rest = next((i for i, line in enumerate(self.lines) if line[3] >= applied.consumed), len(self.lines))
-        for number, _, data, slot, note in self.lines[:rest]:
-            if not sink.reports(number, self.events[slot] if slot >= 0 else None):
+        applied = self.engine.apply(events)
+        done, refused = applied.consumed, applied.refused
+        rest = len(lines) if done == len(events) else next(i for i, line in enumerate(lines) if line[3] >= done)
+        applied_lines = lines[:rest] if rest < len(lines) else lines
+        self._report(applied_lines, refused)
+        sink.changed(applied.changes)
+        if self.views is not None:
+            viewed = [event for slot, event in enumerate(events[:done])
+                      if type(event) in VIEWED_EVENTS and slot not in refused]
+            records = [record_of(change) for change in applied.changes]
+            sink.statuses(self.views.apply(viewed, records, self.engine.event_time))
+        sink.moved(*lines[rest - 1][:2])
+        summary.lines += rest
+        self.since_commit += rest
+        self.lines = [(*line[:3], line[3] - done if line[3] >= 0 else -1, line[4]) for line in lines[rest:]]
+        self.events = events[done:]
+        self.noted = sum(line[3] < 0 or line[4] is not None for line in self.lines) if self.noted else 0
+
+    def _report(self, lines: list[tuple[int, int, bytes, int, str | None]], refused: dict[int, str]) -> None:
+        """Count the applied events of ``lines`` and dead-letter the rest (warnings too), as the sink
+        reports them. The counting is one pass in C when every line is a plain event, as most are."""
+        sink, events = self.sink, self.events
+        summary = sink.summary
+        if not refused and not self.noted and sink.reports_all:
+            kinds = Counter(map(type, events[:len(lines)]))  # the lines hold the first events, in order
+            for kind, count in kinds.items():
+                summary.events[_KINDS[kind]] += count
+            return
+        for number, _, data, slot, note in lines:
+            if not sink.reports(number, events[slot] if slot >= 0 else None):
                 continue
-            if slot < 0 or slot in applied.refused:
-                sink.dead(number, data, (note if slot < 0 else applied.refused[slot]) or "")
+            if slot < 0 or slot in refused:
+                sink.dead(number, data, (note if slot < 0 else refused[slot]) or "")
                 summary.dead_letters += 1
                 continue
-            summary.events[_KINDS[type(self.events[slot])]] += 1
+            summary.events[_KINDS[type(events[slot])]] += 1
             if note:
                 sink.dead(number, data, note, severity=WARNING)
                 summary.warnings += 1
-        sink.changed(applied.changes)
-        if self.views is not None:
-            viewed = [event for slot, event in enumerate(self.events[:applied.consumed])
-                      if type(event) in VIEWED_EVENTS and slot not in applied.refused]
-            records = [record_of(change) for change in applied.changes]
-            sink.statuses(self.views.apply(viewed, records, self.engine.event_time))
-        sink.moved(*self.lines[rest - 1][:2])
-        summary.lines += rest
-        self.since_commit += rest
-        done = applied.consumed
-        self.lines = [(*line[:3], line[3] - done if line[3] >= 0 else -1, line[4]) for line in self.lines[rest:]]
-        self.events = self.events[done:]

@@ -181,6 +181,7 @@ class _Outbox:
     ) -> None:
         self.worker, self.epoch, self.source = worker, epoch, source
         self.shared = {line[0] for line in lines if line[3]}
+        self.reports_all = not self.shared
         self.summary = Progress()
         saved = saved or {}
         self.received: bool = saved.get("received", False)  # the messages of the epoch are applied
