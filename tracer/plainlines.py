@@ -75,7 +75,7 @@ class _PersonLine(msgspec.Struct, tag_field="type", tag="person", forbid_unknown
 
 _decode = msgspec.json.Decoder(_TripLine | _PersonLine).decode
 _NOT_PLAIN = (msgspec.DecodeError, msgspec.ValidationError)
-_PERSON = tuple.__new__  # Person(...) without its generated __new__ in Python: a city's registry is millions
+_NEW = tuple.__new__  # a Person or Trip without its generated __new__ in Python: a day is millions of them
 
 
 def plain_events(lines: Sequence[bytes], max_ride_us: int, codes: Container[str]) -> list[Event | None]:
@@ -103,7 +103,7 @@ def _event(data: bytes, max_ride_us: int, codes: Container[str]) -> Event | None
     if type(line) is _TripLine:
         return _trip(line, person, max_ride_us)
     home = line.subdistrict  # type: ignore[union-attr]
-    return _PERSON(Person, (person, home)) if home in codes else None  # listed codes are all well-formed
+    return _NEW(Person, (person, home)) if home in codes else None  # listed codes are all well-formed
 
 
 def _trip(line: _TripLine, person: str, max_ride_us: int) -> Trip | None:
@@ -137,10 +137,10 @@ def _trip(line: _TripLine, person: str, max_ride_us: int) -> Trip | None:
     )
     trip_id = line.trip_id
     if trip_id is None:
-        return Trip(_derived_id(fields), *fields)  # type: ignore[arg-type]
+        return _NEW(Trip, (_derived_id(fields), *fields))
     if trip_id.isspace() or trip_id.startswith(_DERIVED):
         return None  # a derived id is checked against the content by the full parser
-    return Trip(trip_id, *fields)  # type: ignore[arg-type]
+    return _NEW(Trip, (trip_id, *fields))
 
 
 def _label(value: str | int | None) -> str | None:
