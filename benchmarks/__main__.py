@@ -9,7 +9,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks import batch, city_day, console, console_load, ingest, live, lookup, memory, plain_lines, views
+from benchmarks import (
+    batch,
+    city_day,
+    console,
+    console_load,
+    import_feeds,
+    ingest,
+    live,
+    lookup,
+    memory,
+    plain_lines,
+    transit_import,
+    views,
+)
 
 
 def main() -> None:
@@ -71,6 +84,13 @@ def main() -> None:
     one.add_argument("--lookups", type=float, default=50.0, help="--load: public lookups a second")
     one.add_argument("--pairs", type=int, default=3, help="--load: trials alone and with the console")
     one.set_defaults(run=lambda args: (console_load if args.load else console).main(args))
+    one = names.add_parser("import", help="tracer import records/s per adapter on generated feeds, one core")
+    one.add_argument("--persons", type=int, default=50_000, help="residents of the generated city")
+    one.add_argument("--days", type=int, default=3)
+    one.add_argument("--records", type=int, default=200_000, help="rows of each feed (copies name other people)")
+    one.add_argument("--repeat", type=int, default=3)
+    one.set_defaults(run=import_feeds.main)
+    transit_import.arguments(names.add_parser("transit-import", help=transit_import.HELP))
     args = parser.parse_args()
     args.run(args)
 

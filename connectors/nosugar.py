@@ -12,28 +12,28 @@ The feed is outside input. Every event is checked with the engine's own validato
 accepts; a record that fails (an impossible date or time, a control character, an over-long
 id) is rejected whole, with its id and the reason, and the import goes on. So is a CSV row that
 is not a record: a row with more or fewer fields than the header, invalid UTF-8, or a field over
-``FIELD_LIMIT`` characters. Only a header without the ``REQUIRED`` columns stops the import. Every
-row read is counted once: ``records == written + not traced + rejected``.
+``FIELD_LIMIT`` characters (connectors/importers/csvfeed.py). Only a header without the ``REQUIRED``
+columns stops the import. Every row read is counted once: ``records == written + not traced + rejected``.
 """
 
 from __future__ import annotations
 
-import csv
 import re
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
-from tracer.errors import InputError
+from connectors.importers.csvfeed import BadRow, read_rows
+from connectors.importers.report import Report
+from tracer import canonical
+from tracer.canonical import NotCanonical
 from tracer.events import parse_line
 from tracer.jsonl import json_record
 from tracer.rules import service_date_problem
 from tracer.settings import RuleSettings
 
-FIELD_LIMIT = 65_536  # characters in one CSV field; the real feed's longest field has 252
 MAX_SERVICES = 4  # numbers in one record (T182/T183: a train that changes number); the real feed has 3 at most
-REQUIRED = ("id", "t_date", "t_type", "t_no")  # the other columns may be absent: read as empty
+REQUIRED = ("id", "t_date", "t_type", "t_no")
+OPTIONAL = ("t_start", "t_end", "t_no_sub", "t_pos_start", "t_pos_end", "source")  # absent: read as empty
 MODES = {"1": "flight", "2": "train", "3": "metro"}
 OTHER_TYPES = {"4": "coach", "5": "city bus", "6": "taxi", "7": "ship", "8": "public place"}
 
@@ -46,90 +46,20 @@ _SEATS = re.compile(r"(\d{1,2}[A-K])", re.ASCII)
 _FLIGHT_SEAT = re.compile(r"^(?:座次|座位[:：]?|头等舱|经济舱)?\s*(\d{1,2}[A-K](?:[、,，\s]+\d{1,2}[A-K])*)$", re.ASCII)
 _TRAIN_NO = re.compile(r"^([A-Z]{0,2})(\d{1,5})$", re.ASCII)
 _FLIGHT_NO = re.compile(r"^([A-Z0-9]{2})(\d{1,4}[A-Z]?)$", re.ASCII)
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _TIME = re.compile(r"(\d{4})/(\d{2})/(\d{2}) (\d{2}:\d{2}:\d{2})", re.ASCII)
 _NUMBERING = "/"  # nosugar:<id>/<n>, the n-th service of a record: record ids may not hold it
 _RELATIVE = ("中间", "最后", "倒数", "尾部", "头部", "前部", "后部")
 
 
-@dataclass
-class ImportReport:
-    """What happened to every record: written, or why not."""
-
-    records: int = 0  # rows read, good or bad
-    written: int = 0  # records written, as one exposure per service number
-    exposures: int = 0
-    clean: int = 0  # records whose every field parsed as published
-    not_traced: Counter[str] = field(default_factory=Counter)  # transport types this engine does not trace
-    rejected: Counter[str] = field(default_factory=Counter)  # rows and records that could not be used, by reason
-    rejected_rows: list[tuple[str, str]] = field(default_factory=list)  # (which row, why), in file order
-    notes: Counter[str] = field(default_factory=Counter)  # used, with a caveat
-
-    def reject(self, where: str, reason: str) -> None:
-        self.rejected[reason] += 1
-        self.rejected_rows.append((where, reason))
-
-
-@dataclass(frozen=True)
-class BadRow:
-    """A CSV row that cannot be a record: its (last) line in the file and why."""
-
-    line: int
-    reason: str
-
-
 def read_records(path: str) -> Iterator[dict[str, str] | BadRow]:
-    """The rows of the feed as records, a row that is not one as a ``BadRow`` (see the module doc).
-
-    Undecodable bytes are kept as surrogates (``surrogateescape``) so that one bad byte costs one
-    row, not the file. The field limit is csv's (process-wide) setting, restored at the end; a
-    field over it ends its row there, and what follows is read as rows and judged like any other.
-    """
-    previous = csv.field_size_limit(FIELD_LIMIT)
-    try:
-        with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as stream:
-            rows = csv.reader(stream)
-            header = _header(path, rows)
-            while True:
-                try:
-                    row = next(rows)
-                except StopIteration:
-                    return
-                except csv.Error as exc:
-                    yield BadRow(rows.line_num, f"broken CSV row: {exc}")
-                    continue
-                if row:  # a blank line holds no record
-                    yield _record(header, row, rows.line_num)
-    finally:
-        csv.field_size_limit(previous)
-
-
-def _header(path: str, rows: Iterator[list[str]]) -> list[str]:
-    try:
-        header = next(rows, [])
-    except csv.Error as exc:
-        raise InputError(f"{path} has no usable header: {exc}") from None
-    repeated = sorted({name for name in header if header.count(name) > 1})
-    if repeated:
-        raise InputError(f"{path} names the column(s) {', '.join(map(repr, repeated))} more than once: which is meant?")
-    missing = [name for name in REQUIRED if name not in header]
-    if missing:
-        raise InputError(f"{path} lacks the column(s) {', '.join(missing)}: a nosugar feed has {', '.join(REQUIRED)}")
-    return header
-
-
-def _record(header: list[str], row: list[str], line: int) -> dict[str, str] | BadRow:
-    if len(row) != len(header):
-        return BadRow(line, f"{len(row)} fields where the header has {len(header)}")
-    try:
-        "".join(row).encode()
-    except UnicodeEncodeError:
-        return BadRow(line, "invalid UTF-8")
-    return dict(zip(header, row, strict=True))
+    """The rows of the feed as records, a row that is not one as a ``BadRow``
+    (connectors/importers/csvfeed.py)."""
+    for row in read_rows(path, REQUIRED, OPTIONAL, "a nosugar feed"):
+        yield row if isinstance(row, BadRow) else row[1]
 
 
 def import_nosugar(
-    records: Iterable[Mapping[str, str] | BadRow], report: ImportReport, rules: RuleSettings | None = None
+    records: Iterable[Mapping[str, str] | BadRow], report: Report, rules: RuleSettings | None = None
 ) -> Iterator[dict[str, Any]]:
     """Exposure events for the flight, train and metro records; the rest is counted in ``report``.
     ``rules`` (default: the shipped ones) bound an exposure's start around its date, as in ``tracer run``."""
@@ -155,7 +85,7 @@ def import_nosugar(
         report.clean += not caveats
         for caveat in caveats:
             report.notes[caveat] += 1
-        report.exposures += len(events)
+        report.events += len(events)
         yield from events
 
 
@@ -220,10 +150,15 @@ def _source(link: str | None, caveats: list[str]) -> str | None:
 
 
 def _date(text: str) -> str:
-    text = text.strip().replace("/", "-")
-    if not _DATE.fullmatch(text):
-        raise ValueError("no usable date")
-    return text
+    """The record's date in its one form (tracer/canonical.py: ``2020/1/5`` too); one already in
+    it is left to the engine's validator, whose reason names an impossible day."""
+    text = text.strip()
+    if canonical.ISO_DATE.fullmatch(text):
+        return text
+    try:
+        return canonical.date(text)
+    except NotCanonical:
+        raise ValueError("no usable date") from None
 
 
 def _time(text: str) -> str | None:
@@ -233,14 +168,15 @@ def _time(text: str) -> str | None:
 
 def _services(text: str, mode: str) -> list[str]:
     """``T182/T183`` -> both numbers; ``C6506/6507`` -> C6506, C6507; code shares likewise."""
-    text = text.strip().upper().replace("（", "/").replace("）", "").replace("(", "/").replace(")", "")
     if mode == "metro":
-        if not text:
+        line = text.strip().upper().replace("（", "/").replace("）", "").replace("(", "/").replace(")", "")
+        if not line:
             raise ValueError("no metro line")
-        return [text]  # a line, not a train run: it meets riders recorded under the same line id
+        return [line]  # a line, not a train run: it meets riders recorded under the same line id
+    text = canonical.plain(text).upper().replace("(", "/").replace(")", "")  # （ and ） are ( and ) by then
     services: list[str] = []
     prefix = ""
-    for part in filter(None, (p.strip() for p in text.split("/"))):
+    for part in filter(None, map(canonical.service_number, text.split("/"))):  # MU 5101, G1234次: one form
         match = (_TRAIN_NO if mode == "train" else _FLIGHT_NO).fullmatch(part)
         if match is None:
             if services:
@@ -292,21 +228,3 @@ def _carriages(extra: str | None, first: str, last: str | None) -> list[str]:
     if extra or not first.isdigit() or int(last) < int(first):
         raise ValueError(f"carriage range {first}-{last} is not an ascending range of carriage numbers")
     return [str(n) for n in range(int(first), int(last) + 1)]
-
-
-def print_report(report: ImportReport, stream: TextIO) -> None:
-    print(f"records        {report.records:,} read", file=stream)
-    print(
-        f"written        {report.written:,} as {report.exposures:,} exposure events "
-        f"({report.clean:,} records parsed cleanly)",
-        file=stream,
-    )
-    for title, counts in (
-        ("not traced", report.not_traced),
-        ("rejected", report.rejected),
-        ("used, but", report.notes),
-    ):
-        for reason, count in counts.most_common():
-            print(f"{title:14} {count:6,}  {reason}", file=stream)
-    for where, reason in report.rejected_rows:
-        print(f"rejected row   {where}: {reason}", file=stream)

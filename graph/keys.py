@@ -16,6 +16,9 @@ the prefix that a scan reads. Dates come first where retention must cut:
     HOMES           S|person                          subdistrict       the registry (b"": no known home)
     QUARANTINES     Q|person                          time              quarantine (isolation) of a person
     INTEREST        W|person                          b""               Kafka partitions: persons whose rides are copied
+    EXPOSURES       E|date|mode|service|exposure      exposure record   published exposures, the lookup's facts,
+                                                                        kept for exposure_retention_days
+    EXPOSURE_DAYS   N|exposure                        date|mode|service the E entry of each exposure id
     REMOTE_STARTS   V|case|contact|worker             time              `tracer run --workers`: another worker's
                                                                         earliest close exposure of a close contact
     REMOTE_CONTACTS U|contact|case|worker             b""               the same entries by contact (quarantines)
@@ -41,6 +44,7 @@ from graph.store import SEP
 TRIPS, RIDERS, ITINERARIES, PROBES, SOURCES, RIDING = "T", "R", "I", "P", "C", "K"
 ALERTS, CONTACT_ALERTS, HOMES, QUARANTINES, INTEREST, META = "A", "X", "S", "Q", "W", "M"
 REMOTE_STARTS, REMOTE_CONTACTS = "V", "U"
+EXPOSURES, EXPOSURE_DAYS = "E", "N"
 OBSERVED, FOLLOWUPS, OFFICES, CASE_FACTS = "O", "F", "L", "Z"
 
 # Names under META.

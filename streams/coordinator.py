@@ -39,6 +39,7 @@ from streams.worker import Message, Resident, WorkLine, owner_of_day, serve
 from tracer.engine import Engine
 from tracer.errors import ConfigError, InputError, InvalidEvent, OutputError, StateError, TracerError
 from tracer.events import Person, trip_service_day
+from tracer.formats import FormatHint
 from tracer.intake import WARNING
 from tracer.settings import Settings
 
@@ -68,6 +69,7 @@ class Coordinator(_Run):
         self.pending: list[list[Message]] = [[] for _ in range(workers)]  # each worker's messages, to deliver
         self.inflight: dict[str, int] | None = None  # where the epoch after ``epoch`` ends, once sent
         self.lines: list[Line] = []
+        self._hint = FormatHint(sees_first_line=False)  # what the input being read is, when not JSON Lines
         self.pool: _Pool | None = None
         self._next_progress = float("inf")
         self._started = 0.0
@@ -121,6 +123,7 @@ class Coordinator(_Run):
             self._cut()  # an epoch of messages only, begun before the crash
         for index in range(self.position.index, len(self.inputs)):
             self.reader = self._reader(index)
+            self._hint = FormatHint(sees_first_line=self.position.offset == 0)
             for line in self.reader:
                 self.lines.append(line)
                 if self._ends_epoch(index, line[1]):
@@ -187,6 +190,8 @@ class Coordinator(_Run):
                     record = orjson.loads(data)
                 except orjson.JSONDecodeError:
                     record = None
+                if type(record) is not dict and self._took(source, number, data, residents, dead):
+                    continue  # no event at all: dead-lettered here, saying what the input is (tracer/formats.py)
                 kind = record.get("type") if type(record) is dict else None
                 if kind == "trip":
                     day = trip_service_day(record)  # type: ignore[arg-type]
@@ -205,13 +210,14 @@ class Coordinator(_Run):
     def _took(
         self, source: str, number: int, data: bytes, residents: list[Person], dead: list[tuple[int, str]]
     ) -> bool:
-        """Decode a person line as every runner decodes it: its resident into ``residents``, its
-        dead letter (or warning) into ``dead``. False: the line is another event after all (it
-        begins as a person's and names another type later), for the workers."""
+        """Decode a person line (or a line that is no JSON object) as every runner decodes it: its
+        resident into ``residents``, its dead letter (or warning) into ``dead``. False: the line is
+        another event after all (it begins as a person's and names another type later), for the workers."""
         try:
             event, warning = self.intake.decode(data)
         except InvalidEvent as exc:
-            dead.append((number, dead_letter(source, number, data, exc.reason).decode()))
+            reason = self._hint.reason(number, data, exc.reason)
+            dead.append((number, dead_letter(source, number, data, reason).decode()))
             self.summary.dead_letters += 1
             return True
         if type(event) is not Person:

@@ -40,6 +40,7 @@ from tracer.alerts import Alert, Change, record_of, route
 from tracer.engine import Engine
 from tracer.errors import ConfigError, OutputError, StateError
 from tracer.events import Case, Event, Exposure, Followup, Person, Trip
+from tracer.formats import FormatHint
 from tracer.intake import WARNING, Intake
 from tracer.progress import Progress
 from tracer.settings import Settings
@@ -314,15 +315,17 @@ class _Run:
         started = self._start_progress()
         for index in range(self.position.index, len(self.inputs)):
             self.reader = self._reader(index)
-            self._apply(self.reader, batch, started)
+            self._apply(self.reader, batch, started, FormatHint(sees_first_line=self.position.offset == 0))
             batch.drain()  # an input's last batch: the next input's position starts clean
         self.summary.seconds = time.perf_counter() - started
         self._report_incomplete()
 
-    def _apply(self, lines: Iterable[Line], batch: _Batch, started: float) -> None:
+    def _apply(self, lines: Iterable[Line], batch: _Batch, started: float, hint: FormatHint | None = None) -> None:
         """Read ``lines`` (of the input ``position.index``) into batches and apply each (``_Batch``);
-        commit at the first batch end after ``commit_every`` lines."""
+        commit at the first batch end after ``commit_every`` lines. ``hint``: the input's, when the
+        lines are one input's (a dead letter of a line that is not JSON says what the input is)."""
         runtime, unread = self.settings.runtime, batch.unread
+        batch.hint = hint or FormatHint(sees_first_line=False)
         room = runtime.batch_events - len(batch.lines) - len(unread)
         for line in lines:
             unread.append(line)
@@ -442,6 +445,7 @@ class _Batch:
     def __init__(self, engine: Engine, sink: Sink, intake: Intake, views: Views | None = None) -> None:
         self.engine, self.sink, self.intake, self.views = engine, sink, intake, views
         self.unread: list[Line] = []  # lines read, decoded together when the step comes (``decode_many``)
+        self.hint: FormatHint | None = None  # of the input whose lines are read (a runner's, which sets it)
         # (number, end, data, index of its event in ``events`` or -1, the reason or warning)
         self.lines: list[tuple[int, int, bytes, int, str | None]] = []
         self.events: list[Event] = []
@@ -460,9 +464,10 @@ class _Batch:
             return
         lines, events = self.lines, self.events
         decoded = self.intake.decode_many([(data, too_long) for _, _, data, too_long in unread])
+        hint = self.hint
         for (number, end, data, _), (event, note) in zip(unread, decoded, strict=True):
             if event is None:
-                lines.append((number, end, data, -1, note))
+                lines.append((number, end, data, -1, hint.reason(number, data, note or "") if hint else note))
                 self.noted += 1
             else:
                 lines.append((number, end, data, len(events), note))

@@ -4,6 +4,7 @@ which reads every partition's trips; both must come to the same time by the same
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import orjson
 import pytest
@@ -84,8 +85,12 @@ def test_service_date_and_horizon_checks() -> None:
     exposure = parse_line(b'{"type": "exposure", "exposure_id": "E1", "mode": "flight", "service": "MU5101", '
                           b'"date": "2020-01-17"}', MAX_RIDE_US)
     assert isinstance(exposure, Exposure)
-    with pytest.raises(InvalidEvent, match="exposure date 2020-01-17 is before"):
-        clock.check(exposure)
+    clock.check(exposure)  # a published fact: kept for exposure_retention_days (60), not retention_days
+    assert clock.exposure_horizon == "2019-11-21"
+    clock.check(replace(exposure, date="2019-11-21"))
+    with pytest.raises(InvalidEvent, match=r"exposure date 2019-11-20 is before the exposure retention horizon "
+                                           r"2019-11-21 \(exposure_retention_days 60\)"):
+        clock.check(replace(exposure, date="2019-11-20"))
 
 
 def test_a_new_day_calls_the_horizon_hook_once_and_can_be_refused_without_changing_anything() -> None:

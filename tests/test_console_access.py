@@ -195,6 +195,9 @@ def test_the_public_lookup_says_what_it_means_and_names_no_one(console: Served) 
         by_line = {"date": "2020-01-20", "line": "2号线", "board_time": "8:00", "lang": "zh"}
         metro = client.get("/lookup", params=by_line)
         assert "按 2020-01-20 地铁 L2 线 08:00 上车的列车 查询" in metro.text  # read back in the page's language
+        assert "rides-gone" not in metro.text  # the day's rides are kept: no notice that only exposures answer
+        at_station = client.get("/lookup", params={**by_line, "station": "人民广场站"})
+        assert at_station.status_code == 200 and 'value="人民广场站"' in at_station.text
 
 
 def test_each_count_of_the_chain_picture_links_to_the_contacts_it_counts(console: Served) -> None:

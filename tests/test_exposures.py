@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.nosugar import ImportReport, import_nosugar, read_records
+from connectors.importers.report import Report as ImportReport
+from connectors.nosugar import import_nosugar, read_records
 from graph.store import MemoryStore
 from tests.builders import at, trip
 from tests.conftest import Driver
@@ -90,7 +91,7 @@ def test_the_real_2020_feed():
     events = list(import_nosugar(read_records(str(FEED)), report))
     assert report.records == 3092
     assert sum(report.not_traced.values()) == 3092 - 365 - 1268 - 68  # coach, bus, taxi, ship, places
-    assert report.exposures == len(events) >= 1690
+    assert report.events == len(events) >= 1690
     assert sum(report.rejected.values()) <= 10 and report.clean >= 1500
     driver = Driver(MemoryStore(), RuleSettings(retention_days=120))  # the feed spans two months
     driver.feed(*events)

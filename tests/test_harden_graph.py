@@ -242,9 +242,10 @@ def test_lookup_still_places_a_seat_it_can_read(state, seat):
 
 
 def test_lookup_refuses_a_date_retention_has_dropped(state):
-    done = tracer("lookup", "--state", str(state), "--date", "2019-12-01", "--service", "MU5101")
+    done = tracer("lookup", "--state", str(state), "--date", "2019-11-01", "--service", "MU5101")
     assert done.returncode == 2 and done.stdout == "" and done.stderr.count("\n") == 1
-    assert done.stderr.startswith("tracer: error: cannot answer for 2019-12-01: the state keeps service days from ")
+    assert done.stderr.startswith("tracer: error: cannot answer for 2019-11-01: the state keeps published exposures "
+                                  "from 2019-11-21 on (exposure_retention_days 60) and trips from 2019-12-30 on ")
 
 
 def test_a_huge_depth_stops_when_nothing_new_is_reached(state):

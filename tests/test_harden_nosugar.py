@@ -17,7 +17,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from connectors.nosugar import FIELD_LIMIT, ImportReport, import_nosugar, read_records
+from connectors.importers.csvfeed import FIELD_LIMIT
+from connectors.importers.report import Report as ImportReport
+from connectors.nosugar import import_nosugar, read_records
 from streams.embedded import run_embedded
 from tracer.errors import InputError
 from tracer.jsonl import json_record
@@ -85,7 +87,8 @@ def test_rows_that_are_not_records_are_rejected_and_the_import_goes_on(tmp_path)
 @pytest.mark.parametrize(("fields", "reason"), [
     ({"t_start": "2020/01/20 25:00:00", "t_end": "2020/01/20 26:00:00"}, "start is not an ISO 8601 time"),
     ({"t_date": "2020-13-45"}, "date is not a valid date"),
-    ({"t_date": "１９９９-01-20"}, "no usable date"),  # fullwidth digits
+    ({"t_date": "１９９９-01-20"}, "start 2020-01-20T08:00:00+08:00 is too far from service date 1999-01-20"),  # read
+    ({"t_date": "20-01-2020"}, "no usable date"),
     ({"t_date": "1900-01-20"}, "date is outside the years"),
     ({"t_pos_start": "上海\x01"}, "board_station must be a short string"),
     ({"t_no_sub": "３号车厢", "t_no": "G7/7/G7"}, None),  # not carriage 3 but the whole train; G7 once
@@ -186,7 +189,7 @@ def test_a_failed_import_leaves_the_old_output_whole(tmp_path):
 @pytest.mark.skipif(FEED is None, reason="shared/data is not beside the checkout")
 def test_the_real_feed_adds_up_and_runs_clean(tmp_path):
     events, report = imported(FEED)
-    assert report.records == 3092 and report.exposures == len(events) >= 1690
+    assert report.records == 3092 and report.events == len(events) >= 1690
     assert len(report.rejected_rows) == sum(report.rejected.values()) <= 10
     runs_clean(events, tmp_path)
 

@@ -103,6 +103,8 @@ COMPANIONS = {
     "kafka.min_insync_replicas": "\nreplication_factor = 32",  # may not exceed it
     "kafka.session_timeout_ms": "\nheartbeat_interval_ms = 100",  # at least three heartbeats
     "kafka.heartbeat_interval_ms": "\nsession_timeout_ms = 3600000",
+    "rules.retention_days": "\nexposure_retention_days = 366",  # exposures are kept at least as long
+    "rules.exposure_retention_days": "\nretention_days = 1",
 }
 
 

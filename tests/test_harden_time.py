@@ -206,8 +206,8 @@ def _contents(store: Store) -> dict[str, list[tuple[str, bytes]]]:
 
 REJECTED = {
     "far-future trip dated long before": orjson.loads(TRIP_2099),
-    "exposure behind the horizon": {"type": "exposure", "exposure_id": "E1", "mode": "flight",
-                                    "service": "MU5101", "date": "2020-01-21"},
+    "exposure behind the horizon": {"type": "exposure", "exposure_id": "E1", "mode": "flight",  # 60 days
+                                    "service": "MU5101", "date": "2019-11-20"},
     "case with its onset weeks after its report": case("C2", "P1", onset="2020-02-07",
                                                        reported_at=at("12:00", "2020-01-23")),
     # board time the newest of the stream, service date behind the horizon: main moved event time

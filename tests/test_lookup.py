@@ -75,7 +75,7 @@ def test_service_numbers_read_in_their_stored_form(text, mode, read):
 
 @pytest.mark.parametrize(("text", "told"), [
     ("L14", "service: 'L14' is neither a flight number"),
-    ("3U8633", "service: '3U8633' is neither a flight number"),
+    ("1461", "service: '1461' is neither a flight number"),  # a plain-digit train
     ("G12345", "service: 'G12345' is neither a flight number"),
     ("MU5101\x07", "service: 'MU5101\\x07' is neither a flight number"),
     (" ", "service: ' ' is neither a flight number"),
@@ -101,7 +101,7 @@ def test_seats_read_upper_case_without_spaces(text, read):
 
 @pytest.mark.parametrize(("text", "read"), [
     ("2", "L2"), ("L2", "L2"), ("l 2", "L2"), ("Line 2", "L2"), ("2号线", "L2"), ("地铁2号线", "L2"), ("L02", "L2"),
-    ("１０号线", "L10"),
+    ("１０号线", "L10"), ("地铁五号线", "L5"), ("十一号线", "L11"),
 ])
 def test_metro_lines_read_as_run_ids_begin(text, read):
     assert read_line(text) == read
@@ -253,7 +253,7 @@ def test_the_public_answer_names_no_case_exposure_or_person(ask):
         assert not any(name in text for name in ("case_id", "person_id", "trip_id"))
         assert {key for ride in shown["aboard"] for key in ride} <= {
             "kind", "service", "carriage", "seat", "board_station", "alight_station", "board_time", "alight_time",
-            "published_by", "run_departure", "your_level", "why"}
+            "published_by", "run_departure", "your_level", "why", "rides_kept"}
 
 
 def test_the_public_answer_says_how_the_question_was_read(ask):

@@ -684,7 +684,7 @@ def test_invalid_records_are_ignored() -> None:
         valid | {"person_id": "A\n"},
         valid | {"person_id": "A" * 129},
         valid | {"date": "2020-02-30"},
-        valid | {"date": "20200120"},
+        valid | {"date": "2020/01-20"},  # 20200120 is read as 2020-01-20 (docs/rules.md, "Canonical forms")
         valid | {"board_time": "2020-01-20T08:00:00"},
         valid | {"crew_rows": "20-1"},
         valid | {"crew_rows": "front"},

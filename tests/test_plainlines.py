@@ -34,7 +34,7 @@ SPECIAL: list[Any] = [
     "", " ", "6", "  6 ", "x" * 128, "x" * 129, "h:abc", "a\x7fb", "é", "a\\b", "a\u00e9", "metro", "train", "flight",
     "bus", "seat", "hard_sleeper", "crew", "passenger", "2020-01-20", "2020-02-30", "310101002", "310101999",
     "25-40", "2020-01-20T08:00:00+08:00", "2020-01-20T10:00:00+08:00", "2020-01-25T10:00:00+08:00",
-    "2020-01-20T08:00:00",
+    "2020-01-20T08:00:00", "mu 5101", "MU5101", "g7", "G7", "2020/1/20", "2020-1-20",
 ]
 ODD = st.one_of(st.sampled_from(SPECIAL), st.text(max_size=8), st.integers(), st.floats(allow_nan=False))
 BASES = [
@@ -132,7 +132,7 @@ def _messy_city(root: Path) -> Path:
     generate(persons=3000, days=2, cases=12, seed=5, out_dir=root / "city", truth=False)
     rnd = random.Random(7)
     odd: list[Any] = [None, True, 1.5, 2**64, -(2**63), 7, "", "  7 ", "x" * 129, "é", "a\\u00e9", "h:0", [1],
-                      {"a": 1e300}]
+                      {"a": 1e300}, "mu 5101", "g7", "G 7", "2020/1/20", "2020-1-20"]
     out = []
     for raw in (root / "city" / "events.jsonl").read_bytes().splitlines():
         out.append(raw)
@@ -142,6 +142,8 @@ def _messy_city(root: Path) -> Path:
             except orjson.JSONDecodeError:
                 continue
             if isinstance(event, dict):
+                if event.get("mode") in ("flight", "train") and isinstance(event.get("service"), str):
+                    out.append(_json({**event, "service": event["service"].lower()}))  # rewritten to canonical
                 event[rnd.choice(FIELDS)] = rnd.choice(odd)
                 out.append(_json(event))
     path = root / "messy.jsonl"

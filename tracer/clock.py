@@ -45,6 +45,7 @@ class EventClock:
         self._before_trip: list[int] | None = None  # the heap to save while a trip's purge commits
         store.commit_hooks.append(self._save)
         self.horizon = ""  # the first service date kept: rides before it are refused
+        self.exposure_horizon = ""  # the first date of a published exposure kept (``exposure_retention_days``)
         self.horizon_start = -_FAR  # its first microsecond
         self._next_day = -_FAR  # first microsecond of the day after the watermark's day
         if saved:
@@ -57,15 +58,21 @@ class EventClock:
 
     def check(self, event: Trip | Exposure) -> None:
         """A ride's board time (an exposure's start) must lie near its service date, which keys its
-        state and its retention; and that date must not be behind the retention horizon."""
+        state and its retention; and that date must not be behind the retention horizon (a
+        published exposure's: the exposure retention horizon, docs/rules.md "Retention")."""
         name, moment = ("board_time", event.board) if type(event) is Trip else ("start", event.start)
         if moment is not None:
             first, last = service_date_bounds(event.date, self.rules)
             if not first <= moment < last:
                 raise InvalidEvent(service_date_problem(event.date, moment, self.rules, name=name) or "")
-        if event.date < self.horizon:
-            kind = "trip" if type(event) is Trip else "exposure"
-            raise InvalidEvent(f"{kind} date {event.date} is before the retention horizon {self.horizon}")
+        if type(event) is Trip:
+            if event.date < self.horizon:
+                raise InvalidEvent(f"trip date {event.date} is before the retention horizon {self.horizon}")
+        elif event.date < self.exposure_horizon:  # a published fact: kept longer than the trips
+            raise InvalidEvent(
+                f"exposure date {event.date} is before the exposure retention horizon {self.exposure_horizon} "
+                f"(exposure_retention_days {self.rules.exposure_retention_days})"
+            )
 
     def advance(self, board: int, may_purge: bool = True) -> bool:
         """Count an accepted trip's board time toward event time. So no one trip, nor any few, can
@@ -115,6 +122,7 @@ class EventClock:
         if horizon != self.horizon:
             self.horizon = horizon
             self.horizon_start = local_midnight(horizon, self._zone)
+            self.exposure_horizon = retention_horizon(moment, self.rules, self.rules.exposure_retention_days)
             if purge and self._on_new_horizon is not None:
                 self._on_new_horizon(horizon)
 

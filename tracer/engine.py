@@ -40,6 +40,7 @@ from graph.keys import (
     via_key,
 )
 from graph.store import SEP, Store
+from tracer import published
 from tracer.alerts import Alert, Change, alert_day, alert_id, build_alert, is_case_close
 from tracer.clock import EventClock
 from tracer.errors import InvalidEvent
@@ -314,7 +315,11 @@ class Engine:
 
     # -- sources: cases, via contacts, published exposures -----------------------------------
     def _on_exposure(self, exposure: Exposure) -> list[Change]:
-        return self._replace_source(exposure_key(exposure.exposure_id), encode_exposure(exposure))
+        """Keep the published fact (tracer/published.py); trace it only on a day whose trips are
+        kept (an older version traced on a kept day is then removed with its alerts)."""
+        published.keep(self.store, exposure)
+        traced = exposure.date >= self.clock.horizon
+        return self._replace_source(exposure_key(exposure.exposure_id), encode_exposure(exposure) if traced else None)
 
     def _replace_source(self, key: str, data: bytes | None) -> list[Change]:
         """Store a new version of a source (None: remove it) and recompute what it exposes."""
@@ -648,6 +653,7 @@ class Engine:
                 self.store.commit()  # a day of a city is millions of keys: bound the batch, not the day
         for key, _ in self.store.purge_groups(group(PROBES), horizon):
             self._unprobe(key[2:].rsplit(SEP, 2)[0])
+        published.purge(self.store, self.clock.exposure_horizon)
         for key, value in self.store.items(C):  # a committed snapshot: the deletes below stay pending
             source = decode_source(key[2:], value, self.rules)
             if self._expired(source):

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from graph.keys import service_day
+from tracer import canonical
 from tracer.errors import InvalidEvent
 
 MODES = ("flight", "train", "metro")
@@ -170,16 +171,32 @@ def parse_line(raw: bytes | str, max_ride_us: int) -> Event:
 
 
 def trip_service_day(obj: dict[str, Any]) -> str | None:
-    """The service day a trip line's ``parse_line`` would key (``Trip.service_day``), read from its
+    """The service day a trip line's event would key (``Trip.service_day``) once the intake has
+    brought its service and date to their canonical forms (tracer/canonical.py), read from its
     decoded JSON object, or None when those fields are not valid: how ``tracer run --workers`` routes
-    a trip without the cost of parsing all of it."""
+    a trip without the cost of parsing all of it (``mu 5101`` goes where ``MU5101`` does)."""
     mode = obj.get("mode")
     if mode not in MODES:
         return None
     try:
-        return service_day(_date(obj, "date"), mode, _id(obj, "service"))
+        service, day = _id(obj, "service"), obj.get("date")
+        if type(day) is str and day not in _VALID_DATES and not _DATE.fullmatch(day):
+            day = canonical.date(day)
+        return service_day(_date({"date": day}, "date"), mode, _canonical_service(service, mode))
     except InvalidEvent:
         return None
+
+
+_CANONICAL_SERVICES: dict[tuple[str, str], str] = {}  # (service, mode) -> its canonical form: feeds repeat a few
+
+
+def _canonical_service(service: str, mode: str) -> str:
+    found = _CANONICAL_SERVICES.get((service, mode))
+    if found is None:
+        found = canonical.service(service, mode)
+        if len(_CANONICAL_SERVICES) < 100_000:
+            _CANONICAL_SERVICES[(service, mode)] = found
+    return found
 
 
 def _trip(obj: dict[str, Any], max_ride_us: int) -> Trip:

@@ -9,14 +9,18 @@ Direct contacts of cases, secondary contacts through their close contacts, and c
 published exposures are all computed the same way: a set of source rides (the case's, the close
 contact's, the exposure's) against every other rider of the same service, within a time window.
 Retention and event time are ignored: inputs compared against the oracle span less than
-``retention_days``. The follow-up views (health status, call lists, KPIs) are written a second
+``retention_days``. A ride's service number and date written in another form are read as
+``tracer run`` reads them by default (``[intake] rewrite_noncanonical``): rewritten, ``_canonical``.
+The follow-up views (health status, call lists, KPIs) are written a second
 time in tracer/oracle_views.py, on the stream folded here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -34,6 +38,14 @@ _CREW_ROWS = re.compile(r"([0-9]+)(?:-([0-9]+))?")
 _LEADING_INT = re.compile(r"[0-9]+")
 _INTEGER = re.compile(r"-?[0-9]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
+_TRAIN_NO = re.compile(r"[GDCZTK][0-9]{1,4}")
+_FLIGHT_NO = re.compile(r"[A-Z0-9]{2}[0-9]{1,4}[A-Z]?")  # the mode is given: any airline designator
+_DATE_FORMS = (
+    re.compile(r"(?P<y>[0-9]{4})(?P<s>[-/.])(?P<m>[0-9]{1,2})(?P=s)(?P<d>[0-9]{1,2})"),
+    re.compile(r"(?P<y>[0-9]{4})(?P<m>[0-9]{2})(?P<d>[0-9]{2})"),
+    re.compile(r"(?P<y>[0-9]{4})\s*年\s*(?P<m>[0-9]{1,2})\s*月\s*(?P<d>[0-9]{1,2})\s*[日号]?"),
+)
 _MODES = ("flight", "train", "metro")
 _BERTHS = ("seat", "hard_sleeper", "soft_sleeper")
 _UNBOUNDED = 1 << 62  # an exposure without start or end: the riders' own rides bound it
@@ -147,7 +159,7 @@ def read_stream(events: Iterable[dict], rules: RuleSettings = _DEFAULT_RULES) ->
             if person is not None:
                 stream.registry[person[0]] = person[1]
         elif kind == "trip":
-            ride = _ride(event, rules)
+            ride = _ride(_canonical(event), rules)
             if ride is not None:
                 stream.trips[ride.trip_id] = ride
                 stream.boards.append(ride.board)
@@ -161,7 +173,7 @@ def read_stream(events: Iterable[dict], rules: RuleSettings = _DEFAULT_RULES) ->
             if followup is not None:
                 stream.followups.setdefault(followup.person_id, set()).add(followup)
         elif kind == "exposure":
-            exposure = _exposure(event, rules)
+            exposure = _exposure(_canonical(event), rules)
             if exposure is not None:
                 stream.exposures[exposure.exposure_id] = exposure
     return stream
@@ -186,6 +198,34 @@ def write_truth(alerts: Mapping[str, dict], path: str | Path) -> None:
 
 
 # Validation: a record the schema rejects is ignored, as the engine dead-letters it.
+
+
+def _canonical(event: dict) -> dict:
+    """A trip or exposure with its service number and date in the form feeds use (docs/rules.md,
+    "Canonical forms"): full-width characters as ASCII, a flight or train number upper-cased without
+    spaces, dashes or a trailing 次/航班 when what is left is one; a date in another common form as
+    YYYY-MM-DD. Anything else is left as it is, for the checks below."""
+    fixed = dict(event)
+    mode, service, day = event.get("mode"), event.get("service"), event.get("date")
+    if mode in ("flight", "train") and isinstance(service, str):
+        text = unicodedata.normalize("NFKC", service).strip().upper()
+        text = "".join(ch for ch in text if not ch.isspace() and ch not in _DASHES)
+        for suffix in ("次列车", "次", "航班"):
+            if text.endswith(suffix):
+                text = text[: -len(suffix)]
+                break
+        if (_TRAIN_NO if mode == "train" else _FLIGHT_NO).fullmatch(text):
+            fixed["service"] = text
+    if isinstance(day, str) and not _DATE.fullmatch(day):
+        text = unicodedata.normalize("NFKC", day).strip()
+        for written in _DATE_FORMS:
+            found = written.fullmatch(text)
+            if found:
+                year, month, number = (int(part) for part in found.group("y", "m", "d"))
+                with contextlib.suppress(ValueError):  # no day of the calendar: refused below
+                    fixed["date"] = date(year, month, number).isoformat()
+                break
+    return fixed
 
 
 def _person(event: dict) -> tuple[str, str] | None:

@@ -57,29 +57,32 @@ def from_arguments(args: argparse.Namespace) -> Pseudonymizer | None:
     return None
 
 
-def load_key(key_file: Path | None) -> bytes:
-    """The pseudonymisation key: from ``key_file`` if given, else from $TRACER_PSEUDONYM_KEY; either
-    way without surrounding whitespace (a key file's newline), and checked by ``check_key``."""
+def load_key(
+    key_file: Path | None, variable: str = KEY_VARIABLE, option: str = "--key-file", user: str = "--pseudonymize"
+) -> bytes:
+    """A secret key: from ``key_file`` if given, else from the environment ``variable`` (default
+    $TRACER_PSEUDONYM_KEY); either way without surrounding whitespace (a key file's newline), and
+    checked by ``check_key``. ``option`` and ``user`` only name the key's source and purpose in errors
+    (the identity key of `tracer import` is loaded the same way)."""
     if key_file is not None:
         where = f"key file {key_file}"
         key = read_small_file(key_file, _MAX_KEY_FILE, "key file")
     else:
-        where = f"${KEY_VARIABLE}"
-        key = os.fsencode(os.environ.get(KEY_VARIABLE, ""))  # as the bytes were, even if not UTF-8
+        where = f"${variable}"
+        key = os.fsencode(os.environ.get(variable, ""))  # as the bytes were, even if not UTF-8
     key = key.strip()
-    check_key(key, where)
+    check_key(key, where, f"{user} needs a key of at least {{}} in ${variable} or {option}")
     return key
 
 
-def check_key(key: bytes, where: str) -> None:
+def check_key(key: bytes, where: str, need: str) -> None:
     """Refuse a key that a guess finds: fewer than ``MIN_KEY_BYTES`` non-blank bytes, or fewer than
-    ``MIN_KEY_SYMBOLS`` distinct byte values (sixteen spaces, ``aaaaaaaaaaaaaaaa``)."""
+    ``MIN_KEY_SYMBOLS`` distinct byte values (sixteen spaces, ``aaaaaaaaaaaaaaaa``). ``need`` says
+    what was expected, ``{}`` standing for the size."""
     solid = [byte for byte in key if byte not in _BLANK]
     if len(solid) < MIN_KEY_BYTES or len(set(solid)) < MIN_KEY_SYMBOLS:
-        raise ConfigError(
-            f"--pseudonymize needs a key of at least {MIN_KEY_BYTES} non-blank bytes with {MIN_KEY_SYMBOLS} "
-            f"distinct ones in ${KEY_VARIABLE} or --key-file ({where} has {len(solid)}, {len(set(solid))} distinct)"
-        )
+        size = f"{MIN_KEY_BYTES} non-blank bytes with {MIN_KEY_SYMBOLS} distinct ones"
+        raise ConfigError(f"{need.format(size)} ({where} has {len(solid)}, {len(set(solid))} distinct)")
 
 
 class Pseudonymizer:

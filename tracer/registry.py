@@ -12,6 +12,8 @@ they route the same way whatever runs them.
 from __future__ import annotations
 
 import csv
+import re
+import unicodedata
 from functools import cache
 from importlib import resources
 
@@ -21,6 +23,7 @@ from tracer.settings import Settings, read_small_file
 
 SHIPPED = "data/shanghai_subdistricts.csv"  # in the tracer package
 SETTING = "registry.subdistricts"
+NAME_SUFFIX = re.compile(r"(?:街道办事处|街道|镇|乡)$")  # 外滩街道 is also written 外滩
 _MAX_LIST_BYTES = 16 << 20  # a country's township codes are well under 1 MiB
 
 
@@ -46,14 +49,40 @@ class Subdistricts:
 
 @cache  # read once per process: every Kafka partition of a worker shares it
 def _codes(path: str) -> frozenset[str]:
+    return parse_codes(*_read_list(path))
+
+
+def names(settings: Settings) -> dict[str, tuple[str, ...]]:
+    """The codes of each subdistrict name in the list's optional ``name`` column (NFKC: full-width
+    brackets as ASCII), in code order, as people write it: whole (``外滩街道``) or without its
+    街道/镇/乡 suffix (``外滩``). `tracer import
+    registry` reads homes given by name; a name two codes share (``虹桥``: 虹桥街道 and 虹桥镇) is
+    ambiguous. Empty when the list has no names."""
+    return _names(settings.registry.subdistricts)
+
+
+@cache
+def _names(path: str) -> dict[str, tuple[str, ...]]:
+    text = _read_list(path)[0]
+    codes = _codes(path)  # checks the list first
+    found: dict[str, set[str]] = {}
+    for row in csv.DictReader(line for line in text.splitlines() if not line.startswith("#")):
+        name = unicodedata.normalize("NFKC", row.get("name") or "").strip()  # as the importer reads names
+        if name and row.get("code") in codes:
+            for written in {name, NAME_SUFFIX.sub("", name) or name}:
+                found.setdefault(written, set()).add(row["code"])
+    return {name: tuple(sorted(listed)) for name, listed in found.items()}
+
+
+def _read_list(path: str) -> tuple[str, str]:
+    """The text of the list ``path`` names (\"\": the shipped one) and how to name it in errors."""
     origin = path or f"tracer/{SHIPPED}"
     shipped = resources.files("tracer").joinpath(SHIPPED)
     try:
         data = read_small_file(path, _MAX_LIST_BYTES, SETTING) if path else shipped.read_bytes()
-        text = data.decode("utf-8-sig")  # a list saved by a spreadsheet starts with a byte-order mark
+        return data.decode("utf-8-sig"), origin  # a list saved by a spreadsheet starts with a byte-order mark
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{SETTING}: cannot read {origin}: {exc}") from exc
-    return parse_codes(text, origin)
 
 
 def parse_codes(text: str, origin: str) -> frozenset[str]:

@@ -105,11 +105,12 @@ def service_date_bounds(date: str, rules: RuleSettings) -> tuple[int, int]:
     return first, first + 3 * _DAY_US + int(rules.max_ride_hours * 3_600_000_000)
 
 
-def retention_horizon(watermark: int, rules: RuleSettings) -> str:
+def retention_horizon(watermark: int, rules: RuleSettings, days: int | None = None) -> str:
     """The first service date a state at event time ``watermark`` still holds: the watermark's
-    local date minus ``retention_days`` (earlier days are purged)."""
+    local date minus ``retention_days`` (earlier days are purged); ``days`` instead, for what is
+    kept longer (published exposures: ``exposure_retention_days``)."""
     today = date.fromisoformat(format_time(watermark, rules.zone)[:10])
-    return (today - timedelta(days=rules.retention_days)).isoformat()
+    return (today - timedelta(days=rules.retention_days if days is None else days)).isoformat()
 
 
 def rides_in_window(trip: Trip, window: Window) -> bool:

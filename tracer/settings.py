@@ -37,6 +37,7 @@ class RuleSettings:
     flight_row_span: int = 3
     train_bay_span: int = 1
     retention_days: int = 21
+    exposure_retention_days: int = 60  # published exposures: at least retention_days (``_check``)
     max_ride_hours: float = 72.0
     contact_isolation_hours: float = 24.0
     trace_secondary: bool = True
@@ -71,6 +72,13 @@ class RegistrySettings:
     """Where residents live: the list of real subdistrict codes (tracer/registry.py)."""
 
     subdistricts: str = ""  # a CSV with a ``code`` column; "" is the shipped Shanghai list
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeSettings:
+    """How ``tracer run`` reads a line written in a non-canonical form (tracer/intake.py)."""
+
+    rewrite_noncanonical: bool = True  # rewrite it (a warning says how); False: reject it
 
 
 COLORS = ("green", "yellow", "red")  # health status colours, mildest first (docs/rules.md)
@@ -124,6 +132,7 @@ RANGES: Mapping[str, Range] = {
     "rules.flight_row_span": Range(0, 100),  # more rows than any cabin has
     "rules.train_bay_span": Range(0, 20),  # more bays than a carriage has
     "rules.retention_days": Range(1, 366),  # a year of state; 0 would forget each day as it starts
+    "rules.exposure_retention_days": Range(1, 366),  # published exposures, for the lookup
     "rules.max_ride_hours": Range(0, 168, low_open=True),  # a week: the longest train rides
     "rules.event_time_quorum": Range(1, 100_000),  # trips that must agree before event time moves
     "rules.contact_isolation_hours": Range(0, 720),  # 30 days, past any quarantine period
@@ -149,6 +158,7 @@ class Settings:
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     status: StatusSettings = field(default_factory=StatusSettings)
+    intake: IntakeSettings = field(default_factory=IntakeSettings)
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
@@ -261,6 +271,12 @@ _HOST_ZONES = frozenset(("localtime", "posixrules", "Factory"))  # files in tzda
 
 
 def _check(settings: Settings) -> None:
+    rules = settings.rules
+    if rules.exposure_retention_days < rules.retention_days:
+        raise ConfigError(
+            f"rules.exposure_retention_days ({rules.exposure_retention_days}) must be at least rules.retention_days "
+            f"({rules.retention_days}): a published exposure is kept as long as the trips it is traced against"
+        )
     status = settings.status
     for name in ("close_color", "secondary_color", "general_color"):
         if getattr(status, name) not in COLORS:

@@ -90,13 +90,26 @@ def decode_source(key: str, data: bytes, rules: RuleSettings) -> Source:
     if kind == "v":
         _, case_id, case_person_id, via, start, end = row
         return Source(key, case_id, case_person_id, via, via, Window(start, end) if end > start else None)
+    return exposure_source(key, _exposure(row))
+
+
+def exposure_source(key: str, exposure: Exposure) -> Source:
+    """The source a published exposure is traced as (``key``: its ``e:`` source key)."""
+    window = Window(-FAR if exposure.start is None else exposure.start, FAR if exposure.end is None else exposure.end)
+    return Source(key, exposure.exposure_id, None, None, None, window, exposure=exposure)
+
+
+def decode_exposure(data: bytes) -> Exposure:
+    """An exposure as ``encode_exposure`` wrote it."""
+    return _exposure(orjson.loads(data))
+
+
+def _exposure(row: list) -> Exposure:
     fields = row[1:]
     for index in (6, 7):  # carriages, seats
         if fields[index] is not None:
             fields[index] = tuple(fields[index])
-    exposure = Exposure(*fields)
-    window = Window(-FAR if exposure.start is None else exposure.start, FAR if exposure.end is None else exposure.end)
-    return Source(key, exposure.exposure_id, None, None, None, window, exposure=exposure)
+    return Exposure(*fields)
 
 
 def exposure_rides(exposure: Exposure) -> list[Trip]:

@@ -29,6 +29,7 @@ from connectors.kafka.settings import KafkaSettings
 from connectors.kafka.topics import all_queues, base_topics, ensure_topics
 from tracer.errors import InvalidEvent, OutputError
 from tracer.events import Event
+from tracer.formats import FormatHint
 from tracer.intake import WARNING, Intake
 from tracer.progress import Progress
 from tracer.settings import Settings
@@ -99,13 +100,14 @@ async def _send_lines(paths: Sequence[str], intake: Intake, kafka: KafkaSettings
     for path in paths:
         dead = (kafka.dead_letter_topic, partition_of(path.encode(), dead_letters), path.encode())
         reader = LineReader(path, 0, 0, intake.max_line_bytes)
+        hint = FormatHint(sees_first_line=True)  # a CSV or XLSX published by mistake says so, as in tracer run
         for number, position, data, too_long in reader:
             index += 1
             summary.lines += 1
             try:
                 event, warning = intake.decode(data, too_long)
             except InvalidEvent as exc:
-                out.add(*dead, dead_letter(path, number, data, exc.reason), [])
+                out.add(*dead, dead_letter(path, number, data, hint.reason(number, data, exc.reason)), [])
                 summary.dead_letters += 1
                 continue
             if warning is not None:

@@ -23,7 +23,7 @@ from tracer.analysis.question import Question, read_question
 from tracer.errors import InputError, StateError
 from tracer.settings import RuleSettings
 
-_FIELDS = ("date", "mode", "service", "carriage", "seat", "line", "board_time", "alight_time")
+_FIELDS = ("date", "mode", "service", "carriage", "seat", "line", "board_time", "alight_time", "station")
 
 
 async def lookup(request: Request) -> Response:
@@ -40,7 +40,7 @@ async def lookup(request: Request) -> Response:
         return render(request, "lookup.html", 400, asked=asked, error=t["lookup_error"].format(reason=exc))
     told = question.carriage is not None or question.seat is not None
     shown = [_plain(ride, t, found.settings.rules, told) for ride in answer.rides]
-    read = {"date": question.date, "asked": _asked(question, t), "known": answer.known}
+    read = {"date": question.date, "asked": _asked(question, t), "known": answer.known, "rides_kept": answer.rides_kept}
     return render(request, "lookup.html", asked=asked, answers=shown, read=read)
 
 

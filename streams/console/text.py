@@ -124,11 +124,13 @@ _ZH = {
     "lookup_need_carriage": "火车和地铁需要填写您的车厢号",
     "lookup_need_compartment": "在病例所在车厢，需按包厢或隔间判断，本查询不问这一项，请向社区报告",
     "lookup_unknown": "系统中没有 {date} {asked} 的乘车记录：请核对车次/航班号和日期（也没有已知病例）。",
+    "lookup_rides_gone": "{date} 的乘车记录已超过保存期限，只能查询公布的病例行程，无法核对病例本人的乘车记录。",
     "lookup_read_as": "按 {date} {asked} 查询",
     "lookup_metro_run": "地铁 {line} 线 {boarded} 上车的列车",
     "line": "地铁线路（按线路查询时填写）",
     "board_time": "上车时间，如 08:00-08:20",
     "alight_time": "下车时间（可选）",
+    "station": "上车站（可选），如 人民广场",
     "or_metro": "地铁乘客不知道车次号：可填写线路和上车时间代替车次。",
     "lookup_limited": "查询过于频繁，请稍后再试",
     "lookup_error": "无法读取您的问题：{reason}",
@@ -275,6 +277,8 @@ _EN = {
     "lookup_need_carriage": "a train or metro needs your carriage",
     "lookup_need_compartment": "in the case's carriage the compartment or bay decides, which this lookup does not "
                                "ask: report to your street office",
+    "lookup_rides_gone": "tracer no longer keeps the rides of {date}: only published exposures answer, a case's "
+                         "own ride cannot be checked.",
     "lookup_unknown": "tracer holds no ride of {asked} on {date}: check the number and the date (no known case "
                       "either).",
     "lookup_read_as": "Read as {asked} on {date}",
@@ -282,6 +286,7 @@ _EN = {
     "line": "Metro line (to ask by line)",
     "board_time": "Board time, e.g. 08:00-08:20",
     "alight_time": "Alight time (optional)",
+    "station": "Boarding station (optional), e.g. 人民广场",
     "or_metro": "Metro riders do not know a run number: give the line and the board time instead.",
     "lookup_limited": "Too many lookups: try again later",
     "lookup_error": "Could not read the question: {reason}",

@@ -94,6 +94,15 @@ def test_publish_keys_trips_by_service_day_sends_persons_once_to_the_registry_an
     assert "missing field" in next(x for x in letters if x["line"] == 4)["reason"]
 
 
+def test_publish_says_a_csv_is_not_json_lines_and_names_its_importer(kafka: KafkaSettings, tmp_path: Path) -> None:
+    source = tmp_path / "manifest.csv"
+    source.write_text("flight_no,date,id_number,seat\nMU5101,2020-01-20,310101199001011234,12A\n")
+    assert publish([str(source)], SETTINGS, kafka).dead_letters == 2
+    letters = [orjson.loads(r.value) for found in read_topic(kafka, kafka.dead_letter_topic).values() for r in found]
+    assert sorted(letter["line"] for letter in letters) == [1, 2]
+    assert all("`tracer import manifest FILE --out events.jsonl`" in letter["reason"] for letter in letters)
+
+
 def test_replay_equals_run_on_the_same_events(kafka: KafkaSettings, config_file: Path, tmp_path: Path) -> None:
     events = city_events(tmp_path / "city", persons=1200, days=2, cases=5, seed=3)
     publish([str(events)], SETTINGS, kafka)

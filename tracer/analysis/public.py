@@ -30,7 +30,10 @@ def public_answer(answer: Answer, rules: RuleSettings) -> dict[str, Any]:
     }
     if question.alighted is not None:
         read["alight_time"] = clock(question.alighted)
-    return {"question": read, "answer": summary(answer), "known_service": answer.known, "aboard": aboard}
+    if question.station is not None:
+        read["station"] = question.station
+    return {"question": read, "answer": summary(answer), "known_service": answer.known,
+            "rides_kept": answer.rides_kept, "aboard": aboard}
 
 
 def _public_ride(ride: dict[str, Any], by_line: bool, rules: RuleSettings) -> dict[str, Any]:
@@ -44,6 +47,7 @@ def _public_ride(ride: dict[str, Any], by_line: bool, rules: RuleSettings) -> di
         "board_time": ride["board_time"],
         "alight_time": ride["alight_time"],
         "published_by": ride["source"],
+        "rides_kept": ride["rides_kept"],
     }
     if by_line:
         departure = run_departure(ride["service"], ride["date"])

@@ -13,30 +13,20 @@ Pure functions: the command line and the console read a question through ``read_
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date as Date
 from typing import Any
 
+from tracer import canonical
+from tracer.canonical import NotCanonical
 from tracer.errors import InputError, InvalidEvent
 from tracer.events import MODES
 from tracer.events import _date as _engine_date
 from tracer.events import _id as _engine_id
 from tracer.events import _label as _engine_label
 
-# Patterns run on NFKC text (full-width digits and letters are ASCII by then); [0-9], never \d,
-# which also takes other scripts' digits (tracer/events.py).
-_DATES = (
-    re.compile(r"([0-9]{4})([-/.])([0-9]{1,2})\2([0-9]{1,2})"),  # 2020-01-15, 2020/1/15, 2020.1.15
-    re.compile(r"([0-9]{4})()([0-9]{2})([0-9]{2})"),  # 20200115
-    re.compile(r"([0-9]{4})\s*年()\s*([0-9]{1,2})\s*月\s*([0-9]{1,2})\s*[日号]?"),  # 2020年1月15日
-)
-FLIGHT_NUMBER = re.compile(r"[A-Z]{2}[0-9]{1,4}[A-Z]?")  # MU5101: two letters (airline), digits
-TRAIN_NUMBER = re.compile(r"[GDCZTK][0-9]{1,4}")  # G1234: one class letter, digits
-_SQUEEZED = re.compile(r"[\s\-\u2010-\u2015\u2212]")  # spaces and dashes inside a flight or train number
-_SUFFIX = re.compile(r"(?:次列车|次|航班)$")  # G1234次, MU5101航班
-_LINE = re.compile(r"(?:地铁|METRO)?\s*(?:LINE|L)?\s*0*([1-9][0-9]?)\s*(?:号线|线)?")  # 2, L2, Line 2, 2号线
+# Patterns run on NFKC text (``canonical.plain``); [0-9], never \d (tracer/events.py). Dates,
+# service numbers and stations are read by tracer/canonical.py, as every other reader reads them.
 _CARRIAGE = re.compile(r"第?\s*([0-9]{1,3})\s*号?\s*(?:车厢|车)?")  # 5, 05, 5车, 第5车厢
 _CLOCK = re.compile(r"([0-9]{1,2})\s*(?::|点|时)\s*([0-9]{2})?\s*分?|([0-9]{2})([0-9]{2})")  # 8:05, 8点05, 0805
 _UNTIL = re.compile(r"\s*(?:-|~|–|—|至|到|TO)\s*", re.IGNORECASE)
@@ -49,7 +39,8 @@ _MODES = {"flight": "flight", "plane": "flight", "航班": "flight", "飞机": "
 class Question:
     """One lookup question in the form the store keeps. Either ``service`` (a flight or train
     number, or a metro run id as stored) or, for the metro, ``line`` (``L2``) with ``boarded``:
-    the window of minutes of the day in which the asker boarded, and ``alighted`` when given."""
+    the window of minutes of the day in which the asker boarded, ``alighted`` and ``station`` (where
+    they boarded, ``canonical.station``'s form) when given."""
 
     date: str
     mode: str
@@ -59,6 +50,7 @@ class Question:
     line: str | None = None
     boarded: tuple[int, int] | None = None
     alighted: int | None = None
+    station: str | None = None
 
 
 def read_question(
@@ -70,12 +62,13 @@ def read_question(
     line: str | None = None,
     board_time: str | None = None,
     alight_time: str | None = None,
+    station: str | None = None,
 ) -> Question:
     """The question in the store's form, or InputError naming the field and what it expected."""
     day = read_date(date)
     asked_mode = read_mode(mode) if mode is not None else None
     place = {"carriage": read_carriage(carriage), "seat": read_seat(seat)}
-    if line is not None or board_time is not None or alight_time is not None:
+    if line is not None or board_time is not None or alight_time is not None or station is not None:
         if service is not None or asked_mode not in (None, "metro"):
             raise InputError("line: a metro line is asked with a line and a board time, not with a service or mode")
         if line is None or board_time is None:
@@ -84,7 +77,9 @@ def read_question(
         alighted = read_clock(alight_time, "alight time") if alight_time is not None else None
         if alighted is not None and alighted < boarded[0]:
             raise InputError(f"alight time: {_show(alight_time)} is before the board time {_show(board_time)}")
-        return Question(day, "metro", line=read_line(line), boarded=boarded, alighted=alighted, **place)
+        boarding = read_station(station) if station is not None else None
+        return Question(day, "metro", line=read_line(line), boarded=boarded, alighted=alighted, station=boarding,
+                        **place)
     if service is None:
         raise InputError("service: expected a flight or train number (e.g. MU5101, G1234), or a metro line and time")
     found_mode, number = read_service(service, asked_mode)
@@ -92,19 +87,12 @@ def read_question(
 
 
 def read_date(text: str) -> str:
-    """``2020-01-15`` from the common ways of writing it (``2020/1/15``, ``2020.1.15``,
-    ``20200115``, ``2020年1月15日``, full-width digits)."""
-    plain = _plain(text)
-    for pattern in _DATES:
-        found = pattern.fullmatch(plain)
-        if found:
-            year, _, month, day = found.groups()
-            try:
-                iso = Date(int(year), int(month), int(day)).isoformat()
-            except ValueError:
-                raise InputError(f"date: {_show(text)} is not a day of the calendar") from None
-            return _engine(_engine_date, "date", iso)
-    raise InputError(f"date: expected a date like 2020-01-15, got {_show(text)}")
+    """``2020-01-15`` from the common ways of writing it (``canonical.date``)."""
+    try:
+        iso = canonical.date(text)
+    except NotCanonical as exc:
+        raise InputError(exc.reason) from None
+    return _engine(_engine_date, "date", iso)
 
 
 def read_mode(text: str) -> str:
@@ -119,27 +107,32 @@ def read_service(text: str, mode: str | None) -> tuple[str, str]:
     number has either), its mode inferred when not given; a metro run id only trimmed, as stored."""
     if mode == "metro":
         return mode, _engine(_engine_id, "service", _plain(text))
-    number = _SUFFIX.sub("", _SQUEEZED.sub("", _plain(text).upper()))
+    number = canonical.service_number(text)
     if mode is None:
-        if FLIGHT_NUMBER.fullmatch(number):
-            mode = "flight"
-        elif TRAIN_NUMBER.fullmatch(number):
-            mode = "train"
-        else:
+        mode = canonical.mode_of(number)
+        if mode is None:
             raise InputError(
-                f"service: {_show(text)} is neither a flight number (two letters and digits, e.g. MU5101) nor a "
-                "train number (G, D, C, Z, T or K and digits, e.g. G1234): give the mode (flight, train), or ask "
-                "the metro by line and board time"
+                f"service: {_show(text)} is neither a flight number (an airline's two letters, or a letter and a "
+                "digit, and digits, e.g. MU5101, 9C8851) nor a train number (G, D, C, Z, T or K and digits, e.g. "
+                "G1234): give the mode (flight, train), or ask the metro by line and board time"
             )
     return mode, _engine(_engine_id, "service", number)
 
 
 def read_line(text: str) -> str:
-    """A metro line as the simulator's run ids begin (``L2``): from ``2``, ``L2``, ``Line 2``, ``2号线``."""
-    found = _LINE.fullmatch(_plain(text).upper())
-    if not found:
+    """A metro line as run ids begin (``L2``): from ``2``, ``L2``, ``Line 2``, ``2号线``, ``地铁二号线``."""
+    line = canonical.line_name(text)
+    if line is None:
         raise InputError(f"line: expected a metro line like 2, L2 or 2号线, got {_show(text)}")
-    return f"L{found[1]}"
+    return line
+
+
+def read_station(text: str) -> str:
+    """A boarding station in ``canonical.station``'s form (``人民广场站`` -> ``人民广场``)."""
+    name = canonical.station(text)
+    if not name or not name.isprintable() or len(name) > 64:
+        raise InputError(f"station: expected a station name like 人民广场, got {_show(text)}")
+    return name
 
 
 def read_carriage(text: str | None) -> str | None:
@@ -182,10 +175,7 @@ def clock(minute: int) -> str:
     return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
-def _plain(text: str) -> str:
-    """NFKC (full-width letters, digits and punctuation to ASCII, the ideographic space to a
-    space), trimmed."""
-    return unicodedata.normalize("NFKC", text).strip()
+_plain, _show = canonical.plain, canonical.show
 
 
 def _engine(validator: Callable[[dict[str, Any], str], Any], field: str, value: str) -> Any:
@@ -197,7 +187,3 @@ def _engine(validator: Callable[[dict[str, Any], str], Any], field: str, value: 
         raise InputError(exc.reason) from None
 
 
-def _show(text: str) -> str:
-    """The asker's text in an error: quoted, escaped (one line whatever it holds), cut short."""
-    shown = repr(text)
-    return shown if len(shown) <= 42 else shown[:39] + "...'"

@@ -18,9 +18,10 @@ from tracer import privacy
 from tracer.cli.console import add_commands as add_console_commands
 from tracer.cli.demo import add_demo
 from tracer.cli.graph import add_commands as add_graph_commands
+from tracer.cli.importing import add_import
 from tracer.cli.kafka import add_publish, add_replay, add_subscribe, add_views, add_worker
 from tracer.cli.views import add_commands as add_view_commands
-from tracer.errors import InputError, TracerError
+from tracer.errors import TracerError
 from tracer.settings import load_settings
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_run(commands)
     add_demo(commands)
     _add_generate(commands)
-    _add_import(commands)
+    add_import(commands)
     _add_registry(commands)
     add_graph_commands(commands)
     add_view_commands(commands)
@@ -100,8 +101,27 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         "change stream (not the folded alerts), depends on when they arrive. Files only, one worker; see "
         "docs/architecture.md",
     )
+    run.add_argument(
+        "--max-dead-letter-share", type=_share, metavar="F",
+        help="after the run, exit with status 3 (the outputs written and committed) when more than this share "
+        "(0-1) of the lines read were rejected to the dead letters (warnings not counted): a pipeline's check "
+        "that a feed was not mostly refused; default: off",
+    )
     privacy.add_arguments(run, "contacts.jsonl")
     run.set_defaults(handler=_run)
+
+
+TOO_MANY_DEAD_LETTERS = 3  # tracer run's status when --max-dead-letter-share is exceeded (2: an error)
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1 (e.g. 0.05), not {text!r}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -138,6 +158,15 @@ def _run(args: argparse.Namespace) -> int:
         )
     if not args.quiet:
         report(summary, {"outputs": output_names(args.out)})
+    limit = args.max_dead_letter_share
+    if limit is not None and summary.dead_letters > limit * summary.lines:
+        dead, lines = summary.dead_letters, summary.lines
+        print(
+            f"tracer: {dead:,} of {lines:,} lines read ({dead / lines:.1%}) went to the dead letters, more than "
+            f"--max-dead-letter-share {limit:g}: see {args.out / 'dead-letter.jsonl'}",
+            file=sys.stderr,
+        )
+        return TOO_MANY_DEAD_LETTERS
     return 0
 
 
@@ -206,31 +235,3 @@ def _add_generate(commands: argparse._SubParsersAction) -> None:
     generate = commands.add_parser("generate", help="simulate a city: events.jsonl and the oracle's truth.jsonl")
     add_generate_arguments(generate)
     generate.set_defaults(handler=run_generate)
-
-
-def _add_import(commands: argparse._SubParsersAction) -> None:
-    importer = commands.add_parser("import", help="turn a public feed into exposure events")
-    importer.add_argument("feed", choices=["nosugar"], help="nosugar: the 2020 same-trip lookup CSV")
-    importer.add_argument("file", help="the feed file")
-    importer.add_argument(
-        "--out", default="-", help="JSON Lines output (default: stdout); written whole or not at all, never the input"
-    )
-    importer.set_defaults(handler=_import)
-
-
-def _import(args: argparse.Namespace) -> int:
-    """Reading fails as InputError, writing as OutputError (``output_file``): never one for the other."""
-    from connectors.nosugar import ImportReport, import_nosugar, print_report, read_records
-    from connectors.outfile import output_file, refuse_overwriting
-    from tracer.jsonl import json_record
-
-    refuse_overwriting(args.out, [args.file])
-    report = ImportReport()
-    with output_file(args.out) as target:
-        try:
-            for event in import_nosugar(read_records(args.file), report):
-                target.write(json_record(event))
-        except OSError as exc:
-            raise InputError(f"cannot read {args.file}: {exc.strerror}") from exc
-    print_report(report, sys.stderr)
-    return 0

@@ -47,6 +47,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     which.add_argument("--line", help="metro line (2, L2, 2号线), asked with --board-time instead of a run id")
     same.add_argument("--board-time", help="with --line: when you boarded, 08:05 or a window 08:00-08:20")
     same.add_argument("--alight-time", help="with --line: when you got off (default: within two hours)")
+    same.add_argument("--station", help="with --line: where you boarded (人民广场, 人民广场站): leaves out the runs "
+                      "that riders' records place at that station at other times")
     same.add_argument("--mode", help="flight, train or metro (default: from the service number)")
     same.add_argument("--carriage")
     same.add_argument("--seat")
@@ -152,7 +154,8 @@ def _lookup(args: argparse.Namespace) -> int:
     """Staff form: one JSON line per case or exposure ride aboard (with its id), the answer's line
     on standard error when there is none; ``--public``: the public answer, one JSON object."""
     question = read_question(
-        args.date, args.service, args.mode, args.carriage, args.seat, args.line, args.board_time, args.alight_time
+        args.date, args.service, args.mode, args.carriage, args.seat, args.line, args.board_time, args.alight_time,
+        args.station,
     )
     rules = load_settings(args.config).rules
     store = _open(args)

@@ -25,13 +25,18 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-followups", dest="followups", action="store_false",
         help="no street office follows contacts up: the same events but the followup lines",
     )
+    parser.add_argument(
+        "--feeds", type=Path, metavar="DIR",
+        help="also write the city as raw feeds into DIR (registry, cases, flight manifests with ID numbers, "
+        "and feeds.json listing them): the input of `tracer import`, docs/import.md",
+    )
 
 
 def run_generate(args: argparse.Namespace) -> int:
     """Generate, then print the counts as JSON on stdout."""
     stats = generate(
         args.persons, args.days, args.cases, args.seed, args.out, start_date=args.start_date, truth=args.truth,
-        followups=args.followups,
+        followups=args.followups, feeds=args.feeds,
     )
     sys.stdout.write(orjson.dumps(stats, option=orjson.OPT_INDENT_2).decode() + "\n")
     return 0

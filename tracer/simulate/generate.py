@@ -18,6 +18,7 @@ from tracer.oracle import expected_alerts, json_values, write_truth
 from tracer.settings import RuleSettings
 from tracer.simulate.city import Population
 from tracer.simulate.clock import Clock
+from tracer.simulate.feeds import Feeds, write_feeds
 from tracer.simulate.offices import Offices
 from tracer.simulate.outbreak import plan
 from tracer.simulate.rides import Rides
@@ -31,7 +32,7 @@ RULES = RuleSettings()
 MAX_DAYS = RULES.retention_days - RULES.lookback_days - 1
 P_MOVE = 0.002  # residents re-registered in another subdistrict during the run
 EXTRA_DAYS = 3  # overnight trains arrive, late lines and reports come, after the last day
-_PARTS = ("city", "schedule", "outbreak", "rides", "stream", "offices")  # a new part goes last: same seeds
+_PARTS = ("city", "schedule", "outbreak", "rides", "stream", "offices", "feeds")  # a new part goes last: same seeds
 
 
 def generate(
@@ -44,9 +45,11 @@ def generate(
     start_date: str = "2020-01-15",
     truth: bool = True,
     followups: bool = True,
+    feeds: Path | None = None,
 ) -> dict[str, Any]:
     """Write ``out_dir/events.jsonl`` (and ``truth.jsonl`` when ``truth``); return the counts.
-    Without ``followups`` no office follows anyone up: the same lines but the ``followup`` ones."""
+    Without ``followups`` no office follows anyone up: the same lines but the ``followup`` ones.
+    With ``feeds``, the same city as raw feeds in that folder (tracer/simulate/feeds)."""
     started = time.perf_counter()
     start = _check(persons, days, cases, start_date)
     master = random.Random(seed)
@@ -95,6 +98,9 @@ def generate(
             stats["alerts"] = _sorted(Counter(alert["level"] for alert in alerts.values()))
         else:
             truth_path.unlink(missing_ok=True)  # a stale truth would not match these events
+        if feeds is not None:
+            listing = write_feeds(Feeds(Path(feeds), events_path, clock, population, schedule, rngs["feeds"]))
+            stats["feeds"] = {entry["file"]: entry["rows"] for entry in listing["files"]}
     except OSError as exc:
         raise OutputError(f"cannot write to {out_dir}: {exc}") from exc
     stats["seconds"] = round(time.perf_counter() - started, 3)

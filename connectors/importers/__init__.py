@@ -1,0 +1,1 @@
+"""Importers of real feeds (registry, manifests, tickets, taps, ...) into tracer events; docs/import.md."""

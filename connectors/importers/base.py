@@ -1,0 +1,207 @@
+"""The importer framework: a feed ``Kind`` turns records into tracer events; ``run_import`` does the rest.
+
+Every importer has the same duties, so they live here once: read the files (CSV by default,
+connectors/importers/csvfeed.py), count every record once in a ``Report``, check each event with the
+engine's own validator (``tracer.events.parse_line``) before it is written, so what an import writes
+``tracer run`` accepts, and write the output whole or not at all (connectors/outfile.py). A kind only
+says what a record means: its ``start`` builds a ``Converter`` for one import, whose ``row`` returns
+the record's events or raises ``Rejected`` (with a reason a person can act on, never the record's
+values) or ``NotTraced`` (what this engine does not trace: a bus tap).
+
+A converter may hold a record (return None): metro taps wait for their pair. It then settles that
+record later, through the ``Context`` (``emit``, ``reject`` or ``not_traced``), at the latest in its
+``end``; the report's check catches a record never settled.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import polars as pl
+
+from connectors.importers.columnar import Chunk, read_chunks
+from connectors.importers.csvfeed import BadRow, read_rows
+from connectors.importers.identity import PersonIds
+from connectors.importers.report import NotTraced, Rejected, Report
+from connectors.outfile import Output, output_file, refuse_overwriting
+from tracer.errors import ConfigError, InputError, InvalidEvent
+from tracer.events import parse_line
+from tracer.jsonl import json_record
+from tracer.settings import Settings
+
+Record = Mapping[str, str]  # a row's fields by column name
+_BATCH = 4096  # records' lines written at once on the row path
+Events = list[dict[str, Any]]
+
+
+class Converter(Protocol):
+    def row(self, record: Record, line: int) -> Events | None:
+        """The record's events (none is fine), or None when held to be settled later."""
+
+    def end(self) -> None:
+        """Settle every held record (through the Context): the input has ended."""
+
+
+class FrameConverter(Converter, Protocol):
+    """A converter with a fast path (connectors/importers/columnar.py): ``frame`` takes plain rows
+    as columns (``line`` and the kind's columns) and returns the JSON lines (``line``, ``json``;
+    without the newline) of the rows it converted, each exactly the line ``row`` would give and
+    valid for the engine, and the rows it leaves to ``row`` (the same columns): every row it cannot
+    convert with certainty, and every row whose outcome depends on another (a repeat), among them
+    and ``others``, the chunk's rows that were not plain (which ``row`` does after the converted ones)."""
+
+    def frame(self, rows: pl.DataFrame, others: list[Record]) -> tuple[pl.DataFrame, pl.DataFrame]: ...
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A feed format: its name (``tracer import NAME``), its columns, and how its records convert."""
+
+    name: str
+    help: str
+    what: str  # the format in an error: "a flight manifest"
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    start: Callable[[Context], Converter]
+    identity: bool = True  # maps ID numbers: needs the identity key
+    arguments: Callable[[argparse.ArgumentParser], None] | None = None  # its own options (--timetable)
+    read: Callable[[str, Kind], Iterator[tuple[int, dict[str, str]] | BadRow]] | None = None  # not CSV
+
+
+@dataclass
+class Context:
+    """What a converter may use during one import: the identity, the settings, its own options,
+    and the ways to settle a held record."""
+
+    settings: Settings
+    ids: PersonIds | None
+    options: argparse.Namespace
+    report: Report = field(default_factory=Report)
+    where: Callable[[int], str] = lambda line: f"line {line}"
+    pending: list[tuple[int, bytes]] = field(default_factory=list)  # (line, its events' lines), to write
+
+    @property
+    def person_ids(self) -> PersonIds:
+        """The identity, for a kind that needs it (``run_import`` refuses to start without it)."""
+        assert self.ids is not None
+        return self.ids
+
+    def emit(self, line: int, events: Events, clean: bool = True) -> None:
+        """Count the record of ``line`` written, with its events, once the engine accepts every one;
+        else rejected whole, with the engine's reason. ``clean``: used without a caveat."""
+        max_ride_us = int(self.settings.rules.max_ride_hours * 3_600_000_000)
+        lines = [json_record(event) for event in events]
+        try:
+            for encoded in lines:
+                parse_line(encoded, max_ride_us)
+        except InvalidEvent as exc:
+            self.reject(line, f"the engine refuses it: {exc.reason}")
+            return
+        self.pending.append((line, b"".join(lines)))
+        self.report.written += 1
+        self.report.events += len(lines)
+        self.report.clean += clean
+
+    def reject(self, line: int, reason: str) -> None:
+        self.report.reject(self.where(line), reason)
+
+    def not_traced(self, what: str) -> None:
+        self.report.not_traced[what] += 1
+
+
+def run_import(
+    kind: Kind,
+    files: Sequence[str],
+    out: str,
+    settings: Settings,
+    ids: PersonIds | None,
+    options: argparse.Namespace | None = None,
+    columnar: bool = True,
+) -> Report:
+    """Convert ``files`` (read as one feed, in order) to events in ``out`` (``-``: standard output),
+    written whole or not at all; the report of every record. InputError when a file cannot be read or
+    lacks a required column, OutputError when ``out`` cannot be written: never one for the other.
+    ``columnar``: the fast path for kinds that have one (False: every row by ``row``, the reference)."""
+    if kind.identity and ids is None:
+        raise ConfigError(f"tracer import {kind.name} needs the identity key")
+    refuse_overwriting(out, files)
+    context = Context(settings, ids, options or argparse.Namespace())
+    read = kind.read or (lambda path, kind: read_rows(path, kind.required, kind.optional, kind.what))
+    with output_file(out) as target:
+        converter = kind.start(context)
+        fast = columnar and kind.read is None and hasattr(converter, "frame")
+        for path in files:
+            if len(files) > 1:
+                context.where = lambda line, path=path: f"{path} line {line}"
+            try:
+                if fast:
+                    for chunk in read_chunks(path, kind.required, kind.optional, kind.what):
+                        _chunk(context, converter, chunk, target)  # type: ignore[arg-type]
+                else:
+                    for item in read(path, kind):
+                        _convert(context, converter, item)
+                        if len(context.pending) >= _BATCH:
+                            _write(context, target)
+            except OSError as exc:
+                raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        converter.end()
+        _write(context, target)
+    context.report.check()
+    return context.report
+
+
+def _chunk(context: Context, converter: FrameConverter, chunk: Chunk, target: Output) -> None:
+    """The plain rows through ``frame``, the others and those it left through ``row``, all written
+    in line order."""
+    converted, left = converter.frame(chunk.plain, [item[1] for item in chunk.others if not isinstance(item, BadRow)])
+    assert converted.height + left.height == chunk.plain.height, "a frame must convert or leave every row"
+    context.report.records += converted.height  # the rest are counted one by one
+    context.report.written += converted.height
+    context.report.events += converted.height
+    context.report.clean += converted.height
+    rows = [(row.pop("line"), row) for row in left.to_dicts()]
+    for item in sorted([*rows, *chunk.others], key=_line):
+        _convert(context, converter, item)
+    _write(context, target, converted)
+
+
+def _line(item: tuple[int, dict[str, str]] | BadRow) -> int:
+    return item.line if isinstance(item, BadRow) else item[0]
+
+
+def _write(context: Context, target: Output, converted: pl.DataFrame | None = None) -> None:
+    """``converted`` (``line``, ``json``, in line order) and the context's pending lines, merged in
+    line order."""
+    pending, context.pending = sorted(context.pending, key=lambda item: item[0]), []
+    if converted is None or converted.height == 0:
+        target.write(b"".join(encoded for _, encoded in pending))
+        return
+    cuts = converted["line"].search_sorted(pl.Series([line for line, _ in pending], dtype=pl.UInt32)).to_list()
+    parts, start = [], 0
+    for at, (_, encoded) in zip([*cuts, converted.height], [*pending, (0, b"")], strict=True):
+        if at > start:
+            parts.append((converted["json"].slice(start, at - start).str.join("\n").item() + "\n").encode())
+        parts.append(encoded)
+        start = at
+    target.write(b"".join(parts))
+
+
+def _convert(context: Context, converter: Converter, item: tuple[int, dict[str, str]] | BadRow) -> None:
+    context.report.records += 1
+    if isinstance(item, BadRow):
+        context.reject(item.line, item.reason)
+        return
+    line, record = item
+    noted = context.report.noted
+    try:
+        events = converter.row(record, line)
+    except Rejected as exc:
+        context.reject(line, str(exc))
+    except NotTraced as exc:
+        context.not_traced(str(exc))
+    else:
+        if events is not None:
+            context.emit(line, events, clean=context.report.noted == noted)

@@ -1,0 +1,256 @@
+"""Carriage codes (车厢码) -> metro rides in a named carriage, without any timetable.
+
+From February 2020 Shanghai's metro riders scanned a code inside the carriage. The code names the
+train set and the carriage, so two riders who scanned codes of one carriage were in it together
+while their rides overlapped: the ride's ``service`` is the train set, its ``carriage`` the
+carriage, its ``date`` the local date of the scan (docs/rules.md, "Metro rides from carriage
+codes"). A ride starts at the scan and ends at the rider's next tap-out (from ``--taps``) less the
+walk from the platform to the gate, or, with no tap-out within ``default_ride_minutes``, that long
+after the scan. These are close-contact rides (``metro.same_carriage``): the carriage is known.
+
+A code is ``TRAIN_SET:CARRIAGE`` (``L2-T03:5``), or the file has ``train_set`` and ``carriage``
+columns. The rider is ``card``, or ``id_type`` and ``id_number`` (a tap-out ends only a card's
+ride: the taps name cards).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from bisect import bisect_right
+from functools import lru_cache
+from pathlib import Path
+
+import polars as pl
+
+from connectors.importers import taps
+from connectors.importers.base import Context, Events, Kind, Record
+from connectors.importers.columnar import read_chunks
+from connectors.importers.csvfeed import BadRow
+from connectors.importers.identity import plain_number, read_kind
+from connectors.importers.report import NotTraced, Rejected
+from tracer.analysis.question import read_carriage
+from tracer.errors import InputError, InvalidEvent
+from tracer.events import format_time, parse_line
+from tracer.jsonl import json_record
+
+REQUIRED = ("time",)
+OPTIONAL = ("code", "train_set", "carriage", "card", "id_type", "id_number")
+DEFAULT_RIDE_MINUTES = 30
+LONGEST_RIDE_HOURS = 4  # a tap-out later than this after a scan does not end its ride
+TAP_COLUMNS = ("card", "time", "direction")  # what a tap-out needs to end a ride
+
+
+def read_code(record: Record) -> tuple[str, str]:
+    """(train set, carriage) of a scan, or ``Rejected``."""
+    if record["train_set"].strip():
+        return _code(record["train_set"], record["carriage"])
+    train_set, _, carriage = record["code"].strip().rpartition(":")
+    return _code(train_set, carriage)
+
+
+def _code_id(train_set: str, carriage: str) -> str:
+    """A short digest of a carriage, for trip ids: a person's scans at one second differ by it."""
+    return hashlib.blake2b(f"{train_set}\x1f{carriage}".encode(), digest_size=6).hexdigest()
+
+
+def _members(fields: dict[str, str]) -> str:
+    """``fields`` as the JSON members a written line holds them (no braces)."""
+    return json_record(fields).decode()[1:-2]
+
+
+@lru_cache(maxsize=1 << 16)  # a city has a few thousand carriages, scanned all day
+def _code(train_set: str, carriage: str) -> tuple[str, str]:
+    train_set = train_set.strip()
+    if not train_set or not carriage.strip():
+        raise Rejected("carriage code is not TRAIN_SET:CARRIAGE (nor are train_set and carriage given)")
+    if len(train_set) > 64 or not train_set.isprintable():
+        raise Rejected("train set is longer than 64 characters or holds control characters")
+    try:
+        label = read_carriage(carriage)
+    except InputError as exc:
+        raise Rejected(str(exc)) from None
+    if label is None:
+        raise Rejected("no carriage")
+    return train_set, label
+
+
+class CarriageCodes:
+    def __init__(self, context: Context) -> None:
+        self._ids, self._report = context.person_ids, context.report
+        self._zone = context.settings.rules.zone
+        self._ride = getattr(context.options, "default_ride_minutes", DEFAULT_RIDE_MINUTES) * 60
+        self._walk = getattr(context.options, "walk_seconds", taps.TapSettings().walk_seconds)
+        self._out_frame = self._read_tap_outs(getattr(context.options, "taps", None) or [])
+        grouped = self._out_frame.group_by("_pid").agg(pl.col("_out").sort())
+        self._tap_outs = dict(zip(grouped["_pid"].to_list(), grouped["_out"].to_list(), strict=True))
+        self._valid = lru_cache(maxsize=1 << 16)(self._check)
+
+    def row(self, record: Record, line: int) -> Events:
+        """The trip event of one scan, or ``Rejected``."""
+        train_set, carriage = read_code(record)
+        scanned = taps.local_seconds(record["time"], self._zone)
+        if record["card"].strip():
+            person = self._ids.person_id("card", record["card"])
+        elif record["id_type"].strip():
+            person = self._ids.person_id(read_kind(record["id_type"]), record["id_number"])
+        else:
+            raise Rejected("no card and no id_type and id_number")
+        out = self._tap_out(person, scanned)
+        if out is None:
+            self._report.note(f"no tap-out after the scan: a ride of {self._ride // 60} minutes assumed")
+        end = out if out is not None else scanned + self._ride
+        board = format_time(scanned * 1_000_000, self._zone)
+        trip_id = f"scan:{person[4:]}:{scanned}:{_code_id(train_set, carriage)}"
+        return [{"type": "trip", "trip_id": trip_id, "person_id": person, "mode": "metro", "service": train_set,
+                 "date": board[:10], "board_time": board, "alight_time": format_time(end * 1_000_000, self._zone),
+                 "carriage": carriage}]
+
+    def frame(self, rows: pl.DataFrame, others: list[Record]) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The scans by card, of a plain code and local time, ended by a tap-out, at once (the tap-out
+        found by an as-of join); ``row`` takes the rest (the rides of a default length are noted). No
+        scan depends on another row, so ``others`` changes nothing."""
+        codes: dict[str, tuple[str, str]] = {}
+        for (text,) in rows.select("code").unique().iter_rows():
+            train_set, _, carriage = text.strip().rpartition(":")
+            try:
+                code = _code(train_set, carriage)
+            except Rejected:
+                continue
+            if self._valid(*code):
+                codes[text] = code
+        code = pl.col("code")
+        found = rows.with_columns(
+            code.replace_strict({k: _members({"mode": "metro", "service": v[0]}) for k, v in codes.items()},
+                                default=None).alias("_service"),
+            code.replace_strict({k: _members({"carriage": v[1]}) for k, v in codes.items()}, default=None)
+            .alias("_carriage"),
+            code.replace_strict({k: _code_id(*v) for k, v in codes.items()}, default=None).alias("_code"),
+            pl.col("card").str.strip_chars().str.to_uppercase().alias("_number"),
+            self._seconds(pl.col("time")).alias("_at"),
+        )
+        plain = (pl.col("_service").is_not_null() & (pl.col("train_set") == "") & pl.col("_at").is_not_null()
+                 & plain_number(pl.lit("card"), pl.col("_number")))
+        candidates = found.filter(plain)
+        candidates = candidates.with_columns(self._card_ids(candidates["_number"]).alias("_pid"),
+                                             (pl.col("_at") + self._walk + 1).alias("_after")).sort("_after")
+        outs = self._out_frame.filter(pl.col("_pid").is_in(candidates["_pid"].unique().implode()))
+        joined = candidates.join_asof(outs, left_on="_after", right_on="_out", by="_pid", strategy="forward",
+                                     check_sortedness=False)  # both sorted above
+        ended = (pl.col("_out") - pl.col("_at") <= LONGEST_RIDE_HOURS * 3600).fill_null(False)
+        done = joined.filter(ended).sort("line")
+        stamp = "%Y-%m-%dT%H:%M:%S%:z"
+        local = pl.from_epoch("_at", "s").dt.replace_time_zone("UTC").dt.convert_time_zone(self._zone.key)
+        end = pl.from_epoch(pl.col("_out") - self._walk, "s").dt.replace_time_zone("UTC") \
+            .dt.convert_time_zone(self._zone.key)
+        json = pl.concat_str(
+            pl.lit('{"type":"trip","trip_id":"scan:'), pl.col("_pid").str.slice(4), pl.lit(":"),
+            pl.col("_at").cast(pl.String), pl.lit(":"), "_code", pl.lit('","person_id":"'), "_pid", pl.lit('",'),
+            "_service", pl.lit(',"date":"'), local.dt.strftime("%Y-%m-%d"), pl.lit('","board_time":"'),
+            local.dt.strftime(stamp), pl.lit('","alight_time":"'), end.dt.strftime(stamp), pl.lit('",'),
+            "_carriage", pl.lit("}"),
+        )
+        left = pl.concat([found.filter(~plain), joined.filter(~ended)], how="diagonal")
+        return done.select("line", json.alias("json")), left.select(rows.columns).sort("line")
+
+    def end(self) -> None:
+        """Nothing is held."""
+
+    def _check(self, train_set: str, carriage: str) -> bool:
+        """Whether the engine takes a ride on this train set and carriage as the fast path writes it."""
+        line = json_record({"type": "trip", "person_id": "p", "mode": "metro", "service": train_set,
+                            "date": "2020-01-15", "board_time": "2020-01-15T08:00:00+08:00",
+                            "alight_time": "2020-01-15T08:10:00+08:00", "carriage": carriage})
+        try:
+            parse_line(line, 3_600_000_000)
+        except InvalidEvent:
+            return False
+        return True
+
+    def _tap_out(self, person: str, scanned: int) -> int | None:
+        """When the rider left the carriage: their first tap-out after the scan, less the walk."""
+        times = self._tap_outs.get(person)
+        if not times:
+            return None
+        at = bisect_right(times, scanned + self._walk)
+        if at == len(times) or times[at] - scanned > LONGEST_RIDE_HOURS * 3600:
+            return None
+        return times[at] - self._walk
+
+    def _read_tap_outs(self, paths: list[Path]) -> pl.DataFrame:
+        """Every tap-out of ``paths`` as (``_pid``, ``_out`` epoch seconds), sorted by time; a
+        record that is no tap is noted. This tool's CSV is read a column at a time."""
+        frames, items = [], []
+        for path in map(str, paths):
+            if taps.tap_format(path) != "csv":
+                items.append(taps.read_taps(path, taps.KIND))
+                continue
+            for chunk in read_chunks(path, TAP_COLUMNS, (), taps.KIND.what):
+                found, left = self._plain_tap_outs(chunk.plain)
+                frames.append(found)
+                items.append([*((row.pop("line"), row) for row in left.to_dicts()), *chunk.others])
+        outs: list[tuple[str, int]] = []
+        for item in (item for part in items for item in part):
+            try:
+                if isinstance(item, BadRow):
+                    raise Rejected(item.reason)
+                person, moment, inward = self._tap(item[1])
+            except (Rejected, NotTraced):
+                self._report.note("a record of --taps that is no tap: not used to end rides")
+                continue
+            if not inward:
+                outs.append((person, moment))
+        schema = {"_pid": pl.String, "_out": pl.Int64}
+        return pl.concat([*frames, pl.DataFrame(outs, schema=schema, orient="row")]).sort("_out")
+
+    def _plain_tap_outs(self, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The tap-outs among plain rows (a plain card, a local time), the plain tap-ins dropped as
+        the row path drops them, and the rest (to be read one by one)."""
+        kind = pl.col("direction").str.strip_chars().str.to_lowercase()
+        found = rows.with_columns(
+            kind.replace_strict(taps.DIRECTIONS, default=None, return_dtype=pl.Boolean).alias("_in"),
+            pl.col("card").str.strip_chars().str.to_uppercase().alias("_number"),
+            self._seconds(pl.col("time")).alias("_out"),
+        )
+        plain = (pl.col("_in").is_not_null() & pl.col("_out").is_not_null()
+                 & plain_number(pl.lit("card"), pl.col("_number")))
+        outs = found.filter(plain & ~pl.col("_in"))
+        outs = outs.select(self._card_ids(outs["_number"]).alias("_pid"), "_out")
+        return outs, found.filter(~plain).select(rows.columns)
+
+    def _card_ids(self, numbers: pl.Series) -> pl.Series:
+        """The person ids of plain card numbers, each card hashed once."""
+        unique = numbers.unique().to_list()
+        ids = dict(zip(unique, (self._ids.hashed("card", number) for number in unique), strict=True))
+        return numbers.replace_strict(ids, return_dtype=pl.String)
+
+    def _seconds(self, text: pl.Expr) -> pl.Expr:
+        """Epoch seconds of local ``2020-01-15 07:33:10`` (null for any other form: read one by one)."""
+        return (text.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False)
+                .dt.replace_time_zone(self._zone.key, ambiguous="null", non_existent="null").dt.epoch("s"))
+
+    def _tap(self, record: dict[str, str]) -> tuple[str, int, bool]:
+        card, moment, kind, _, _ = taps.tap_fields(record)
+        inward = taps.direction(kind)
+        return self._ids.person_id("card", card), taps.local_seconds(moment, self._zone), inward
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--taps", type=Path, nargs="+", metavar="FILE",
+                        help="the riders' metro taps (docs/import.md, \"taps\"): a tap-out ends a scan's ride")
+    parser.add_argument("--default-ride-minutes", type=taps.bounded(int, 1, 240), default=DEFAULT_RIDE_MINUTES,
+                        help=f"a scan without a tap-out: the ride lasts this long (default {DEFAULT_RIDE_MINUTES})")
+    parser.add_argument("--walk-seconds", type=taps.bounded(int, 0, 3600), default=taps.TapSettings().walk_seconds,
+                        help=f"platform to gate: the ride ended this long before the tap-out "
+                        f"(default {taps.TapSettings().walk_seconds})")
+
+
+KIND = Kind(
+    name="carriage-codes",
+    help="carriage-code scans (card or ID, TRAIN_SET:CARRIAGE, time) -> metro rides in that carriage, no timetable",
+    what="a carriage-code scan export",
+    required=REQUIRED,
+    optional=OPTIONAL,
+    start=CarriageCodes,
+    arguments=add_arguments,
+)

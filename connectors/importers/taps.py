@@ -1,0 +1,354 @@
+"""Metro card taps (AFC gate records) -> journeys -> metro rides on the runs the timetable allows.
+
+A tap says card, time, in or out, line and station: no train, no carriage. Taps are paired per
+card in time order (an in, then the next out within ``max_ride_hours``); what does not pair is
+reported: a tap-in with no tap-out, a tap-out with no tap-in, the same tap twice within
+``duplicate_seconds`` (a gate read twice), an exit at the station of entry (no ride). Each journey
+is routed and its runs inferred (``connectors/importers/journeys.py``).
+
+How an uncertain ride is traced (docs/rules.md, "Metro rides inferred from card taps"): each run
+that fits a leg gets ``confidence`` = 1 / the number of runs that fit it; the runs of a leg are
+written when that share is at least ``min_confidence`` (default 0.5: one run, or either of two),
+else that leg is not traced (noted; a journey with no leg traced is rejected as ambiguous). An
+inferred ride never has a carriage, so it can only make or be a general contact
+(``metro.same_train``), never a close one.
+
+Two formats are read: this tool's CSV (``card,time,direction,line,station``) and the Shenzhen Tong
+open data as published (CSV or JSON, ``deal_date``, ``card_no``, ``deal_type`` ``地铁入站`` /
+``地铁出站`` / ``巴士``, ``company_name`` ``地铁五号线``, ``station``); a bus tap is counted as not
+traced. Times without an offset are local time in the timetable's zone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from connectors.importers.base import Context, Events, Kind, Record
+from connectors.importers.csvfeed import BadRow, read_rows
+from connectors.importers.gtfs import add_timetable_argument, timetable_of
+from connectors.importers.identity import PersonIds, read_kind
+from connectors.importers.journeys import Network, fitting_runs
+from connectors.importers.report import NotTraced, Rejected
+from connectors.importers.timetable import Timetable
+from tracer.canonical import line_name
+
+REQUIRED = ("card", "time", "direction", "station")
+OPTIONAL = ("line", "id_type", "id_number")  # the holder of a real-name card, when the export names them
+SHENZHEN = ("card_no", "deal_date", "deal_type", "station")  # Shenzhen Tong open data, as published
+SHENZHEN_OPTIONAL = ("company_name", "car_no", "equ_no", "deal_value", "deal_money", "close_date", "conn_mark")
+DIRECTIONS = {"in": True, "entry": True, "进站": True, "地铁入站": True, "out": False, "exit": False,
+              "出站": False, "地铁出站": False}
+NOT_TRACED = {"巴士": "bus tap (buses are not traced)", "bus": "bus tap (buses are not traced)"}
+_LOCAL_MINUTE = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})[ T]([0-9]{2}):([0-9]{2})")
+
+
+@dataclass(frozen=True, slots=True)
+class TapSettings:
+    walk_seconds: int = 60  # gate to platform (and platform to platform at a transfer), at least
+    max_ride_hours: float = 4.0  # a tap-out later than this after the tap-in does not pair with it
+    duplicate_seconds: int = 60  # the same card, direction and station again within this: one tap
+    min_confidence: float = 0.5  # a leg whose fitting runs are fewer than 1 / this is not traced
+
+
+@dataclass(frozen=True, slots=True)
+class Tap:
+    person: str  # the card's person id: the raw card number is kept nowhere
+    at: int  # epoch seconds
+    inward: bool
+    station: str  # station key
+    name: str  # station as written
+    line: int
+    where: str  # file and line, for the report
+
+
+@dataclass(frozen=True, slots=True)
+class Journey:
+    tap_in: Tap
+    tap_out: Tap
+
+
+def tap_fields(record: Record) -> tuple[str, str, str, str, str]:
+    """(card, time, direction, line, station) of a record in either format, as written."""
+    if "deal_type" in record:
+        return (record["card_no"], record["deal_date"], record["deal_type"].strip(), record["company_name"],
+                record["station"])
+    line, station = record.get("line", ""), record.get("station", "")  # a reader of tap-outs only wants no more
+    return record["card"], record["time"], record["direction"].strip(), line, station
+
+
+def direction(text: str) -> bool:
+    """True for a tap-in, False for a tap-out; ``NotTraced`` (a bus) or ``Rejected`` for the rest."""
+    if text.lower() in NOT_TRACED:
+        raise NotTraced(NOT_TRACED[text.lower()])
+    inward = DIRECTIONS.get(text.lower())
+    if inward is None:
+        raise Rejected(f"direction {text[:20]!r} is neither a tap-in nor a tap-out")
+    return inward
+
+
+def read_tap(record: Record, line: int, where: str, ids: PersonIds, timetable: Timetable) -> Tap:
+    """One record (either format) as a tap; ``Rejected`` or ``NotTraced`` when it is none."""
+    card, moment, kind, company, name = tap_fields(record)
+    inward = direction(kind)
+    station = timetable.station(name)
+    if station is None:
+        raise Rejected(f"station {name.strip()[:40]!r} is not in the timetable")
+    if company.strip() and line_name(company) is None:
+        raise Rejected(f"line {company[:40]!r} names no numbered line")
+    holder = record.get("id_number", "").strip()
+    person = ids.person_id(read_kind(record["id_type"]), holder) if holder else ids.person_id("card", card)
+    return Tap(person, local_seconds(moment, timetable.zone), inward, station, name.strip(), line, where)
+
+
+def local_seconds(text: str, zone: ZoneInfo) -> int:
+    """Epoch seconds of ``2018-08-31 22:14:50`` (local time in ``zone``) or of an ISO 8601 time with
+    an offset; ``Rejected`` for anything else."""
+    minute = _minute(text[:16], zone) if len(text) == 19 and text[16] == ":" else None  # the common form first
+    if minute is not None and text[17:].isdigit() and text[17:].isascii() and int(text[17:]) < 60:
+        return minute + int(text[17:])
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        moment = None
+    if moment is None or moment.utcoffset() is None or not 1970 <= moment.year < 2100:
+        raise Rejected("time is not 'YYYY-MM-DD HH:MM:SS' (local) nor ISO 8601 with an offset")
+    return int(moment.timestamp())
+
+
+@lru_cache(maxsize=1 << 16)  # a day of taps has 1,440 distinct minutes
+def _minute(text: str, zone: ZoneInfo) -> int | None:
+    """Epoch seconds of local ``2018-08-31 22:14``, or None when ``text`` is not one."""
+    found = _LOCAL_MINUTE.fullmatch(text)
+    if not found:
+        return None
+    try:
+        moment = datetime.fromisoformat(found[1]).replace(hour=int(found[2]), minute=int(found[3]), tzinfo=zone)
+    except ValueError:
+        return None
+    return int(moment.timestamp()) if 1970 <= moment.year < 2100 else None
+
+
+def pair(taps: Iterable[Tap], settings: TapSettings) -> Iterator[Journey | tuple[Tap, str]]:
+    """Journeys, and ``(tap, reason)`` for every tap that is not part of one, per card in time
+    order (ties in file order)."""
+    by_card: dict[str, list[Tap]] = defaultdict(list)
+    for tap in taps:
+        by_card[tap.person].append(tap)
+    longest = settings.max_ride_hours * 3600
+    for person in sorted(by_card):
+        opened: Tap | None = None
+        last: Tap | None = None
+        for tap in sorted(by_card[person], key=lambda tap: tap.at):
+            if (last is not None and last.inward == tap.inward and last.station == tap.station
+                    and tap.at - last.at <= settings.duplicate_seconds):
+                yield tap, "duplicate tap: the same card, direction and station again"
+                continue
+            last = tap
+            if tap.inward:
+                if opened is not None:
+                    yield opened, "tap-in without a tap-out"
+                opened = tap
+            elif opened is None:
+                yield tap, "tap-out without a tap-in"
+            elif tap.at - opened.at > longest:
+                yield opened, "tap-in without a tap-out"
+                yield tap, f"tap-out more than max_ride_hours ({settings.max_ride_hours:g}) after the tap-in"
+                opened = None
+            elif tap.station == opened.station:
+                yield opened, "tap-in and tap-out at one station: no ride"
+                yield tap, "tap-in and tap-out at one station: no ride"
+                opened = None
+            else:
+                yield Journey(opened, tap)
+                opened = None
+        if opened is not None:
+            yield opened, "tap-in without a tap-out"
+
+
+def rides(journey: Journey, timetable: Timetable, network: Network, settings: TapSettings) -> tuple[Events, int]:
+    """The trip events of a journey and the number of its legs too ambiguous to trace, or
+    ``Rejected`` saying why it gives none."""
+    tap_in, tap_out = journey.tap_in, journey.tap_out
+    legs = network.route(tap_in.station, tap_out.station)
+    if legs is None:
+        raise Rejected("no route between the stations of the tap-in and the tap-out")
+    found = fitting_runs(timetable, legs, tap_in.at, tap_out.at, settings.walk_seconds)
+    if found is None:
+        raise Rejected("no run fits between the tap-in and the tap-out")
+    shares = [1 / len(fits) for fits in found]
+    if max(shares) < settings.min_confidence:
+        raise Rejected(f"ambiguous: more runs fit than --min-confidence {settings.min_confidence:g} allows")
+    events = []
+    for number, (fits, share) in enumerate(zip(found, shares, strict=True)):
+        if share < settings.min_confidence:
+            continue
+        for candidate in fits:
+            run = candidate.run
+            events.append({
+                "type": "trip",
+                "trip_id": _trip_id(tap_in.person, tap_in.at, number, run.service),
+                "person_id": tap_in.person,
+                "mode": "metro",
+                "service": run.service,
+                "date": run.date,
+                "board_time": timetable.stamp(run.depart[candidate.board]),
+                "alight_time": timetable.stamp(run.arrive[candidate.alight]),
+                "board_station": run.names[candidate.board],
+                "alight_station": run.names[candidate.alight],
+                "confidence": round(share, 4),
+            })
+    return events, sum(share < settings.min_confidence for share in shares)
+
+
+def _trip_id(person: str, tap_in: int, leg: int, service: str) -> str:
+    """Stable over re-imports of the same taps, so a re-import replaces rather than adds: the
+    rider, the tap-in, the leg and the run (a run id is short: a line, a date, a time)."""
+    return f"tap:{person[4:]}:{tap_in}:{leg}:{service}"
+
+
+class Taps:
+    """Holds every tap until the input ends: a journey's two taps may be anywhere in the files."""
+
+    def __init__(self, context: Context) -> None:
+        self._context = context
+        self._timetable = timetable_of(context)
+        self._network = Network(self._timetable)
+        self._settings = settings_of(context.options)
+        self._taps: list[Tap] = []
+
+    def row(self, record: Record, line: int) -> None:
+        context = self._context
+        self._taps.append(read_tap(record, line, context.where(line), context.person_ids, self._timetable))
+
+    def end(self) -> None:
+        context = self._context
+        for item in pair(self._taps, self._settings):
+            if isinstance(item, tuple):
+                context.report.reject(item[0].where, item[1])
+                continue
+            try:
+                events, ambiguous = rides(item, self._timetable, self._network, self._settings)
+            except Rejected as exc:
+                context.report.reject(item.tap_in.where, str(exc))
+                context.report.reject(item.tap_out.where, str(exc))
+                continue
+            sure = not ambiguous and all(event["confidence"] == 1 for event in events)
+            if ambiguous:
+                context.report.note("a leg too ambiguous to trace (the journey's other legs are)")
+            if any(event["confidence"] < 1 for event in events):
+                context.report.note("a leg on one of several runs that fit (confidence below 1)")
+            context.emit(item.tap_in.line, events, clean=sure)
+            context.emit(item.tap_out.line, [], clean=sure)
+
+
+def settings_of(options: argparse.Namespace) -> TapSettings:
+    defaults = TapSettings()
+    return TapSettings(
+        getattr(options, "walk_seconds", defaults.walk_seconds),
+        getattr(options, "max_ride_hours", defaults.max_ride_hours),
+        getattr(options, "duplicate_seconds", defaults.duplicate_seconds),
+        getattr(options, "min_confidence", defaults.min_confidence),
+    )
+
+
+def bounded(kind: type, low: float, high: float) -> Callable[[str], Any]:
+    """An argparse type: a number of ``kind`` within ``[low, high]``, else a usage error saying so."""
+    def read(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {low:g} to {high:g}, got {text!r}")
+        return value
+    return read
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_timetable_argument(parser)
+    defaults = TapSettings()
+    parser.add_argument("--walk-seconds", type=bounded(int, 0, 3600), default=defaults.walk_seconds,
+                        help=f"gate to platform, at least (default {defaults.walk_seconds})")
+    parser.add_argument("--max-ride-hours", type=bounded(float, 0.1, 24), default=defaults.max_ride_hours,
+                        help="a tap-out this long after a tap-in does not pair with it "
+                        f"(default {defaults.max_ride_hours:g})")
+    parser.add_argument("--duplicate-seconds", type=bounded(int, 0, 3600), default=defaults.duplicate_seconds,
+                        help=f"the same tap again within this is one tap (default {defaults.duplicate_seconds})")
+    parser.add_argument("--min-confidence", type=bounded(float, 0.01, 1), default=defaults.min_confidence,
+                        help="a leg is traced when 1 / its fitting runs is at least this (default "
+                        f"{defaults.min_confidence:g}: one run, or either of two); docs/rules.md")
+
+
+def read_taps(path: str, kind: Kind) -> Iterator[tuple[int, dict[str, str]] | BadRow]:
+    """Records of this tool's CSV, of Shenzhen Tong's CSV (told by its ``deal_type`` column), or of
+    Shenzhen Tong's JSON (an array, ``{"data": [...]}``, or one object a line)."""
+    form = tap_format(path)
+    if form == "json":
+        yield from _json_records(path)
+    elif form == "shenzhen":
+        yield from read_rows(path, SHENZHEN, SHENZHEN_OPTIONAL, "Shenzhen Tong tap data")
+    else:
+        yield from read_rows(path, kind.required, kind.optional, kind.what)
+
+
+def tap_format(path: str) -> str:
+    """``json``, ``shenzhen`` (Shenzhen Tong's CSV) or ``csv`` (this tool's), from the file's start."""
+    with open(path, "rb") as stream:
+        head = stream.read(65_536).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head[:1] in (b"[", b"{"):
+        return "json"
+    return "shenzhen" if b"deal_type" in head.split(b"\n", 1)[0] else "csv"
+
+
+def _json_records(path: str) -> Iterator[tuple[int, dict[str, str]] | BadRow]:
+    with open(path, "rb") as stream:
+        data = stream.read()
+    try:
+        whole: Any = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        whole = None
+    if isinstance(whole, dict) and isinstance(whole.get("data"), list):
+        whole = whole["data"]
+    if isinstance(whole, list):
+        for index, item in enumerate(whole, 1):
+            yield _json_record(index, item)
+        return
+    for number, raw in enumerate(data.splitlines(), 1):
+        if raw.strip():
+            try:
+                yield _json_record(number, orjson.loads(raw))
+            except orjson.JSONDecodeError as exc:
+                yield BadRow(number, f"broken JSON: {exc}")
+
+
+def _json_record(line: int, item: Any) -> tuple[int, dict[str, str]] | BadRow:
+    if not isinstance(item, dict):
+        return BadRow(line, "not a JSON object")
+    if any(isinstance(value, dict | list) for value in item.values()):
+        return BadRow(line, "a field holds a list or an object, not a value")
+    if "deal_type" not in item:
+        return BadRow(line, "not a Shenzhen Tong record (no deal_type)")
+    record = {name: "" if item.get(name) is None else str(item[name]) for name in (*SHENZHEN, *SHENZHEN_OPTIONAL)}
+    return line, record
+
+
+KIND = Kind(
+    name="taps",
+    help="metro card taps (AFC; or Shenzhen Tong CSV/JSON) -> journeys -> rides on the runs a GTFS --timetable allows",
+    what="a metro tap export",
+    required=REQUIRED,
+    optional=OPTIONAL,
+    start=Taps,
+    arguments=add_arguments,
+    read=read_taps,
+)
