@@ -19,6 +19,7 @@ from benchmarks import (
     live,
     lookup,
     memory,
+    plain_lines,
     transit_import,
     views,
 )
@@ -58,6 +59,10 @@ def main() -> None:
     one.add_argument("--repeat", type=int, default=1)
     one.add_argument("--tracer-args", default="", help='flags for tracer run, e.g. --tracer-args="--config fast.toml"')
     one.set_defaults(run=city_day.main)
+    one = names.add_parser("plain-lines", help="decoding a day's lines: the fast lane against the full parser")
+    one.add_argument("--persons", type=int, default=100_000, help="residents of the generated day")
+    one.add_argument("--repeat", type=int, default=3)
+    one.set_defaults(run=plain_lines.main)
     one = names.add_parser("views", help="what status and call lists cost: runs with and without, calllist latency")
     one.add_argument("--persons", type=int, default=20_000, help="residents of the demo city")
     one.add_argument("--cases", type=int, default=30)

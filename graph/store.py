@@ -101,7 +101,14 @@ class Store:
             pending = self._pending[group] = {}
         pending[suffix] = value
         self.pending_count += 1
-        self._stage(group + suffix, value)
+
+    def put_many(self, group: str, values: dict[str, bytes | None]) -> None:
+        """``put`` of each suffix of ``values`` in ``group``, in one dict update (a registry's residents)."""
+        pending = self._pending.get(group)
+        if pending is None:
+            pending = self._pending[group] = {}
+        pending.update(values)
+        self.pending_count += len(values)
 
     def commit(self) -> None:
         """Write every pending change at once (all or nothing)."""
@@ -129,9 +136,6 @@ class Store:
         self._delete_range(family, family + below)
 
     # -- backend -------------------------------------------------------------------------
-    def _stage(self, key: str, value: bytes | None) -> None:
-        """A write as it happens (None: a delete); a backend may batch it now rather than at commit."""
-
     def _committed_get(self, key: str) -> bytes | None:
         raise NotImplementedError
 
@@ -263,7 +267,6 @@ class RocksStore(Store):
             raise StoreError(f"cannot open state {path}: {exc}") from exc
         self._trips = self._db.get_column_family(_TRIPS_CF) if trips else None
         self._trips_cf = self._db.get_column_family_handle(_TRIPS_CF) if trips else None
-        self._batch = WriteBatch(raw_mode=True)  # the pending writes, staged as they happen
         self._write_options = WriteOptions()
         self._write_options.sync = sizes.sync
 
@@ -305,15 +308,21 @@ class RocksStore(Store):
         for key, value in self._family(start).items(from_key=start.encode(), read_opt=read):
             yield key.decode(), value
 
-    def _stage(self, key: str, value: bytes | None) -> None:
-        family = self._trips_cf if key[0] in TRIP_FAMILIES else None
-        if value is None:
-            self._batch.delete(key.encode(), family)
-        else:
-            self._batch.put(key.encode(), value, family)
-
     def _write(self, pending: dict[str, dict[str, bytes | None]]) -> None:
-        batch, self._batch = self._batch, WriteBatch(raw_mode=True)
+        """One WriteBatch of the pending writes in key order: RocksDB's memtable (a skip list) inserts
+        keys that follow each other with few cache misses, and that costs less than the sort (a trip's
+        puts and commit 13.9-15.4 against 15.7-17.3 us of CPU staged as they came, benchmarks/README.md)."""
+        batch = WriteBatch(raw_mode=True)
+        put, delete = batch.put, batch.delete
+        for group in sorted(pending):
+            changes = pending[group]
+            family = self._trips_cf if group[0] in TRIP_FAMILIES else None
+            for suffix in sorted(changes):
+                value = changes[suffix]
+                if value is None:
+                    delete((group + suffix).encode(), family)
+                else:
+                    put((group + suffix).encode(), value, family)
         self._apply(batch)
 
     def _delete_range(self, start: str, end: str) -> None:
@@ -331,7 +340,6 @@ class RocksStore(Store):
         """Release the database, dropping uncommitted writes. A failure here (after a failed write)
         is logged, not raised: the error that caused it is on its way, and RocksDB recovers on reopen."""
         super().close()
-        self._batch = WriteBatch(raw_mode=True)
         self._trips = self._trips_cf = None
         try:
             self._db.close()

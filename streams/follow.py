@@ -95,7 +95,7 @@ class Follower(_Run):
 
     def _loop(self, engine: Engine, views: Views | None) -> None:
         """Rounds of turns over the inputs until ``stop`` (the module's docstring)."""
-        batch = self._batch = _Batch(engine, self, views)
+        batch = self._batch = _Batch(engine, self, self.intake, views)
         started = self._start_progress()
         try:
             while not self.stop():

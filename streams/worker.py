@@ -37,7 +37,7 @@ from graph.store import RocksStore, StoreError
 from streams.embedded import COORDINATOR_DIR, _Batch, route_changes
 from tracer.alerts import Alert, Change, is_case_close
 from tracer.engine import Engine
-from tracer.errors import InvalidEvent, StateError, TracerError
+from tracer.errors import StateError, TracerError
 from tracer.events import Event, Exposure, Person
 from tracer.intake import Intake
 from tracer.progress import Progress
@@ -149,16 +149,11 @@ class _Worker:
             for sender, starts in messages:
                 outbox.changed(self.engine.receive(sender, starts))
             outbox.received = True
-        batch, decode = _Batch(self.engine, outbox), self.intake.decode
+        batch = _Batch(self.engine, outbox, self.intake)
         for position in range(outbox.done, len(lines)):
             line, data, too_long, _ = lines[position]
-            try:
-                event, note = decode(data, too_long)
-            except InvalidEvent as exc:
-                batch.add(line, position + 1, data, None, exc.reason)
-            else:
-                batch.add(line, position + 1, data, event, note)
-            if len(batch.lines) >= self.batch_events:
+            batch.unread.append((line, position + 1, data, too_long))
+            if len(batch.lines) + len(batch.unread) >= self.batch_events:
                 batch.step()
         batch.drain()
         starts = [(case, contact, self.engine.close_start(case, contact)) for case, contact in sorted(outbox.pairs)]
@@ -186,6 +181,7 @@ class _Outbox:
     ) -> None:
         self.worker, self.epoch, self.source = worker, epoch, source
         self.shared = {line[0] for line in lines if line[3]}
+        self.reports_all = not self.shared
         self.summary = Progress()
         saved = saved or {}
         self.received: bool = saved.get("received", False)  # the messages of the epoch are applied

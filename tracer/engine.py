@@ -181,6 +181,10 @@ class Engine:
         run: list[Trip] | list[Person] = []
         started = False  # something of this batch reached the store (or waits in ``run`` to)
         for index, event in enumerate(events):
+            if type(event) is Person and (not run or type(run[0]) is Person):
+                run.append(event)  # type: ignore[arg-type]  # a registry's millions: nothing to check
+                started = True
+                continue
             try:
                 moment = self._validate(event, timed)
             except InvalidEvent as exc:
@@ -477,10 +481,10 @@ class Engine:
         any. Nothing is read for a person with no live alert: loading a city's registry is millions
         of these."""
         latest = {person.person_id: person.subdistrict for person in persons}
-        if self._owns_registry:
-            put = self.registry.put
-            for person_id, home in latest.items():
-                put(S, person_id, (home or "").encode())  # no known home: stored empty
+        if self._owns_registry:  # no known home: stored empty
+            self.registry.put_many(S, {person_id: (home or "").encode() for person_id, home in latest.items()})
+        if latest.keys().isdisjoint(self._alerted):
+            return []  # a registry's block, read before any trip
         return [change for person_id, home in latest.items() if person_id in self._alerted
                 for change in self._move_alerts(person_id, home)]
 

@@ -12,6 +12,7 @@ with ``"severity": "warning"``. How a dead letter is written (a file, a topic) i
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import orjson
@@ -19,6 +20,7 @@ import orjson
 from tracer import canonical
 from tracer.errors import InvalidEvent
 from tracer.events import Event, Exposure, Person, Trip, parse_line
+from tracer.plainlines import plain_events
 from tracer.registry import Subdistricts
 from tracer.settings import Settings
 
@@ -43,6 +45,7 @@ class Intake:
         # (mode, service) of flight and train numbers seen in their canonical form: by mode, as a
         # text canonical for one mode may not be for another (``g5 1234``: no train's, a flight's G51234)
         self._canonical: set[tuple[str, str]] = set()
+        self._plain = settings.runtime.plain_lines
 
     def decode(self, data: bytes, too_long: bool = False) -> Decoded:
         """The event of one line (``too_long``: the reader cut it at ``max_line_bytes``). Raises
@@ -59,10 +62,29 @@ class Intake:
         kind = type(event)
         if kind is Person:  # only a registry entry can name a subdistrict
             return Decoded(*self._subdistricts.check(event))
-        ride = kind is Trip or kind is Exposure
-        if ride and event.mode != "metro" and (event.mode, event.service) not in self._canonical:  # type: ignore[union-attr]
+        if (kind is Trip or kind is Exposure) and not self._known_canonical(event):  # type: ignore[arg-type]
             return self.canonical_ride(data, parsed=event)
         return Decoded(event, None)
+
+    def decode_many(self, lines: Sequence[tuple[bytes, bool]]) -> list[tuple[Event | None, str | None]]:
+        """``decode`` of each ``(data, too_long)``: ``(event, warning)``, or ``(None, reason)`` for a
+        line refused. Plain lines go through the fast lane (tracer/plainlines.py), which accepts only
+        what ``decode`` accepts as it stands; every other line is decoded here, one by one, and so is
+        a flight or train ride whose number is not known canonical yet (``canonical_ride``)."""
+        plain = plain_events([data for data, _ in lines], self._max_ride_us, self._subdistricts.codes) \
+            if self._plain else [None] * len(lines)
+        known = self._known_canonical
+        decoded: list[tuple[Event | None, str | None]] = []
+        for (data, too_long), event in zip(lines, plain, strict=True):
+            if event is not None and not too_long and len(data) <= self.max_line_bytes and (
+                    type(event) is Person or known(event)):  # type: ignore[arg-type]
+                decoded.append((event, None))
+                continue
+            try:
+                decoded.append(self.decode(data, too_long))
+            except InvalidEvent as exc:
+                decoded.append((None, exc.reason))
+        return decoded
 
     def canonical_ride(
         self, data: bytes, parsed: Trip | Exposure | None = None, refused: InvalidEvent | None = None
@@ -86,6 +108,11 @@ class Intake:
         event = parse_line(orjson.dumps(obj), self._max_ride_us)
         self._remember(obj["mode"], obj["service"])
         return Decoded(event, f"rewritten to canonical form: {said}")
+
+    def _known_canonical(self, ride: Trip | Exposure) -> bool:
+        """Whether a ride's service is in a canonical form already seen for its mode (metro lines:
+        always)."""
+        return ride.mode == "metro" or (ride.mode, ride.service) in self._canonical
 
     def _remember(self, mode: str, service: str) -> None:
         if len(self._canonical) < 100_000:  # bounded: hostile input may send a new number on every line

@@ -60,6 +60,7 @@ class RuntimeSettings:
     block_cache_mb: int = 64
     write_buffer_mb: int = 64
     max_open_files: int = 256
+    plain_lines: bool = True  # the fast lane for plain lines (tracer/plainlines.py); false: the full parser only
 
     # -- the web console (tracer serve, docs/console.md) --
     console_nice: int = 0  # added to tracer serve's nice value: the run beside it gets the cores first

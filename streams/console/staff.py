@@ -11,8 +11,7 @@ from streams.console.auth import require
 from streams.console.context import blocking, console
 from streams.console.pages import render
 from streams.console.users import OFFICE, ROLES
-
-_MAX_ID = 128
+from tracer.events import MAX_ID
 
 
 async def status(request: Request) -> Response:
@@ -20,8 +19,8 @@ async def status(request: Request) -> Response:
     person = request.query_params.get("person", "").strip()
     if not person:
         return render(request, "status.html", person="", result=None)
-    if len(person) > _MAX_ID:
-        raise HTTPException(400, f"a person id has at most {_MAX_ID} characters")
+    if len(person) > MAX_ID:
+        raise HTTPException(400, f"a person id has at most {MAX_ID} characters")
     data = console(request).data
     if found.role == OFFICE and found.subdistrict not in await blocking(data.offices_of, person):
         return render(request, "status.html", 403, person=person, result=None, error="not_your_resident")
