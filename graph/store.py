@@ -226,7 +226,15 @@ class RocksStore(Store):
         super().__init__()
         writes = not read_only and secondary is None
         assert trips or secondary is not None, "only a secondary instance can leave the trips out"
-        _check_families(Path(path))
+        trips_family = _check_families(Path(path))
+        if trips and not writes and not trips_family:
+            if secondary is not None:  # it could not see the family created later: it would miss every trip
+                raise StoreError(f"cannot open state {path}: it is still being created (no trips' column "
+                                 "family yet); open it again")
+            trips = False  # a state caught while its run creates it: no trips yet (see below)
+            read_only_without_trips = True
+        else:
+            read_only_without_trips = False
         options = Options(raw_mode=True)
         options.create_if_missing(writes)
         options.create_missing_column_families(writes)
@@ -267,6 +275,11 @@ class RocksStore(Store):
             raise StoreError(f"cannot open state {path}: {exc}") from exc
         self._trips = self._db.get_column_family(_TRIPS_CF) if trips else None
         self._trips_cf = self._db.get_column_family_handle(_TRIPS_CF) if trips else None
+        if read_only_without_trips:
+            # The run creates the family just after the database: a reader opening in between (or a
+            # state whose run was killed there) holds no trip, and _check_families made sure the
+            # default family holds none either, so the trips' keys read from it are rightly absent.
+            self._trips = self._db
         self._write_options = WriteOptions()
         self._write_options.sync = sizes.sync
 
@@ -281,7 +294,7 @@ class RocksStore(Store):
         """RocksDB's own accounting of its memory: block cache (with the index and filter blocks),
         memtables and table readers. For progress lines and the memory benchmark."""
         names = ("cur-size-all-mem-tables", "estimate-table-readers-mem")
-        families = [self._db] if self._trips is None else [self._db, self._trips]
+        families = [self._db] if self._trips is None or self._trips is self._db else [self._db, self._trips]
         found = sum(db.property_int_value(f"rocksdb.{name}") or 0 for db in families for name in names)
         return (found + (self._db.property_int_value("rocksdb.block-cache-usage") or 0)) / 2**20  # one cache
 
@@ -347,15 +360,16 @@ class RocksStore(Store):
             log.warning("closing the state after an error: %s", exc)
 
 
-def _check_families(path: Path) -> None:
-    """Refuse a state written before the trips' families had a column family of their own: read
-    now, its trips would seem gone (and a run would trace every ride again as new). A state without
-    that column family and without trips (a run killed while it created the state) is not refused."""
+def _check_families(path: Path) -> bool:
+    """Whether the state at ``path`` has the trips' column family. Refuse a state written before the
+    trips' families had a column family of their own: read now, its trips would seem gone (and a run
+    would trace every ride again as new). A state without that column family and without trips (a
+    run killed while it created the state, or still creating it) is not refused."""
     if not (path / "CURRENT").exists():
-        return
+        return False
     try:
         if _TRIPS_CF in Rdict.list_cf(str(path)):
-            return
+            return True
         options = Options(raw_mode=True)
         earlier = Rdict(str(path), options, column_families={}, access_type=AccessType.read_only())
     except Exception as exc:  # rocksdict raises plain Exception
@@ -368,3 +382,4 @@ def _check_families(path: Path) -> None:
     if held:
         raise StoreError(f"{path} was written by an earlier tracer (its trips are not in a column family of "
                          "their own): trace the inputs again into a new --state")
+    return False

@@ -119,3 +119,30 @@ def test_a_state_of_an_earlier_tracer_is_refused(tmp_path):
     store.commit()
     assert store.get(group(TRIPS), "t1") == b"trip"
     store.close()
+
+
+def test_a_state_caught_while_its_run_creates_it(tmp_path):
+    """RocksDB creates a database before its column families: a reader opening in between (a call
+    list, the Kafka views' test polling a state its process is creating) finds no trips' family. A
+    read-only view reads it as holding no trip; a secondary, which would never see the family created
+    later, is told to open again."""
+    options = Options(raw_mode=True)
+    options.create_if_missing(True)
+    creating = Rdict(str(tmp_path / "s"), options)
+    creating[b"M\x1fhorizon"] = b"1"
+    creating.close()
+    view = RocksStore(tmp_path / "s", read_only=True)
+    try:
+        assert view.get(group(TRIPS), "t1") is None
+        assert list(view.items(group(TRIPS))) == []
+        assert view.get("M\x1f", "horizon") == b"1"
+        assert view.memory_mb() >= 0
+    finally:
+        view.close()
+    with pytest.raises(StoreError, match="still being created"):
+        RocksStore(tmp_path / "s", secondary=tmp_path / "reader")
+    console = RocksStore(tmp_path / "s", secondary=tmp_path / "reader2", trips=False)  # the console's reads
+    try:
+        assert console.get("M\x1f", "horizon") == b"1"
+    finally:
+        console.close()
