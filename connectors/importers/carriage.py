@@ -276,4 +276,5 @@ KIND = Kind(
     optional=OPTIONAL,
     start=CarriageCodes,
     arguments=add_arguments,
+    cards=True,
 )
