@@ -1,8 +1,9 @@
 """How much of the truth's metro the documented imports reach: docs/import.md's commands, run as
 written on a simulated city, against the oracle's ``truth.jsonl``.
 
-The path is ``tracer import registry``, ``cases``, then ``taps`` (or ``carriage-codes``) with the
-card-holder list, and ``tracer run``, each a ``tracer`` command as a data engineer types it. A metro
+The path is ``tracer import registry``, ``cases``, ``manifest``, ``tickets``, then ``taps`` (or
+``carriage-codes``) with the card-holder list, and ``tracer run`` on them all (a secondary metro
+contact may be of a close contact made on a train), each a ``tracer`` command as a data engineer types it. A metro
 alert is compared by (case, contact, service, date) for taps (their rides are on the truth's runs)
 and by (case, contact, date, level) for carriage codes (whose service is the train set). The
 figures: the truth's alerts reached, those *reachable* (the case's card has a known holder: no feed
@@ -39,7 +40,9 @@ def reach(city: Path, work: Path, kind: str = "taps") -> dict[str, Any]:
     traced in ``work``; the counts of the truth's metro alerts reached."""
     feeds = city / "feeds"
     travel = ["--timetable", str(feeds / "gtfs.zip")] if kind == "taps" else ["--taps", str(feeds / "taps.csv")]
+    timetable = ["--timetable", str(feeds / "gtfs.zip")]
     imports = {"registry": [str(feeds / "registry.csv")], "cases": [str(feeds / "cases.csv")],
+               "manifest": [str(feeds / "manifests.csv")], "tickets": [str(feeds / "tickets.csv"), *timetable],
                kind: [str(feeds / f"{kind}.csv"), *travel, "--card-holders", str(feeds / "card-holders.csv")]}
     reports = {name: tracer("import", name, *arguments, "--out", str(work / f"{name}.jsonl"))
                for name, arguments in imports.items()}
