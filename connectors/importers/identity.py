@@ -156,16 +156,20 @@ class PersonIds:
         """``rider`` of each card number of a column, numbers in their normal form (the checks of
         ``plain_number`` passed): the fast path's ids, each distinct card resolved once."""
         unique = numbers.unique()
-        cards = unique.to_list()
-        holders = self._holders or {}
-        found = [holders.get(card) for card in cards]
-        unheld = [card for card, holder in zip(cards, found, strict=True) if holder is None]
-        hashed = iter(self.column(pl.repeat("card", len(unheld), eager=True), pl.Series(unheld, dtype=pl.String)))
-        ids = [holder if holder is not None else next(hashed) for holder in found]
-        if count and self._holders is not None:
-            self._held.update(card for card, holder in zip(cards, found, strict=True) if holder is not None)
-            self._unheld.update(unheld)
-        return numbers.replace_strict(unique, pl.Series(ids, dtype=pl.String), return_dtype=pl.String)
+        if self._holders is None:
+            ids = self.column(pl.repeat("card", unique.len(), eager=True), unique)
+        else:
+            holders = self._holders
+            cards = unique.to_list()
+            ids = pl.Series([holders.get(card) for card in cards], dtype=pl.String)
+            unheld = ids.is_null()
+            if count:
+                self._held.update(unique.filter(~unheld).to_list())
+                self._unheld.update(unique.filter(unheld).to_list())
+            if unheld.any():
+                missing = unique.filter(unheld)
+                ids = ids.scatter(unheld.arg_true(), self.column(pl.repeat("card", missing.len(), eager=True), missing))
+        return numbers.replace_strict(unique, ids, return_dtype=pl.String)
 
     def _card(self, number: str, count: bool) -> str:
         """The rider of a card number in its normal form, counted in ``cards`` when ``count``."""
