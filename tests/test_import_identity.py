@@ -20,6 +20,7 @@ from connectors.importers.base import run_import
 from connectors.importers.identity import BadId, PersonIds, normalise
 from connectors.importers.kinds import KINDS
 from connectors.importers.report import Report, print_report
+from tests.test_import_transit import _gtfs
 from tracer.documents import check_digit
 from tracer.settings import Settings
 
@@ -220,3 +221,28 @@ def test_the_command_takes_the_list_says_when_it_is_missing_and_refuses_a_bad_he
     done = tracer("--card-holders", str(listed), "--out", str(listed))
     assert done.returncode != 0 and listed.read_text(encoding="utf-8").startswith("card,id_type")
     assert not (tmp_path / "c.jsonl").exists() and not (tmp_path / "d.jsonl").exists()
+
+
+def test_taps_ride_as_the_cards_holder_unless_the_row_names_one(tmp_path: Path) -> None:
+    """The taps' row path resolves cards through the same list; a holder the row names wins, and a
+    Shenzhen Tong record's card_no is a card like any other."""
+    listed = holders(tmp_path, f"A0001,身份证,{NEW}", "CBEHFCFCG,passport,E1234567", f"C0003,身份证,{NEW}")
+    taps = write(tmp_path / "taps.csv", "card,time,direction,line,station,id_type,id_number",
+                 "A0001,2020-01-15 08:03:00,in,5,布吉,,", "A0001,2020-01-15 08:13:00,out,5,红岭北,,",
+                 f"C0003,2020-01-15 08:03:00,in,5,布吉,身份证,{OTHER}",
+                 f"C0003,2020-01-15 08:13:00,out,5,红岭北,身份证,{OTHER}",
+                 "B0002,2020-01-15 08:03:00,in,5,布吉,,", "B0002,2020-01-15 08:13:00,out,5,红岭北,,")
+    report = run_import(KINDS["taps"], [str(taps)], str(tmp_path / "out.jsonl"), Settings(), IDS,
+                        argparse.Namespace(timetable=_gtfs(tmp_path), card_holders=listed), recheck=True)
+    rides = [orjson.loads(line) for line in (tmp_path / "out.jsonl").read_bytes().splitlines()]
+    assert sorted(r["person_id"] for r in rides) == sorted(
+        [IDS.person_id("id_card", NEW), IDS.person_id("id_card", OTHER), IDS.person_id("card", "B0002")])
+    assert report.cards == (1, 1)  # C0003's rows name their holder: no card to resolve
+    records = [{"deal_date": f"2020-01-15 {time}", "card_no": "cbehfcfcg", "deal_type": kind,
+                "company_name": "地铁五号线", "station": station}
+               for time, kind, station in (("08:03:00", "地铁入站", "布吉"), ("08:13:00", "地铁出站", "红岭北"))]
+    (tmp_path / "sz.json").write_bytes(orjson.dumps(records))
+    report = run_import(KINDS["taps"], [str(tmp_path / "sz.json")], str(tmp_path / "sz.jsonl"), Settings(), IDS,
+                        argparse.Namespace(timetable=_gtfs(tmp_path), card_holders=listed))
+    assert orjson.loads((tmp_path / "sz.jsonl").read_bytes())["person_id"] == IDS.person_id("passport", "E1234567")
+    assert report.cards == (1, 0)

@@ -10,7 +10,14 @@ after the scan. These are close-contact rides (``metro.same_carriage``): the car
 
 A code is ``TRAIN_SET:CARRIAGE`` (``L2-T03:5``), or the file has ``train_set`` and ``carriage``
 columns. The rider is ``card``, or ``id_type`` and ``id_number`` (a tap-out ends only a card's
-ride: the taps name cards).
+ride: the taps name cards); a card is its holder when ``--card-holders`` names one
+(``PersonIds.rider``, the one place a card is resolved, for the scans and their tap-outs alike).
+
+The carriage must be a number from 1 to ``MAX_CARRIAGE``: ``-1``, ``0`` or a 20-digit number is a
+misread code, and a ride in a carriage no train has would meet nobody or the wrong people. A scan
+repeated (same rider, code and second: the same trip id) is reported, not written again: a rider
+scanning twice or a file delivered twice would otherwise overstate the rides. The trip ids written
+are remembered for the whole import (about 130 bytes a scan) since a repeat may be anywhere.
 """
 
 from __future__ import annotations
