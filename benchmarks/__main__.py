@@ -19,6 +19,7 @@ from benchmarks import (
     live,
     lookup,
     memory,
+    metro_reach,
     plain_lines,
     transit_import,
     views,
@@ -92,6 +93,7 @@ def main() -> None:
     one.add_argument("--repeat", type=int, default=3)
     one.set_defaults(run=import_feeds.main)
     transit_import.arguments(names.add_parser("transit-import", help=transit_import.HELP))
+    metro_reach.arguments(names.add_parser("metro-reach", help=metro_reach.HELP))
     args = parser.parse_args()
     args.run(args)
 

@@ -35,6 +35,7 @@ import polars as pl
 
 from connectors.importers.columnar import Chunk, read_chunks
 from connectors.importers.csvfeed import BadRow, read_rows
+from connectors.importers.holders import with_card_holders
 from connectors.importers.identity import PersonIds
 from connectors.importers.report import NotTraced, Rejected, Report
 from connectors.outfile import Output, output_file, refuse_overwriting
@@ -80,6 +81,7 @@ class Kind:
     identity: bool = True  # maps ID numbers: needs the identity key
     arguments: Callable[[argparse.ArgumentParser], None] | None = None  # its own options (--timetable)
     read: Callable[[str, Kind], Iterator[tuple[int, dict[str, str]] | BadRow]] | None = None  # not CSV
+    cards: bool = False  # names riders by transport card: takes a card-holder list (--card-holders)
 
 
 @dataclass
@@ -162,8 +164,11 @@ def run_import(
     refuses (the tests' guard of the fast paths; the module's docstring)."""
     if kind.identity and ids is None:
         raise ConfigError(f"tracer import {kind.name} needs the identity key")
-    refuse_overwriting(out, files)
+    holders = getattr(options, "card_holders", None) if kind.cards else None
+    refuse_overwriting(out, [*files, holders])
     context = Context(settings, ids, options or argparse.Namespace(), recheck=recheck)
+    if holders is not None and ids is not None:
+        context.ids = with_card_holders(ids, holders, context.report)
     read = kind.read or (lambda path, kind: read_rows(path, kind.required, kind.optional, kind.what))
     with output_file(out) as target:
         converter = kind.start(context)
@@ -184,6 +189,7 @@ def run_import(
                 raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
         converter.end()
         _write(context, target)
+    context.report.cards = context.ids.cards if context.ids is not None else None
     context.report.check()
     return context.report
 

@@ -10,7 +10,14 @@ after the scan. These are close-contact rides (``metro.same_carriage``): the car
 
 A code is ``TRAIN_SET:CARRIAGE`` (``L2-T03:5``), or the file has ``train_set`` and ``carriage``
 columns. The rider is ``card``, or ``id_type`` and ``id_number`` (a tap-out ends only a card's
-ride: the taps name cards).
+ride: the taps name cards); a card is its holder when ``--card-holders`` names one
+(``PersonIds.rider``, the one place a card is resolved, for the scans and their tap-outs alike).
+
+The carriage must be a number from 1 to ``MAX_CARRIAGE``: ``-1``, ``0`` or a 20-digit number is a
+misread code, and a ride in a carriage no train has would meet nobody or the wrong people. A scan
+repeated (same rider, code and second: the same trip id) is reported, not written again: a rider
+scanning twice or a file delivered twice would otherwise overstate the rides. The trip ids written
+are remembered for the whole import (about 130 bytes a scan) since a repeat may be anywhere.
 """
 
 from __future__ import annotations
@@ -37,6 +44,9 @@ from tracer.jsonl import json_record
 REQUIRED = ("time",)
 OPTIONAL = ("code", "train_set", "carriage", "card", "id_type", "id_number")
 DEFAULT_RIDE_MINUTES = 30
+DUPLICATE = "duplicate scan: the same rider, carriage code and second again"
+MAX_CARRIAGE = 16  # twice the longest metro train set in Shanghai (8 cars): a carriage past it is a typo
+_CARRIAGES = frozenset(str(number) for number in range(1, MAX_CARRIAGE + 1))  # as read_carriage writes them
 LONGEST_RIDE_HOURS = 4  # a tap-out later than this after a scan does not end its ride
 TAP_COLUMNS = ("card", "time", "direction")  # what a tap-out needs to end a ride
 
@@ -68,10 +78,10 @@ def _code(train_set: str, carriage: str) -> tuple[str, str]:
         raise Rejected("train set is longer than 64 characters or holds control characters")
     try:
         label = read_carriage(carriage)
-    except InputError as exc:
-        raise Rejected(str(exc)) from None
-    if label is None:
-        raise Rejected("no carriage")
+    except InputError:
+        label = None
+    if label not in _CARRIAGES:
+        raise Rejected(f"carriage is not a number from 1 to {MAX_CARRIAGE} (5, 05, 5车, 第5车厢)")
     return train_set, label
 
 
@@ -85,31 +95,38 @@ class CarriageCodes:
         grouped = self._out_frame.group_by("_pid").agg(pl.col("_out").sort())
         self._tap_outs = dict(zip(grouped["_pid"].to_list(), grouped["_out"].to_list(), strict=True))
         self._valid = lru_cache(maxsize=1 << 16)(self._check)
+        self._scans: set[str] = set()  # the trip ids written: a scan repeated is reported, not written again
 
     def row(self, record: Record, line: int) -> Events:
         """The trip event of one scan, or ``Rejected``."""
         train_set, carriage = read_code(record)
         scanned = taps.local_seconds(record["time"], self._zone)
-        if record["card"].strip():
-            person = self._ids.person_id("card", record["card"])
-        elif record["id_type"].strip():
-            person = self._ids.person_id(read_kind(record["id_type"]), record["id_number"])
-        else:
-            raise Rejected("no card and no id_type and id_number")
+        person = self._rider(record)
+        trip_id = f"scan:{person[4:]}:{scanned}:{_code_id(train_set, carriage)}"
+        if trip_id in self._scans:
+            raise Rejected(DUPLICATE)
+        self._scans.add(trip_id)
         out = self._tap_out(person, scanned)
         if out is None:
             self._report.note(f"no tap-out after the scan: a ride of {self._ride // 60} minutes assumed")
         end = out if out is not None else scanned + self._ride
         board = format_time(scanned * 1_000_000, self._zone)
-        trip_id = f"scan:{person[4:]}:{scanned}:{_code_id(train_set, carriage)}"
         return [{"type": "trip", "trip_id": trip_id, "person_id": person, "mode": "metro", "service": train_set,
                  "date": board[:10], "board_time": board, "alight_time": format_time(end * 1_000_000, self._zone),
                  "carriage": carriage}]
 
+    def _rider(self, record: Record, count: bool = True) -> str:
+        """The person of a scan: its card's rider (identity.py: the holder when known), or its ID."""
+        if record["card"].strip():
+            return self._ids.rider(record["card"], count)
+        if record["id_type"].strip():
+            return self._ids.person_id(read_kind(record["id_type"]), record["id_number"])
+        raise Rejected("no card and no id_type and id_number")
+
     def frame(self, rows: pl.DataFrame, others: list[Record]) -> tuple[pl.DataFrame, pl.DataFrame]:
         """The scans by card, of a plain code and local time, ended by a tap-out, at once (the tap-out
-        found by an as-of join); ``row`` takes the rest (the rides of a default length are noted). No
-        scan depends on another row, so ``others`` changes nothing."""
+        found by an as-of join); ``row`` takes the rest (the rides of a default length are noted), and
+        every scan whose rider may repeat it elsewhere (``_repeats``), so the row path reports the repeat."""
         codes: dict[str, tuple[str, str]] = {}
         for (text,) in rows.select("code").unique().iter_rows():
             train_set, _, carriage = text.strip().rpartition(":")
@@ -132,26 +149,45 @@ class CarriageCodes:
         plain = (pl.col("_service").is_not_null() & (pl.col("train_set") == "") & pl.col("_at").is_not_null()
                  & plain_number(pl.lit("card"), pl.col("_number")))
         candidates = found.filter(plain)
-        candidates = candidates.with_columns(self._card_ids(candidates["_number"]).alias("_pid"),
-                                             (pl.col("_at") + self._walk + 1).alias("_after")).sort("_after")
+        candidates = candidates.with_columns(self._ids.riders(candidates["_number"]).alias("_pid"),
+                                             (pl.col("_at") + self._walk + 1).alias("_after"))
+        candidates = candidates.with_columns(pl.concat_str(
+            pl.lit("scan:"), pl.col("_pid").str.slice(4), pl.lit(":"), pl.col("_at").cast(pl.String), pl.lit(":"),
+            "_code").alias("_trip"))
+        candidates = candidates.with_columns(self._repeats(candidates, [*others, *found.filter(~plain).to_dicts()])
+                                             .alias("_repeat")).sort("_after")
         outs = self._out_frame.filter(pl.col("_pid").is_in(candidates["_pid"].unique().implode()))
         joined = candidates.join_asof(outs, left_on="_after", right_on="_out", by="_pid", strategy="forward",
                                      check_sortedness=False)  # both sorted above
-        ended = (pl.col("_out") - pl.col("_at") <= LONGEST_RIDE_HOURS * 3600).fill_null(False)
+        ended = (pl.col("_out") - pl.col("_at") <= LONGEST_RIDE_HOURS * 3600).fill_null(False) & ~pl.col("_repeat")
         done = joined.filter(ended).sort("line")
+        self._scans.update(done["_trip"].to_list())
         stamp = "%Y-%m-%dT%H:%M:%S%:z"
         local = pl.from_epoch("_at", "s").dt.replace_time_zone("UTC").dt.convert_time_zone(self._zone.key)
         end = pl.from_epoch(pl.col("_out") - self._walk, "s").dt.replace_time_zone("UTC") \
             .dt.convert_time_zone(self._zone.key)
         json = pl.concat_str(
-            pl.lit('{"type":"trip","trip_id":"scan:'), pl.col("_pid").str.slice(4), pl.lit(":"),
-            pl.col("_at").cast(pl.String), pl.lit(":"), "_code", pl.lit('","person_id":"'), "_pid", pl.lit('",'),
+            pl.lit('{"type":"trip","trip_id":"'), "_trip", pl.lit('","person_id":"'), "_pid", pl.lit('",'),
             "_service", pl.lit(',"date":"'), local.dt.strftime("%Y-%m-%d"), pl.lit('","board_time":"'),
             local.dt.strftime(stamp), pl.lit('","alight_time":"'), end.dt.strftime(stamp), pl.lit('",'),
             "_carriage", pl.lit("}"),
         )
         left = pl.concat([found.filter(~plain), joined.filter(~ended)], how="diagonal")
         return done.select("line", json.alias("json")), left.select(rows.columns).sort("line")
+
+    def _repeats(self, candidates: pl.DataFrame, others: list[Record]) -> pl.Series:
+        """Which plain scans must go the row way to be told from a repeat: a trip id written before or
+        twice among them, or a rider of another row of the chunk (``others``: read one by one)."""
+        riders = set()
+        for record in others:
+            try:
+                riders.add(self._rider(record, count=False))
+            except Rejected:
+                continue
+        seen = self._scans
+        written = pl.Series([trip in seen for trip in candidates["_trip"].to_list()], dtype=pl.Boolean)
+        return (candidates["_trip"].is_duplicated() | written
+                | candidates["_pid"].is_in(pl.Series(list(riders), dtype=pl.String).implode()))
 
     def end(self) -> None:
         """Nothing is held."""
@@ -215,14 +251,8 @@ class CarriageCodes:
         plain = (pl.col("_in").is_not_null() & pl.col("_out").is_not_null()
                  & plain_number(pl.lit("card"), pl.col("_number")))
         outs = found.filter(plain & ~pl.col("_in"))
-        outs = outs.select(self._card_ids(outs["_number"]).alias("_pid"), "_out")
+        outs = outs.select(self._ids.riders(outs["_number"], count=False).alias("_pid"), "_out")
         return outs, found.filter(~plain).select(rows.columns)
-
-    def _card_ids(self, numbers: pl.Series) -> pl.Series:
-        """The person ids of plain card numbers, each card hashed once."""
-        unique = numbers.unique()
-        ids = self._ids.column(pl.repeat("card", unique.len(), eager=True), unique)
-        return numbers.replace_strict(unique, ids, return_dtype=pl.String)
 
     def _seconds(self, text: pl.Expr) -> pl.Expr:
         """Epoch seconds of local ``2020-01-15 07:33:10`` (null for any other form: read one by one)."""
@@ -232,7 +262,7 @@ class CarriageCodes:
     def _tap(self, record: dict[str, str]) -> tuple[str, int, bool]:
         card, moment, kind, _, _ = taps.tap_fields(record)
         inward = taps.direction(kind)
-        return self._ids.person_id("card", card), taps.local_seconds(moment, self._zone), inward
+        return self._ids.rider(card, count=False), taps.local_seconds(moment, self._zone), inward
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -253,4 +283,5 @@ KIND = Kind(
     optional=OPTIONAL,
     start=CarriageCodes,
     arguments=add_arguments,
+    cards=True,
 )

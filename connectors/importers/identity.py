@@ -9,10 +9,16 @@ events, the report or a log. Without the key nobody can test a guessed number ag
 is found by trying them all).
 
 Numbers are normalised first, so one document is one person however a feed typed it: full-width
-digits and letters folded (NFKC), spaces removed, upper case (a check digit ``x``). The kind is part
-of the hashed message, so a passport and a card with equal numbers never collide. A number that
-cannot be a document of its kind (an ID number with a wrong check digit, a control character) is a
+digits and letters folded (NFKC), spaces removed, upper case (a check digit ``x``), and a 15-digit
+first-generation ID number written in its 18-digit form (``second_generation``), so an old
+registry links to new tickets. The kind is part of the hashed message, so a passport and a card
+with equal numbers never collide. A number that cannot be a document of its kind (an ID number with
+a wrong check digit or an impossible first-generation birth date, a control character) is a
 ``BadId``, whose reason never repeats the number.
+
+A transport card is a person of its own unless a card-holder list names its holder
+(``PersonIds.with_holders``): then it is that person, resolved here for every importer and both
+of their paths.
 
 The key comes from ``$TRACER_ID_KEY`` or ``--id-key-file``, never a flag value (process lists and
 shell histories show those), and must hold real entropy: tracer/privacy.py's loading and checks.
@@ -24,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
@@ -75,11 +82,26 @@ def normalise(kind: str, number: str) -> str:
     if kind == "id_card":
         if not _ID_CARD.fullmatch(number):
             raise BadId("id_card number is not 18 characters (17 digits and a digit or X) nor 15 digits")
-        if len(number) == 18 and check_digit(number[:17]) != number[17]:
+        if len(number) == 15:
+            number = second_generation(number)
+        elif check_digit(number[:17]) != number[17]:
             raise BadId("id_card number fails its check digit")
     elif not _DOCUMENT.fullmatch(number):
         raise BadId(f"{kind} number is not 5 to 32 ASCII letters and digits")
     return number
+
+
+def second_generation(number: str) -> str:
+    """The 18-digit form of a 15-digit first-generation number (GB 11643-1999): ``19`` before the
+    two-digit birth year (every first-generation holder was born in the 1900s) and the check
+    character appended, so one resident is one person under either card. BadId when the six
+    birth digits are no date (the number is not one of a card)."""
+    first17 = number[:6] + "19" + number[6:]
+    try:
+        date(int(first17[6:10]), int(first17[10:12]), int(first17[12:14]))
+    except ValueError:
+        raise BadId("id_card number of 15 digits (first generation) holds an impossible birth date") from None
+    return first17 + check_digit(first17)
 
 
 class PersonIds:
@@ -90,18 +112,71 @@ class PersonIds:
         key = key if len(key) <= 64 else hashlib.blake2b(key).digest()
         self._hasher = hashlib.blake2b(key=key, digest_size=12)
         self._seen: dict[tuple[str, str], str] = {}
+        self._holders: dict[str, str] | None = None  # card number (normal form) -> its holder's person id
+        self._held: set[str] = set()  # the cards named (counted) with a known holder, and without
+        self._unheld: set[str] = set()
+
+    def with_holders(self, holders: dict[str, str]) -> PersonIds:
+        """These ids (same key) where a transport card with a known holder is that person: ``holders``
+        maps a card number in its normal form to the person id of its holder's document (a card-holder
+        list, connectors/importers/holders.py). Every card is resolved here and only here, on the row
+        path (``person_id``, ``rider``) and the column path (``riders``) alike."""
+        ids = PersonIds.__new__(PersonIds)
+        ids._hasher, ids._seen, ids._holders = self._hasher, {}, holders
+        ids._held, ids._unheld = set(), set()
+        return ids
+
+    @property
+    def cards(self) -> tuple[int, int] | None:
+        """(cards named with a known holder, without one) when a card-holder list is given, else None."""
+        return None if self._holders is None else (len(self._held), len(self._unheld))
 
     def person_id(self, kind: str, number: str) -> str:
-        """``pid:`` and 24 hex digits; BadId when ``kind`` is unknown or ``number`` cannot be one of it."""
+        """``pid:`` and 24 hex digits; BadId when ``kind`` is unknown or ``number`` cannot be one of it.
+        A card with a known holder is its holder (``with_holders``), counted in ``cards``."""
         found = self._seen.get((kind, number))
         if found is None:
             if kind not in KINDS:
                 raise BadId(f"unknown ID type (expected one of {', '.join(KINDS)})")
-            found = self.hashed(kind, normalise(kind, number))
+            normal = normalise(kind, number)
+            found = self._card(normal, True) if kind == "card" else self.hashed(kind, normal)
             if len(self._seen) >= _CACHE:
                 self._seen.clear()
             self._seen[(kind, number)] = found
         return found
+
+    def rider(self, number: str, count: bool = True) -> str:
+        """The person riding on card ``number``: its holder, else the card itself. ``count``: a card of
+        the feed itself (False: of a side file, such as the tap-outs ending carriage-code rides)."""
+        if count:
+            return self.person_id("card", number)
+        return self._seen.get(("card", number)) or self._card(normalise("card", number), False)
+
+    def riders(self, numbers: pl.Series, count: bool = True) -> pl.Series:
+        """``rider`` of each card number of a column, numbers in their normal form (the checks of
+        ``plain_number`` passed): the fast path's ids, each distinct card resolved once."""
+        unique = numbers.unique()
+        if self._holders is None:
+            ids = self.column(pl.repeat("card", unique.len(), eager=True), unique)
+        else:
+            holders = self._holders
+            cards = unique.to_list()
+            ids = pl.Series([holders.get(card) for card in cards], dtype=pl.String)
+            unheld = ids.is_null()
+            if count:
+                self._held.update(unique.filter(~unheld).to_list())
+                self._unheld.update(unique.filter(unheld).to_list())
+            if unheld.any():
+                missing = unique.filter(unheld)
+                ids = ids.scatter(unheld.arg_true(), self.column(pl.repeat("card", missing.len(), eager=True), missing))
+        return numbers.replace_strict(unique, ids, return_dtype=pl.String)
+
+    def _card(self, number: str, count: bool) -> str:
+        """The rider of a card number in its normal form, counted in ``cards`` when ``count``."""
+        holder = None if self._holders is None else self._holders.get(number)
+        if count and self._holders is not None:
+            (self._held if holder is not None else self._unheld).add(number)
+        return holder if holder is not None else self.hashed("card", number)
 
     def hashed(self, kind: str, number: str) -> str:
         """The id of a number already in its normal form (``normalise``)."""

@@ -38,6 +38,11 @@ class Report:
     notes: Counter[str] = field(default_factory=Counter)  # used, with a caveat
     samples: int | None = SAMPLES  # rows named per reason; None: every one
     noted: int = 0  # notes made, so an importer can tell whether a record had one
+    # A side file's rows (the card-holder list): not records of the feed, so not in ``check``.
+    holders: tuple[int, int] | None = None  # (rows of the card-holder list, cards given a holder)
+    aside: Counter[str] = field(default_factory=Counter)  # its rows not used, by reason
+    aside_rows: list[tuple[str, str]] = field(default_factory=list)  # (where, why), sampled as rejected_rows
+    cards: tuple[int, int] | None = None  # (cards the feed named with a known holder, without one)
 
     def note(self, caveat: str) -> None:
         """A record used, with a caveat a person should know."""
@@ -48,6 +53,12 @@ class Report:
         self.rejected[reason] += 1
         if self.samples is None or self.rejected[reason] <= self.samples:
             self.rejected_rows.append((where, reason))
+
+    def set_aside(self, where: str, reason: str) -> None:
+        """A side file's row not used (the card-holder list's), named by its file and line."""
+        self.aside[reason] += 1
+        if self.samples is None or self.aside[reason] <= self.samples:
+            self.aside_rows.append((where, reason))
 
     def check(self) -> None:
         """Every record counted once; an AssertionError here is a bug in an importer."""
@@ -62,12 +73,25 @@ def print_report(report: Report, stream: TextIO, what: str = "events") -> None:
         f"written        {report.written:,} as {report.events:,} {what} ({report.clean:,} records parsed cleanly)",
         file=stream,
     )
-    titled = (("not traced", report.not_traced), ("rejected", report.rejected), ("used, but", report.notes))
+    if report.holders is not None:
+        rows, held = report.holders
+        print(f"card holders   {rows:,} rows read, {held:,} cards with a known holder", file=stream)
+    if report.cards is not None:
+        held, unheld = report.cards
+        print(f"cards          {held + unheld:,} named: {held:,} with a known holder, {unheld:,} without "
+              "(cards without a known holder ride as a person of their own)", file=stream)
+    titled = (("not traced", report.not_traced), ("rejected", report.rejected), ("used, but", report.notes),
+              ("holder unused", report.aside))
     for title, counts in titled:
         for reason, count in counts.most_common():
             print(f"{title:14} {count:6,}  {reason}", file=stream)
-    for where, reason in report.rejected_rows:
-        print(f"rejected row   {where}: {reason}", file=stream)
-    unnamed = sum(report.rejected.values()) - len(report.rejected_rows)
-    if unnamed:
-        print(f"rejected row   ... and {unnamed:,} more, counted above", file=stream)
+    _rows(stream, "rejected row", report.rejected_rows, sum(report.rejected.values()))
+    _rows(stream, "holder row", report.aside_rows, sum(report.aside.values()))
+
+
+def _rows(stream: TextIO, title: str, rows: list[tuple[str, str]], total: int) -> None:
+    """The sampled rows of a kind, by where they are, and how many more were counted."""
+    for where, reason in rows:
+        print(f"{title:14} {where}: {reason}", file=stream)
+    if total > len(rows):
+        print(f"{title:14} ... and {total - len(rows):,} more, counted above", file=stream)

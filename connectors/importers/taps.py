@@ -438,4 +438,5 @@ KIND = Kind(
     start=Taps,
     arguments=add_arguments,
     read=read_taps,
+    cards=True,
 )

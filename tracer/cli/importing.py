@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from connectors.importers.holders import add_argument as add_holders_argument
 from connectors.importers.identity import KEY_OPTION, KEY_VARIABLE, load_ids
 from connectors.importers.kinds import KINDS
 from connectors.importers.report import print_report
@@ -37,6 +38,8 @@ def add_import(commands: argparse._SubParsersAction) -> None:
                 KEY_OPTION, type=Path, dest="id_key_file",
                 help=f"file holding the identity key (else ${KEY_VARIABLE}); keep it: docs/import.md",
             )
+        if kind.cards:
+            add_holders_argument(parser)
         if kind.arguments is not None:
             kind.arguments(parser)
         parser.set_defaults(handler=_import, kind=kind)
@@ -48,6 +51,9 @@ def _import(args: argparse.Namespace) -> int:
     ids = load_ids(args.id_key_file) if args.kind.identity else None
     report = run_import(args.kind, args.files, args.out, load_settings(args.config), ids, args)
     print_report(report, sys.stderr)
+    if args.kind.cards and args.card_holders is None:
+        print("note           no --card-holders: every card rides as a person of its own, so no case or "
+              "resident is ever one of these riders (docs/import.md, \"Card holders\")", file=sys.stderr)
     return 0
 
 

@@ -80,11 +80,12 @@ Writer = Callable[[Feeds], FeedFile]
 
 
 def writers() -> tuple[Writer, ...]:
-    """Every feed, in the order to import them (the registry first)."""
-    from tracer.simulate.feeds import cases, manifests, registry, transit
+    """Every feed, in the order to import them (the registry first; the card-holder list, which the
+    taps and carriage codes read, last: a new writer goes last, so the others keep their rng draws)."""
+    from tracer.simulate.feeds import cases, holders, manifests, registry, transit
 
     return (registry.write, cases.write, manifests.write, transit.write_timetable, transit.write_tickets,
-            transit.write_taps, transit.write_carriage_codes)
+            transit.write_taps, transit.write_carriage_codes, holders.write)
 
 
 def write_feeds(feeds: Feeds) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from tracer.simulate.feeds.messy import BAD_NUMBER, Mangler, miscounted, strange
 from tracer.simulate.schedule import Schedule
 
 TIMETABLE, TICKETS, TAPS, CODES = "gtfs.zip", "tickets.csv", "taps.csv", "carriage-codes.csv"
+HOLDERS = "card-holders.csv"  # the cards with a known holder (holders.py), for --card-holders
 TAP_WALK_SECONDS = 60  # gate to platform and back: the importers' default walk_seconds
 MAX_WAIT_SECONDS = 240  # on the platform, before the run the rider took
 TURNAROUND_MINUTES = 10  # a train set's rest between two runs
@@ -166,7 +167,7 @@ def write_taps(feeds: Feeds) -> FeedFile:
     rows = [(number, _local(moment), direction, line, station) for moment, number, direction, line, station in taps]
     count = write_csv(feeds.out / TAPS, ("card", "time", "direction", "line", "station"), rows)
     return FeedFile("taps", TAPS, count, {}, {"timetable": TIMETABLE, "walk_seconds": TAP_WALK_SECONDS,
-                                              "max_wait_seconds": MAX_WAIT_SECONDS})
+                                              "max_wait_seconds": MAX_WAIT_SECONDS, "card_holders": HOLDERS})
 
 
 def write_carriage_codes(feeds: Feeds) -> FeedFile:
@@ -186,7 +187,7 @@ def write_carriage_codes(feeds: Feeds) -> FeedFile:
             rejected += ["carriage code is not TRAIN_SET:CARRIAGE (nor are train_set and carriage given)",
                          "time is not 'YYYY-MM-DD HH:MM:SS' (local) nor ISO 8601 with an offset"]
     count = write_csv(feeds.out / CODES, ("card", "code", "time"), rows)
-    return FeedFile("carriage-codes", CODES, count, tally(rejected), {"taps": TAPS})
+    return FeedFile("carriage-codes", CODES, count, tally(rejected), {"taps": TAPS, "card_holders": HOLDERS})
 
 
 def train_sets(schedule: Schedule) -> dict[tuple[str, str], str]:
