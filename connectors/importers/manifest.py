@@ -144,17 +144,21 @@ class Manifest:
         candidates = candidates.select("line", hexes.alias("_hex"), *needed[1:]).select(
             "line", trip_id.alias("_trip"), json.alias("json")
         )
-        again = self._again(candidates["_trip"], rows.filter(~mask), others)
-        done = candidates.filter(~again) if again is not None else candidates
-        self._framed.update(zip(done["_trip"].to_list(), _contents(done["json"]).to_list(), strict=True))
-        if again is None:
-            return done.select("line", "json"), rows.filter(~mask)
-        return done.select("line", "json"), rows.filter(~mask | pl.col("line").is_in(candidates["line"].filter(again).implode()))
-
-    def _again(self, trips: pl.Series, left: pl.DataFrame, others: list[Record]) -> pl.Series | None:
-        """Which of ``trips`` (the fast path's candidates) another row names too: in this chunk
-        (among the candidates, the rows left to ``row`` and ``others``) or earlier; None: none."""
+        trips = candidates["_trip"]
         listed = trips.to_list()
+        again = self._again(trips, listed, rows.filter(~mask), others)
+        if again is None:
+            self._framed.update(zip(listed, _contents(candidates["json"]).to_list(), strict=True))
+            return candidates.select("line", "json"), rows.filter(~mask)
+        done = candidates.filter(~again)
+        self._framed.update(zip(done["_trip"].to_list(), _contents(done["json"]).to_list(), strict=True))
+        left = rows.filter(~mask | pl.col("line").is_in(candidates["line"].filter(again).implode()))
+        return done.select("line", "json"), left
+
+    def _again(self, trips: pl.Series, listed: list[str], left: pl.DataFrame, others: list[Record]) -> pl.Series | None:
+        """Which of ``trips`` (the fast path's candidates; ``listed``, as a list) another row names
+        too: in this chunk (among the candidates, the rows left to ``row`` and ``others``) or
+        earlier; None: none."""
         elsewhere = {self._key(record) for record in [*left.to_dicts(), *others]}
         again = (self._rows.keys() & listed) | (self._framed.keys() & listed) | elsewhere.intersection(listed)
         if not again and len(set(listed)) == len(listed):
