@@ -456,7 +456,8 @@ _TICKET_VALUES = {  # the usual values several times over, so that most rows are
     "board_station": ["上海虹桥", "上海虹桥", "上海虹桥站", "苏州", "南京南", "北京南"],
     "alight_station": ["南京南", "南京南", "Nanjing South", "苏州", "上海虹桥"],
     "id_type": ["身份证", "身份证", "1", "passport", "visa"],
-    "id_number": [ID, ID, "310101198001010018", ID.lower(), "110105194912310021", "E12345678", f" {ID}", "３１０１"],
+    "id_number": [ID, ID, "310101198001010018", ID.lower(), "110105194912310021", "E12345678", f" {ID}", "３１０１",
+                  "".join(chr(ord(c) + 0xFEE0) for c in ID), "１１０１０５１９４９１２３１００２x"],  # full-width
 }
 _K2 = {  # a train that is not sealed (open bays), stopping at 苏州 between the G1's two stations
     "stops.txt": "stop_id,stop_name,parent_station\nSH,上海虹桥,\nNJ,南京南,\nSZ,苏州,\n",
