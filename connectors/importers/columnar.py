@@ -154,3 +154,13 @@ def plain_documents(rows: pl.DataFrame, kind: str, number: str) -> pl.Series:
     kinds = pl.col(kind)
     plain = pl.when(kinds == "id_card").then(card).when(kinds.is_not_null()).then(other).otherwise(False)
     return found.select(plain.fill_null(False).alias("_plain")).to_series()
+
+
+def by_value(rows: pl.DataFrame, column: str, expression: pl.Expr) -> pl.Expr:
+    """``expression`` (of the column ``column``) for each row, computed once per distinct value and
+    looked up: for a column of a few values that an expression costs much on (the ID type's
+    ``to_lowercase`` over Chinese text: 2-3 against 7 ms for 54,000 rows)."""
+    values = rows.select(pl.col(column).unique())
+    results = values.select(column, expression.alias("_result"))
+    mapping = dict(zip(results[column].to_list(), results["_result"].to_list(), strict=True))
+    return pl.col(column).replace_strict(mapping, return_dtype=results.schema["_result"])

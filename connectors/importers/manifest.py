@@ -23,7 +23,7 @@ import orjson
 import polars as pl
 
 from connectors.importers.base import Context, Events, Kind, Record
-from connectors.importers.columnar import plain_documents
+from connectors.importers.columnar import by_value, plain_documents
 from connectors.importers.identity import KIND_NAMES, plain_form, read_kind
 from connectors.importers.report import Rejected
 from connectors.importers.times import LocalTimes
@@ -111,7 +111,8 @@ class Manifest:
         found = rows.with_columns(
             keys.replace_strict(index, default=None, return_dtype=pl.UInt32).alias("_flight"),
             pl.col("seat").str.replace_all(" ", "", literal=True).str.to_uppercase().alias("_seat"),
-            pl.col("id_type").str.to_lowercase().replace_strict(KIND_NAMES, default=None).alias("_kind"),
+            by_value(rows, "id_type", pl.col("id_type").str.to_lowercase().replace_strict(KIND_NAMES, default=None))
+            .alias("_kind"),
             plain_form(pl.col("id_number")).alias("_number"),
             crew.alias("_crew"),
         )
@@ -160,8 +161,9 @@ class Manifest:
         too: in this chunk (among the candidates, the rows left to ``row`` and ``others``) or
         earlier; None: none."""
         elsewhere = {self._key(record) for record in [*left.to_dicts(), *others]}
-        again = (self._rows.keys() & listed) | (self._framed.keys() & listed) | elsewhere.intersection(listed)
-        if not again and len(set(listed)) == len(listed):
+        unique = set(listed)  # each intersection below goes over the smaller side
+        again = (self._rows.keys() & unique) | (self._framed.keys() & unique) | (elsewhere & unique)
+        if not again and len(unique) == len(listed):
             return None
         return trips.is_in(pl.Series([list(again)], dtype=pl.List(pl.String))) | trips.is_duplicated()
 

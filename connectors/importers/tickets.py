@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 import polars as pl
 
 from connectors.importers.base import Context, Events, Kind, Record
-from connectors.importers.columnar import plain_documents
+from connectors.importers.columnar import by_value, plain_documents
 from connectors.importers.gtfs import add_timetable_argument, timetable_of
 from connectors.importers.identity import KIND_NAMES, plain_form, read_kind
 from connectors.importers.report import Rejected
@@ -108,7 +108,8 @@ class Tickets:
         found = rows.with_columns(
             pl.concat_str(RIDE, separator="\x1f").replace_strict(numbers, default=None, return_dtype=pl.UInt32)
             .alias("_ride"),
-            pl.col("id_type").str.to_lowercase().replace_strict(KIND_NAMES, default=None).alias("_kind"),
+            by_value(rows, "id_type", pl.col("id_type").str.to_lowercase().replace_strict(KIND_NAMES, default=None))
+            .alias("_kind"),
             plain_form(pl.col("id_number")).alias("_number"),  # full-width digits too: 2 % of the rows
         ).with_columns(_by_number([part.fields["service"][:1] for part in rides], ride).alias("_class"))
         places: list[str] = []
