@@ -18,9 +18,12 @@ import secrets
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from tracer.errors import OutputError
+
+if TYPE_CHECKING:
+    import polars as pl
 
 STDOUT = "-"
 
@@ -50,6 +53,12 @@ class Output:
     def write(self, data: bytes) -> None:
         with _failing_as_output(self.name):
             self._stream.write(data)
+
+    def write_lines(self, column: pl.DataFrame) -> None:
+        """Each string of a one-column polars DataFrame as a line of its own, as it is (no quoting):
+        polars writes them to the stream without a Python string or bytes of them all."""
+        with _failing_as_output(self.name):
+            column.write_csv(self._stream, include_header=False, quote_style="never", line_terminator="\n")
 
     def flush(self, durable: bool = False) -> None:
         with _failing_as_output(self.name):

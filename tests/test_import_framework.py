@@ -144,6 +144,23 @@ def test_a_failed_import_leaves_no_output(tmp_path: Path) -> None:
     assert report.written == 1 and report.rejected_rows == [(f"{good} line 2", "repeats an earlier row")]
 
 
+def test_the_fast_paths_lines_go_to_standard_output_and_a_full_disk_is_an_output_error(tmp_path: Path) -> None:
+    """Polars writes the fast path's lines itself (``Output.write_lines``), merged in line order with
+    the row path's: to standard output as to a file, and a write that fails is one error naming the
+    target, never a traceback."""
+    rows = [f"id_card,{ID},310101002", "id_card,1,x", '"passport",E23456789,外滩', "passport,E12345678,310101013"]
+    source = write(tmp_path / "reg.csv", "id_type,id_number,subdistrict", *rows)
+    (tmp_path / "key").write_bytes(KEY)
+    done = tracer("import", "registry", str(source), "--out", "-", "--id-key-file", str(tmp_path / "key"))
+    assert done.returncode == 0, done.stderr
+    run_import(KINDS["registry"], [str(source)], str(tmp_path / "out.jsonl"), Settings(), PersonIds(KEY),
+               columnar=False)
+    assert done.stdout == (tmp_path / "out.jsonl").read_text() and done.stdout.count("\n") == 3
+    done = tracer("import", "registry", str(source), "--out", "/dev/full", "--id-key-file", str(tmp_path / "key"))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert done.stderr.startswith("tracer: error: cannot write /dev/full: ")
+
+
 def test_the_command_prints_the_report_and_needs_a_key(tmp_path: Path) -> None:
     source = write(tmp_path / "reg.csv", "id_type,id_number,subdistrict", f"id_card,{ID},310101002", "id_card,1,x")
     done = tracer("import", "registry", str(source), "--out", str(tmp_path / "out.jsonl"))

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.importers import columnar
+from connectors.importers import columnar, csvfeed
 from connectors.importers.base import run_import
 from connectors.importers.identity import PersonIds
 from connectors.importers.kinds import KINDS
@@ -181,3 +181,33 @@ def test_any_mix_of_messy_rows_reads_the_same_both_ways(tmp_path: Path, data: st
             row = ",".join(data.draw(st.sampled_from(_VALUES[column])) for column in columns)
             lines.append(data.draw(st.sampled_from([row, row, row, row[: len(row) // 2], f'"{row}"', ""])))
         both(kind, write(tmp_path / f"{kind}.csv", *lines), tmp_path)
+
+
+_PIECES = ["a", "1", "", "\r", "\r\n", "\n", "\x00", "\ufffd", "中", " ", "x" * 70]
+_QUOTED = ['"q"', '""', '"a,\nb"', '"x""y"']
+_FIELD = st.one_of(st.lists(st.sampled_from(_PIECES), max_size=4).map("".join), st.sampled_from(_QUOTED))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.lists(_FIELD, max_size=5).map(",".join), max_size=12),
+       bad=st.sampled_from([b"", b"\xff", b"\xef\xbb\xbf"]), chunk=st.sampled_from([7, 64, 1 << 22]))
+def test_the_columnar_reader_gives_the_row_readers_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           lines: list[str], bad: bytes, chunk: int) -> None:
+    """Lines of any shape (fields too few or too many, quoted fields over several lines, carriage
+    returns, NUL, bad bytes, a replacement character, long lines) read in chunks of any size: the
+    plain ones split into columns and the rest read by the csv module give exactly the row reader's
+    records and BadRows. (Quotes open and close whole fields only: a quote inside a field, which csv
+    takes as it is or as the end of a quoted part, still counts as opening or closing one where
+    ``_cut`` looks for a chunk's end, so the lines after it can be numbered otherwise.)"""
+    body = "\n".join(lines).encode()
+    monkeypatch.setattr(columnar, "CHUNK_BYTES", chunk)
+    monkeypatch.setattr(columnar, "FIELD_LIMIT", 64)
+    monkeypatch.setattr(csvfeed, "FIELD_LIMIT", 64)
+    path = tmp_path / "feed.csv"
+    path.write_bytes(b"a,b,c\n" + body.replace(b"1", bad, 1) + b"\n")
+    expected = list(csvfeed.read_rows(str(path), ["a", "c"], ["b", "d"]))
+    found: list = []
+    for part in columnar.read_chunks(str(path), ["a", "c"], ["b", "d"]):
+        plain = [(row.pop("line"), row) for row in part.plain.to_dicts()]
+        found += sorted([*plain, *part.others], key=lambda item: getattr(item, "line", item[0]))
+    assert found == expected

