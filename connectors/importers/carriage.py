@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from functools import lru_cache
 from pathlib import Path
 
@@ -32,9 +32,9 @@ import polars as pl
 
 from connectors.importers import taps
 from connectors.importers.base import Context, Events, Kind, Record
-from connectors.importers.columnar import read_chunks
+from connectors.importers.columnar import plain_documents, read_chunks
 from connectors.importers.csvfeed import BadRow
-from connectors.importers.identity import plain_number, read_kind
+from connectors.importers.identity import plain_form, read_kind
 from connectors.importers.report import NotTraced, Rejected
 from tracer.analysis.question import read_carriage
 from tracer.errors import InputError, InvalidEvent
@@ -92,8 +92,7 @@ class CarriageCodes:
         self._ride = getattr(context.options, "default_ride_minutes", DEFAULT_RIDE_MINUTES) * 60
         self._walk = getattr(context.options, "walk_seconds", taps.TapSettings().walk_seconds)
         self._out_frame = self._read_tap_outs(getattr(context.options, "taps", None) or [])
-        grouped = self._out_frame.group_by("_pid").agg(pl.col("_out").sort())
-        self._tap_outs = dict(zip(grouped["_pid"].to_list(), grouped["_out"].to_list(), strict=True))
+        self._tap_outs: tuple[list[str], list[int]] | None = None  # for ``row``: keys and times, sorted
         self._valid = lru_cache(maxsize=1 << 16)(self._check)
         self._scans: set[str] = set()  # the trip ids written: a scan repeated is reported, not written again
 
@@ -106,7 +105,7 @@ class CarriageCodes:
         if trip_id in self._scans:
             raise Rejected(DUPLICATE)
         self._scans.add(trip_id)
-        out = self._tap_out(person, scanned)
+        out = self._tap_out(self._ids.card_key(record["card"]) if record["card"].strip() else person, scanned)
         if out is None:
             self._report.note(f"no tap-out after the scan: a ride of {self._ride // 60} minutes assumed")
         end = out if out is not None else scanned + self._ride
@@ -143,21 +142,22 @@ class CarriageCodes:
             code.replace_strict({k: _members({"carriage": v[1]}) for k, v in codes.items()}, default=None)
             .alias("_carriage"),
             code.replace_strict({k: _code_id(*v) for k, v in codes.items()}, default=None).alias("_code"),
-            pl.col("card").str.strip_chars().str.to_uppercase().alias("_number"),
+            plain_form(pl.col("card")).alias("_number"),
             self._seconds(pl.col("time")).alias("_at"),
         )
-        plain = (pl.col("_service").is_not_null() & (pl.col("train_set") == "") & pl.col("_at").is_not_null()
-                 & plain_number(pl.lit("card"), pl.col("_number")))
+        plain = found.select(pl.col("_service").is_not_null() & (pl.col("train_set") == "")
+                             & pl.col("_at").is_not_null()).to_series() & _plain_cards(found)
         candidates = found.filter(plain)
         candidates = candidates.with_columns(self._ids.riders(candidates["_number"]).alias("_pid"),
+                                             self._ids.card_keys(candidates["_number"]).alias("_key"),
                                              (pl.col("_at") + self._walk + 1).alias("_after"))
         candidates = candidates.with_columns(pl.concat_str(
             pl.lit("scan:"), pl.col("_pid").str.slice(4), pl.lit(":"), pl.col("_at").cast(pl.String), pl.lit(":"),
             "_code").alias("_trip"))
         candidates = candidates.with_columns(self._repeats(candidates, [*others, *found.filter(~plain).to_dicts()])
                                              .alias("_repeat")).sort("_after")
-        outs = self._out_frame.filter(pl.col("_pid").is_in(candidates["_pid"].unique().implode()))
-        joined = candidates.join_asof(outs, left_on="_after", right_on="_out", by="_pid", strategy="forward",
+        outs = self._out_frame.filter(pl.col("_key").is_in(candidates["_key"].unique().implode()))
+        joined = candidates.join_asof(outs, left_on="_after", right_on="_out", by="_key", strategy="forward",
                                      check_sortedness=False)  # both sorted above
         ended = (pl.col("_out") - pl.col("_at") <= LONGEST_RIDE_HOURS * 3600).fill_null(False) & ~pl.col("_repeat")
         done = joined.filter(ended).sort("line")
@@ -203,18 +203,20 @@ class CarriageCodes:
             return False
         return True
 
-    def _tap_out(self, person: str, scanned: int) -> int | None:
-        """When the rider left the carriage: their first tap-out after the scan, less the walk."""
-        times = self._tap_outs.get(person)
-        if not times:
-            return None
-        at = bisect_right(times, scanned + self._walk)
-        if at == len(times) or times[at] - scanned > LONGEST_RIDE_HOURS * 3600:
+    def _tap_out(self, rider: str, scanned: int) -> int | None:
+        """When the rider (``PersonIds.card_key``: a card's holder, the card, or a person without a
+        card) left the carriage: their first tap-out after the scan, less the walk."""
+        if self._tap_outs is None:  # the tap-outs by rider, then time, read once a row needs them
+            ordered = self._out_frame.sort("_key", "_out")
+            self._tap_outs = ordered["_key"].to_list(), ordered["_out"].to_list()
+        keys, times = self._tap_outs
+        at = bisect_right(times, scanned + self._walk, bisect_left(keys, rider), bisect_right(keys, rider))
+        if at == len(times) or keys[at] != rider or times[at] - scanned > LONGEST_RIDE_HOURS * 3600:
             return None
         return times[at] - self._walk
 
     def _read_tap_outs(self, paths: list[Path]) -> pl.DataFrame:
-        """Every tap-out of ``paths`` as (``_pid``, ``_out`` epoch seconds), sorted by time; a
+        """Every tap-out of ``paths`` as (``_key``, ``_out`` epoch seconds), sorted by time; a
         record that is no tap is noted. This tool's CSV is read a column at a time."""
         frames, items = [], []
         for path in map(str, paths):
@@ -236,7 +238,7 @@ class CarriageCodes:
                 continue
             if not inward:
                 outs.append((person, moment))
-        schema = {"_pid": pl.String, "_out": pl.Int64}
+        schema = {"_key": pl.String, "_out": pl.Int64}
         return pl.concat([*frames, pl.DataFrame(outs, schema=schema, orient="row")]).sort("_out")
 
     def _plain_tap_outs(self, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -245,13 +247,13 @@ class CarriageCodes:
         kind = pl.col("direction").str.strip_chars().str.to_lowercase()
         found = rows.with_columns(
             kind.replace_strict(taps.DIRECTIONS, default=None, return_dtype=pl.Boolean).alias("_in"),
-            pl.col("card").str.strip_chars().str.to_uppercase().alias("_number"),
+            plain_form(pl.col("card")).alias("_number"),
             self._seconds(pl.col("time")).alias("_out"),
         )
-        plain = (pl.col("_in").is_not_null() & pl.col("_out").is_not_null()
-                 & plain_number(pl.lit("card"), pl.col("_number")))
-        outs = found.filter(plain & ~pl.col("_in"))
-        outs = outs.select(self._ids.riders(outs["_number"], count=False).alias("_pid"), "_out")
+        plain = found.select(pl.col("_in").is_not_null() & pl.col("_out").is_not_null()).to_series()
+        plain = plain & _plain_cards(found)
+        outs = found.filter(plain).filter(~pl.col("_in"))
+        outs = outs.select(self._ids.card_keys(outs["_number"]).alias("_key"), "_out")
         return outs, found.filter(~plain).select(rows.columns)
 
     def _seconds(self, text: pl.Expr) -> pl.Expr:
@@ -262,7 +264,13 @@ class CarriageCodes:
     def _tap(self, record: dict[str, str]) -> tuple[str, int, bool]:
         card, moment, kind, _, _ = taps.tap_fields(record)
         inward = taps.direction(kind)
-        return self._ids.rider(card, count=False), taps.local_seconds(moment, self._zone), inward
+        return self._ids.card_key(card), taps.local_seconds(moment, self._zone), inward
+
+
+def _plain_cards(rows: pl.DataFrame) -> pl.Series:
+    """Whether the card number ``_number`` of each row (``identity.plain_form``) needs no more
+    normalising: the check every fast path makes (columnar.plain_documents)."""
+    return plain_documents(rows.with_columns(pl.lit("card").alias("_kind")), "_kind", "_number")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -38,8 +38,6 @@ import polars as pl
 
 from connectors.importers.report import Rejected
 from tracer import privacy
-from tracer.documents import CHECK as _CHECK
-from tracer.documents import WEIGHTS as _WEIGHTS
 from tracer.documents import check_digit
 
 KEY_VARIABLE = "TRACER_ID_KEY"
@@ -113,6 +111,7 @@ class PersonIds:
         self._hasher = hashlib.blake2b(key=key, digest_size=12)
         self._seen: dict[tuple[str, str], str] = {}
         self._holders: dict[str, str] | None = None  # card number (normal form) -> its holder's person id
+        self._holder_columns: tuple[pl.Series, pl.Series] | None = None  # the same as two columns, once needed
         self._held: set[str] = set()  # the cards named (counted) with a known holder, and without
         self._unheld: set[str] = set()
 
@@ -122,7 +121,7 @@ class PersonIds:
         list, connectors/importers/holders.py). Every card is resolved here and only here, on the row
         path (``person_id``, ``rider``) and the column path (``riders``) alike."""
         ids = PersonIds.__new__(PersonIds)
-        ids._hasher, ids._seen, ids._holders = self._hasher, {}, holders
+        ids._hasher, ids._seen, ids._holders, ids._holder_columns = self._hasher, {}, holders, None
         ids._held, ids._unheld = set(), set()
         return ids
 
@@ -154,7 +153,7 @@ class PersonIds:
 
     def riders(self, numbers: pl.Series, count: bool = True) -> pl.Series:
         """``rider`` of each card number of a column, numbers in their normal form (the checks of
-        ``plain_number`` passed): the fast path's ids, each distinct card resolved once."""
+        ``columnar.plain_documents`` passed): the fast path's ids, each distinct card resolved once."""
         unique = numbers.unique()
         if self._holders is None:
             ids = self.column(pl.repeat("card", unique.len(), eager=True), unique)
@@ -171,6 +170,22 @@ class PersonIds:
                 ids = ids.scatter(unheld.arg_true(), self.column(pl.repeat("card", missing.len(), eager=True), missing))
         return numbers.replace_strict(unique, ids, return_dtype=pl.String)
 
+    def card_key(self, number: str) -> str:
+        """Who rides on card ``number``, without hashing (to find a rider's taps, never written): the
+        id of its holder when a card-holder list names one, else the number in its normal form
+        (which no person id equals); BadId as ``rider``."""
+        normal = normalise("card", number)
+        return normal if self._holders is None else self._holders.get(normal, normal)
+
+    def card_keys(self, numbers: pl.Series) -> pl.Series:
+        """``card_key`` of each card number of a column, numbers in their normal form."""
+        if self._holders is None:
+            return numbers
+        if self._holder_columns is None:
+            self._holder_columns = (pl.Series(list(self._holders), dtype=pl.String),
+                                    pl.Series(list(self._holders.values()), dtype=pl.String))
+        return numbers.replace(*self._holder_columns)
+
     def _card(self, number: str, count: bool) -> str:
         """The rider of a card number in its normal form, counted in ``cards`` when ``count``."""
         holder = None if self._holders is None else self._holders.get(number)
@@ -186,7 +201,7 @@ class PersonIds:
 
     def column(self, kind: pl.Series, number: pl.Series) -> pl.Series:
         """``hashed`` of each (kind, number) of two columns, numbers in their normal form (the
-        checks of ``plain_number`` passed): the fast path's ids, the same as ``hashed`` gives."""
+        checks of ``columnar.plain_documents`` passed): the fast path's ids, the same as ``hashed`` gives."""
         messages = pl.DataFrame({"kind": kind, "number": number}).select(
             pl.concat_str("kind", pl.lit("\x1f"), "number").cast(pl.Binary)
         ).to_series().to_list()
@@ -205,21 +220,8 @@ _FOLDED = [chr(ord(c) + 0xFEE0) for c in "0123456789XxEe"]  # full-width forms N
 
 def plain_form(number: pl.Expr) -> pl.Expr:
     """A column of numbers as ``normalise`` writes them, for the common cases: full-width digits
-    folded, surrounding spaces trimmed, upper case (``plain_number`` then checks the result)."""
+    folded, surrounding spaces trimmed, upper case (``columnar.plain_documents`` then checks the result)."""
     return number.str.replace_many(_FOLDED, list("0123456789XxEe")).str.strip_chars().str.to_uppercase()
-
-
-def plain_number(kind: pl.Expr, number: pl.Expr) -> pl.Expr:
-    """Whether ``number`` (a column, upper-cased) is a valid document of ``kind`` (a column of
-    KINDS names) as written, with nothing to normalise: the fast path's test. Any other (full-width,
-    spaced, 15 digits, wrong) is left to ``normalise``, which says why it is refused."""
-    total = pl.sum_horizontal(
-        [number.str.slice(at, 1).cast(pl.Int32, strict=False) * weight for at, weight in enumerate(_WEIGHTS)]
-    )
-    check = (total % 11).replace_strict(dict(enumerate(_CHECK)), default=None, return_dtype=pl.String)
-    card = number.str.contains(r"^[0-9]{17}[0-9X]$") & (number.str.slice(17, 1) == check)
-    other = number.str.contains(r"^[A-Z0-9]{5,32}$")
-    return kind.is_not_null() & pl.when(kind == "id_card").then(card).otherwise(other).fill_null(False)
 
 
 def load_ids(key_file: Path | None) -> PersonIds:
