@@ -32,7 +32,7 @@ import polars as pl
 
 from connectors.importers import taps
 from connectors.importers.base import Context, Events, Kind, Record
-from connectors.importers.columnar import plain_documents, read_chunks
+from connectors.importers.columnar import by_number, by_value, plain_documents, read_chunks
 from connectors.importers.csvfeed import BadRow
 from connectors.importers.identity import plain_form, read_kind
 from connectors.importers.report import NotTraced, Rejected
@@ -125,59 +125,75 @@ class CarriageCodes:
     def frame(self, rows: pl.DataFrame, others: list[Record]) -> tuple[pl.DataFrame, pl.DataFrame]:
         """The scans by card, of a plain code and local time, ended by a tap-out, at once (the tap-out
         found by an as-of join); ``row`` takes the rest (the rides of a default length are noted), and
-        every scan whose rider may repeat it elsewhere (``_repeats``), so the row path reports the repeat."""
-        codes: dict[str, tuple[str, str]] = {}
+        every scan whose rider may repeat it elsewhere (``_repeats``), so the row path reports the repeat.
+        The chunk's codes are numbered, a scan holding its code's number (its JSON and digest looked
+        up by number), and each distinct time is parsed and formatted once (``by_value``)."""
+        numbers: dict[str, int] = {}
+        parts: list[tuple[str, str, str]] = []  # per number: the service's and the carriage's JSON, the digest
         for (text,) in rows.select("code").unique().iter_rows():
-            train_set, _, carriage = text.strip().rpartition(":")
-            try:
-                code = _code(train_set, carriage)
-            except Rejected:
-                continue
-            if self._valid(*code):
-                codes[text] = code
-        code = pl.col("code")
+            part = self._part(text)
+            if part is not None:
+                numbers[text] = len(parts)
+                parts.append(part)
         found = rows.with_columns(
-            code.replace_strict({k: _members({"mode": "metro", "service": v[0]}) for k, v in codes.items()},
-                                default=None).alias("_service"),
-            code.replace_strict({k: _members({"carriage": v[1]}) for k, v in codes.items()}, default=None)
-            .alias("_carriage"),
-            code.replace_strict({k: _code_id(*v) for k, v in codes.items()}, default=None).alias("_code"),
+            pl.col("code").replace_strict(numbers, default=None, return_dtype=pl.UInt32).alias("_code"),
             plain_form(pl.col("card")).alias("_number"),
-            self._seconds(pl.col("time")).alias("_at"),
+            by_value(rows, "time", self._seconds(pl.col("time"))).alias("_at"),
         )
-        plain = found.select(pl.col("_service").is_not_null() & (pl.col("train_set") == "")
+        plain = found.select(pl.col("_code").is_not_null() & (pl.col("train_set") == "")
                              & pl.col("_at").is_not_null()).to_series() & _plain_cards(found)
-        candidates = found.filter(plain)
+        candidates = found.filter(plain).select("line", "_code", "_number", "_at")
+        code = pl.col("_code")
+        digest = by_number([part[2] for part in parts], code)
         candidates = candidates.with_columns(self._ids.riders(candidates["_number"]).alias("_pid"),
                                              self._ids.card_keys(candidates["_number"]).alias("_key"),
                                              (pl.col("_at") + self._walk + 1).alias("_after"))
         candidates = candidates.with_columns(pl.concat_str(
             pl.lit("scan:"), pl.col("_pid").str.slice(4), pl.lit(":"), pl.col("_at").cast(pl.String), pl.lit(":"),
-            "_code").alias("_trip"))
-        candidates = candidates.with_columns(self._repeats(candidates, [*others, *found.filter(~plain).to_dicts()])
-                                             .alias("_repeat")).sort("_after")
+            digest).alias("_trip"))
+        trips = candidates["_trip"].to_list()
+        candidates = candidates.with_columns(
+            self._repeats(candidates, trips, [*others, *found.filter(~plain).to_dicts()]).alias("_repeat"),
+            pl.Series("_at_line", range(len(trips)), dtype=pl.UInt32)).sort("_after")
         outs = self._out_frame.filter(pl.col("_key").is_in(candidates["_key"].unique().implode()))
         joined = candidates.join_asof(outs, left_on="_after", right_on="_out", by="_key", strategy="forward",
                                      check_sortedness=False)  # both sorted above
         ended = (pl.col("_out") - pl.col("_at") <= LONGEST_RIDE_HOURS * 3600).fill_null(False) & ~pl.col("_repeat")
-        done = joined.filter(ended).sort("line")
-        self._scans.update(done["_trip"].to_list())
-        stamp = "%Y-%m-%dT%H:%M:%S%:z"
-        local = pl.from_epoch("_at", "s").dt.replace_time_zone("UTC").dt.convert_time_zone(self._zone.key)
-        end = pl.from_epoch(pl.col("_out") - self._walk, "s").dt.replace_time_zone("UTC") \
-            .dt.convert_time_zone(self._zone.key)
+        done = joined.filter(ended).sort("line").with_columns((pl.col("_out") - self._walk).alias("_end"))
+        self._scans.update([trips[at] for at in done["_at_line"].to_list()])  # the same strs: hashed once
+        done = done.with_columns(by_value(done, "_at", self._stamp(pl.col("_at"))).alias("_board"),
+                                 by_value(done, "_end", self._stamp(pl.col("_end"))).alias("_alight"))
+        board = pl.col("_board")
         json = pl.concat_str(
-            pl.lit('{"type":"trip","trip_id":"'), "_trip", pl.lit('","person_id":"'), "_pid", pl.lit('",'),
-            "_service", pl.lit(',"date":"'), local.dt.strftime("%Y-%m-%d"), pl.lit('","board_time":"'),
-            local.dt.strftime(stamp), pl.lit('","alight_time":"'), end.dt.strftime(stamp), pl.lit('",'),
-            "_carriage", pl.lit("}"),
+            pl.lit('{"type":"trip","trip_id":"'), "_trip", pl.lit('","person_id":"'), "_pid",
+            pl.lit('","mode":"metro",'), by_number([part[0] for part in parts], code), pl.lit(',"date":"'),
+            board.str.slice(0, 10), pl.lit('","board_time":"'), board, pl.lit('","alight_time":"'), "_alight",
+            pl.lit('",'), by_number([part[1] for part in parts], code), pl.lit("}"),
         )
-        left = pl.concat([found.filter(~plain), joined.filter(~ended)], how="diagonal")
-        return done.select("line", json.alias("json")), left.select(rows.columns).sort("line")
+        left = pl.concat([found.filter(~plain).select(rows.columns), rows.filter(pl.col("line").is_in(
+            joined.filter(~ended)["line"].implode()))])
+        return done.select("line", json.alias("json")), left.sort("line")
 
-    def _repeats(self, candidates: pl.DataFrame, others: list[Record]) -> pl.Series:
-        """Which plain scans must go the row way to be told from a repeat: a trip id written before or
-        twice among them, or a rider of another row of the chunk (``others``: read one by one)."""
+    def _part(self, code: str) -> tuple[str, str, str] | None:
+        """The JSON of a plain code's service and carriage and its digest (None: not plain)."""
+        train_set, _, carriage = code.strip().rpartition(":")
+        try:
+            found = _code(train_set, carriage)
+        except Rejected:
+            return None
+        if not self._valid(*found):
+            return None
+        return _members({"service": found[0]}), _members({"carriage": found[1]}), _code_id(*found)
+
+    def _stamp(self, seconds: pl.Expr) -> pl.Expr:
+        """Local ``2020-01-15T07:33:10+08:00`` of epoch ``seconds``."""
+        return (pl.from_epoch(seconds, "s").dt.replace_time_zone("UTC").dt.convert_time_zone(self._zone.key)
+                .dt.strftime("%Y-%m-%dT%H:%M:%S%:z"))
+
+    def _repeats(self, candidates: pl.DataFrame, trips: list[str], others: list[Record]) -> pl.Series:
+        """Which plain scans (their trip ids ``trips``) must go the row way to be told from a repeat: a
+        trip id written before or twice among them, or a rider of another row of the chunk (``others``:
+        read one by one)."""
         riders = set()
         for record in others:
             try:
@@ -185,7 +201,7 @@ class CarriageCodes:
             except Rejected:
                 continue
         seen = self._scans
-        written = pl.Series([trip in seen for trip in candidates["_trip"].to_list()], dtype=pl.Boolean)
+        written = pl.Series([trip in seen for trip in trips], dtype=pl.Boolean)
         return (candidates["_trip"].is_duplicated() | written
                 | candidates["_pid"].is_in(pl.Series(list(riders), dtype=pl.String).implode()))
 
@@ -246,9 +262,10 @@ class CarriageCodes:
         the row path drops them, and the rest (to be read one by one)."""
         kind = pl.col("direction").str.strip_chars().str.to_lowercase()
         found = rows.with_columns(
-            kind.replace_strict(taps.DIRECTIONS, default=None, return_dtype=pl.Boolean).alias("_in"),
+            by_value(rows, "direction", kind.replace_strict(taps.DIRECTIONS, default=None, return_dtype=pl.Boolean))
+            .alias("_in"),
             plain_form(pl.col("card")).alias("_number"),
-            self._seconds(pl.col("time")).alias("_out"),
+            by_value(rows, "time", self._seconds(pl.col("time"))).alias("_out"),
         )
         plain = found.select(pl.col("_in").is_not_null() & pl.col("_out").is_not_null()).to_series()
         plain = plain & _plain_cards(found)
