@@ -219,10 +219,15 @@ class PersonIds:
 _FOLDED = [chr(ord(c) + 0xFEE0) for c in "0123456789XxEe"]  # full-width forms NFKC folds to ASCII
 
 
-def plain_form(number: pl.Expr) -> pl.Expr:
-    """A column of numbers as ``normalise`` writes them, for the common cases: full-width digits
-    folded, surrounding spaces trimmed, upper case (``columnar.plain_documents`` then checks the result)."""
-    return number.str.replace_many(_FOLDED, list("0123456789XxEe")).str.strip_chars().str.to_uppercase()
+def plain_form(rows: pl.DataFrame, column: str) -> pl.Expr:
+    """The numbers of ``rows``' column ``column`` as ``normalise`` writes them, for the common cases:
+    full-width digits folded (not looked for when every number is ASCII: 3 against 23 ms for
+    440,000 cards), surrounding spaces trimmed, upper case (``columnar.plain_documents`` then
+    checks the result)."""
+    number = pl.col(column)
+    if not rows.select((number.str.len_bytes() == number.str.len_chars()).all()).item():
+        number = number.str.replace_many(_FOLDED, list("0123456789XxEe"))
+    return number.str.strip_chars().str.to_uppercase()
 
 
 def load_ids(key_file: Path | None) -> PersonIds:

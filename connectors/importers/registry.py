@@ -84,7 +84,7 @@ class Residents:
         of the chunk nor earlier, at once."""
         found = rows.with_columns(
             pl.col("id_type").str.to_lowercase().replace_strict(KIND_NAMES, default=None).alias("_kind"),
-            plain_form(pl.col("id_number")).alias("_number"),
+            plain_form(rows, "id_number").alias("_number"),
             pl.col("subdistrict").replace_strict(self._homes.plain, default=None).alias("_home"),
         )
         plain = found.select(pl.col("_home").is_not_null()).to_series() & plain_documents(found, "_kind", "_number")

@@ -110,7 +110,7 @@ class Tickets:
             .alias("_ride"),
             by_value(rows, "id_type", pl.col("id_type").str.to_lowercase().replace_strict(KIND_NAMES, default=None))
             .alias("_kind"),
-            plain_form(pl.col("id_number")).alias("_number"),  # full-width digits too: 2 % of the rows
+            plain_form(rows, "id_number").alias("_number"),  # full-width digits too: 2 % of the rows
         ).with_columns(by_number([part.fields["service"][:1] for part in rides], ride).alias("_class"))
         places: list[str] = []
         numbers = {}
