@@ -279,9 +279,13 @@ class CarriageCodes:
         return outs, found.filter(~plain).select(rows.columns)
 
     def _seconds(self, text: pl.Expr) -> pl.Expr:
-        """Epoch seconds of local ``2020-01-15 07:33:10`` (null for any other form: read one by one)."""
-        return (text.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False)
-                .dt.replace_time_zone(self._zone.key, ambiguous="null", non_existent="null").dt.epoch("s"))
+        """Epoch seconds of local ``2020-01-15 07:33:10`` of 1970-2099 (null for any other form: read
+        one by one, as ``taps.local_seconds``; polars' ``strptime`` alone also takes ``2020-1-15
+        8:00:10``, a leading space or the year 1900, which that refuses)."""
+        form = text.str.contains(r"^(?:19[7-9][0-9]|20[0-9]{2})-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-5][0-9]$")
+        return pl.when(form).then(text.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False)
+                                  .dt.replace_time_zone(self._zone.key, ambiguous="null", non_existent="null")
+                                  .dt.epoch("s"))
 
     def _tap(self, record: dict[str, str]) -> tuple[str, int, bool]:
         card, moment, kind, _, _ = taps.tap_fields(record)
