@@ -122,7 +122,7 @@ def test_a_scan_repeated_anywhere_is_reported_once_per_repeat(tmp_path: Path, mo
     ]
     source = write(tmp_path / "c.csv", "card,code,time", *rows)
     taps = write(tmp_path / "t.csv", "card,time,direction,line,station",  # tap-outs: the fast path ends rides
-                 *[f"SPTC{n},2020-01-15 {7 + (n > 2)}:30:00,out,2,X" for n in range(1, 40)])
+                 *[f"SPTC{n},2020-01-15 {7 + (n > 2):02d}:30:00,out,2,X" for n in range(1, 40)])
     by_row = []
     row = KINDS["carriage-codes"].start.row
     monkeypatch.setattr(KINDS["carriage-codes"].start, "row", lambda self, *a: by_row.append(a) or row(self, *a))
