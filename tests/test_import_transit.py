@@ -13,7 +13,9 @@ simulator's own events (person ids mapped through the same keyed identity):
 from __future__ import annotations
 
 import argparse
+import io
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -31,6 +33,7 @@ from connectors.importers.base import run_import
 from connectors.importers.gtfs import read_timetable
 from connectors.importers.identity import PersonIds
 from connectors.importers.kinds import KINDS
+from connectors.importers.report import print_report
 from streams.embedded import run_embedded
 from tracer.alerts import fold
 from tracer.canonical import line_name, station_key
@@ -445,3 +448,75 @@ def test_a_ride_the_engine_refuses_goes_the_checked_way_with_its_reason(tmp_path
     assert [orjson.loads(line)["alight_station"] for line in lines] == ["草埔"]
     assert report.written == 3 and [reason for _, reason in report.rejected_rows] == [
         "the engine refuses it: alight_station must be a short string or an integer"]
+
+
+# The columnar taps (the fast path) against the reference (row by row): the same bytes, the same report.
+
+def _both_ways(files: list[Path], root: Path, **options: Any) -> list[tuple[bytes, str]]:
+    """(output, report) of the taps imported by the reference path and by the columnar one."""
+    found = []
+    for columnar in (False, True):
+        out = root / f"out-{columnar}.jsonl"
+        report = run_import(KINDS["taps"], [str(f) for f in files], str(out), Settings(), IDS,
+                            argparse.Namespace(timetable=_gtfs(root), **options), columnar=columnar, recheck=True)
+        shown = io.StringIO()
+        print_report(report, shown)
+        found.append((out.read_bytes(), f"{shown.getvalue()}{report.rejected_rows}{list(report.notes.items())}"
+                      f"{list(report.rejected.items())}{report.clean} {report.noted}"))
+    return found
+
+
+def test_the_columnar_taps_are_the_reference_taps_on_a_messy_feed(tmp_path: Path) -> None:
+    """Every way a tap goes wrong, over 30 cards (more rows of a reason than the report names), rows
+    the fast path leaves to the row reader (quoted, full-width, an offset) pairing with plain ones,
+    shuffled, in two files (the second naming holders): the same output and report, byte for byte."""
+    rows = []
+    for n in range(30):
+        a, b = f"A{n:04d}", f"B{n:04d}"
+        rows += [
+            f"{a},2020-01-15 07:58:00,in,5,布吉", f"{a},2020-01-15 07:58:30,in,5,布吉",  # a gate read twice
+            f"{a},2020-01-15 07:59:10,in,5,布吉", f"{a},2020-01-15 08:13:00,out,5,红岭北",  # a chain of them
+            f'"{b}",2020-01-15 08:03:00,in,,布吉', f"{b.lower()},2020-01-15T08:13:00,out,L5,红岭北",  # one card
+            f"C{n:04d},2020-01-15 08:07:00,out,5,红岭北", f"D{n:04d},2020-01-15 03:00:00,in,5,布吉",
+            f"D{n:04d},2020-01-15 08:13:00,out,5,红岭北",  # over max_ride_hours
+            f"E{n:04d},2020-01-15 08:00:00,in,5,布吉", f"E{n:04d},2020-01-15 08:09:00,out,5,布吉站台1",  # one station
+            f"F{n:04d},2020-01-15 08:00:00,in,5,布吉", f"F{n:04d},2020-01-15 08:02:00,out,5,草埔",  # no run fits
+            f"G{n:04d},2020-01-15 08:00:00,in,5,上海虹桥", f"G{n:04d},2020-01-15 09:00:00,out,5,草埔",  # no route
+            f"H{n:04d},2020-01-15 08:00:00,in,5,火星", f"H{n:04d},2020-01-15 25:00:00,in,5,布吉",
+            f"H{n:04d},2020-01-15 08:10:00,sideways,5,草埔", f"H{n:04d},2020-01-15 08:11:00,bus,5,草埔",
+            f"H{n:04d},2020-01-15 08:12:00,out,99号线,草埔", f"H{n:04d},2020-01-15 08:12:00,out,5",
+            f"Ｉ{n:04d},2020-01-15T08:57:00+08:00,in,5,布吉", f"I{n:04d},2020-01-15 09:05:00,out,5,草埔",
+            f"J{n:04d},2020-01-15 08:57:00,in,5,布吉", f"J{n:04d},2020-01-15 08:57:00,in,5,草埔",  # a tie in time
+            f"J{n:04d},2020-01-15 09:05:00,out,5,草埔", f"K{n % 3:04d},2020-01-15 07:59:00,in,5,布吉",
+            f"K{n % 3:04d},2020-01-15 08:12:00,out,5,红岭北",  # three cards riding ten times at once
+        ]
+    random.Random(SEED).shuffle(rows)
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text("card,time,direction,line,station\n" + "\n".join(rows[:400]) + "\n", encoding="utf-8")
+    second.write_text("station,card,time,direction,line,id_type,id_number\n" + "".join(
+        f"{station},{card_no},{time},{way},{line},身份证,{ID if n % 2 else ''}\n"
+        for n, (card_no, time, way, line, station) in enumerate(row.split(",") for row in rows[400:] if
+                                                                  row.count(",") == 4 and '"' not in row)),
+        encoding="utf-8")
+    (reference, columnar) = _both_ways([first, second], tmp_path)
+    assert reference == columnar
+    assert reference[0].count(b"\n") > 30 and "duplicate tap" in reference[1] and "confidence below 1" in reference[1]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from((*_CARDS, "a0001", " B0002", "Ｃ0003", '"A0001"')),
+                          st.sampled_from((*_TIMES, "08:03:00", "08:03:30")),
+                          st.sampled_from(("in", "out", " out", "x")),
+                          st.sampled_from(("5", "", "99号线")), st.sampled_from(_STATIONS)), max_size=40),
+       st.integers(0, 40), st.sampled_from((0.5, 1.0)), st.sampled_from((0, 60)))
+def test_the_columnar_taps_are_the_reference_taps(rows: list[tuple[str, ...]], cut: int, confidence: float,
+                                                  duplicate: int) -> None:
+    """Any mix of taps in two files, any settings: the columnar path writes the reference's bytes and report."""
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        lines = [f"{card_no},2020-01-15 {time},{way},{line},{station}\n" for card_no, time, way, line, station in rows]
+        files = [root / "a.csv", root / "b.csv"]
+        for path, part in zip(files, (lines[:cut], lines[cut:]), strict=True):
+            path.write_text("card,time,direction,line,station\n" + "".join(part), encoding="utf-8")
+        (reference, columnar) = _both_ways(files, root, min_confidence=confidence, duplicate_seconds=duplicate)
+    assert reference == columnar

@@ -21,13 +21,16 @@ import polars as pl
 from connectors.importers.csvfeed import FIELD_LIMIT, BadRow, Header, first_row, read_header, records
 
 CHUNK_BYTES = 1 << 22  # lines are read this many bytes at a time; a chunk ends at a line's end
+NUMBER = "line"  # a chunk's column of line numbers; a feed's own column of that name is read as ``RENAMED``
+RENAMED = "line_"  # (metro taps have a ``line`` column: base._record gives a row its name back)
 _BOM = b"\xef\xbb\xbf"
 
 
 @dataclass
 class Chunk:
     """The rows of some consecutive lines: the plain ones as columns (``line`` and the wanted
-    columns, all strings), the others as records or BadRows, in line order."""
+    columns, all strings; a wanted column named ``line`` as ``RENAMED``), the others as records or
+    BadRows, in line order."""
 
     plain: pl.DataFrame
     others: list[tuple[int, dict[str, str]] | BadRow]
@@ -90,8 +93,9 @@ def _chunk(data: bytes, header: Header, before: int) -> Chunk:
     )
     lines = lines.with_columns(plain.alias("plain"))
     fields = pl.col("raw").str.split_exact(",", header.width - 1)
-    wanted = [fields.struct.field(f"field_{at}").alias(name) for name, at in header.positions.items() if at is not None]
-    absent = [pl.lit("").alias(name) for name, at in header.positions.items() if at is None]
+    wanted = [fields.struct.field(f"field_{at}").alias(_named(name)) for name, at in header.positions.items()
+              if at is not None]
+    absent = [pl.lit("").alias(_named(name)) for name, at in header.positions.items() if at is None]
     columns = lines.filter("plain").select("line", *wanted, *absent)
     others = lines.filter(~pl.col("plain"))["line"].to_list()
     return Chunk(columns, _others(data, others, header, before) if others else [])
@@ -117,5 +121,9 @@ def _text(data: bytes) -> io.StringIO:
     return io.StringIO(data.decode("utf-8", "surrogateescape"), newline="")
 
 
+def _named(column: str) -> str:
+    return RENAMED if column == NUMBER else column
+
+
 def _empty(header: Header) -> pl.DataFrame:
-    return pl.DataFrame(schema={"line": pl.UInt32, **dict.fromkeys(header.positions, pl.String)})
+    return pl.DataFrame(schema={NUMBER: pl.UInt32, **dict.fromkeys(map(_named, header.positions), pl.String)})

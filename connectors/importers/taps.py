@@ -22,8 +22,9 @@ traced. Times without an offset are local time in the timetable's zone.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,11 +33,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
+import polars as pl
 
 from connectors.importers.base import Context, Events, Kind, Record
+from connectors.importers.columnar import RENAMED
 from connectors.importers.csvfeed import BadRow, read_rows
 from connectors.importers.gtfs import add_timetable_argument, timetable_of
-from connectors.importers.identity import PersonIds, read_kind
+from connectors.importers.identity import KIND_NAMES, PersonIds, plain_number, read_kind
 from connectors.importers.journeys import Candidate, Network, fitting_runs
 from connectors.importers.report import NotTraced, Rejected
 from connectors.importers.timetable import Timetable
@@ -69,7 +72,6 @@ class Tap:
     at: int  # epoch seconds
     inward: bool
     station: str  # station key
-    name: str  # station as written
     line: int
     where: str  # file and line, for the report
 
@@ -108,31 +110,32 @@ class TapReader:
     def __init__(self, ids: PersonIds, timetable: Timetable) -> None:
         self._ids = ids
         self._timetable = timetable
-        self._places: dict[tuple[str, str, str], tuple[bool, str, str]] = {}
+        self._places: dict[tuple[str, str, str], tuple[bool, str]] = {}
 
     def read(self, record: Record, line: int, where: str) -> Tap:
         """The record as a tap; ``Rejected`` or ``NotTraced`` when it is none."""
         card, moment, kind, company, name = tap_fields(record)
-        found = self._places.get((kind, company, name))
-        if found is None:
-            found = self._place(kind, company, name)
-            if len(self._places) < self._LIMIT:
-                self._places[(kind, company, name)] = found
-        inward, station, written = found
+        inward, station = self.place(kind, company, name)
         holder = record.get("id_number", "").strip()
         ids = self._ids
         person = ids.person_id(read_kind(record["id_type"]), holder) if holder else ids.person_id("card", card)
-        return Tap(person, local_seconds(moment, self._timetable.zone), inward, station, written, line, where)
+        return Tap(person, local_seconds(moment, self._timetable.zone), inward, station, line, where)
 
-    def _place(self, kind: str, company: str, name: str) -> tuple[bool, str, str]:
-        """(tap-in?, station key, station as written); ``Rejected`` or ``NotTraced`` (a bus)."""
-        inward = direction(kind)
-        station = self._timetable.station(name)
-        if station is None:
-            raise Rejected(f"station {name.strip()[:40]!r} is not in the timetable")
-        if company.strip() and line_name(company) is None:
-            raise Rejected(f"line {company[:40]!r} names no numbered line")
-        return inward, station, name.strip()
+    def place(self, kind: str, company: str, name: str) -> tuple[bool, str]:
+        """(tap-in?, station key) of a direction (stripped), line and station as written; ``Rejected``
+        or ``NotTraced`` (a bus)."""
+        found = self._places.get((kind, company, name))
+        if found is None:
+            inward = direction(kind)
+            station = self._timetable.station(name)
+            if station is None:
+                raise Rejected(f"station {name.strip()[:40]!r} is not in the timetable")
+            if company.strip() and line_name(company) is None:
+                raise Rejected(f"line {company[:40]!r} names no numbered line")
+            found = inward, station
+            if len(self._places) < self._LIMIT:
+                self._places[(kind, company, name)] = found
+        return found
 
 
 def local_seconds(text: str, zone: ZoneInfo) -> int:
@@ -207,10 +210,17 @@ def fits(journey: Journey, timetable: Timetable, network: Network, settings: Tap
     """The rides a journey is traced as and the number of its legs too ambiguous to trace, or
     ``Rejected`` saying why it gives none."""
     tap_in, tap_out = journey.tap_in, journey.tap_out
-    legs = network.route(tap_in.station, tap_out.station)
+    return fit(tap_in.station, tap_out.station, tap_in.at, tap_out.at, timetable, network, settings)
+
+
+def fit(origin: str, destination: str, tap_in: int, tap_out: int, timetable: Timetable, network: Network,
+        settings: TapSettings) -> tuple[list[Ride], int]:
+    """``fits`` of a journey from ``origin`` at ``tap_in`` to ``destination`` at ``tap_out``: what
+    it depends on (the columnar path fits each distinct one once)."""
+    legs = network.route(origin, destination)
     if legs is None:
         raise Rejected("no route between the stations of the tap-in and the tap-out")
-    found = fitting_runs(timetable, legs, tap_in.at, tap_out.at, settings.walk_seconds)
+    found = fitting_runs(timetable, legs, tap_in, tap_out, settings.walk_seconds)
     if found is None:
         raise Rejected("no run fits between the tap-in and the tap-out")
     shares = [1 / len(fits) for fits in found]
@@ -262,7 +272,7 @@ class Lines:
         """The lines, or None when one cannot be shown valid (it goes the checked way)."""
         parts = []
         for number, candidate, confidence in chosen:
-            shared = self._ride(candidate, confidence)
+            shared = self.ride(candidate, confidence)
             trip_id = _trip_id(tap_in.person, tap_in.at, number, candidate.run.service)
             if shared is None or len(trip_id) > MAX_ID:
                 return None
@@ -270,7 +280,7 @@ class Lines:
                          + orjson.dumps(tap_in.person) + shared)
         return b"".join(parts)
 
-    def _ride(self, candidate: Candidate, confidence: float) -> bytes | None:
+    def ride(self, candidate: Candidate, confidence: float) -> bytes | None:
         """``,`` and the shared fields' JSON to the line's end, once the engine accepts a line of
         them; None when it does not."""
         run, board, alight = candidate
@@ -296,8 +306,31 @@ def _trip_id(person: str, tap_in: int, leg: int, service: str) -> str:
     return f"tap:{person[4:]}:{tap_in}:{leg}:{service}"
 
 
+def caveats(chosen: list[Ride], ambiguous: int) -> tuple[bool, bool, bool]:
+    """(sure, a leg too ambiguous, a leg below confidence 1) of a journey's ``fits``."""
+    unsure = any(confidence < 1 for _, _, confidence in chosen)
+    return not ambiguous and not unsure, ambiguous > 0, unsure
+
+
+AMBIGUOUS = "a leg too ambiguous to trace (the journey's other legs are)"
+UNSURE = "a leg on one of several runs that fit (confidence below 1)"
+_TAPS = {"line": pl.UInt32, "_pid": pl.String, "_at": pl.Int64, "_in": pl.Boolean, "_station": pl.String,
+         "_src": pl.UInt32}  # the taps ``Taps`` holds on the fast path: line, person, time, tap-in?, station, file
+_COMMON_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-5][0-9]$"  # local_seconds' first form
+_NO_LINES = pl.DataFrame(schema={"line": pl.UInt32, "json": pl.String})
+
+
 class Taps:
-    """Holds every tap until the input ends: a journey's two taps may be anywhere in the files."""
+    """Holds every tap until the input ends: a journey's two taps may be anywhere in the files.
+
+    The reference (``columnar=False``) reads tap by tap (``row``) and pairs, fits and writes journey
+    by journey (``pair``, ``_settle``). The fast path reads the plain rows of this tool's CSV a column
+    at a time (``frame``), and ``end`` pairs a card whose taps alternate in, out, in, out, each out
+    within ``max_ride_hours`` of its in at another station (almost every card) by a shift, fits each
+    distinct (origin, destination, tap-in, tap-out) once, and pastes the rides' lines together from
+    their shared fields (``Lines``) in polars. The rest (the other cards' taps, and journeys that give
+    no ride or no line valid by construction) is settled the reference's way, in its order: the same
+    bytes and the same report (tests/test_import_transit.py)."""
 
     def __init__(self, context: Context) -> None:
         self._context = context
@@ -305,37 +338,199 @@ class Taps:
         self._network = Network(self._timetable)
         self._settings = settings_of(context.options)
         self._reader = TapReader(context.person_ids, self._timetable)
-        self._taps: list[Tap] = []
+        self._lines = Lines(self._timetable, int(context.settings.rules.max_ride_hours * 3_600_000_000))
+        self._taps: list[Tap] = []  # read by ``row``
+        self._sources: list[int] = []  # and the file of each (fast path: an index of ``_wheres``)
+        self._frames: list[pl.DataFrame] = []  # read by ``frame``: ``_TAPS``
+        self._wheres: list[Callable[[int], str]] = []  # each file's ``Context.where``
 
     def row(self, record: Record, line: int) -> None:
         context = self._context
         self._taps.append(self._reader.read(record, line, context.where(line)))
+        if context.columnar:
+            self._sources.append(self._source())
+
+    def frame(self, rows: pl.DataFrame, others: list[Record]) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Holds the plain rows that read as taps: a direction, line and station once per distinct
+        triple (``TapReader.place``), a time once per distinct minute (``local_seconds``' own
+        ``_minute``), the person by ``PersonIds.column``; ``row`` takes the rest and gives each its
+        reason. Pairing waits for ``end``, so ``others`` changes nothing."""
+        places = []
+        for kind, company, name in rows.select("direction", RENAMED, "station").unique().iter_rows():
+            with contextlib.suppress(Rejected, NotTraced):
+                places.append((kind, company, name, *self._reader.place(kind.strip(), company, name)))
+        time = pl.col("time")
+        common = time.str.contains(_COMMON_TIME)
+        minutes = rows.filter(common).select(time.str.slice(0, 16).unique()).to_series().to_list()
+        zone = self._timetable.zone
+        known = {minute: at for minute in minutes if (at := _minute(minute, zone)) is not None}
+        holder = pl.col("id_number").str.strip_chars()
+        named = pl.col("id_type").str.to_lowercase().replace_strict(KIND_NAMES, default=None)
+        kind = pl.when(holder != "").then(named).otherwise(pl.lit("card"))
+        number = pl.when(holder != "").then(holder).otherwise(pl.col("card").str.strip_chars()).str.to_uppercase()
+        at = (time.str.slice(0, 16).replace_strict(known, default=None, return_dtype=pl.Int64)
+              + time.str.slice(17, 2).cast(pl.Int64))
+        schema = {"direction": pl.String, RENAMED: pl.String, "station": pl.String, "_in": pl.Boolean,
+                  "_station": pl.String}
+        found = rows.join(pl.DataFrame(places, schema=schema, orient="row"), on=["direction", RENAMED, "station"],
+                          how="left").with_columns(
+            pl.when(common).then(at).alias("_at"), kind.alias("_kind"), number.alias("_number"))
+        plain = pl.col("_in").is_not_null() & pl.col("_at").is_not_null() & plain_number(pl.col("_kind"),
+                                                                                          pl.col("_number"))
+        held = found.filter(plain)
+        people = held.select("_kind", "_number").unique()
+        people = people.with_columns(self._context.person_ids.column(people["_kind"], people["_number"]).alias("_pid"))
+        held = held.join(people, on=["_kind", "_number"]).select(
+            *(pl.col(name).cast(dtype) for name, dtype in _TAPS.items() if name != "_src"),
+            pl.lit(self._source(), dtype=pl.UInt32).alias("_src"))
+        self._frames.append(held)
+        return _NO_LINES, found.filter(~plain).select(rows.columns)
 
     def end(self) -> None:
-        context = self._context
-        lines = Lines(self._timetable, int(context.settings.rules.max_ride_hours * 3_600_000_000))
-        for item in pair(self._taps, self._settings):
-            if isinstance(item, tuple):
-                context.report.reject(item[0].where, item[1])
-                continue
+        if not self._context.columnar:
+            for item in pair(self._taps, self._settings):
+                self._settle(item)
+            return
+        taps = pl.concat([*self._frames, pl.DataFrame(
+            {"line": [tap.line for tap in self._taps], "_pid": [tap.person for tap in self._taps],
+             "_at": [tap.at for tap in self._taps], "_in": [tap.inward for tap in self._taps],
+             "_station": [tap.station for tap in self._taps], "_src": self._sources}, schema=_TAPS)])
+        self._taps, self._frames = [], []
+        journeys, left = self._paired(taps.sort("_pid", "_at", "_src", "line"))
+        keys = journeys.select("_from", "_to", "_at_in", "_at").unique().with_row_index("_key")
+        fitted, rides = self._fitted(keys)
+        journeys = journeys.join(keys, on=["_from", "_to", "_at_in", "_at"]).join(fitted, on="_key", how="left")
+        trip_id = (pl.col("_pid").str.len_chars() + 1 + pl.col("_at_in").cast(pl.String).str.len_chars()
+                   + pl.col("_longest"))
+        written = pl.col("_events").is_not_null() & (trip_id <= MAX_ID)
+        done = journeys.filter(written)
+        for row in journeys.filter(~written).iter_rows(named=True):  # the reference's way
+            left.append((row["_pid"], row["_rank"], Journey(
+                self._tap(row["_pid"], row["_at_in"], True, row["_from"], row["_in_line"], row["_in_src"]),
+                self._tap(row["_pid"], row["_at"], False, row["_to"], row["line"], row["_src"]))))
+        firsts = self._settle_all(left)
+        json = pl.concat_str(
+            pl.lit('{"type":"trip","trip_id":"tap:'), pl.col("_pid").str.slice(4), pl.lit(":"),
+            pl.col("_at_in").cast(pl.String), "_suffix", pl.lit('","person_id":"'), "_pid", pl.lit('"'), "_shared")
+        lines = done.join(rides, on="_key").sort("_in_line", "_pid", "_rank", "_ride")
+        self._context.written_lines(lines.select(pl.col("_in_line").alias("line"), json.alias("json")),
+                                    2 * done.height, int(done["_events"].sum()), 2 * int(done["_sure"].sum()))
+        self._noted(done, firsts)
+
+    def _paired(self, taps: pl.DataFrame) -> tuple[pl.DataFrame, list[tuple[str, int, Journey | tuple[Tap, str]]]]:
+        """The journeys of the cards whose taps pair by a shift (sorted by card and time: in, out,
+        in, out, ... each out within ``max_ride_hours`` at another station), as columns (``_pid``,
+        the tap-in's ``_at_in``, ``_from``, ``_in_line``, ``_in_src``, the tap-out's ``_at``, ``_to``,
+        ``line``, ``_src``, and ``_rank``, its place among the card's taps); and ``pair``'s items for
+        the other cards' taps, with (card, order) to settle them in."""
+        index = pl.int_range(pl.len(), dtype=pl.Int64)
+        first = (pl.col("_pid") != pl.col("_pid").shift(1)).fill_null(True)
+        last = (pl.col("_pid") != pl.col("_pid").shift(-1)).fill_null(True)
+        taps = taps.with_columns(
+            (index - pl.when(first).then(index).forward_fill()).alias("_rank"), last.alias("_last"),
+            pl.col("_at").shift(1).alias("_at_in"), pl.col("_station").shift(1).alias("_from"),
+            pl.col("line").shift(1).alias("_in_line"), pl.col("_src").shift(1).alias("_in_src"))
+        good = (pl.when("_in").then((pl.col("_rank") % 2 == 0) & ~pl.col("_last"))
+                .otherwise((pl.col("_rank") % 2 == 1) & (pl.col("_station") != pl.col("_from"))
+                           & (pl.col("_at") - pl.col("_at_in") <= self._settings.max_ride_hours * 3600)))
+        messy = pl.col("_pid").is_in(taps.filter(~good)["_pid"].unique().implode())
+        left: list[tuple[str, int, Journey | tuple[Tap, str]]] = []
+        others = [self._tap(*row) for row in taps.filter(messy).select(
+            "_pid", "_at", "_in", "_station", "line", "_src").iter_rows()]
+        for order, item in enumerate(pair(others, self._settings)):
+            left.append(((item.tap_in if isinstance(item, Journey) else item[0]).person, order, item))
+        journeys = taps.filter(~messy & ~pl.col("_in")).select(
+            "_pid", "_at_in", "_from", "_in_line", "_in_src", "_at", pl.col("_station").alias("_to"), "line", "_src",
+            "_rank")
+        return journeys, left
+
+    def _fitted(self, keys: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Each distinct journey (``_key``: ``_from``, ``_to``, ``_at_in``, ``_at``) fitted once:
+        for those whose rides are all valid by construction, (``_sure``, ``_ambiguous``, ``_unsure``,
+        ``_events`` its rides, ``_longest`` the longest trip id suffix in characters), and the rides
+        (``_ride`` in order, ``_suffix`` the trip id's end as JSON, ``_shared`` the rest of the line).
+        The others (no ride, or one not valid by construction) are left out: the reference's way."""
+        fitted: list[tuple[int, bool, bool, bool, int, int]] = []
+        rides: list[tuple[int, int, str, str]] = []
+        timetable, network, settings, lines = self._timetable, self._network, self._settings, self._lines
+        for key, origin, destination, tap_in, tap_out in keys.iter_rows():
             try:
-                chosen, ambiguous = fits(item, self._timetable, self._network, self._settings)
-            except Rejected as exc:
-                context.report.reject(item.tap_in.where, str(exc))
-                context.report.reject(item.tap_out.where, str(exc))
+                chosen, ambiguous = fit(origin, destination, tap_in, tap_out, timetable, network, settings)
+            except Rejected:
                 continue
-            sure = not ambiguous and all(confidence == 1 for _, _, confidence in chosen)
-            if ambiguous:
-                context.report.note("a leg too ambiguous to trace (the journey's other legs are)")
-            if any(confidence < 1 for _, _, confidence in chosen):
-                context.report.note("a leg on one of several runs that fit (confidence below 1)")
-            encoded = lines.of(item.tap_in, chosen)
-            if encoded is None:
-                events = rides(item, self._timetable, self._network, self._settings)[0]
-                context.emit(item.tap_in.line, events, clean=sure)
-            else:
-                context.written(item.tap_in.line, encoded, len(chosen), clean=sure)
-            context.written(item.tap_out.line, b"", 0, clean=sure)
+            shared = [lines.ride(candidate, confidence) for _, candidate, confidence in chosen]
+            if None in shared:
+                continue
+            suffixes = [f":{number}:{candidate.run.service}" for number, candidate, _ in chosen]
+            fitted.append((key, *caveats(chosen, ambiguous), len(chosen), max(map(len, suffixes))))
+            rides += [(key, at, escape_line_breaks(orjson.dumps(suffix))[1:-1].decode(), part[:-1].decode())
+                      for at, (suffix, part) in enumerate(zip(suffixes, shared, strict=True))]  # type: ignore[index]
+        schema = {"_key": pl.UInt32, "_sure": pl.Boolean, "_ambiguous": pl.Boolean, "_unsure": pl.Boolean,
+                  "_events": pl.Int64, "_longest": pl.Int64}
+        return (pl.DataFrame(fitted, schema=schema, orient="row"),
+                pl.DataFrame(rides, schema={"_key": pl.UInt32, "_ride": pl.Int64, "_suffix": pl.String,
+                                            "_shared": pl.String}, orient="row"))
+
+    def _settle_all(self, items: list[tuple[str, int, Journey | tuple[Tap, str]]]) -> dict[str, tuple[str, int]]:
+        """``_settle`` each item in the reference's order (card, then order); where each note was first made."""
+        report, firsts = self._context.report, {}
+        for person, order, item in sorted(items, key=lambda entry: entry[:2]):
+            noted = report.noted
+            self._settle(item)
+            if report.noted != noted:
+                for note in report.notes:
+                    firsts.setdefault(note, (person, order))
+        return firsts
+
+    def _noted(self, done: pl.DataFrame, firsts: dict[str, tuple[str, int]]) -> None:
+        """The notes of the journeys written a column at a time, the report's notes in the order the
+        reference makes them first (its counter lists ties in that order)."""
+        report = self._context.report
+        for note, flag in ((AMBIGUOUS, "_ambiguous"), (UNSURE, "_unsure")):
+            flagged = done.filter(flag).sort("_pid", "_rank")
+            if flagged.height:
+                report.notes[note] += flagged.height
+                report.noted += flagged.height
+                first = (flagged["_pid"][0], flagged["_rank"][0])
+                firsts[note] = min(firsts.get(note, first), first)
+        order = (AMBIGUOUS, UNSURE)
+        report.notes = Counter({note: report.notes[note] for note in sorted(
+            report.notes, key=lambda note: (*firsts.get(note, ("", -1)), order.index(note) if note in order else -1))})
+
+    def _settle(self, item: Journey | tuple[Tap, str]) -> None:
+        """A tap that is no journey rejected, or a journey fitted and its rides written."""
+        context = self._context
+        if isinstance(item, tuple):
+            context.report.reject(item[0].where, item[1])
+            return
+        try:
+            chosen, ambiguous = fits(item, self._timetable, self._network, self._settings)
+        except Rejected as exc:
+            context.report.reject(item.tap_in.where, str(exc))
+            context.report.reject(item.tap_out.where, str(exc))
+            return
+        sure, too_ambiguous, unsure = caveats(chosen, ambiguous)
+        if too_ambiguous:
+            context.report.note(AMBIGUOUS)
+        if unsure:
+            context.report.note(UNSURE)
+        encoded = self._lines.of(item.tap_in, chosen)
+        if encoded is None:
+            events = rides(item, self._timetable, self._network, self._settings)[0]
+            context.emit(item.tap_in.line, events, clean=sure)
+        else:
+            context.written(item.tap_in.line, encoded, len(chosen), clean=sure)
+        context.written(item.tap_out.line, b"", 0, clean=sure)
+
+    def _source(self) -> int:
+        """The index of the file being read (its ``Context.where``)."""
+        where = self._context.where
+        if not self._wheres or self._wheres[-1] is not where:
+            self._wheres.append(where)
+        return len(self._wheres) - 1
+
+    def _tap(self, person: str, at: int, inward: bool, station: str, line: int, source: int) -> Tap:
+        return Tap(person, at, inward, station, line, self._wheres[source](line))
 
 
 def settings_of(options: argparse.Namespace) -> TapSettings:
@@ -438,4 +633,5 @@ KIND = Kind(
     start=Taps,
     arguments=add_arguments,
     read=read_taps,
+    plain=lambda path: tap_format(path) == "csv",
 )
