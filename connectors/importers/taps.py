@@ -40,9 +40,9 @@ from connectors.importers.columnar import RENAMED
 from connectors.importers.csvfeed import BadRow, read_rows
 from connectors.importers.gtfs import add_timetable_argument, timetable_of
 from connectors.importers.identity import KIND_NAMES, PersonIds, plain_number, read_kind
-from connectors.importers.journeys import Candidate, Network, fitting_runs
+from connectors.importers.journeys import Candidate, Network, fitting_runs, hour_days
 from connectors.importers.report import NotTraced, Rejected
-from connectors.importers.timetable import Timetable
+from connectors.importers.timetable import Pattern, Timetable
 from tracer.canonical import line_name
 from tracer.errors import InvalidEvent
 from tracer.events import MAX_ID, parse_line
@@ -318,6 +318,28 @@ _TAPS = {"line": pl.UInt32, "_pid": pl.String, "_at": pl.Int64, "_in": pl.Boolea
          "_src": pl.UInt32}  # the taps ``Taps`` holds on the fast path: line, person, time, tap-in?, station, file
 _COMMON_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-5][0-9]$"  # local_seconds' first form
 _NO_LINES = pl.DataFrame(schema={"line": pl.UInt32, "json": pl.String})
+_STATIONS = ["_from", "_to"]  # a journey's stations (keys), tapped in at ``_at_in`` and out at ``_at``
+_FITTED = {"_key": pl.UInt32, "_sure": pl.Boolean, "_ambiguous": pl.Boolean, "_unsure": pl.Boolean,
+           "_events": pl.Int64, "_longest": pl.Int64}  # a distinct journey's fit (``Taps._fitted``)
+_RIDES = {"_key": pl.UInt32, "_ride": pl.Int64, "_suffix": pl.String, "_shared": pl.String}  # and its rides
+_SPAN = 1 << 34  # ``_bisect``: epoch seconds of 1970-2100 fit below, with room for one on either side
+
+
+def _bisect(rows: pl.DataFrame, patterns: list[Pattern], position: str, at: pl.Expr, side: str) -> pl.Series:
+    """``bisect_left`` (``side`` left) or ``bisect_right`` of each row's ``at`` in the departures
+    (``position`` ``_b``) or arrivals (``_a``) of its ``_pattern`` at that position: one sorted
+    column of (group, time) for every group the rows ask about, searched at once."""
+    groups = rows.select("_pattern", position).unique().with_row_index("_group")
+    flat, starts = [], []
+    for group, pattern, at_position in groups.iter_rows():
+        times = (patterns[pattern].depart if position == "_b" else patterns[pattern].arrive)[at_position]
+        starts.append(len(flat))
+        flat += [group * _SPAN + time + 1 for time in times]
+    groups = groups.with_columns(pl.Series(starts, dtype=pl.Int64).alias("_start"))
+    found = rows.select("_pattern", position, at.clip(-1, _SPAN - 2).alias("_at_")).join(
+        groups, on=["_pattern", position], how="left", maintain_order="left")
+    query = found["_group"].cast(pl.Int64) * _SPAN + found["_at_"] + 1
+    return pl.Series(flat, dtype=pl.Int64).search_sorted(query, side=side) - found["_start"]  # type: ignore[arg-type]
 
 
 class Taps:
@@ -449,11 +471,86 @@ class Taps:
         for those whose rides are all valid by construction, (``_sure``, ``_ambiguous``, ``_unsure``,
         ``_events`` its rides, ``_longest`` the longest trip id suffix in characters), and the rides
         (``_ride`` in order, ``_suffix`` the trip id's end as JSON, ``_shared`` the rest of the line).
-        The others (no ride, or one not valid by construction) are left out: the reference's way."""
+        The others (no ride, or one not valid by construction) are left out: the reference's way.
+        Journeys on one line a column at a time (``_on_one_line``), the rest one by one (``fit``)."""
+        lines = []
+        for origin, destination in keys.select("_from", "_to").unique().iter_rows():
+            legs = self._network.route(origin, destination)
+            if legs is not None and len(legs) == 1:
+                lines.append((origin, destination, legs[0].line, legs[0].board, legs[0].alight))
+        keys = keys.join(pl.DataFrame(lines, orient="row",
+                                       schema=dict.fromkeys([*_STATIONS, "_line", "_board", "_alight"], pl.String)),
+                         on=_STATIONS, how="left")
+        fitted, rides, left = self._on_one_line(keys.filter(pl.col("_line").is_not_null()))
+        more = self._one_by_one(pl.concat([keys.filter(pl.col("_line").is_null()).select(left.columns), left]))
+        return pl.concat([fitted, more[0]]), pl.concat([rides, more[1]])
+
+    def _on_one_line(self, keys: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """``_fitted`` for journeys routed on one line, a column at a time: each run that fits found
+        by a binary search (``search_sorted``) in its stop pattern's sorted times, as
+        ``Pattern.between`` does; the service dates once per hour of tap-in, the patterns once per
+        leg and date, each distinct ride's fields once (``Lines.ride``). Also the keys left to
+        ``_one_by_one``: those on a pattern whose runs overtake."""
+        timetable, settings = self._timetable, self._settings
+        hours = [(hour, *hour_days(hour, timetable.zone)) for hour in
+                 keys.select((pl.col("_at_in") // 3600).unique())["_at_in"].to_list()]
+        days = pl.DataFrame([(*row, timetable.last_arrival.get(row[2], 0)) for row in hours], orient="row",
+                            schema={"_hour": pl.Int64, "_day": pl.String, "_before": pl.String, "_until": pl.Int64})
+        found = keys.with_columns((pl.col("_at_in") // 3600).alias("_hour")).join(days, on="_hour")
+        tried = pl.concat([found.with_columns(pl.lit(0).alias("_order")),  # the runs of the day, then of the day
+                           found.filter(pl.col("_until") > pl.col("_at_in"))  # before while they still run
+                           .with_columns(pl.col("_before").alias("_day"), pl.lit(1).alias("_order"))])
+        patterns: list[Pattern] = []
+        numbers: dict[int, int] = {}
+        placed = []
+        leg = ["_day", "_line", "_board", "_alight"]
+        for day, line, board, alight in tried.select(leg).unique().iter_rows():
+            for place, (pattern, first, last) in enumerate(timetable.placed(day, line, board, alight)):
+                if id(pattern) not in numbers:
+                    numbers[id(pattern)] = len(patterns)
+                    patterns.append(pattern)
+                placed.append((day, line, board, alight, place, numbers[id(pattern)], first, last, pattern.ordered))
+        schema = {name: pl.String for name in leg} | {"_place": pl.Int64, "_pattern": pl.Int64, "_b": pl.Int64,
+                                                      "_a": pl.Int64, "_ordered": pl.Boolean}
+        tried = tried.join(pl.DataFrame(placed, schema=schema, orient="row"), on=leg, how="left")
+        overtaken = tried.filter(~pl.col("_ordered"))["_key"].unique().implode()
+        tried = tried.filter(pl.col("_ordered") & ~pl.col("_key").is_in(overtaken))
+        first = _bisect(tried, patterns, "_b", pl.col("_at_in") + settings.walk_seconds, "left")
+        last = _bisect(tried, patterns, "_a", pl.col("_at") - settings.walk_seconds, "right")
+        tried = tried.with_columns(first.alias("_first"), last.alias("_last")).filter(
+            pl.col("_last") > pl.col("_first"))
+        counts = tried.group_by("_key").agg((pl.col("_last") - pl.col("_first")).sum().alias("_events"))
+        counts = counts.filter(1.0 / pl.col("_events") >= settings.min_confidence)  # else too ambiguous
+        confidence = {events: round(1 / events, 4) for events in counts["_events"].unique().to_list()}
+        runs = tried.join(counts, on="_key").with_columns(pl.int_ranges("_first", "_last").alias("_run")).explode(
+            "_run").sort("_key", "_order", "_place", "_run").select(
+            "_key", "_events", "_pattern", "_run", "_b", "_a", pl.int_range(pl.len()).over("_key").alias("_ride"))
+        shared = []
+        for pattern, run, board, alight, events in runs.select(
+                "_pattern", "_run", "_b", "_a", "_events").unique().iter_rows():
+            candidate = Candidate(patterns[pattern].runs[run], board, alight)
+            part = self._lines.ride(candidate, confidence[events])
+            suffix = f":0:{candidate.run.service}"
+            shared.append((pattern, run, board, alight, events, escape_line_breaks(orjson.dumps(suffix))[1:-1].decode(),
+                           len(suffix), None if part is None else part[:-1].decode()))
+        schema = {"_pattern": pl.Int64, "_run": pl.Int64, "_b": pl.Int64, "_a": pl.Int64, "_events": pl.Int64,
+                  "_suffix": pl.String, "_length": pl.Int64, "_shared": pl.String}
+        runs = runs.join(pl.DataFrame(shared, schema=schema, orient="row"),
+                         on=["_pattern", "_run", "_b", "_a", "_events"])
+        refused = runs.filter(pl.col("_shared").is_null())["_key"].unique().implode()
+        runs = runs.filter(~pl.col("_key").is_in(refused))
+        fitted = runs.group_by("_key").agg(pl.col("_events").first(), pl.col("_length").max().alias("_longest"))
+        fitted = fitted.with_columns((pl.col("_events") == 1).alias("_sure"), pl.lit(False).alias("_ambiguous"),
+                                     (pl.col("_events") > 1).alias("_unsure"))
+        return (fitted.select(_FITTED.keys()), runs.select(_RIDES.keys()),
+                keys.filter(pl.col("_key").is_in(overtaken)).select("_key", *_STATIONS, "_at_in", "_at"))
+
+    def _one_by_one(self, keys: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """``_fitted`` of each key by ``fit``: journeys that change lines, or ride overtaking runs."""
         fitted: list[tuple[int, bool, bool, bool, int, int]] = []
         rides: list[tuple[int, int, str, str]] = []
         timetable, network, settings, lines = self._timetable, self._network, self._settings, self._lines
-        for key, origin, destination, tap_in, tap_out in keys.iter_rows():
+        for key, origin, destination, tap_in, tap_out in keys.select("_key", *_STATIONS, "_at_in", "_at").iter_rows():
             try:
                 chosen, ambiguous = fit(origin, destination, tap_in, tap_out, timetable, network, settings)
             except Rejected:
@@ -465,11 +562,7 @@ class Taps:
             fitted.append((key, *caveats(chosen, ambiguous), len(chosen), max(map(len, suffixes))))
             rides += [(key, at, escape_line_breaks(orjson.dumps(suffix))[1:-1].decode(), part[:-1].decode())
                       for at, (suffix, part) in enumerate(zip(suffixes, shared, strict=True))]  # type: ignore[index]
-        schema = {"_key": pl.UInt32, "_sure": pl.Boolean, "_ambiguous": pl.Boolean, "_unsure": pl.Boolean,
-                  "_events": pl.Int64, "_longest": pl.Int64}
-        return (pl.DataFrame(fitted, schema=schema, orient="row"),
-                pl.DataFrame(rides, schema={"_key": pl.UInt32, "_ride": pl.Int64, "_suffix": pl.String,
-                                            "_shared": pl.String}, orient="row"))
+        return pl.DataFrame(fitted, schema=_FITTED, orient="row"), pl.DataFrame(rides, schema=_RIDES, orient="row")
 
     def _settle_all(self, items: list[tuple[str, int, Journey | tuple[Tap, str]]]) -> dict[str, tuple[str, int]]:
         """``_settle`` each item in the reference's order (card, then order); where each note was first made."""
