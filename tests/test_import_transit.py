@@ -455,10 +455,11 @@ def test_a_ride_the_engine_refuses_goes_the_checked_way_with_its_reason(tmp_path
 def _both_ways(files: list[Path], root: Path, **options: Any) -> list[tuple[bytes, str]]:
     """(output, report) of the taps imported by the reference path and by the columnar one."""
     found = []
+    options = {"timetable": options.get("timetable") or _gtfs(root)} | options
     for columnar in (False, True):
         out = root / f"out-{columnar}.jsonl"
         report = run_import(KINDS["taps"], [str(f) for f in files], str(out), Settings(), IDS,
-                            argparse.Namespace(timetable=_gtfs(root), **options), columnar=columnar, recheck=True)
+                            argparse.Namespace(**options), columnar=columnar, recheck=True)
         shown = io.StringIO()
         print_report(report, shown)
         found.append((out.read_bytes(), f"{shown.getvalue()}{report.rejected_rows}{list(report.notes.items())}"
@@ -520,3 +521,32 @@ def test_the_columnar_taps_are_the_reference_taps(rows: list[tuple[str, ...]], c
             path.write_text("card,time,direction,line,station\n" + "".join(part), encoding="utf-8")
         (reference, columnar) = _both_ways(files, root, min_confidence=confidence, duplicate_seconds=duplicate)
     assert reference == columnar
+
+
+def test_the_columnar_taps_ride_overtaking_runs_and_runs_past_midnight_as_the_reference(tmp_path: Path) -> None:
+    """Runs that overtake (the binary search cannot find them: fitted one by one) and a run of the
+    day before still running after midnight (the service dates per hour): the reference's bytes."""
+    folder = _gtfs(tmp_path, **{
+        "trips.txt": "route_id,service_id,trip_id\nL5,d,m1\nL5,d,m2\nL5,d,n1\nL5,d,n2\n",
+        "stop_times.txt": "trip_id,arrival_time,departure_time,stop_id,stop_sequence\n"
+                          "m1,08:00:00,08:00:00,BJ1,1\nm1,08:03:00,08:03:30,CS,2\nm1,08:20:00,08:20:00,HB,3\n"
+                          "m2,08:05:00,08:05:00,BJ1,1\nm2,08:08:00,08:08:30,CS,2\nm2,08:11:00,08:11:00,HB,3\n"
+                          "n1,23:58:00,23:58:00,HB,1\nn1,24:10:00,24:10:00,CS,2\n"
+                          "n2,24:20:00,24:20:00,HB,1\nn2,24:30:00,24:30:00,CS,2\n",
+    })
+    taps = tmp_path / "taps.csv"
+    taps.write_text("card,time,direction,line,station\n" + "".join(
+        f"{card_no},{time},{way},5,{station}\n" for card_no, time, way, station in (
+            ("A0001", "2020-01-15 07:58:00", "in", "布吉"), ("A0001", "2020-01-15 08:22:00", "out", "红岭北"),
+            ("B0002", "2020-01-15 07:58:00", "in", "布吉"), ("B0002", "2020-01-15 08:13:00", "out", "红岭北"),
+            ("C0003", "2020-01-15 07:58:00", "in", "布吉"), ("C0003", "2020-01-15 08:06:00", "out", "草埔"),
+            ("D0004", "2020-01-15 23:56:00", "in", "红岭北"), ("D0004", "2020-01-16 00:12:00", "out", "草埔"),
+            ("E0005", "2020-01-16 00:17:00", "in", "红岭北"), ("E0005", "2020-01-16 00:32:00", "out", "草埔"),
+            ("F0006", "2020-01-15 23:56:00", "in", "红岭北"), ("F0006", "2020-01-16 00:32:00", "out", "草埔"),
+        )), encoding="utf-8")
+    (reference, columnar) = _both_ways([taps], tmp_path, timetable=folder)
+    assert reference == columnar
+    rides = [orjson.loads(line) for line in reference[0].splitlines()]
+    assert [(ride["service"], ride["confidence"]) for ride in rides] == [
+        ("L5-20200115-0800", 0.5), ("L5-20200115-0805", 0.5), ("L5-20200115-0805", 1.0), ("L5-20200115-0800", 1.0),
+        ("L5-20200115-2358", 1.0), ("L5-20200115-2420", 1.0), ("L5-20200115-2358", 0.5), ("L5-20200115-2420", 0.5)]

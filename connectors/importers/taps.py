@@ -216,7 +216,7 @@ def fits(journey: Journey, timetable: Timetable, network: Network, settings: Tap
 def fit(origin: str, destination: str, tap_in: int, tap_out: int, timetable: Timetable, network: Network,
         settings: TapSettings) -> tuple[list[Ride], int]:
     """``fits`` of a journey from ``origin`` at ``tap_in`` to ``destination`` at ``tap_out``: what
-    it depends on (the columnar path fits each distinct one once)."""
+    it depends on (the columnar path fits each distinct one that changes lines once)."""
     legs = network.route(origin, destination)
     if legs is None:
         raise Rejected("no route between the stations of the tap-in and the tap-out")
@@ -323,6 +323,13 @@ _FITTED = {"_key": pl.UInt32, "_sure": pl.Boolean, "_ambiguous": pl.Boolean, "_u
            "_events": pl.Int64, "_longest": pl.Int64}  # a distinct journey's fit (``Taps._fitted``)
 _RIDES = {"_key": pl.UInt32, "_ride": pl.Int64, "_suffix": pl.String, "_shared": pl.String}  # and its rides
 _SPAN = 1 << 34  # ``_bisect``: epoch seconds of 1970-2100 fit below, with room for one on either side
+
+
+def _searchable(pattern: Pattern) -> bool:
+    """Whether ``_bisect`` finds ``pattern``'s runs as ``Pattern.between`` does: its runs do not
+    overtake, and its times lie within ``_SPAN`` (a timetable of 1970 to 2100 does)."""
+    times = [time for column in (*pattern.depart, *pattern.arrive) for time in column]
+    return pattern.ordered and min(times, default=0) >= 0 and max(times, default=0) < _SPAN // 2
 
 
 def _bisect(rows: pl.DataFrame, patterns: list[Pattern], position: str, at: pl.Expr, side: str) -> pl.Series:
@@ -490,7 +497,7 @@ class Taps:
         by a binary search (``search_sorted``) in its stop pattern's sorted times, as
         ``Pattern.between`` does; the service dates once per hour of tap-in, the patterns once per
         leg and date, each distinct ride's fields once (``Lines.ride``). Also the keys left to
-        ``_one_by_one``: those on a pattern whose runs overtake."""
+        ``_one_by_one``: those on a pattern ``_bisect`` cannot search (runs that overtake)."""
         timetable, settings = self._timetable, self._settings
         hours = [(hour, *hour_days(hour, timetable.zone)) for hour in
                  keys.select((pl.col("_at_in") // 3600).unique())["_at_in"].to_list()]
@@ -501,6 +508,7 @@ class Taps:
                            found.filter(pl.col("_until") > pl.col("_at_in"))  # before while they still run
                            .with_columns(pl.col("_before").alias("_day"), pl.lit(1).alias("_order"))])
         patterns: list[Pattern] = []
+        searchable: list[bool] = []
         numbers: dict[int, int] = {}
         placed = []
         leg = ["_day", "_line", "_board", "_alight"]
@@ -509,12 +517,14 @@ class Taps:
                 if id(pattern) not in numbers:
                     numbers[id(pattern)] = len(patterns)
                     patterns.append(pattern)
-                placed.append((day, line, board, alight, place, numbers[id(pattern)], first, last, pattern.ordered))
+                    searchable.append(_searchable(pattern))
+                number = numbers[id(pattern)]
+                placed.append((day, line, board, alight, place, number, first, last, searchable[number]))
         schema = {name: pl.String for name in leg} | {"_place": pl.Int64, "_pattern": pl.Int64, "_b": pl.Int64,
-                                                      "_a": pl.Int64, "_ordered": pl.Boolean}
+                                                      "_a": pl.Int64, "_searchable": pl.Boolean}
         tried = tried.join(pl.DataFrame(placed, schema=schema, orient="row"), on=leg, how="left")
-        overtaken = tried.filter(~pl.col("_ordered"))["_key"].unique().implode()
-        tried = tried.filter(pl.col("_ordered") & ~pl.col("_key").is_in(overtaken))
+        overtaken = tried.filter(~pl.col("_searchable"))["_key"].unique().implode()
+        tried = tried.filter(pl.col("_searchable") & ~pl.col("_key").is_in(overtaken))
         first = _bisect(tried, patterns, "_b", pl.col("_at_in") + settings.walk_seconds, "left")
         last = _bisect(tried, patterns, "_a", pl.col("_at") - settings.walk_seconds, "right")
         tried = tried.with_columns(first.alias("_first"), last.alias("_last")).filter(
