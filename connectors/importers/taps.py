@@ -4,7 +4,9 @@ A tap says card, time, in or out, line and station: no train, no carriage. Taps 
 card in time order (an in, then the next out within ``max_ride_hours``); what does not pair is
 reported: a tap-in with no tap-out, a tap-out with no tap-in, the same tap twice within
 ``duplicate_seconds`` (a gate read twice), an exit at the station of entry (no ride). Each journey
-is routed and its runs inferred (``connectors/importers/journeys.py``).
+is routed and its runs inferred (``connectors/importers/journeys.py``). This tool's CSV goes a column
+at a time (``Taps``: read, paired, fitted and written in polars), the rest and every odd case tap by
+tap, the reference, which writes the same bytes and report (tests/test_import_transit.py).
 
 How an uncertain ride is traced (docs/rules.md, "Metro rides inferred from card taps"): each run
 that fits a leg gets ``confidence`` = 1 / the number of runs that fit it; the runs of a leg are
@@ -203,6 +205,14 @@ def pair(taps: Iterable[Tap], settings: TapSettings) -> Iterator[Journey | tuple
             yield opened, "tap-in without a tap-out"
 
 
+NO_ROUTE = "no route between the stations of the tap-in and the tap-out"
+NO_RUN = "no run fits between the tap-in and the tap-out"
+
+
+def too_ambiguous(settings: TapSettings) -> str:
+    return f"ambiguous: more runs fit than --min-confidence {settings.min_confidence:g} allows"
+
+
 Ride = tuple[int, Candidate, float]  # a traced ride of a journey: its leg's number, the run, the confidence
 
 
@@ -219,13 +229,13 @@ def fit(origin: str, destination: str, tap_in: int, tap_out: int, timetable: Tim
     it depends on (the columnar path fits each distinct one that changes lines once)."""
     legs = network.route(origin, destination)
     if legs is None:
-        raise Rejected("no route between the stations of the tap-in and the tap-out")
+        raise Rejected(NO_ROUTE)
     found = fitting_runs(timetable, legs, tap_in, tap_out, settings.walk_seconds)
     if found is None:
-        raise Rejected("no run fits between the tap-in and the tap-out")
+        raise Rejected(NO_RUN)
     shares = [1 / len(fits) for fits in found]
     if max(shares) < settings.min_confidence:
-        raise Rejected(f"ambiguous: more runs fit than --min-confidence {settings.min_confidence:g} allows")
+        raise Rejected(too_ambiguous(settings))
     chosen = [(number, candidate, round(share, 4))
               for number, (fits, share) in enumerate(zip(found, shares, strict=True))
               if share >= settings.min_confidence for candidate in fits]
@@ -320,7 +330,8 @@ _COMMON_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-5][0-9]$"  
 _NO_LINES = pl.DataFrame(schema={"line": pl.UInt32, "json": pl.String})
 _STATIONS = ["_from", "_to"]  # a journey's stations (keys), tapped in at ``_at_in`` and out at ``_at``
 _FITTED = {"_key": pl.UInt32, "_sure": pl.Boolean, "_ambiguous": pl.Boolean, "_unsure": pl.Boolean,
-           "_events": pl.Int64, "_longest": pl.Int64}  # a distinct journey's fit (``Taps._fitted``)
+           "_events": pl.Int64, "_longest": pl.Int64, "_reason": pl.String}  # a distinct journey's fit, or why
+# it has none (``Taps._fitted``)
 _RIDES = {"_key": pl.UInt32, "_ride": pl.Int64, "_suffix": pl.String, "_shared": pl.String}  # and its rides
 _SPAN = 1 << 34  # ``_bisect``: epoch seconds of 1970-2100 fit below, with room for one on either side
 
@@ -440,8 +451,13 @@ class Taps:
         trip_id = (pl.col("_pid").str.len_chars() + 1 + pl.col("_at_in").cast(pl.String).str.len_chars()
                    + pl.col("_longest"))
         written = pl.col("_events").is_not_null() & (trip_id <= MAX_ID)
+        rejected = pl.col("_reason").is_not_null()
         done = journeys.filter(written)
-        for row in journeys.filter(~written).iter_rows(named=True):  # the reference's way
+        for row in journeys.filter(rejected).iter_rows(named=True):  # both taps, in the reference's order
+            for tap in (self._tap(row["_pid"], row["_at_in"], True, row["_from"], row["_in_line"], row["_in_src"]),
+                        self._tap(row["_pid"], row["_at"], False, row["_to"], row["line"], row["_src"])):
+                left.append((row["_pid"], row["_rank"], (tap, row["_reason"])))
+        for row in journeys.filter(~written & ~rejected).iter_rows(named=True):  # the reference's way
             left.append((row["_pid"], row["_rank"], Journey(
                 self._tap(row["_pid"], row["_at_in"], True, row["_from"], row["_in_line"], row["_in_src"]),
                 self._tap(row["_pid"], row["_at"], False, row["_to"], row["line"], row["_src"]))))
@@ -485,20 +501,24 @@ class Taps:
         """Each distinct journey (``_key``: ``_from``, ``_to``, ``_at_in``, ``_at``) fitted once:
         for those whose rides are all valid by construction, (``_sure``, ``_ambiguous``, ``_unsure``,
         ``_events`` its rides, ``_longest`` the longest trip id suffix in characters), and the rides
-        (``_ride`` in order, ``_suffix`` the trip id's end as JSON, ``_shared`` the rest of the line).
-        The others (no ride, or one not valid by construction) are left out: the reference's way.
-        Journeys on one line a column at a time (``_on_one_line``), the rest one by one (``fit``)."""
+        (``_ride`` in order, ``_suffix`` the trip id's end as JSON, ``_shared`` the rest of the line);
+        for those that give no ride, ``_reason`` (``fit``'s). The others (a ride not valid by
+        construction) are left out: the reference's way. Journeys on one line a column at a time
+        (``_on_one_line``), the rest one by one (``fit``)."""
         lines = []
         for origin, destination in keys.select("_from", "_to").unique().iter_rows():
             legs = self._network.route(origin, destination)
-            if legs is not None and len(legs) == 1:
-                lines.append((origin, destination, legs[0].line, legs[0].board, legs[0].alight))
-        keys = keys.join(pl.DataFrame(lines, orient="row",
-                                       schema=dict.fromkeys([*_STATIONS, "_line", "_board", "_alight"], pl.String)),
-                         on=_STATIONS, how="left")
+            if legs is None:
+                lines.append((origin, destination, None, None, None, NO_ROUTE))
+            elif len(legs) == 1:
+                lines.append((origin, destination, legs[0].line, legs[0].board, legs[0].alight, None))
+        keys = keys.join(pl.DataFrame(lines, orient="row", schema=dict.fromkeys(
+            [*_STATIONS, "_line", "_board", "_alight", "_reason"], pl.String)), on=_STATIONS, how="left")
+        unrouted = keys.filter(pl.col("_reason").is_not_null()).select("_key", "_reason")
         fitted, rides, left = self._on_one_line(keys.filter(pl.col("_line").is_not_null()))
-        more = self._one_by_one(pl.concat([keys.filter(pl.col("_line").is_null()).select(left.columns), left]))
-        return pl.concat([fitted, more[0]]), pl.concat([rides, more[1]])
+        more = self._one_by_one(pl.concat([
+            keys.filter(pl.col("_line").is_null() & pl.col("_reason").is_null()).select(left.columns), left]))
+        return pl.concat([fitted, more[0], unrouted], how="diagonal"), pl.concat([rides, more[1]])
 
     def _on_one_line(self, keys: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
         """``_fitted`` for journeys routed on one line, a column at a time: each run that fits found
@@ -538,7 +558,13 @@ class Taps:
         tried = tried.with_columns(first.alias("_first"), last.alias("_last")).filter(
             pl.col("_last") > pl.col("_first"))
         counts = tried.group_by("_key").agg((pl.col("_last") - pl.col("_first")).sum().alias("_events"))
-        counts = counts.filter(1.0 / pl.col("_events") >= settings.min_confidence)  # else too ambiguous
+        sure_enough = 1.0 / pl.col("_events") >= settings.min_confidence
+        searched = keys.filter(~pl.col("_key").is_in(overtaken)).select("_key").join(counts, on="_key", how="left")
+        unfitted = searched.filter(~sure_enough.fill_null(False)).select("_key", pl.when(pl.col("_events").is_null())
+                                                                           .then(pl.lit(NO_RUN))
+                                                                           .otherwise(pl.lit(too_ambiguous(settings)))
+                                                                           .alias("_reason"))
+        counts = counts.filter(sure_enough)
         confidence = {events: round(1 / events, 4) for events in counts["_events"].unique().to_list()}
         runs = tried.join(counts, on="_key").with_columns(pl.int_ranges("_first", "_last").alias("_run")).explode(
             "_run").sort("_key", "_order", "_place", "_run").select(
@@ -560,24 +586,25 @@ class Taps:
         fitted = runs.group_by("_key").agg(pl.col("_events").first(), pl.col("_length").max().alias("_longest"))
         fitted = fitted.with_columns((pl.col("_events") == 1).alias("_sure"), pl.lit(False).alias("_ambiguous"),
                                      (pl.col("_events") > 1).alias("_unsure"))
-        return (fitted.select(_FITTED.keys()), runs.select(_RIDES.keys()),
+        return (pl.concat([fitted, unfitted], how="diagonal").select(_FITTED.keys()), runs.select(_RIDES.keys()),
                 keys.filter(pl.col("_key").is_in(overtaken)).select("_key", *_STATIONS, "_at_in", "_at"))
 
     def _one_by_one(self, keys: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         """``_fitted`` of each key by ``fit``: journeys that change lines, or ride overtaking runs."""
-        fitted: list[tuple[int, bool, bool, bool, int, int]] = []
+        fitted: list[tuple[int, bool | None, bool | None, bool | None, int | None, int | None, str | None]] = []
         rides: list[tuple[int, int, str, str]] = []
         timetable, network, settings, lines = self._timetable, self._network, self._settings, self._lines
         for key, origin, destination, tap_in, tap_out in keys.select("_key", *_STATIONS, "_at_in", "_at").iter_rows():
             try:
                 chosen, ambiguous = fit(origin, destination, tap_in, tap_out, timetable, network, settings)
-            except Rejected:
+            except Rejected as exc:
+                fitted.append((key, None, None, None, None, None, str(exc)))
                 continue
             shared = [lines.ride(candidate, confidence) for _, candidate, confidence in chosen]
             if None in shared:
                 continue
             suffixes = [f":{number}:{candidate.run.service}" for number, candidate, _ in chosen]
-            fitted.append((key, *caveats(chosen, ambiguous), len(chosen), max(map(len, suffixes))))
+            fitted.append((key, *caveats(chosen, ambiguous), len(chosen), max(map(len, suffixes)), None))
             rides += [(key, at, escape_line_breaks(orjson.dumps(suffix))[1:-1].decode(), part[:-1].decode())
                       for at, (suffix, part) in enumerate(zip(suffixes, shared, strict=True))]  # type: ignore[index]
         return pl.DataFrame(fitted, schema=_FITTED, orient="row"), pl.DataFrame(rides, schema=_RIDES, orient="row")
