@@ -344,6 +344,12 @@ def _by_card(taps: pl.DataFrame) -> pl.DataFrame:
     return found.drop("_card") if not found.select(shared.any()).item() else taps.sort("_pid", "_at", "_src", "line")
 
 
+def _rank(column: str) -> pl.Expr:
+    """Each row's place (0, 1, ...) among the consecutive rows of its value of ``column``."""
+    index = pl.int_range(pl.len(), dtype=pl.Int64)
+    return index - pl.when((pl.col(column) != pl.col(column).shift(1)).fill_null(True)).then(index).forward_fill()
+
+
 def _searchable(pattern: Pattern) -> bool:
     """Whether ``_bisect`` finds ``pattern``'s runs as ``Pattern.between`` does: its runs do not
     overtake, and its times lie within ``_SPAN`` (a timetable of 1970 to 2100 does)."""
@@ -476,11 +482,9 @@ class Taps:
         the tap-in's ``_at_in``, ``_from``, ``_in_line``, ``_in_src``, the tap-out's ``_at``, ``_to``,
         ``line``, ``_src``, and ``_rank``, its place among the card's taps); and ``pair``'s items for
         the other cards' taps, with (card, order) to settle them in."""
-        index = pl.int_range(pl.len(), dtype=pl.Int64)
-        first = (pl.col("_pid") != pl.col("_pid").shift(1)).fill_null(True)
         last = (pl.col("_pid") != pl.col("_pid").shift(-1)).fill_null(True)
         taps = taps.with_columns(
-            (index - pl.when(first).then(index).forward_fill()).alias("_rank"), last.alias("_last"),
+            _rank("_pid").alias("_rank"), last.alias("_last"),
             pl.col("_at").shift(1).alias("_at_in"), pl.col("_station").shift(1).alias("_from"),
             pl.col("line").shift(1).alias("_in_line"), pl.col("_src").shift(1).alias("_in_src"))
         good = (pl.when("_in").then((pl.col("_rank") % 2 == 0) & ~pl.col("_last"))
@@ -566,9 +570,9 @@ class Taps:
                                                                            .alias("_reason"))
         counts = counts.filter(sure_enough)
         confidence = {events: round(1 / events, 4) for events in counts["_events"].unique().to_list()}
-        runs = tried.join(counts, on="_key").with_columns(pl.int_ranges("_first", "_last").alias("_run")).explode(
-            "_run").sort("_key", "_order", "_place", "_run").select(
-            "_key", "_events", "_pattern", "_run", "_b", "_a", pl.int_range(pl.len()).over("_key").alias("_ride"))
+        runs = tried.join(counts, on="_key").sort("_key", "_order", "_place").with_columns(
+            pl.int_ranges("_first", "_last").alias("_run")).explode("_run").select(
+            "_key", "_events", "_pattern", "_run", "_b", "_a", _rank("_key").alias("_ride"))
         shared = []
         for pattern, run, board, alight, events in runs.select(
                 "_pattern", "_run", "_b", "_a", "_events").unique().iter_rows():
