@@ -381,10 +381,12 @@ class Taps:
     by journey (``pair``, ``_settle``). The fast path reads the plain rows of this tool's CSV a column
     at a time (``frame``), and ``end`` pairs a card whose taps alternate in, out, in, out, each out
     within ``max_ride_hours`` of its in at another station (almost every card) by a shift, fits each
-    distinct (origin, destination, tap-in, tap-out) once, and pastes the rides' lines together from
-    their shared fields (``Lines``) in polars. The rest (the other cards' taps, and journeys that give
-    no ride or no line valid by construction) is settled the reference's way, in its order: the same
-    bytes and the same report (tests/test_import_transit.py)."""
+    distinct (origin, destination, tap-in, tap-out) once (those on one line by binary searches in
+    their stop patterns' times, a column at a time), rejects the journeys that give no ride with
+    ``fit``'s reason, and pastes the rides' lines together from their shared fields (``Lines``) in
+    polars. The rest (the other cards' taps, and journeys with a line not valid by construction) is
+    settled the reference's way; every rejection and note in its order: the same bytes and the
+    same report (tests/test_import_transit.py)."""
 
     def __init__(self, context: Context) -> None:
         self._context = context
@@ -441,6 +443,7 @@ class Taps:
         return _NO_LINES, found.filter(~plain).select(rows.columns)
 
     def end(self) -> None:
+        """Pair, fit and write every tap read (the class's docstring)."""
         if not self._context.columnar:
             for item in pair(self._taps, self._settings):
                 self._settle(item)
@@ -460,13 +463,10 @@ class Taps:
         rejected = pl.col("_reason").is_not_null()
         done = journeys.filter(written)
         for row in journeys.filter(rejected).iter_rows(named=True):  # both taps, in the reference's order
-            for tap in (self._tap(row["_pid"], row["_at_in"], True, row["_from"], row["_in_line"], row["_in_src"]),
-                        self._tap(row["_pid"], row["_at"], False, row["_to"], row["line"], row["_src"])):
-                left.append((row["_pid"], row["_rank"], (tap, row["_reason"])))
+            journey = self._journey(row)
+            left += [(row["_pid"], row["_rank"], (tap, row["_reason"])) for tap in (journey.tap_in, journey.tap_out)]
         for row in journeys.filter(~written & ~rejected).iter_rows(named=True):  # the reference's way
-            left.append((row["_pid"], row["_rank"], Journey(
-                self._tap(row["_pid"], row["_at_in"], True, row["_from"], row["_in_line"], row["_in_src"]),
-                self._tap(row["_pid"], row["_at"], False, row["_to"], row["line"], row["_src"]))))
+            left.append((row["_pid"], row["_rank"], self._journey(row)))
         firsts = self._settle_all(left)
         json = pl.concat_str(
             pl.lit('{"type":"trip","trip_id":"tap:'), pl.col("_pid").str.slice(4), pl.lit(":"),
@@ -673,6 +673,11 @@ class Taps:
 
     def _tap(self, person: str, at: int, inward: bool, station: str, line: int, source: int) -> Tap:
         return Tap(person, at, inward, station, line, self._wheres[source](line))
+
+    def _journey(self, row: dict[str, Any]) -> Journey:
+        """A journey of ``_paired``'s columns as taps."""
+        return Journey(self._tap(row["_pid"], row["_at_in"], True, row["_from"], row["_in_line"], row["_in_src"]),
+                       self._tap(row["_pid"], row["_at"], False, row["_to"], row["line"], row["_src"]))
 
 
 def settings_of(options: argparse.Namespace) -> TapSettings:
