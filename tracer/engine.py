@@ -42,7 +42,7 @@ from graph.keys import (
 )
 from graph.store import SEP, Store
 from tracer import published
-from tracer.alerts import Alert, Change, alert_day, alert_id, build_alert, is_case_close
+from tracer.alerts import AlertIds, Change, alert_day, alert_template, fill_alert, is_case_close
 from tracer.clock import EventClock, purged_to
 from tracer.errors import InvalidEvent
 from tracer.events import (
@@ -57,10 +57,12 @@ from tracer.events import (
     parse_time,
 )
 from tracer.rules import (
+    CLOSE,
+    GENERAL,
     Level,
     Match,
-    best_match,
     close_candidates,
+    meeting,
     onset_problem,
     rides_in_window,
 )
@@ -90,12 +92,9 @@ class Applied(NamedTuple):
     consumed: int  # how many events were applied or refused: the rest start the next batch
 
 
-class Hit(NamedTuple):
-    """How a contact met a source at best (``rules.Match``), and the alert level that gives."""
-
-    source: Source
-    found: Match
-    level: str
+# How a contact met a source at best (``rules.Match``) and the alert level that gives: a plain tuple,
+# one per contact of a recompute (a NamedTuple's constructor is a Python call).
+Hit = tuple[Match, str]
 
 
 class Engine:
@@ -506,40 +505,56 @@ class Engine:
 
         ``fresh`` names a source that has just been created: it has no stored alerts to compare
         with, which spares a read per key (most keys of a new secondary-tracing source give none).
+        The matches of every day come first (they read rides and sources, which nothing here
+        writes), then the homes of everyone matched in one read, then each day's alerts.
         """
-        changes: list[Change] = []
         sources: dict[str, Source | None] = {}  # None: the source was just removed
+        days = []
+        matched: set[str] = set()
         for day in sorted(affected):
             keys = sorted(affected[day])
             hits = self._hits(day, keys, sources)
-            self._read_homes({contact for (_, contact), hit in zip(keys, hits, strict=True) if hit})
-            mode, service = day.split(SEP)[1:]
-            for (key, contact), hit in zip(keys, hits, strict=True):
-                if key == fresh and hit is None:
-                    continue
-                alert = _alert_id(key, contact, mode, service, day[:10])
-                after = self._alert(alert, hit, self._homes[contact]) if hit is not None else None
-                change = self._store_alert(key, contact, alert, after, known_absent=key == fresh)
-                if change is not None:
-                    changes.append(change)
+            days.append((day, keys, hits))
+            matched.update(contact for (_, contact), hit in zip(keys, hits, strict=True) if hit is not None)
+        self._read_homes(matched)
+        changes: list[Change] = []
+        for day, keys, hits in days:
+            first = 0  # keys are sorted: each source's keys of the day are one run
+            for end in range(1, len(keys) + 1):
+                if end == len(keys) or keys[end][0] != keys[first][0]:
+                    key = keys[first][0]
+                    self._store_alerts(sources.get(key), key, day, keys[first:end], hits[first:end], key == fresh,
+                                       changes)
+                    first = end
         return changes
 
     def _hits(self, day: str, keys: list[tuple[str, str]], sources: dict[str, Source | None]) -> list[Hit | None]:
         """The hit of each ``(source, contact)`` key on a service day (None: no alert). On a day the
         caller does not deliver, only the close hits of cases (see ``Engine``). Sources read are
-        kept in ``sources`` for the caller's next days."""
+        kept in ``sources`` for the caller's next days. What is the same for every contact of a
+        source (its rides cut to its window, who it excludes, its levels) is looked up once."""
         probes = self._trips_by_owner(group(PROBES, day), {key for key, _ in keys})
         riders = self._rides_on(day, {contact for _, contact in keys})
         delivered = self._delivered(day)
-        hits = []
+        hits: list[Hit | None] = []
+        current, best, excluded, levels = None, None, (), {}
         for key, contact in keys:
-            hit = None
-            if delivered or is_case_key(key):
+            if key != current:  # keys are sorted: a source's keys follow each other
+                current, best = key, None
                 if key not in sources:
                     sources[key] = self._find_source(key)
-                hit = self._hit(sources[key], probes.get(key), riders.get(contact), contact)
-                if not delivered and hit is not None and hit.level != Level.CLOSE:
-                    hit = None
+                source, rides = sources[key], probes.get(key)
+                if (delivered or is_case_key(key)) and source is not None and source.window is not None and rides:
+                    best = meeting(rides, source.window, self.rules, source.via_person_id is not None)
+                    excluded = (source.person_id, source.case_person_id)  # ``Source.excludes``
+                    levels = {CLOSE: source.level(CLOSE), GENERAL: source.level(GENERAL)}
+            hit = None
+            if best is not None:
+                contact_rides = riders.get(contact)
+                if contact_rides and contact not in excluded and (found := best(contact_rides)) is not None:
+                    level = levels[found.level]
+                    if level is not None and (delivered or level == CLOSE):
+                        hit = (found, level)
             hits.append(hit)
         return hits
 
@@ -551,45 +566,45 @@ class Engine:
         if wanted:
             self._homes.update(self.registry.get_many(S, wanted))
 
-    def _hit(
-        self, source: Source | None, rides: list[Trip] | None, contact_rides: list[Trip] | None, contact: str
-    ) -> Hit | None:
-        """How ``contact`` met ``source`` at best, and the alert level that gives, or None."""
-        if source is None or source.window is None or not rides or not contact_rides:
-            return None
-        if source.excludes(contact):
-            return None
-        found = best_match(rides, contact_rides, source.window, self.rules, source.via_person_id is not None)
-        level = source.level(found.level) if found is not None else None
-        if found is None or level is None:
-            return None
-        return Hit(source, found, level)
-
-    def _alert(self, identity: str, hit: Hit, home: bytes | None) -> Alert:
-        """The alert of a hit, for a contact who lives in ``home`` (None: not registered)."""
-        source, subdistrict = hit.source, home.decode() if home else None
-        window = source.window
-        truncated = source.truncatable and window is not None and window.start < self.clock.horizon_start
-        return build_alert(identity, source, hit.found, hit.level, subdistrict, self._zone, truncated)
-
-    def _store_alert(
-        self, key: str, contact: str, alert: str, after: Alert | None, known_absent: bool = False
-    ) -> Change | None:
+    def _store_alerts(self, source: Source | None, key: str, day: str, keys: list[tuple[str, str]],
+                      hits: list[Hit | None], known_absent: bool, changes: list[Change]) -> None:
+        """Compare the alerts of ``key`` on a service day's ``keys`` with those stored; store what
+        changed and append it to ``changes``. The stored ones are read in one batched read, and
+        written in one call (``known_absent``: none stored, nothing read)."""
+        date, mode, service = day.split(SEP)
+        kind, source_id, via = key_parts(key)
+        ids = AlertIds(kind, source_id, mode, service, date, via)
+        pairs = [(contact, hit) for (_, contact), hit in zip(keys, hits, strict=True)
+                 if hit is not None or not known_absent]
+        identities = [ids(contact) for contact, _ in pairs]
         alerts = group(ALERTS, key)
-        old = None if known_absent else self.store.get(alerts, alert)
-        new = orjson.dumps(after) if after is not None else None
-        if old == new:
-            return None
-        if new is None:
-            self.store.delete(alerts, alert)
-            self.store.delete(group(CONTACT_ALERTS, contact), alert)
-            self._unalert(contact)
-        else:
-            self.store.put(alerts, alert, new)
-            if old is None:
-                self.store.put(group(CONTACT_ALERTS, contact), alert, key.encode())
-                self._alerted[contact] += 1
-        return Change(orjson.loads(old) if old is not None else None, after)
+        stored = {} if known_absent else self.store.get_many(alerts, identities)
+        template, homes, zone, written, by_contact = None, self._homes, self._zone, {}, group(CONTACT_ALERTS)
+        dumps, put, alerted, source_key = orjson.dumps, self.store.put, self._alerted, key.encode()
+        for (contact, hit), identity in zip(pairs, identities, strict=True):
+            old = stored.get(identity)
+            if hit is None:
+                if old is None:
+                    continue
+                after, new = None, None
+                put(by_contact + contact + SEP, identity, None)  # group(CONTACT_ALERTS, contact)
+                self._unalert(contact)
+            else:
+                if template is None:  # a hit has a source with a window
+                    truncated = source.truncatable and source.window.start < self.clock.horizon_start  # type: ignore[union-attr]
+                    template = alert_template(source, mode, service, date, truncated)  # type: ignore[arg-type]
+                home = homes[contact]
+                after = fill_alert(template, identity, *hit, home.decode() if home else None, zone)
+                new = dumps(after)
+                if old == new:
+                    continue
+                if old is None:
+                    put(by_contact + contact + SEP, identity, source_key)
+                    alerted[contact] = alerted.get(contact, 0) + 1
+            written[identity] = new
+            changes.append(Change(orjson.loads(old) if old is not None else None, after))
+        if written:
+            self.store.put_many(alerts, written)
 
     def _trips_by_owner(self, group: str, owners: Collection[str] | None = None) -> dict[str, list[Trip]]:
         """Trips of a P or R group by their first key part (source key or person id). Given a few
@@ -614,9 +629,13 @@ class Engine:
         return self._trips_by_owner(group(RIDERS, day), persons)
 
     def _riders_by_person(self, day: str) -> dict[str, list[Trip]]:
+        """Every rider of a service day (read once an event): the values alone, each trip's person
+        being the first part of its key."""
         riders = self._riders_of.get(day)
         if riders is None:
-            riders = self._riders_of[day] = self._trips_by_owner(group(RIDERS, day))
+            riders = self._riders_of[day] = defaultdict(list)
+            for trip in map(decode_trip, self.store.values(group(RIDERS, day))):
+                riders[trip.person_id].append(trip)
         return riders
 
     def _exposed_by(self, key: str, ride: Trip, only_close: bool) -> Iterable[str]:
@@ -686,8 +705,3 @@ class Engine:
                 self.store.delete(group(REMOTE_STARTS, source.case_id), suffix)
                 self.store.delete(group(REMOTE_CONTACTS, contact), source.case_id + SEP + worker)
 
-
-def _alert_id(key: str, contact: str, mode: str, service: str, day: str) -> str:
-    """The id of the alert a source key gives a contact, known even after the source is gone."""
-    kind, source_id, via = key_parts(key)
-    return alert_id(kind, source_id, contact, mode, service, day, via)
