@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any, NamedTuple
 
 import orjson
@@ -57,7 +58,12 @@ class AlertIds:
         self._tail = f"\x1f{mode}\x1f{service}\x1f{date}" + ("" if via is None else f"\x1f{via}")
 
     def __call__(self, contact: str) -> str:
-        return _sha256(f"{self._head}{contact}{self._tail}".encode()).hexdigest()[:16]
+        return self.many([contact])[0]
+
+    def many(self, contacts: list[str]) -> list[str]:
+        """The ids of ``contacts``, in order (one call for all of them)."""
+        head, tail, sha256 = self._head, self._tail, _sha256
+        return [sha256(f"{head}{contact}{tail}".encode()).hexdigest()[:16] for contact in contacts]
 
 
 def build_alert(
@@ -124,6 +130,10 @@ class Change(NamedTuple):
 
     before: Alert | None
     after: Alert | None
+
+
+# ``Change(before, after)`` without the Python-level ``__new__`` a NamedTuple has (one an alert change).
+new_change = partial(tuple.__new__, Change)
 
 
 def fold(records: Iterable[Alert]) -> dict[str, Alert]:

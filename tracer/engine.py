@@ -42,7 +42,7 @@ from graph.keys import (
 )
 from graph.store import SEP, Store
 from tracer import published
-from tracer.alerts import AlertIds, Change, alert_day, alert_template, fill_alert, is_case_close
+from tracer.alerts import AlertIds, Change, alert_day, alert_template, fill_alert, is_case_close, new_change
 from tracer.clock import EventClock, purged_to
 from tracer.errors import InvalidEvent
 from tracer.events import (
@@ -81,7 +81,11 @@ from tracer.sources import (
 T, C, S, Q = (group(family) for family in (TRIPS, SOURCES, HOMES, QUARANTINES))
 _PURGE_BATCH = 50_000  # deletes per commit while retention drops a day
 _NARROW_READS = 8  # up to this many persons (or sources), read their rides of a day one by one, not the whole day
-Affected = dict[str, set[tuple[str, str]]]  # service day -> {(source key, contact person)}
+Affected = dict[str, dict[str, set[str]]]  # service day -> source key -> contact persons
+
+
+def _affected() -> Affected:
+    return defaultdict(lambda: defaultdict(set))
 
 
 class Applied(NamedTuple):
@@ -267,7 +271,7 @@ class Engine:
             changed[trip.service_day].add(trip.person_id)
             if trip.person_id in riding:
                 source_rides.append((trip, True))
-        affected: Affected = defaultdict(set)
+        affected = _affected()
         unprobed = self._move_probes(source_rides, affected)
         for day, persons in changed.items():
             gone = unprobed.get(day, ())
@@ -275,9 +279,9 @@ class Engine:
                 keys = {suffix.split(SEP, 1)[0] for suffix, _ in self.store.scan(group(PROBES, day))}
                 keys.update(gone)
                 delivered = self._delivered(day)
-                affected[day].update(
-                    (key, person) for key in keys if delivered or is_case_key(key) for person in persons
-                )
+                for key in keys:
+                    if delivered or is_case_key(key):
+                        affected[day][key].update(persons)
         return self._recompute(affected) if affected else []
 
     def _add_trip(self, trip: Trip, day: str, data: bytes) -> None:
@@ -310,7 +314,7 @@ class Engine:
                     self._unprobe(day)
                     removed[day].add(key)
                 only_close = source.via_person_id is not None
-                affected[day].update((key, rider) for rider in self._exposed_by(key, trip, only_close))
+                affected[day][key].update(self._exposed_by(key, trip, only_close))
         return removed
 
     # -- sources: cases, via contacts, published exposures -----------------------------------
@@ -349,7 +353,7 @@ class Engine:
         if new is not None and new.person_id is not None and new.window is not None:
             self.store.put(group(RIDING, new.person_id), key, b"")
             self._riding_sources[new.person_id] += 1
-        affected: Affected = defaultdict(set)
+        affected = _affected()
         for ride in old_rides:
             self.store.delete(group(PROBES, ride.service_day), key + SEP + ride.trip_id)
             self._unprobe(ride.service_day)
@@ -359,11 +363,11 @@ class Engine:
         either = new if new is not None else old
         only_close = either is not None and either.via_person_id is not None
         for ride in old_rides + new_rides:
-            affected[ride.service_day].update((key, rider) for rider in self._exposed_by(key, ride, only_close))
+            affected[ride.service_day][key].update(self._exposed_by(key, ride, only_close))
         for _, value in self.store.scan(group(ALERTS, key)):
             alert = orjson.loads(value)
             day = alert_day(alert)
-            affected[day].add((key, alert["contact_person_id"]))
+            affected[day][key].add(alert["contact_person_id"])
         return self._recompute(affected, fresh=key if old is None else None)
 
     def _rides(self, source: Source | None) -> list[Trip]:
@@ -506,57 +510,60 @@ class Engine:
         ``fresh`` names a source that has just been created: it has no stored alerts to compare
         with, which spares a read per key (most keys of a new secondary-tracing source give none).
         The matches of every day come first (they read rides and sources, which nothing here
-        writes), then the homes of everyone matched in one read, then each day's alerts.
+        writes), then the homes of everyone matched in one read, then each day's alerts, by
+        source and contact.
         """
         sources: dict[str, Source | None] = {}  # None: the source was just removed
         days = []
-        matched: set[str] = set()
         for day in sorted(affected):
-            keys = sorted(affected[day])
-            hits = self._hits(day, keys, sources)
-            days.append((day, keys, hits))
-            matched.update(contact for (_, contact), hit in zip(keys, hits, strict=True) if hit is not None)
-        self._read_homes(matched)
+            days.append((day, self._hits(day, affected[day], sources, fresh)))
+        self._read_homes({contact for _, runs in days for _, _, pairs in runs for contact, hit in pairs if hit})
         changes: list[Change] = []
-        for day, keys, hits in days:
-            first = 0  # keys are sorted: each source's keys of the day are one run
-            for end in range(1, len(keys) + 1):
-                if end == len(keys) or keys[end][0] != keys[first][0]:
-                    key = keys[first][0]
-                    self._store_alerts(sources.get(key), key, day, keys[first:end], hits[first:end], key == fresh,
-                                       changes)
-                    first = end
+        for day, runs in days:
+            for key, source, pairs in runs:
+                if pairs:
+                    self._store_alerts(source, key, day, pairs, key == fresh, changes)
         return changes
 
-    def _hits(self, day: str, keys: list[tuple[str, str]], sources: dict[str, Source | None]) -> list[Hit | None]:
-        """The hit of each ``(source, contact)`` key on a service day (None: no alert). On a day the
-        caller does not deliver, only the close hits of cases (see ``Engine``). Sources read are
-        kept in ``sources`` for the caller's next days. What is the same for every contact of a
-        source (its rides cut to its window, who it excludes, its levels) is looked up once."""
-        probes = self._trips_by_owner(group(PROBES, day), {key for key, _ in keys})
-        riders = self._rides_on(day, {contact for _, contact in keys})
+    def _hits(
+        self, day: str, by_source: dict[str, set[str]], sources: dict[str, Source | None], fresh: str | None
+    ) -> list[tuple[str, Source | None, list[tuple[str, Hit | None]]]]:
+        """The hit of each source's contacts on a service day (None: no alert), by source and then
+        contact in order; the ``fresh`` source's contacts without one are left out (they have no
+        alert to retract). On a day the caller does not deliver, only the close hits of cases (see
+        ``Engine``). Sources read are kept in ``sources`` for the caller's next days. What is the
+        same for every contact of a source (its rides cut to its window, who it excludes, its
+        levels) is looked up once."""
+        probes = self._trips_by_owner(group(PROBES, day), by_source.keys())
+        riders = self._rides_on(day, {contact for contacts in by_source.values() for contact in contacts})
         delivered = self._delivered(day)
-        hits: list[Hit | None] = []
-        current, best, excluded, levels = None, None, (), {}
-        for key, contact in keys:
-            if key != current:  # keys are sorted: a source's keys follow each other
-                current, best = key, None
+        runs = []
+        for key in sorted(by_source):
+            contacts = sorted(by_source[key])
+            source = None
+            if delivered or is_case_key(key):
                 if key not in sources:
                     sources[key] = self._find_source(key)
-                source, rides = sources[key], probes.get(key)
-                if (delivered or is_case_key(key)) and source is not None and source.window is not None and rides:
-                    best = meeting(rides, source.window, self.rules, source.via_person_id is not None)
-                    excluded = (source.person_id, source.case_person_id)  # ``Source.excludes``
-                    levels = {CLOSE: source.level(CLOSE), GENERAL: source.level(GENERAL)}
-            hit = None
-            if best is not None:
+                source = sources[key]
+            rides = probes.get(key)
+            if source is None or source.window is None or not rides:
+                runs.append((key, source, [] if key == fresh else [(contact, None) for contact in contacts]))
+                continue
+            best = meeting(rides, source.window, self.rules, source.via_person_id is not None)
+            excluded = (source.person_id, source.case_person_id)  # ``Source.excludes``
+            levels = {CLOSE: source.level(CLOSE), GENERAL: source.level(GENERAL)}
+            pairs: list[tuple[str, Hit | None]] = []
+            for contact in contacts:
+                hit = None
                 contact_rides = riders.get(contact)
                 if contact_rides and contact not in excluded and (found := best(contact_rides)) is not None:
                     level = levels[found.level]
                     if level is not None and (delivered or level == CLOSE):
                         hit = (found, level)
-            hits.append(hit)
-        return hits
+                if hit is not None or key != fresh:
+                    pairs.append((contact, hit))
+            runs.append((key, source, pairs))
+        return runs
 
     def _read_homes(self, contacts: set[str]) -> None:
         """Read into ``_homes`` the subdistricts of ``contacts`` not read yet during this event, in one
@@ -566,17 +573,14 @@ class Engine:
         if wanted:
             self._homes.update(self.registry.get_many(S, wanted))
 
-    def _store_alerts(self, source: Source | None, key: str, day: str, keys: list[tuple[str, str]],
-                      hits: list[Hit | None], known_absent: bool, changes: list[Change]) -> None:
-        """Compare the alerts of ``key`` on a service day's ``keys`` with those stored; store what
-        changed and append it to ``changes``. The stored ones are read in one batched read, and
-        written in one call (``known_absent``: none stored, nothing read)."""
+    def _store_alerts(self, source: Source | None, key: str, day: str, pairs: list[tuple[str, Hit | None]],
+                      known_absent: bool, changes: list[Change]) -> None:
+        """Compare the alerts of ``key`` on a service day (each contact's, from their hit) with those
+        stored; store what changed and append it to ``changes``. The stored ones are read in one
+        batched read, and written in one call (``known_absent``: none stored, nothing read)."""
         date, mode, service = day.split(SEP)
         kind, source_id, via = key_parts(key)
-        ids = AlertIds(kind, source_id, mode, service, date, via)
-        pairs = [(contact, hit) for (_, contact), hit in zip(keys, hits, strict=True)
-                 if hit is not None or not known_absent]
-        identities = [ids(contact) for contact, _ in pairs]
+        identities = AlertIds(kind, source_id, mode, service, date, via).many([contact for contact, _ in pairs])
         alerts = group(ALERTS, key)
         stored = {} if known_absent else self.store.get_many(alerts, identities)
         template, homes, zone, written, by_contact = None, self._homes, self._zone, {}, group(CONTACT_ALERTS)
@@ -602,7 +606,7 @@ class Engine:
                     put(by_contact + contact + SEP, identity, source_key)
                     alerted[contact] = alerted.get(contact, 0) + 1
             written[identity] = new
-            changes.append(Change(orjson.loads(old) if old is not None else None, after))
+            changes.append(new_change((orjson.loads(old) if old is not None else None, after)))
         if written:
             self.store.put_many(alerts, written)
 

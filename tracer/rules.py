@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, NamedTuple
 
 from tracer.events import Case, Trip, format_time, local_midnight
@@ -66,6 +66,10 @@ class Match(NamedTuple):
         case, contact = self.case_trip, self.contact_trip
         shown = (case.carriage or "", case.seat or "", contact.carriage or "", contact.seat or "", self.rule)
         return (-_RANK[self.level], self.start, -self.end, *shown, case.trip_id, contact.trip_id)
+
+
+# ``Match(...)`` without the Python-level ``__new__`` a NamedTuple has: a recompute makes one a contact.
+_new_match = partial(tuple.__new__, Match)
 
 
 def case_window(case: Case, rules: RuleSettings) -> Window:
@@ -233,7 +237,7 @@ def _meet(case_trip: Trip, start: int, end: int, contact: Trip, rules: RuleSetti
     level, rule = classify(case_trip, contact, rules)
     if only_close and level != CLOSE:
         return None
-    return Match(level, rule, start, end, case_trip, contact)
+    return _new_match((level, rule, start, end, case_trip, contact))
 
 
 def best_match(
