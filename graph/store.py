@@ -69,7 +69,12 @@ class Store:
     def get_many(self, group: str, suffixes: Collection[str]) -> dict[str, bytes | None]:
         """``get`` of many suffixes of one group, the committed ones in one batched read (RocksDB's
         multi-get: 0.75 against 1.3 us a key, and no Python call per key)."""
-        pending = self._pending.get(group, {})
+        pending = self._pending.get(group)
+        if not pending:  # one pass (a case's contacts' homes: hundreds, seldom pending)
+            wanted = list(suffixes)
+            if not wanted:
+                return {}
+            return dict(zip(wanted, self._committed_get_many([group + suffix for suffix in wanted]), strict=True))
         found = {suffix: pending[suffix] for suffix in suffixes if suffix in pending}
         rest = [suffix for suffix in suffixes if suffix not in found]
         if rest:

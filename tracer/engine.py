@@ -42,7 +42,7 @@ from graph.keys import (
 )
 from graph.store import SEP, Store
 from tracer import published
-from tracer.alerts import AlertIds, Change, alert_day, alert_template, fill_alert, is_case_close, new_change
+from tracer.alerts import AlertIds, Change, alert_day, alert_maker, is_case_close, new_change
 from tracer.clock import EventClock, purged_to
 from tracer.errors import InvalidEvent
 from tracer.events import (
@@ -138,7 +138,7 @@ class Engine:
             self._alerted[key[2:].split(SEP, 1)[0]] += 1
         # Riders of each service day read during one event (riders only change at its start).
         self._riders_of: dict[str, dict[str, list[Trip]]] = {}
-        self._homes: dict[str, bytes | None] = {}  # person -> subdistrict, read during one event
+        self._homes: dict[str, str | None] = {}  # person -> subdistrict (None: none known), read during one event
         # Event time and the retention horizon; a trip that moves the horizon purges (``_purge``).
         self.clock = EventClock(store, rules, on_new_horizon=self._purge)
 
@@ -571,7 +571,8 @@ class Engine:
         several times, through several close contacts (2,182 changes, 351 people)."""
         wanted = contacts - self._homes.keys()
         if wanted:
-            self._homes.update(self.registry.get_many(S, wanted))
+            self._homes.update((person, home.decode() if home else None)
+                               for person, home in self.registry.get_many(S, wanted).items())
 
     def _store_alerts(self, source: Source | None, key: str, day: str, pairs: list[tuple[str, Hit | None]],
                       known_absent: bool, changes: list[Change]) -> None:
@@ -583,7 +584,7 @@ class Engine:
         identities = AlertIds(kind, source_id, mode, service, date, via).many([contact for contact, _ in pairs])
         alerts = group(ALERTS, key)
         stored = {} if known_absent else self.store.get_many(alerts, identities)
-        template, homes, zone, written, by_contact = None, self._homes, self._zone, {}, group(CONTACT_ALERTS)
+        make, homes, written, by_contact = None, self._homes, {}, group(CONTACT_ALERTS)
         dumps, put, alerted, source_key = orjson.dumps, self.store.put, self._alerted, key.encode()
         for (contact, hit), identity in zip(pairs, identities, strict=True):
             old = stored.get(identity)
@@ -594,11 +595,10 @@ class Engine:
                 put(by_contact + contact + SEP, identity, None)  # group(CONTACT_ALERTS, contact)
                 self._unalert(contact)
             else:
-                if template is None:  # a hit has a source with a window
+                if make is None:  # a hit has a source with a window
                     truncated = source.truncatable and source.window.start < self.clock.horizon_start  # type: ignore[union-attr]
-                    template = alert_template(source, mode, service, date, truncated)  # type: ignore[arg-type]
-                home = homes[contact]
-                after = fill_alert(template, identity, *hit, home.decode() if home else None, zone)
+                    make = alert_maker(source, mode, service, date, truncated, self._zone)  # type: ignore[arg-type]
+                after = make(identity, *hit, homes[contact])
                 new = dumps(after)
                 if old == new:
                     continue
