@@ -122,6 +122,16 @@ class Store:
         pending.update(values)
         self.pending_count += len(values)
 
+    def put_each(self, entries: list[tuple[str, str, bytes | None]]) -> None:
+        """``put`` of each ``(group, suffix, value)``, in one call (a case's contacts: a group each)."""
+        pending_of = self._pending
+        for group, suffix, value in entries:
+            pending = pending_of.get(group)
+            if pending is None:
+                pending = pending_of[group] = {}
+            pending[suffix] = value
+        self.pending_count += len(entries)
+
     def commit(self) -> None:
         """Write every pending change at once (all or nothing)."""
         for hook in self.commit_hooks:

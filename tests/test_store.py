@@ -139,3 +139,11 @@ def test_get_many_without_pending_writes_reads_each_suffix_once(store: Store):
     store.commit()
     assert store.get_many(G, {"a", "b"}) == {"a": b"1", "b": None}
     assert store.get_many(G, set()) == {}
+
+
+def test_put_each_is_put_of_each_entry(store: Store):
+    store.put(G, "a", b"1")
+    store.commit()
+    store.put_each([(G, "a", None), (G, "b", b"2"), ("X\x1fP1\x1f", "id", b"c:C1")])
+    assert store.pending_count == 3
+    assert store.scan(G) == [("b", b"2")] and store.get("X\x1fP1\x1f", "id") == b"c:C1"

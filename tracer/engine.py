@@ -54,6 +54,7 @@ from tracer.events import (
     Person,
     Trip,
     decode_trip,
+    decode_trips,
     parse_time,
 )
 from tracer.rules import (
@@ -585,14 +586,16 @@ class Engine:
         alerts = group(ALERTS, key)
         stored = {} if known_absent else self.store.get_many(alerts, identities)
         make, homes, written, by_contact = None, self._homes, {}, group(CONTACT_ALERTS)
-        dumps, put, alerted, source_key = orjson.dumps, self.store.put, self._alerted, key.encode()
+        dumps, source_key = orjson.dumps, key.encode()
+        indexed: list[tuple[str, str, bytes | None]] = []  # CONTACT_ALERTS writes
+        alerted: list[str] = []  # contacts of new alerts
         for (contact, hit), identity in zip(pairs, identities, strict=True):
             old = stored.get(identity)
             if hit is None:
                 if old is None:
                     continue
                 after, new = None, None
-                put(by_contact + contact + SEP, identity, None)  # group(CONTACT_ALERTS, contact)
+                indexed.append((by_contact + contact + SEP, identity, None))  # group(CONTACT_ALERTS, contact)
                 self._unalert(contact)
             else:
                 if make is None:  # a hit has a source with a window
@@ -603,10 +606,12 @@ class Engine:
                 if old == new:
                     continue
                 if old is None:
-                    put(by_contact + contact + SEP, identity, source_key)
-                    alerted[contact] = alerted.get(contact, 0) + 1
+                    indexed.append((by_contact + contact + SEP, identity, source_key))
+                    alerted.append(contact)
             written[identity] = new
             changes.append(new_change((orjson.loads(old) if old is not None else None, after)))
+        self.store.put_each(indexed)
+        self._alerted.update(alerted)  # Counter.update counts in C
         if written:
             self.store.put_many(alerts, written)
 
@@ -638,7 +643,7 @@ class Engine:
         riders = self._riders_of.get(day)
         if riders is None:
             riders = self._riders_of[day] = defaultdict(list)
-            for trip in map(decode_trip, self.store.values(group(RIDERS, day))):
+            for trip in decode_trips(self.store.values(group(RIDERS, day))):
                 riders[trip.person_id].append(trip)
         return riders
 
