@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from benchmarks import (
+    alert_cost,
     batch,
     city_day,
     console,
@@ -37,6 +38,11 @@ def main() -> None:
     one.add_argument("--sizes", default="100000,300000,1000000", help="stored trips, comma separated (e.g. up to 5e7)")
     one.add_argument("--cases", type=int, default=200)
     one.set_defaults(run=lookup.main)
+    one = names.add_parser("alert-cost", help="CPU per alert change of a case report (600 direct contacts), warm")
+    one.add_argument("--cases", type=int, default=40, help="case reports per round")
+    one.add_argument("--rounds", type=int, default=5)
+    one.add_argument("--secondary", action="store_true", help="trace secondary contacts too")
+    one.set_defaults(run=alert_cost.main)
     one = names.add_parser("memory", help="RSS over a long stream with a short retention")
     one.add_argument("--persons", type=int, default=300_000)
     one.add_argument("--days", type=int, default=14)

@@ -5,8 +5,8 @@ The feeds are the simulator's (``tracer generate --feeds``), grown to ``--record
 copies whose people are other people (each copy's ID numbers and cards are new ones), so every
 row costs what a real row costs: a new person to hash, a ride to time, a line to validate and
 write. The import runs in-process through ``run_import`` exactly as ``tracer import KIND`` does
-(tickets and carriage codes: the columnar fast path), and again row by row (``columnar=False``, the
-reference path; taps have only that one); the baseline is ``csv.reader`` over the same file,
+(the columnar fast path), and again row by row (``columnar=False``, the reference path; for taps
+since 2026-12-03: before, their only path); the baseline is ``csv.reader`` over the same file,
 doing nothing with the rows. The inference is
 timed alone: routing and fitting runs for already paired journeys (``connectors.importers.taps.fits``;
 before 2026-12-03 ``taps.rides``, which also built each ride's event as a dict, as the import no
@@ -23,6 +23,8 @@ import csv
 import shutil
 import tempfile
 import time
+import zlib
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,7 @@ from tracer.simulate import generate
 HELP = "tracer import tickets / taps / carriage-codes: records/s against a bare CSV read; tap-to-run journeys/s"
 KEY = b"benchmark-identity-key-0123456789"
 FEEDS = {"tickets": "tickets.csv", "taps": "taps.csv", "carriage-codes": "carriage-codes.csv"}
+MOVED = "taps, times moved"  # the grown taps, each card's times moved (``moved``): about one fit per journey
 
 
 def grown(source: Path, target: Path, records: int) -> int:
@@ -105,6 +108,34 @@ def inference_rate(path: Path, timetable_path: Path) -> tuple[int, float]:
     return len(journeys), min(passes)
 
 
+def moved(source: Path, target: Path) -> None:
+    """``source``'s taps with each card's times moved by 0 to 49 s (the same for all its taps, by a
+    digest of the card): the grown file's copies ride at the same seconds, a real feed's riders do not."""
+    with open(source, encoding="utf-8", newline="") as rows, open(target, "w", encoding="utf-8", newline="") as out:
+        reader, writer = csv.reader(rows), csv.writer(out, lineterminator="\n")
+        header = next(reader)
+        writer.writerow(header)
+        card, at = header.index("card"), header.index("time")
+        for row in reader:
+            moment = datetime.fromisoformat(row[at]) + timedelta(seconds=zlib.crc32(row[card].encode()) % 50)
+            writer.writerow([*row[:at], moment.strftime("%Y-%m-%d %H:%M:%S"), *row[at + 1:]])
+
+
+def measure(
+    result: dict[str, Any], label: str, kind: str, path: Path, count: int, options: dict[str, Any]
+) -> list[str]:
+    """Import ``path`` (``count`` rows) both ways and read it bare; its entry in ``result``, its table row."""
+    root = path.parent
+    baseline = bare(path)
+    seconds, report = import_seconds(kind, path, root / f"{kind}.jsonl", options)
+    by_row = import_seconds(kind, path, root / f"{kind}-rows.jsonl", options, False)[0]
+    result["feeds"][label] = {"records": count, "seconds": round(seconds, 3), "records_per_s": round(count / seconds),
+                              "row_path_records_per_s": round(count / by_row),
+                              "bare_csv_records_per_s": round(count / baseline), "written": report.written}
+    return [label, f"{count:,}", f"{count / seconds:,.0f}", f"{count / by_row:,.0f}", f"{count / baseline:,.0f}",
+            f"{baseline / seconds:.2f}"]
+
+
 def run(persons: int, records: int) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="tracer-transit-"))
     try:
@@ -118,15 +149,10 @@ def run(persons: int, records: int) -> dict[str, Any]:
             if kind == "carriage-codes":  # every copy's cards tap out: a tap-in and a tap-out per scan
                 grown(feeds / "taps.csv", root / "scan-taps.csv", 2 * count)
                 options = {"taps": [root / "scan-taps.csv"]}
-            baseline = bare(path)
-            seconds, report = import_seconds(kind, path, root / f"{kind}.jsonl", options)
-            by_row = import_seconds(kind, path, root / f"{kind}-rows.jsonl", options, False)[0] if kind != "taps" else 0
-            result["feeds"][kind] = {"records": count, "seconds": round(seconds, 3),
-                                     "records_per_s": round(count / seconds),
-                                     "row_path_records_per_s": round(count / by_row) if by_row else None,
-                                     "bare_csv_records_per_s": round(count / baseline), "written": report.written}
-            rows.append([kind, f"{count:,}", f"{count / seconds:,.0f}", f"{count / by_row:,.0f}" if by_row else "-",
-                         f"{count / baseline:,.0f}", f"{baseline / seconds:.2f}"])
+            rows.append(measure(result, kind, kind, path, count, options))
+            if kind == "taps":
+                moved(path, root / "moved-taps.csv")
+                rows.append(measure(result, MOVED, kind, root / "moved-taps.csv", count, options))
         journeys, seconds = inference_rate(root / "big-taps.csv", feeds / "gtfs.zip")
         result["inference"] = {"journeys": journeys, "journeys_per_s": round(journeys / seconds)}
         rows.append(["tap-to-run inference", f"{journeys:,} journeys", f"{journeys / seconds:,.0f}", "", "", ""])

@@ -69,7 +69,12 @@ class Store:
     def get_many(self, group: str, suffixes: Collection[str]) -> dict[str, bytes | None]:
         """``get`` of many suffixes of one group, the committed ones in one batched read (RocksDB's
         multi-get: 0.75 against 1.3 us a key, and no Python call per key)."""
-        pending = self._pending.get(group, {})
+        pending = self._pending.get(group)
+        if not pending:  # one pass (a case's contacts' homes: hundreds, seldom pending)
+            wanted = list(suffixes)
+            if not wanted:
+                return {}
+            return dict(zip(wanted, self._committed_get_many([group + suffix for suffix in wanted]), strict=True))
         found = {suffix: pending[suffix] for suffix in suffixes if suffix in pending}
         rest = [suffix for suffix in suffixes if suffix not in found]
         if rest:
@@ -90,6 +95,13 @@ class Store:
                     found[suffix] = value
         return sorted(found.items())
 
+    def values(self, group: str) -> list[bytes]:
+        """The values of ``scan(group)``, in its order. Without the suffixes, a committed group is
+        read at a third of the cost (31 values: 12 against 31 us; no key decoded, sliced or paired)."""
+        if self._pending.get(group):
+            return [value for _, value in self.scan(group)]
+        return self._committed_values(group)
+
     # -- writes --------------------------------------------------------------------------
     def delete(self, group: str, suffix: str) -> None:
         self.put(group, suffix, None)
@@ -109,6 +121,16 @@ class Store:
             pending = self._pending[group] = {}
         pending.update(values)
         self.pending_count += len(values)
+
+    def put_each(self, entries: list[tuple[str, str, bytes | None]]) -> None:
+        """``put`` of each ``(group, suffix, value)``, in one call (a case's contacts: a group each)."""
+        pending_of = self._pending
+        for group, suffix, value in entries:
+            pending = pending_of.get(group)
+            if pending is None:
+                pending = pending_of[group] = {}
+            pending[suffix] = value
+        self.pending_count += len(entries)
 
     def commit(self) -> None:
         """Write every pending change at once (all or nothing)."""
@@ -148,6 +170,9 @@ class Store:
         cut = len(group)
         for key, value in self._committed_range(start, end):
             yield key[cut:], value
+
+    def _committed_values(self, group: str) -> list[bytes]:
+        return [value for _, value in self._committed_scan(group, "")]
 
     def _committed_range(self, start: str, end: str) -> Iterator[tuple[str, bytes]]:
         raise NotImplementedError
@@ -320,6 +345,11 @@ class RocksStore(Store):
         read.set_iterate_upper_bound(end.encode())
         for key, value in self._family(start).items(from_key=start.encode(), read_opt=read):
             yield key.decode(), value
+
+    def _committed_values(self, group: str) -> list[bytes]:
+        read = ReadOptions()
+        read.set_iterate_upper_bound((group[:-1] + _AFTER_SEP).encode())
+        return list(self._family(group).values(from_key=group.encode(), read_opt=read))
 
     def _write(self, pending: dict[str, dict[str, bytes | None]]) -> None:
         """One WriteBatch of the pending writes in key order: RocksDB's memtable (a skip list) inserts

@@ -7,7 +7,7 @@ import pytest
 
 from tests.builders import case, person, trip
 from tracer.errors import InvalidEvent
-from tracer.events import Case, Person, Trip, decode_trip, format_time, parse_line
+from tracer.events import Case, Person, Trip, decode_trip, decode_trips, format_time, parse_line
 from tracer.settings import RuleSettings
 
 MAX_RIDE = 72 * 3_600_000_000
@@ -72,3 +72,12 @@ def test_format_time_is_exact_and_local():
     assert format_time(parsed.board, zone) == "2020-01-20T08:00:00.000001+08:00"
     utc = parse({**trip("P1"), "board_time": "2020-01-20T00:00:00Z"})
     assert format_time(utc.board, zone) == "2020-01-20T08:00:00+08:00"
+
+
+def test_decode_trip_reads_what_msgspec_would_not_as_before():
+    row = ["T1", "P1", "metro", "L2", "2020-01-20", 1, 2, None, None, "seat", None, True, "passenger", [3, 9, 1],
+           None, None]
+    assert decode_trip(orjson.dumps(row)).crew_rows == (3, 9)  # a three-item list: the orjson path
+    plain = Trip("T2", "P2", "metro", "L2", "2020-01-20", 1, 2, "3", crew_rows=(1, 4))
+    assert decode_trips([plain.encode(), orjson.dumps(row)]) == [plain, decode_trip(orjson.dumps(row))]
+    assert decode_trips([plain.encode()]) == [plain] and decode_trips([]) == []

@@ -13,7 +13,9 @@ simulator's own events (person ids mapped through the same keyed identity):
 from __future__ import annotations
 
 import argparse
+import io
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -31,9 +33,11 @@ from connectors.importers.base import run_import
 from connectors.importers.gtfs import read_timetable
 from connectors.importers.identity import PersonIds
 from connectors.importers.kinds import KINDS
+from connectors.importers.report import print_report
 from streams.embedded import run_embedded
 from tracer.alerts import fold
 from tracer.canonical import line_name, station_key
+from tracer.documents import check_digit
 from tracer.errors import InputError
 from tracer.events import parse_line
 from tracer.jsonl import json_record
@@ -534,3 +538,120 @@ def test_any_mix_of_messy_scans_and_taps_reads_the_same_both_ways(tmp_path: Path
                             options, columnar=fast, recheck=fast)
         results.append((out.read_bytes(), report))
     assert results[0] == results[1]
+
+
+# The columnar taps (the fast path) against the reference (row by row): the same bytes, the same report.
+
+def _both_ways(files: list[Path], root: Path, **options: Any) -> list[tuple[bytes, str]]:
+    """(output, report) of the taps imported by the reference path and by the columnar one."""
+    found = []
+    options = {"timetable": options.get("timetable") or _gtfs(root)} | options
+    for columnar in (False, True):
+        out = root / f"out-{columnar}.jsonl"
+        report = run_import(KINDS["taps"], [str(f) for f in files], str(out), Settings(), IDS,
+                            argparse.Namespace(**options), columnar=columnar, recheck=True)
+        shown = io.StringIO()
+        print_report(report, shown)
+        found.append((out.read_bytes(), f"{shown.getvalue()}{report.rejected_rows}{list(report.notes.items())}"
+                      f"{list(report.rejected.items())}{report.clean} {report.noted}"))
+    return found
+
+
+def test_the_columnar_taps_are_the_reference_taps_on_a_messy_feed(tmp_path: Path) -> None:
+    """Every way a tap goes wrong, over 30 cards (more rows of a reason than the report names), rows
+    the fast path leaves to the row reader (quoted, full-width, an offset) pairing with plain ones,
+    shuffled, in two files (the second naming holders): the same output and report, byte for byte."""
+    rows = []
+    for n in range(30):
+        a, b = f"A{n:04d}", f"B{n:04d}"
+        rows += [
+            f"{a},2020-01-15 07:58:00,in,5,布吉", f"{a},2020-01-15 07:58:30,in,5,布吉",  # a gate read twice
+            f"{a},2020-01-15 07:59:10,in,5,布吉", f"{a},2020-01-15 08:13:00,out,5,红岭北",  # a chain of them
+            f'"{b}",2020-01-15 08:03:00,in,,布吉', f"{b.lower()},2020-01-15T08:13:00,out,L5,红岭北",  # one card
+            f"C{n:04d},2020-01-15 08:07:00,out,5,红岭北", f"D{n:04d},2020-01-15 03:00:00,in,5,布吉",
+            f"D{n:04d},2020-01-15 08:13:00,out,5,红岭北",  # over max_ride_hours
+            f"E{n:04d},2020-01-15 08:00:00,in,5,布吉", f"E{n:04d},2020-01-15 08:09:00,out,5,布吉站台1",  # one station
+            f"F{n:04d},2020-01-15 08:00:00,in,5,布吉", f"F{n:04d},2020-01-15 08:02:00,out,5,草埔",  # no run fits
+            f"G{n:04d},2020-01-15 08:00:00,in,5,上海虹桥", f"G{n:04d},2020-01-15 09:00:00,out,5,草埔",  # no route
+            f"H{n:04d},2020-01-15 08:00:00,in,5,火星", f"H{n:04d},2020-01-15 25:00:00,in,5,布吉",
+            f"H{n:04d},2020-01-15 08:10:00,sideways,5,草埔", f"H{n:04d},2020-01-15 08:11:00,bus,5,草埔",
+            f"H{n:04d},2020-01-15 08:12:00,out,99号线,草埔", f"H{n:04d},2020-01-15 08:12:00,out,5",
+            f"Ｉ{n:04d},2020-01-15T08:57:00+08:00,in,5,布吉", f"I{n:04d},2020-01-15 09:05:00,out,5,草埔",
+            f"J{n:04d},2020-01-15 08:57:00,in,5,布吉", f"J{n:04d},2020-01-15 08:57:00,in,5,草埔",  # a tie in time
+            f"J{n:04d},2020-01-15 09:05:00,out,5,草埔", f"K{n % 3:04d},2020-01-15 07:59:00,in,5,布吉",
+            f"K{n % 3:04d},2020-01-15 08:12:00,out,5,红岭北",  # three cards riding ten times at once
+        ]
+    random.Random(SEED).shuffle(rows)
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text("card,time,direction,line,station\n" + "\n".join(rows[:400]) + "\n", encoding="utf-8")
+    second.write_text("station,card,time,direction,line,id_type,id_number\n" + "".join(
+        f"{station},{card_no},{time},{way},{line},身份证,{ID if n % 2 else ''}\n"
+        for n, (card_no, time, way, line, station) in enumerate(row.split(",") for row in rows[400:] if
+                                                                  row.count(",") == 4 and '"' not in row)),
+        encoding="utf-8")
+    holders = tmp_path / "card-holders.csv"  # cards with a known holder (one listed in lower case), riding or not
+    cards = ("J0001", "j0002", "A0001", "K0001", "F0004")
+    numbers = {card: f"31010119800101{n:03d}" for n, card in enumerate(cards)}
+    numbers = {card: number + check_digit(number) for card, number in numbers.items()}
+    holders.write_text("card,id_type,id_number\n" + "".join(f"{card},身份证,{numbers[card]}\n" for card in cards),
+                       encoding="utf-8")
+    (reference, columnar) = _both_ways([first, second], tmp_path)
+    assert reference == columnar
+    assert reference[0].count(b"\n") > 30 and "duplicate tap" in reference[1] and "confidence below 1" in reference[1]
+    (held, columnar) = _both_ways([first, second], tmp_path, card_holders=holders)
+    assert held == columnar
+
+    def riders(found: tuple[bytes, str]) -> set[str]:
+        return {orjson.loads(line)["person_id"] for line in found[0].splitlines()}
+
+    gone = riders(reference) - riders(held)  # listed cards ride as their holder; the others as themselves
+    assert IDS.person_id("card", "J0001") in gone and gone <= {IDS.person_id("card", card) for card in cards}
+    assert IDS.person_id("id_card", numbers["J0001"]) in riders(held) - riders(reference)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from((*_CARDS, "a0001", " B0002", "Ｃ0003", '"A0001"')),
+                          st.sampled_from((*_TIMES, "08:03:00", "08:03:30")),
+                          st.sampled_from(("in", "out", " out", "x")),
+                          st.sampled_from(("5", "", "99号线")), st.sampled_from(_STATIONS)), max_size=40),
+       st.integers(0, 40), st.sampled_from((0.5, 1.0)), st.sampled_from((0, 60)))
+def test_the_columnar_taps_are_the_reference_taps(rows: list[tuple[str, ...]], cut: int, confidence: float,
+                                                  duplicate: int) -> None:
+    """Any mix of taps in two files, any settings: the columnar path writes the reference's bytes and report."""
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        lines = [f"{card_no},2020-01-15 {time},{way},{line},{station}\n" for card_no, time, way, line, station in rows]
+        files = [root / "a.csv", root / "b.csv"]
+        for path, part in zip(files, (lines[:cut], lines[cut:]), strict=True):
+            path.write_text("card,time,direction,line,station\n" + "".join(part), encoding="utf-8")
+        (reference, columnar) = _both_ways(files, root, min_confidence=confidence, duplicate_seconds=duplicate)
+    assert reference == columnar
+
+
+def test_the_columnar_taps_ride_overtaking_runs_and_runs_past_midnight_as_the_reference(tmp_path: Path) -> None:
+    """Runs that overtake (the binary search cannot find them: fitted one by one) and a run of the
+    day before still running after midnight (the service dates per hour): the reference's bytes."""
+    folder = _gtfs(tmp_path, **{
+        "trips.txt": "route_id,service_id,trip_id\nL5,d,m1\nL5,d,m2\nL5,d,n1\nL5,d,n2\n",
+        "stop_times.txt": "trip_id,arrival_time,departure_time,stop_id,stop_sequence\n"
+                          "m1,08:00:00,08:00:00,BJ1,1\nm1,08:03:00,08:03:30,CS,2\nm1,08:20:00,08:20:00,HB,3\n"
+                          "m2,08:05:00,08:05:00,BJ1,1\nm2,08:08:00,08:08:30,CS,2\nm2,08:11:00,08:11:00,HB,3\n"
+                          "n1,23:58:00,23:58:00,HB,1\nn1,24:10:00,24:10:00,CS,2\n"
+                          "n2,24:20:00,24:20:00,HB,1\nn2,24:30:00,24:30:00,CS,2\n",
+    })
+    taps = tmp_path / "taps.csv"
+    taps.write_text("card,time,direction,line,station\n" + "".join(
+        f"{card_no},{time},{way},5,{station}\n" for card_no, time, way, station in (
+            ("A0001", "2020-01-15 07:58:00", "in", "布吉"), ("A0001", "2020-01-15 08:22:00", "out", "红岭北"),
+            ("B0002", "2020-01-15 07:58:00", "in", "布吉"), ("B0002", "2020-01-15 08:13:00", "out", "红岭北"),
+            ("C0003", "2020-01-15 07:58:00", "in", "布吉"), ("C0003", "2020-01-15 08:06:00", "out", "草埔"),
+            ("D0004", "2020-01-15 23:56:00", "in", "红岭北"), ("D0004", "2020-01-16 00:12:00", "out", "草埔"),
+            ("E0005", "2020-01-16 00:17:00", "in", "红岭北"), ("E0005", "2020-01-16 00:32:00", "out", "草埔"),
+            ("F0006", "2020-01-15 23:56:00", "in", "红岭北"), ("F0006", "2020-01-16 00:32:00", "out", "草埔"),
+        )), encoding="utf-8")
+    (reference, columnar) = _both_ways([taps], tmp_path, timetable=folder)
+    assert reference == columnar
+    rides = [orjson.loads(line) for line in reference[0].splitlines()]
+    assert [(ride["service"], ride["confidence"]) for ride in rides] == [
+        ("L5-20200115-0800", 0.5), ("L5-20200115-0805", 0.5), ("L5-20200115-0805", 1.0), ("L5-20200115-0800", 1.0),
+        ("L5-20200115-2358", 1.0), ("L5-20200115-2420", 1.0), ("L5-20200115-2358", 0.5), ("L5-20200115-2420", 0.5)]

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from tests.builders import case, trip
 from tracer.events import Trip, parse_line
-from tracer.rules import best_match, case_window, classify, close_candidates, match, seat_row
+from tracer.rules import Match, Window, best_match, case_window, classify, close_candidates, match, meeting, seat_row
 from tracer.settings import RuleSettings
 
 RULES = RuleSettings()
@@ -265,3 +265,28 @@ def test_close_candidates_are_exactly_the_close_riders(pair: tuple[Trip, Trip]) 
     case_trip, contact = pair
     close = classify(case_trip, contact, RULES)[0] == "close"
     assert ("P2" in close_candidates(case_trip, {"P2": [contact]}, RULES)) == close
+
+
+# -- meeting: the rides cut to the window once must find what comparing every pair finds
+@st.composite
+def _timed_rides(draw: st.DrawFn, person: str, mode: str) -> list[Trip]:
+    rides = []
+    for number in range(draw(st.integers(1, 3))):
+        board = draw(st.integers(0, 120)) * 60_000_000
+        ride = draw(_rides(mode, person))
+        rides.append(ride._replace(trip_id=f"{person}-{number}", board=board,
+                                   alight=board + draw(st.integers(0, 90)) * 60_000_000))
+    return rides
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.sampled_from(["flight", "train", "metro"]).flatmap(
+    lambda m: st.tuples(_timed_rides("P1", m), _timed_rides("P2", m), st.integers(0, 100), st.integers(0, 200),
+                        st.booleans())))
+def test_meeting_finds_the_best_of_every_pair(drawn) -> None:
+    case_rides, contact_rides, start, length, only_close = drawn
+    window = Window(start * 60_000_000, (start + length) * 60_000_000)
+    pairs = [m for c in case_rides for r in contact_rides if (m := match(c, r, window, RULES, only_close))]
+    expected = min(pairs, key=Match.sort_key) if pairs else None
+    assert meeting(case_rides, window, RULES, only_close)(contact_rides) == expected
+    assert best_match(case_rides, contact_rides, window, RULES, only_close) == expected

@@ -146,3 +146,31 @@ def test_a_state_caught_while_its_run_creates_it(tmp_path):
         assert console.get("M\x1f", "horizon") == b"1"
     finally:
         console.close()
+
+
+def test_values_are_the_scans_values_with_pending_writes_and_deletes(store: Store):
+    for suffix, value in (("b\x1ft1", b"1"), ("a\x1ft2", b"2"), ("c\x1ft3", b"3")):
+        store.put(G, suffix, value)
+    store.put("R\x1f2020-01-20\x1fmetro\x1fL10\x1f", "x\x1ft", b"other group")
+    assert store.values(G) == [value for _, value in store.scan(G)] == [b"2", b"1", b"3"]  # pending only
+    store.commit()
+    assert store.values(G) == [b"2", b"1", b"3"]  # committed only
+    store.delete(G, "b\x1ft1")
+    store.put(G, "a\x1ft0", b"0")
+    assert store.values(G) == [value for _, value in store.scan(G)] == [b"0", b"2", b"3"]
+    assert store.values("R\x1f2020-01-21\x1fmetro\x1fL1\x1f") == []
+
+
+def test_get_many_without_pending_writes_reads_each_suffix_once(store: Store):
+    store.put(G, "a", b"1")
+    store.commit()
+    assert store.get_many(G, {"a", "b"}) == {"a": b"1", "b": None}
+    assert store.get_many(G, set()) == {}
+
+
+def test_put_each_is_put_of_each_entry(store: Store):
+    store.put(G, "a", b"1")
+    store.commit()
+    store.put_each([(G, "a", None), (G, "b", b"2"), ("X\x1fP1\x1f", "id", b"c:C1")])
+    assert store.pending_count == 3
+    assert store.scan(G) == [("b", b"2")] and store.get("X\x1fP1\x1f", "id") == b"c:C1"

@@ -42,7 +42,7 @@ from graph.keys import (
 )
 from graph.store import SEP, Store
 from tracer import published
-from tracer.alerts import Alert, Change, alert_day, alert_id, build_alert, is_case_close
+from tracer.alerts import AlertIds, Change, alert_day, alert_maker, is_case_close, new_change
 from tracer.clock import EventClock, purged_to
 from tracer.errors import InvalidEvent
 from tracer.events import (
@@ -54,13 +54,16 @@ from tracer.events import (
     Person,
     Trip,
     decode_trip,
+    decode_trips,
     parse_time,
 )
 from tracer.rules import (
+    CLOSE,
+    GENERAL,
     Level,
     Match,
-    best_match,
     close_candidates,
+    meeting,
     onset_problem,
     rides_in_window,
 )
@@ -79,7 +82,11 @@ from tracer.sources import (
 T, C, S, Q = (group(family) for family in (TRIPS, SOURCES, HOMES, QUARANTINES))
 _PURGE_BATCH = 50_000  # deletes per commit while retention drops a day
 _NARROW_READS = 8  # up to this many persons (or sources), read their rides of a day one by one, not the whole day
-Affected = dict[str, set[tuple[str, str]]]  # service day -> {(source key, contact person)}
+Affected = dict[str, dict[str, set[str]]]  # service day -> source key -> contact persons
+
+
+def _affected() -> Affected:
+    return defaultdict(lambda: defaultdict(set))
 
 
 class Applied(NamedTuple):
@@ -90,12 +97,9 @@ class Applied(NamedTuple):
     consumed: int  # how many events were applied or refused: the rest start the next batch
 
 
-class Hit(NamedTuple):
-    """How a contact met a source at best (``rules.Match``), and the alert level that gives."""
-
-    source: Source
-    found: Match
-    level: str
+# How a contact met a source at best (``rules.Match``) and the alert level that gives: a plain tuple,
+# one per contact of a recompute (a NamedTuple's constructor is a Python call).
+Hit = tuple[Match, str]
 
 
 class Engine:
@@ -135,7 +139,7 @@ class Engine:
             self._alerted[key[2:].split(SEP, 1)[0]] += 1
         # Riders of each service day read during one event (riders only change at its start).
         self._riders_of: dict[str, dict[str, list[Trip]]] = {}
-        self._homes: dict[str, bytes | None] = {}  # person -> subdistrict, read during one event
+        self._homes: dict[str, str | None] = {}  # person -> subdistrict (None: none known), read during one event
         # Event time and the retention horizon; a trip that moves the horizon purges (``_purge``).
         self.clock = EventClock(store, rules, on_new_horizon=self._purge)
 
@@ -268,7 +272,7 @@ class Engine:
             changed[trip.service_day].add(trip.person_id)
             if trip.person_id in riding:
                 source_rides.append((trip, True))
-        affected: Affected = defaultdict(set)
+        affected = _affected()
         unprobed = self._move_probes(source_rides, affected)
         for day, persons in changed.items():
             gone = unprobed.get(day, ())
@@ -276,9 +280,9 @@ class Engine:
                 keys = {suffix.split(SEP, 1)[0] for suffix, _ in self.store.scan(group(PROBES, day))}
                 keys.update(gone)
                 delivered = self._delivered(day)
-                affected[day].update(
-                    (key, person) for key in keys if delivered or is_case_key(key) for person in persons
-                )
+                for key in keys:
+                    if delivered or is_case_key(key):
+                        affected[day][key].update(persons)
         return self._recompute(affected) if affected else []
 
     def _add_trip(self, trip: Trip, day: str, data: bytes) -> None:
@@ -311,7 +315,7 @@ class Engine:
                     self._unprobe(day)
                     removed[day].add(key)
                 only_close = source.via_person_id is not None
-                affected[day].update((key, rider) for rider in self._exposed_by(key, trip, only_close))
+                affected[day][key].update(self._exposed_by(key, trip, only_close))
         return removed
 
     # -- sources: cases, via contacts, published exposures -----------------------------------
@@ -350,7 +354,7 @@ class Engine:
         if new is not None and new.person_id is not None and new.window is not None:
             self.store.put(group(RIDING, new.person_id), key, b"")
             self._riding_sources[new.person_id] += 1
-        affected: Affected = defaultdict(set)
+        affected = _affected()
         for ride in old_rides:
             self.store.delete(group(PROBES, ride.service_day), key + SEP + ride.trip_id)
             self._unprobe(ride.service_day)
@@ -360,11 +364,11 @@ class Engine:
         either = new if new is not None else old
         only_close = either is not None and either.via_person_id is not None
         for ride in old_rides + new_rides:
-            affected[ride.service_day].update((key, rider) for rider in self._exposed_by(key, ride, only_close))
+            affected[ride.service_day][key].update(self._exposed_by(key, ride, only_close))
         for _, value in self.store.scan(group(ALERTS, key)):
             alert = orjson.loads(value)
             day = alert_day(alert)
-            affected[day].add((key, alert["contact_person_id"]))
+            affected[day][key].add(alert["contact_person_id"])
         return self._recompute(affected, fresh=key if old is None else None)
 
     def _rides(self, source: Source | None) -> list[Trip]:
@@ -506,42 +510,61 @@ class Engine:
 
         ``fresh`` names a source that has just been created: it has no stored alerts to compare
         with, which spares a read per key (most keys of a new secondary-tracing source give none).
+        The matches of every day come first (they read rides and sources, which nothing here
+        writes), then the homes of everyone matched in one read, then each day's alerts, by
+        source and contact.
         """
-        changes: list[Change] = []
         sources: dict[str, Source | None] = {}  # None: the source was just removed
+        days = []
         for day in sorted(affected):
-            keys = sorted(affected[day])
-            hits = self._hits(day, keys, sources)
-            self._read_homes({contact for (_, contact), hit in zip(keys, hits, strict=True) if hit})
-            mode, service = day.split(SEP)[1:]
-            for (key, contact), hit in zip(keys, hits, strict=True):
-                if key == fresh and hit is None:
-                    continue
-                alert = _alert_id(key, contact, mode, service, day[:10])
-                after = self._alert(alert, hit, self._homes[contact]) if hit is not None else None
-                change = self._store_alert(key, contact, alert, after, known_absent=key == fresh)
-                if change is not None:
-                    changes.append(change)
+            days.append((day, self._hits(day, affected[day], sources, fresh)))
+        self._read_homes({contact for _, runs in days for _, _, pairs in runs for contact, hit in pairs if hit})
+        changes: list[Change] = []
+        for day, runs in days:
+            for key, source, pairs in runs:
+                if pairs:
+                    self._store_alerts(source, key, day, pairs, key == fresh, changes)
         return changes
 
-    def _hits(self, day: str, keys: list[tuple[str, str]], sources: dict[str, Source | None]) -> list[Hit | None]:
-        """The hit of each ``(source, contact)`` key on a service day (None: no alert). On a day the
-        caller does not deliver, only the close hits of cases (see ``Engine``). Sources read are
-        kept in ``sources`` for the caller's next days."""
-        probes = self._trips_by_owner(group(PROBES, day), {key for key, _ in keys})
-        riders = self._rides_on(day, {contact for _, contact in keys})
+    def _hits(
+        self, day: str, by_source: dict[str, set[str]], sources: dict[str, Source | None], fresh: str | None
+    ) -> list[tuple[str, Source | None, list[tuple[str, Hit | None]]]]:
+        """The hit of each source's contacts on a service day (None: no alert), by source and then
+        contact in order; the ``fresh`` source's contacts without one are left out (they have no
+        alert to retract). On a day the caller does not deliver, only the close hits of cases (see
+        ``Engine``). Sources read are kept in ``sources`` for the caller's next days. What is the
+        same for every contact of a source (its rides cut to its window, who it excludes, its
+        levels) is looked up once."""
+        probes = self._trips_by_owner(group(PROBES, day), by_source.keys())
+        riders = self._rides_on(day, {contact for contacts in by_source.values() for contact in contacts})
         delivered = self._delivered(day)
-        hits = []
-        for key, contact in keys:
-            hit = None
+        runs = []
+        for key in sorted(by_source):
+            contacts = sorted(by_source[key])
+            source = None
             if delivered or is_case_key(key):
                 if key not in sources:
                     sources[key] = self._find_source(key)
-                hit = self._hit(sources[key], probes.get(key), riders.get(contact), contact)
-                if not delivered and hit is not None and hit.level != Level.CLOSE:
-                    hit = None
-            hits.append(hit)
-        return hits
+                source = sources[key]
+            rides = probes.get(key)
+            if source is None or source.window is None or not rides:
+                runs.append((key, source, [] if key == fresh else [(contact, None) for contact in contacts]))
+                continue
+            best = meeting(rides, source.window, self.rules, source.via_person_id is not None)
+            excluded = (source.person_id, source.case_person_id)  # ``Source.excludes``
+            levels = {CLOSE: source.level(CLOSE), GENERAL: source.level(GENERAL)}
+            pairs: list[tuple[str, Hit | None]] = []
+            for contact in contacts:
+                hit = None
+                contact_rides = riders.get(contact)
+                if contact_rides and contact not in excluded and (found := best(contact_rides)) is not None:
+                    level = levels[found.level]
+                    if level is not None and (delivered or level == CLOSE):
+                        hit = (found, level)
+                if hit is not None or key != fresh:
+                    pairs.append((contact, hit))
+            runs.append((key, source, pairs))
+        return runs
 
     def _read_homes(self, contacts: set[str]) -> None:
         """Read into ``_homes`` the subdistricts of ``contacts`` not read yet during this event, in one
@@ -549,47 +572,48 @@ class Engine:
         several times, through several close contacts (2,182 changes, 351 people)."""
         wanted = contacts - self._homes.keys()
         if wanted:
-            self._homes.update(self.registry.get_many(S, wanted))
+            self._homes.update((person, home.decode() if home else None)
+                               for person, home in self.registry.get_many(S, wanted).items())
 
-    def _hit(
-        self, source: Source | None, rides: list[Trip] | None, contact_rides: list[Trip] | None, contact: str
-    ) -> Hit | None:
-        """How ``contact`` met ``source`` at best, and the alert level that gives, or None."""
-        if source is None or source.window is None or not rides or not contact_rides:
-            return None
-        if source.excludes(contact):
-            return None
-        found = best_match(rides, contact_rides, source.window, self.rules, source.via_person_id is not None)
-        level = source.level(found.level) if found is not None else None
-        if found is None or level is None:
-            return None
-        return Hit(source, found, level)
-
-    def _alert(self, identity: str, hit: Hit, home: bytes | None) -> Alert:
-        """The alert of a hit, for a contact who lives in ``home`` (None: not registered)."""
-        source, subdistrict = hit.source, home.decode() if home else None
-        window = source.window
-        truncated = source.truncatable and window is not None and window.start < self.clock.horizon_start
-        return build_alert(identity, source, hit.found, hit.level, subdistrict, self._zone, truncated)
-
-    def _store_alert(
-        self, key: str, contact: str, alert: str, after: Alert | None, known_absent: bool = False
-    ) -> Change | None:
+    def _store_alerts(self, source: Source | None, key: str, day: str, pairs: list[tuple[str, Hit | None]],
+                      known_absent: bool, changes: list[Change]) -> None:
+        """Compare the alerts of ``key`` on a service day (each contact's, from their hit) with those
+        stored; store what changed and append it to ``changes``. The stored ones are read in one
+        batched read, and written in one call (``known_absent``: none stored, nothing read)."""
+        date, mode, service = day.split(SEP)
+        kind, source_id, via = key_parts(key)
+        identities = AlertIds(kind, source_id, mode, service, date, via).many([contact for contact, _ in pairs])
         alerts = group(ALERTS, key)
-        old = None if known_absent else self.store.get(alerts, alert)
-        new = orjson.dumps(after) if after is not None else None
-        if old == new:
-            return None
-        if new is None:
-            self.store.delete(alerts, alert)
-            self.store.delete(group(CONTACT_ALERTS, contact), alert)
-            self._unalert(contact)
-        else:
-            self.store.put(alerts, alert, new)
-            if old is None:
-                self.store.put(group(CONTACT_ALERTS, contact), alert, key.encode())
-                self._alerted[contact] += 1
-        return Change(orjson.loads(old) if old is not None else None, after)
+        stored = {} if known_absent else self.store.get_many(alerts, identities)
+        make, homes, written, by_contact = None, self._homes, {}, group(CONTACT_ALERTS)
+        dumps, source_key = orjson.dumps, key.encode()
+        indexed: list[tuple[str, str, bytes | None]] = []  # CONTACT_ALERTS writes
+        alerted: list[str] = []  # contacts of new alerts
+        for (contact, hit), identity in zip(pairs, identities, strict=True):
+            old = stored.get(identity)
+            if hit is None:
+                if old is None:
+                    continue
+                after, new = None, None
+                indexed.append((by_contact + contact + SEP, identity, None))  # group(CONTACT_ALERTS, contact)
+                self._unalert(contact)
+            else:
+                if make is None:  # a hit has a source with a window
+                    truncated = source.truncatable and source.window.start < self.clock.horizon_start  # type: ignore[union-attr]
+                    make = alert_maker(source, mode, service, date, truncated, self._zone)  # type: ignore[arg-type]
+                after = make(identity, *hit, homes[contact])
+                new = dumps(after)
+                if old == new:
+                    continue
+                if old is None:
+                    indexed.append((by_contact + contact + SEP, identity, source_key))
+                    alerted.append(contact)
+            written[identity] = new
+            changes.append(new_change((orjson.loads(old) if old is not None else None, after)))
+        self.store.put_each(indexed)
+        self._alerted.update(alerted)  # Counter.update counts in C
+        if written:
+            self.store.put_many(alerts, written)
 
     def _trips_by_owner(self, group: str, owners: Collection[str] | None = None) -> dict[str, list[Trip]]:
         """Trips of a P or R group by their first key part (source key or person id). Given a few
@@ -614,9 +638,13 @@ class Engine:
         return self._trips_by_owner(group(RIDERS, day), persons)
 
     def _riders_by_person(self, day: str) -> dict[str, list[Trip]]:
+        """Every rider of a service day (read once an event): the values alone, each trip's person
+        being the first part of its key."""
         riders = self._riders_of.get(day)
         if riders is None:
-            riders = self._riders_of[day] = self._trips_by_owner(group(RIDERS, day))
+            riders = self._riders_of[day] = defaultdict(list)
+            for trip in decode_trips(self.store.values(group(RIDERS, day))):
+                riders[trip.person_id].append(trip)
         return riders
 
     def _exposed_by(self, key: str, ride: Trip, only_close: bool) -> Iterable[str]:
@@ -686,8 +714,3 @@ class Engine:
                 self.store.delete(group(REMOTE_STARTS, source.case_id), suffix)
                 self.store.delete(group(REMOTE_CONTACTS, contact), source.case_id + SEP + worker)
 
-
-def _alert_id(key: str, contact: str, mode: str, service: str, day: str) -> str:
-    """The id of the alert a source key gives a contact, known even after the source is gone."""
-    kind, source_id, via = key_parts(key)
-    return alert_id(kind, source_id, contact, mode, service, day, via)

@@ -6,10 +6,11 @@ The embedded runner and the Kafka workers both call these, so a rule is written 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, NamedTuple
 
 from tracer.events import Case, Trip, format_time, local_midnight
@@ -28,7 +29,10 @@ class Level(StrEnum):
 # period the national editions use (14 days): a later onset is a typo, and would withdraw the case.
 MAX_ONSET_AFTER_REPORT_DAYS = 14
 
-_RANK = {Level.CLOSE: 2, Level.GENERAL: 1}
+# The members themselves, read once: ``Level.CLOSE`` is a lookup through the enum's metaclass (0.3 us
+# in Python 3.11), and a case's recompute classifies every rider of its days.
+CLOSE, SECONDARY, GENERAL = Level.CLOSE, Level.SECONDARY, Level.GENERAL
+_RANK = {CLOSE: 2, GENERAL: 1}
 _ROW = re.compile(r"\s*(\d{1,4})", re.ASCII)
 _BAY = re.compile(r"-?[0-9]+")  # int() would also read "３", "+3" and "1_0"
 _OPEN_END = 1 << 62  # an open window (not yet isolated) ends "never"
@@ -62,6 +66,10 @@ class Match(NamedTuple):
         case, contact = self.case_trip, self.contact_trip
         shown = (case.carriage or "", case.seat or "", contact.carriage or "", contact.seat or "", self.rule)
         return (-_RANK[self.level], self.start, -self.end, *shown, case.trip_id, contact.trip_id)
+
+
+# ``Match(...)`` without the Python-level ``__new__`` a NamedTuple has: a recompute makes one a contact.
+_new_match = partial(tuple.__new__, Match)
 
 
 def case_window(case: Case, rules: RuleSettings) -> Window:
@@ -125,8 +133,8 @@ def classify(case_trip: Trip, contact: Trip, rules: RuleSettings) -> tuple[str, 
     if case_trip.mode == "train":
         return _train(case_trip, contact, rules.train_bay_span)
     if case_trip.carriage is not None and case_trip.carriage == contact.carriage:
-        return Level.CLOSE, "metro.same_carriage"
-    return Level.GENERAL, "metro.same_train"
+        return CLOSE, "metro.same_carriage"
+    return GENERAL, "metro.same_train"
 
 
 def close_candidates(case_trip: Trip, riders: dict[str, list[Trip]], rules: RuleSettings) -> list[str]:
@@ -141,7 +149,7 @@ def close_candidates(case_trip: Trip, riders: dict[str, list[Trip]], rules: Rule
         person
         for person, trips in riders.items()
         if any(
-            (flight or trip.carriage == carriage) and classify(case_trip, trip, rules)[0] == Level.CLOSE
+            (flight or trip.carriage == carriage) and classify(case_trip, trip, rules)[0] == CLOSE
             for trip in trips
         )
     ]
@@ -158,20 +166,20 @@ def _flight(case_trip: Trip, contact: Trip, row_span: int) -> tuple[str, str]:
     case_crew = case_trip.role == "crew"
     contact_crew = contact.role == "crew"
     if case_crew and contact_crew:
-        return Level.CLOSE, "flight.crew_together"
+        return CLOSE, "flight.crew_together"
     if case_crew:
         if _serves(case_trip.crew_rows, seat_row(contact.seat)):
-            return Level.CLOSE, "flight.case_crew_served_row"
-        return Level.GENERAL, "flight.same_flight"
+            return CLOSE, "flight.case_crew_served_row"
+        return GENERAL, "flight.same_flight"
     case_row = seat_row(case_trip.seat)
     if contact_crew:
         if _serves(contact.crew_rows, case_row):
-            return Level.CLOSE, "flight.crew_served_case_row"
-        return Level.GENERAL, "flight.same_flight"
+            return CLOSE, "flight.crew_served_case_row"
+        return GENERAL, "flight.same_flight"
     contact_row = seat_row(contact.seat)
     if case_row is not None and contact_row is not None and abs(case_row - contact_row) <= row_span:
-        return Level.CLOSE, "flight.rows_within_span"
-    return Level.GENERAL, "flight.same_flight"
+        return CLOSE, "flight.rows_within_span"
+    return GENERAL, "flight.same_flight"
 
 
 def _serves(crew_rows: tuple[int, int] | None, row: int | None) -> bool:
@@ -185,19 +193,19 @@ def _train(case_trip: Trip, contact: Trip, bay_span: int) -> tuple[str, str]:
     """The rows of the train tables in docs/rules.md, first matching row first."""
     carriage = case_trip.carriage
     if carriage is None or carriage != contact.carriage:
-        return Level.GENERAL, "train.same_train"
+        return GENERAL, "train.same_train"
     if case_trip.berth == "soft_sleeper" and case_trip.compartment is not None:
         if case_trip.compartment == contact.compartment:
-            return Level.CLOSE, "train.same_compartment"
+            return CLOSE, "train.same_compartment"
     elif case_trip.sealed or case_trip.berth == "soft_sleeper":
-        return Level.CLOSE, "train.same_carriage"
+        return CLOSE, "train.same_carriage"
     else:
         case_bay, contact_bay = _bay(case_trip.compartment), _bay(contact.compartment)
         if case_bay is not None and contact_bay is not None and abs(case_bay - contact_bay) <= bay_span:
-            return Level.CLOSE, "train.bay_within_span"
+            return CLOSE, "train.bay_within_span"
     if contact.role == "crew":
-        return Level.CLOSE, "train.crew_of_carriage"
-    return Level.GENERAL, "train.same_train"
+        return CLOSE, "train.crew_of_carriage"
+    return GENERAL, "train.same_train"
 
 
 def _bay(compartment: str | None) -> int | None:
@@ -210,26 +218,60 @@ def match(
 ) -> Match | None:
     """The exposure of ``contact`` to ``case_trip`` within ``window``, or None if there is none
     (or, with ``only_close``, if it is not close: secondary tracing counts nothing else)."""
-    start = max(case_trip.board, contact.board, window.start)
-    end = min(case_trip.alight, contact.alight, window.end)
+    return _meet(case_trip, *_within(case_trip, window), contact, rules, only_close)
+
+
+def _within(case_trip: Trip, window: Window) -> tuple[int, int]:
+    """The part of a case ride inside the window: ``[start, end)``, maybe empty."""
+    return max(case_trip.board, window.start), min(case_trip.alight, window.end)
+
+
+def _meet(case_trip: Trip, start: int, end: int, contact: Trip, rules: RuleSettings, only_close: bool) -> Match | None:
+    """``match`` of a case ride whose part inside the window is ``[start, end)``."""
+    if contact.board > start:  # max() and min(): a call each, twice the cost of these
+        start = contact.board
+    if contact.alight < end:
+        end = contact.alight
     if end - start <= rules.min_overlap_seconds * 1_000_000:
         return None
     level, rule = classify(case_trip, contact, rules)
-    if only_close and level != Level.CLOSE:
+    if only_close and level != CLOSE:
         return None
-    return Match(level, rule, start, end, case_trip, contact)
+    return _new_match((level, rule, start, end, case_trip, contact))
 
 
 def best_match(
     case_trips: list[Trip], contact_trips: list[Trip], window: Window, rules: RuleSettings, only_close: bool = False
 ) -> Match | None:
     """The one pair an alert describes when a case and a contact meet several times on a service day."""
-    found = [
-        m
-        for case_trip in case_trips
-        for contact in contact_trips
-        if (m := match(case_trip, contact, window, rules, only_close)) is not None
-    ]
-    if len(found) == 1:
-        return found[0]
-    return min(found, key=Match.sort_key) if found else None
+    return meeting(case_trips, window, rules, only_close)(contact_trips)
+
+
+def meeting(
+    case_trips: list[Trip], window: Window, rules: RuleSettings, only_close: bool = False
+) -> Callable[[list[Trip]], Match | None]:
+    """``best_match`` of ``case_trips`` as a function of a contact's rides: each case ride is cut to
+    the window once, for all the riders of its service day (a case's recompute meets hundreds)."""
+    cut = [(trip, *_within(trip, window)) for trip in case_trips]
+
+    def best(contact_trips: list[Trip]) -> Match | None:
+        found = [
+            m
+            for case_trip, start, end in cut
+            for contact in contact_trips
+            if (m := _meet(case_trip, start, end, contact, rules, only_close)) is not None
+        ]
+        if len(found) == 1:
+            return found[0]
+        return min(found, key=Match.sort_key) if found else None
+
+    if len(cut) != 1:
+        return best
+    case_trip, start, end = cut[0]
+
+    def one(contact_trips: list[Trip]) -> Match | None:  # most pairs: one ride each
+        if len(contact_trips) == 1:
+            return _meet(case_trip, start, end, contact_trips[0], rules, only_close)
+        return best(contact_trips)
+
+    return one

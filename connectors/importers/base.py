@@ -8,20 +8,22 @@ says what a record means: its ``start`` builds a ``Converter`` for one import, w
 the record's events or raises ``Rejected`` (with a reason a person can act on, never the record's
 values) or ``NotTraced`` (what this engine does not trace: a bus tap).
 
-A converter may hold a record (return None): metro taps wait for their pair. It then settles that
-record later, through the ``Context`` (``emit``, ``reject`` or ``not_traced``), at the latest in its
+A converter may hold a record (return None, or leave a plain row out of what ``frame`` returns):
+metro taps wait for their pair. It then settles that record later, through the ``Context``
+(``emit``, ``written``, ``written_lines``, ``reject`` or ``not_traced``), at the latest in its
 ``end``; the report's check catches a record never settled.
 
 Valid by construction. The engine's check costs about as much as everything else an importer does
-(7-12 us an event), so the fast paths (``frame``, and ``Context.written`` for taps) skip it, and
-stay safe as follows: a line's fields are either *shared* by many lines (a flight, a ride on a run
-with its stations, times and confidence), which the kind checks with ``parse_line`` once for each
-distinct value, on a whole line it builds, before any line uses it; or *per row* (a person id: ``pid:``
-and 24 hex digits; a trip id built of such an id, digits and an already checked service), whose
-form the engine accepts by construction and whose only limit (an id's length) is checked per row.
-A line that cannot be shown valid that way goes the checked way (``Context.emit``), which gives the
-engine's reason. ``run_import(..., recheck=True)`` re-parses every line written the fast way and fails
-loudly on one the engine refuses: the tests run the fast paths with it.
+(7-12 us an event), so the fast paths (``frame``; ``Context.written`` and ``written_lines`` for
+taps) skip it, and stay safe as follows: a line's fields are either *shared* by many lines (a
+flight, a ride on a run with its stations, times and confidence), which the kind checks with
+``parse_line`` once for each distinct value, on a whole line it builds, before any line uses it;
+or *per row* (a person id: ``pid:`` and 24 hex digits; a trip id built of such an id, digits and an
+already checked service), whose form the engine accepts by construction and whose only limit (an
+id's length) is checked per row. A line that cannot be shown valid that way goes the checked way
+(``Context.emit``), which gives the engine's reason. ``run_import(..., recheck=True)`` re-parses
+every line written the fast way and fails loudly on one the engine refuses: the tests run the fast
+paths with it.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import Any, Protocol
 
 import polars as pl
 
-from connectors.importers.columnar import Chunk, read_chunks
+from connectors.importers.columnar import NUMBER, RENAMED, Chunk, read_chunks
 from connectors.importers.csvfeed import BadRow, read_rows
 from connectors.importers.holders import with_card_holders
 from connectors.importers.identity import PersonIds
@@ -63,7 +65,8 @@ class FrameConverter(Converter, Protocol):
     without the newline) of the rows it converted, each exactly the line ``row`` would give and
     valid for the engine, and the rows it leaves to ``row`` (the same columns): every row it cannot
     convert with certainty, and every row whose outcome depends on another (a repeat), among them
-    and ``others``, the chunk's rows that were not plain (which ``row`` does after the converted ones)."""
+    and ``others``, the chunk's rows that were not plain (which ``row`` does after the converted ones).
+    A row in neither is held: counted as read, and settled by ``end`` (metro taps)."""
 
     def frame(self, rows: pl.DataFrame, others: list[Record]) -> tuple[pl.DataFrame, pl.DataFrame]: ...
 
@@ -82,6 +85,7 @@ class Kind:
     arguments: Callable[[argparse.ArgumentParser], None] | None = None  # its own options (--timetable)
     read: Callable[[str, Kind], Iterator[tuple[int, dict[str, str]] | BadRow]] | None = None  # not CSV
     cards: bool = False  # names riders by transport card: takes a card-holder list (--card-holders)
+    plain: Callable[[str], bool] | None = None  # with ``read``: whether a file is CSV of the kind's columns (fast)
 
 
 @dataclass
@@ -96,6 +100,8 @@ class Context:
     where: Callable[[int], str] = lambda line: f"line {line}"
     pending: list[tuple[int, bytes]] = field(default_factory=list)  # (line, its events' lines), to write
     recheck: bool = False  # re-parse the lines written valid by construction (tests)
+    columnar: bool = True  # the fast path (False: the reference, row by row)
+    converted: pl.DataFrame | None = None  # ``written_lines``: (line, json) settled by ``end``, to write
 
     @property
     def person_ids(self) -> PersonIds:
@@ -126,6 +132,17 @@ class Context:
             self.assert_valid(lines)
         self.pending.append((line, lines))
         self.report.written += 1
+        self.report.events += events
+        self.report.clean += clean
+
+    def written_lines(self, lines: pl.DataFrame, records: int, events: int, clean: int) -> None:
+        """Count ``records`` written as ``lines`` (``line``, ``json``: a record's lines without the
+        last newline, in line order), valid by construction; once, from a converter's ``end``."""
+        assert self.converted is None, "written_lines is called once"
+        if self.recheck and lines.height:
+            self.assert_valid(lines["json"].str.join("\n").item().encode())
+        self.converted = lines
+        self.report.written += records
         self.report.events += events
         self.report.clean += clean
 
@@ -166,18 +183,18 @@ def run_import(
         raise ConfigError(f"tracer import {kind.name} needs the identity key")
     holders = getattr(options, "card_holders", None) if kind.cards else None
     refuse_overwriting(out, [*files, holders])
-    context = Context(settings, ids, options or argparse.Namespace(), recheck=recheck)
+    context = Context(settings, ids, options or argparse.Namespace(), recheck=recheck, columnar=columnar)
     if holders is not None and ids is not None:
         context.ids = with_card_holders(ids, holders, context.report)
     read = kind.read or (lambda path, kind: read_rows(path, kind.required, kind.optional, kind.what))
     with output_file(out) as target:
         converter = kind.start(context)
-        fast = columnar and kind.read is None and hasattr(converter, "frame")
+        fast = columnar and hasattr(converter, "frame")
         for path in files:
             if len(files) > 1:
                 context.where = lambda line, path=path: f"{path} line {line}"
             try:
-                if fast:
+                if fast and (kind.read is None or (kind.plain is not None and kind.plain(path))):
                     for chunk in read_chunks(path, kind.required, kind.optional, kind.what):
                         _chunk(context, converter, chunk, target)  # type: ignore[arg-type]
                 else:
@@ -188,7 +205,7 @@ def run_import(
             except OSError as exc:
                 raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
         converter.end()
-        _write(context, target)
+        _write(context, target, context.converted)
     context.report.cards = context.ids.cards if context.ids is not None else None
     context.report.check()
     return context.report
@@ -196,19 +213,27 @@ def run_import(
 
 def _chunk(context: Context, converter: FrameConverter, chunk: Chunk, target: Output) -> None:
     """The plain rows through ``frame``, the others and those it left through ``row``, all written
-    in line order."""
+    in line order (the rows it holds: by its ``end``)."""
     converted, left = converter.frame(chunk.plain, [item[1] for item in chunk.others if not isinstance(item, BadRow)])
-    assert converted.height + left.height == chunk.plain.height, "a frame must convert or leave every row"
+    assert converted.height + left.height <= chunk.plain.height, "a frame converts, leaves or holds each row"
     if context.recheck and converted.height:
         context.assert_valid(converted["json"].str.join("\n").item().encode())
-    context.report.records += converted.height  # the rest are counted one by one
+    context.report.records += chunk.plain.height - left.height  # the rest are counted one by one
     context.report.written += converted.height
     context.report.events += converted.height
     context.report.clean += converted.height
-    rows = [(row.pop("line"), row) for row in left.to_dicts()]
+    rows = [_record(row) for row in left.to_dicts()]
     for item in sorted([*rows, *chunk.others], key=_line):
         _convert(context, converter, item)
     _write(context, target, converted)
+
+
+def _record(row: dict[str, str]) -> tuple[int, dict[str, str]]:
+    """A row a frame left, as the row reader gives it: (line, record), a column named ``line`` restored."""
+    line = row.pop(NUMBER)
+    if RENAMED in row:
+        row[NUMBER] = row.pop(RENAMED)
+    return line, row
 
 
 def _line(item: tuple[int, dict[str, str]] | BadRow) -> int:

@@ -24,6 +24,8 @@ from connectors.importers.csvfeed import FIELD_LIMIT, BadRow, Header, field_limi
 from tracer.documents import CHECK, WEIGHTS
 
 CHUNK_BYTES = 1 << 22  # lines are read this many bytes at a time; a chunk ends at a line's end
+NUMBER = "line"  # a chunk's column of line numbers; a feed's own column of that name is read as ``RENAMED``
+RENAMED = "line_"  # (metro taps have a ``line`` column: base._record gives a row its name back)
 _BOM = b"\xef\xbb\xbf"
 _CHECK_BYTES = dict(enumerate(CHECK.encode()))  # an ID number's weighted digit sum mod 11 -> its 18th byte
 
@@ -31,7 +33,8 @@ _CHECK_BYTES = dict(enumerate(CHECK.encode()))  # an ID number's weighted digit 
 @dataclass
 class Chunk:
     """The rows of some consecutive lines: the plain ones as columns (``line`` and the wanted
-    columns, all strings), the others as records or BadRows, in line order."""
+    columns, all strings; a wanted column named ``line`` as ``RENAMED``), the others as records or
+    BadRows, in line order."""
 
     plain: pl.DataFrame
     others: list[tuple[int, dict[str, str]] | BadRow]
@@ -159,8 +162,9 @@ def _chunk(data: bytes, header: Header, before: int) -> Chunk:
         inside = pl.Series(_continued(data, *quoted), dtype=pl.UInt32) + (before + 1)
         plain = plain & ~raw.str.contains('"', literal=True) & ~pl.col("line").is_in(inside.implode())
     lines = lines.with_columns(fields).with_columns(plain.alias("plain"))
-    wanted = [found.field(f"field_{at}").alias(name) for name, at in header.positions.items() if at is not None]
-    absent = [pl.lit("").alias(name) for name, at in header.positions.items() if at is None]
+    wanted = [found.field(f"field_{at}").alias(_named(name)) for name, at in header.positions.items()
+              if at is not None]
+    absent = [pl.lit("").alias(_named(name)) for name, at in header.positions.items() if at is None]
     columns = lines.filter("plain").select("line", *wanted, *absent)
     others = lines.filter(~pl.col("plain"))["line"].to_list()
     return Chunk(columns, _others(data, others, header, before) if others else [])
@@ -200,8 +204,12 @@ def _text(data: bytes) -> io.StringIO:
     return io.StringIO(data.decode("utf-8", "surrogateescape"), newline="")
 
 
+def _named(column: str) -> str:
+    return RENAMED if column == NUMBER else column
+
+
 def _empty(header: Header) -> pl.DataFrame:
-    return pl.DataFrame(schema={"line": pl.UInt32, **dict.fromkeys(header.positions, pl.String)})
+    return pl.DataFrame(schema={NUMBER: pl.UInt32, **dict.fromkeys(map(_named, header.positions), pl.String)})
 
 
 def plain_documents(rows: pl.DataFrame, kind: str, number: str) -> pl.Series:

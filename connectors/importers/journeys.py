@@ -14,7 +14,7 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from itertools import pairwise
 from typing import NamedTuple
@@ -116,8 +116,7 @@ def fitting_runs(
     """For each leg, the runs that fit between the taps (epoch seconds), or None when some leg has
     none. Runs of the tap-in's date are tried, and of the day before while its runs still run (a
     run after midnight belongs to the previous service date)."""
-    day = _date_of(tap_in // 3600, timetable.zone)
-    previous = _day_before(day)
+    day, previous = hour_days(tap_in // 3600, timetable.zone)
     days = (day, previous) if timetable.last_arrival.get(previous, 0) > tap_in else (day,)
     latest = tap_out - walk
     if len(legs) == 1:
@@ -155,11 +154,8 @@ def _leg_runs(timetable: Timetable, days: tuple[str, ...], leg: Leg, earliest: i
 
 
 @lru_cache(maxsize=1 << 14)
-def _date_of(hour: int, zone: object) -> str:
-    """The local date of an hour since the epoch."""
-    return datetime.fromtimestamp(hour * 3600, UTC).astimezone(zone).date().isoformat()  # type: ignore[arg-type]
-
-
-@lru_cache(maxsize=1 << 12)
-def _day_before(day: str) -> str:
-    return (date.fromisoformat(day) - timedelta(days=1)).isoformat()
+def hour_days(hour: int, zone: object) -> tuple[str, str]:
+    """The local date of an hour since the epoch, and the day before: the service dates a journey
+    tapped in within that hour may ride (the day before's while its runs still run)."""
+    day = datetime.fromtimestamp(hour * 3600, UTC).astimezone(zone).date()  # type: ignore[arg-type]
+    return day.isoformat(), (day - timedelta(days=1)).isoformat()

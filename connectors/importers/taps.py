@@ -4,7 +4,9 @@ A tap says card, time, in or out, line and station: no train, no carriage. Taps 
 card in time order (an in, then the next out within ``max_ride_hours``); what does not pair is
 reported: a tap-in with no tap-out, a tap-out with no tap-in, the same tap twice within
 ``duplicate_seconds`` (a gate read twice), an exit at the station of entry (no ride). Each journey
-is routed and its runs inferred (``connectors/importers/journeys.py``).
+is routed and its runs inferred (``connectors/importers/journeys.py``). This tool's CSV goes a column
+at a time (``Taps``: read, paired, fitted and written in polars), the rest and every odd case tap by
+tap, the reference, which writes the same bytes and report (tests/test_import_transit.py).
 
 How an uncertain ride is traced (docs/rules.md, "Metro rides inferred from card taps"): each run
 that fits a leg gets ``confidence`` = 1 / the number of runs that fit it; the runs of a leg are
@@ -22,8 +24,9 @@ traced. Times without an offset are local time in the timetable's zone.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,14 +35,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
+import polars as pl
 
 from connectors.importers.base import Context, Events, Kind, Record
+from connectors.importers.columnar import RENAMED
 from connectors.importers.csvfeed import BadRow, read_rows
 from connectors.importers.gtfs import add_timetable_argument, timetable_of
-from connectors.importers.identity import PersonIds, read_kind
-from connectors.importers.journeys import Candidate, Network, fitting_runs
+from connectors.importers.identity import KIND_NAMES, PersonIds, plain_number, read_kind
+from connectors.importers.journeys import Candidate, Network, fitting_runs, hour_days
 from connectors.importers.report import NotTraced, Rejected
-from connectors.importers.timetable import Timetable
+from connectors.importers.timetable import Pattern, Timetable
 from tracer.canonical import line_name
 from tracer.errors import InvalidEvent
 from tracer.events import MAX_ID, parse_line
@@ -69,7 +74,6 @@ class Tap:
     at: int  # epoch seconds
     inward: bool
     station: str  # station key
-    name: str  # station as written
     line: int
     where: str  # file and line, for the report
 
@@ -108,31 +112,32 @@ class TapReader:
     def __init__(self, ids: PersonIds, timetable: Timetable) -> None:
         self._ids = ids
         self._timetable = timetable
-        self._places: dict[tuple[str, str, str], tuple[bool, str, str]] = {}
+        self._places: dict[tuple[str, str, str], tuple[bool, str]] = {}
 
     def read(self, record: Record, line: int, where: str) -> Tap:
         """The record as a tap; ``Rejected`` or ``NotTraced`` when it is none."""
         card, moment, kind, company, name = tap_fields(record)
-        found = self._places.get((kind, company, name))
-        if found is None:
-            found = self._place(kind, company, name)
-            if len(self._places) < self._LIMIT:
-                self._places[(kind, company, name)] = found
-        inward, station, written = found
+        inward, station = self.place(kind, company, name)
         holder = record.get("id_number", "").strip()
         ids = self._ids
         person = ids.person_id(read_kind(record["id_type"]), holder) if holder else ids.person_id("card", card)
-        return Tap(person, local_seconds(moment, self._timetable.zone), inward, station, written, line, where)
+        return Tap(person, local_seconds(moment, self._timetable.zone), inward, station, line, where)
 
-    def _place(self, kind: str, company: str, name: str) -> tuple[bool, str, str]:
-        """(tap-in?, station key, station as written); ``Rejected`` or ``NotTraced`` (a bus)."""
-        inward = direction(kind)
-        station = self._timetable.station(name)
-        if station is None:
-            raise Rejected(f"station {name.strip()[:40]!r} is not in the timetable")
-        if company.strip() and line_name(company) is None:
-            raise Rejected(f"line {company[:40]!r} names no numbered line")
-        return inward, station, name.strip()
+    def place(self, kind: str, company: str, name: str) -> tuple[bool, str]:
+        """(tap-in?, station key) of a direction (stripped), line and station as written; ``Rejected``
+        or ``NotTraced`` (a bus)."""
+        found = self._places.get((kind, company, name))
+        if found is None:
+            inward = direction(kind)
+            station = self._timetable.station(name)
+            if station is None:
+                raise Rejected(f"station {name.strip()[:40]!r} is not in the timetable")
+            if company.strip() and line_name(company) is None:
+                raise Rejected(f"line {company[:40]!r} names no numbered line")
+            found = inward, station
+            if len(self._places) < self._LIMIT:
+                self._places[(kind, company, name)] = found
+        return found
 
 
 def local_seconds(text: str, zone: ZoneInfo) -> int:
@@ -200,6 +205,14 @@ def pair(taps: Iterable[Tap], settings: TapSettings) -> Iterator[Journey | tuple
             yield opened, "tap-in without a tap-out"
 
 
+NO_ROUTE = "no route between the stations of the tap-in and the tap-out"
+NO_RUN = "no run fits between the tap-in and the tap-out"
+
+
+def too_ambiguous(settings: TapSettings) -> str:
+    return f"ambiguous: more runs fit than --min-confidence {settings.min_confidence:g} allows"
+
+
 Ride = tuple[int, Candidate, float]  # a traced ride of a journey: its leg's number, the run, the confidence
 
 
@@ -207,15 +220,22 @@ def fits(journey: Journey, timetable: Timetable, network: Network, settings: Tap
     """The rides a journey is traced as and the number of its legs too ambiguous to trace, or
     ``Rejected`` saying why it gives none."""
     tap_in, tap_out = journey.tap_in, journey.tap_out
-    legs = network.route(tap_in.station, tap_out.station)
+    return fit(tap_in.station, tap_out.station, tap_in.at, tap_out.at, timetable, network, settings)
+
+
+def fit(origin: str, destination: str, tap_in: int, tap_out: int, timetable: Timetable, network: Network,
+        settings: TapSettings) -> tuple[list[Ride], int]:
+    """``fits`` of a journey from ``origin`` at ``tap_in`` to ``destination`` at ``tap_out``: what
+    it depends on (the columnar path fits each distinct one that changes lines once)."""
+    legs = network.route(origin, destination)
     if legs is None:
-        raise Rejected("no route between the stations of the tap-in and the tap-out")
-    found = fitting_runs(timetable, legs, tap_in.at, tap_out.at, settings.walk_seconds)
+        raise Rejected(NO_ROUTE)
+    found = fitting_runs(timetable, legs, tap_in, tap_out, settings.walk_seconds)
     if found is None:
-        raise Rejected("no run fits between the tap-in and the tap-out")
+        raise Rejected(NO_RUN)
     shares = [1 / len(fits) for fits in found]
     if max(shares) < settings.min_confidence:
-        raise Rejected(f"ambiguous: more runs fit than --min-confidence {settings.min_confidence:g} allows")
+        raise Rejected(too_ambiguous(settings))
     chosen = [(number, candidate, round(share, 4))
               for number, (fits, share) in enumerate(zip(found, shares, strict=True))
               if share >= settings.min_confidence for candidate in fits]
@@ -262,7 +282,7 @@ class Lines:
         """The lines, or None when one cannot be shown valid (it goes the checked way)."""
         parts = []
         for number, candidate, confidence in chosen:
-            shared = self._ride(candidate, confidence)
+            shared = self.ride(candidate, confidence)
             trip_id = _trip_id(tap_in.person, tap_in.at, number, candidate.run.service)
             if shared is None or len(trip_id) > MAX_ID:
                 return None
@@ -270,7 +290,7 @@ class Lines:
                          + orjson.dumps(tap_in.person) + shared)
         return b"".join(parts)
 
-    def _ride(self, candidate: Candidate, confidence: float) -> bytes | None:
+    def ride(self, candidate: Candidate, confidence: float) -> bytes | None:
         """``,`` and the shared fields' JSON to the line's end, once the engine accepts a line of
         them; None when it does not."""
         run, board, alight = candidate
@@ -296,8 +316,77 @@ def _trip_id(person: str, tap_in: int, leg: int, service: str) -> str:
     return f"tap:{person[4:]}:{tap_in}:{leg}:{service}"
 
 
+def caveats(chosen: list[Ride], ambiguous: int) -> tuple[bool, bool, bool]:
+    """(sure, a leg too ambiguous, a leg below confidence 1) of a journey's ``fits``."""
+    unsure = any(confidence < 1 for _, _, confidence in chosen)
+    return not ambiguous and not unsure, ambiguous > 0, unsure
+
+
+AMBIGUOUS = "a leg too ambiguous to trace (the journey's other legs are)"
+UNSURE = "a leg on one of several runs that fit (confidence below 1)"
+_TAPS = {"line": pl.UInt32, "_pid": pl.String, "_at": pl.Int64, "_in": pl.Boolean, "_station": pl.String,
+         "_src": pl.UInt32}  # the taps ``Taps`` holds on the fast path: line, person, time, tap-in?, station, file
+_COMMON_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-5][0-9]$"  # local_seconds' first form
+_NO_LINES = pl.DataFrame(schema={"line": pl.UInt32, "json": pl.String})
+_STATIONS = ["_from", "_to"]  # a journey's stations (keys), tapped in at ``_at_in`` and out at ``_at``
+_FITTED = {"_key": pl.UInt32, "_sure": pl.Boolean, "_ambiguous": pl.Boolean, "_unsure": pl.Boolean,
+           "_events": pl.Int64, "_longest": pl.Int64, "_reason": pl.String}  # a distinct journey's fit, or why
+# it has none (``Taps._fitted``)
+_RIDES = {"_key": pl.UInt32, "_ride": pl.Int64, "_suffix": pl.String, "_shared": pl.String}  # and its rides
+_SPAN = 1 << 34  # ``_bisect``: epoch seconds of 1970-2100 fit below, with room for one on either side
+
+
+def _by_card(taps: pl.DataFrame) -> pl.DataFrame:
+    """``taps`` each card's together, in time order, ties in file order. Sorted by a hash of the
+    person id (a third of the time of sorting the strings), unless two cards share a hash."""
+    found = taps.with_columns(pl.col("_pid").hash().alias("_card")).sort("_card", "_at", "_src", "line")
+    shared = (pl.col("_card") == pl.col("_card").shift(1)) & (pl.col("_pid") != pl.col("_pid").shift(1))
+    return found.drop("_card") if not found.select(shared.any()).item() else taps.sort("_pid", "_at", "_src", "line")
+
+
+def _rank(column: str) -> pl.Expr:
+    """Each row's place (0, 1, ...) among the consecutive rows of its value of ``column``."""
+    index = pl.int_range(pl.len(), dtype=pl.Int64)
+    return index - pl.when((pl.col(column) != pl.col(column).shift(1)).fill_null(True)).then(index).forward_fill()
+
+
+def _searchable(pattern: Pattern) -> bool:
+    """Whether ``_bisect`` finds ``pattern``'s runs as ``Pattern.between`` does: its runs do not
+    overtake, and its times lie within ``_SPAN`` (a timetable of 1970 to 2100 does)."""
+    times = [time for column in (*pattern.depart, *pattern.arrive) for time in column]
+    return pattern.ordered and min(times, default=0) >= 0 and max(times, default=0) < _SPAN // 2
+
+
+def _bisect(rows: pl.DataFrame, patterns: list[Pattern], position: str, at: pl.Expr, side: str) -> pl.Series:
+    """``bisect_left`` (``side`` left) or ``bisect_right`` of each row's ``at`` in the departures
+    (``position`` ``_b``) or arrivals (``_a``) of its ``_pattern`` at that position: one sorted
+    column of (group, time) for every group the rows ask about, searched at once."""
+    groups = rows.select("_pattern", position).unique().with_row_index("_group")
+    flat, starts = [], []
+    for group, pattern, at_position in groups.iter_rows():
+        times = (patterns[pattern].depart if position == "_b" else patterns[pattern].arrive)[at_position]
+        starts.append(len(flat))
+        flat += [group * _SPAN + time + 1 for time in times]
+    groups = groups.with_columns(pl.Series(starts, dtype=pl.Int64).alias("_start"))
+    found = rows.select("_pattern", position, at.clip(-1, _SPAN - 2).alias("_at_")).join(
+        groups, on=["_pattern", position], how="left", maintain_order="left")
+    query = found["_group"].cast(pl.Int64) * _SPAN + found["_at_"] + 1
+    return pl.Series(flat, dtype=pl.Int64).search_sorted(query, side=side) - found["_start"]  # type: ignore[arg-type]
+
+
 class Taps:
-    """Holds every tap until the input ends: a journey's two taps may be anywhere in the files."""
+    """Holds every tap until the input ends: a journey's two taps may be anywhere in the files.
+
+    The reference (``columnar=False``) reads tap by tap (``row``) and pairs, fits and writes journey
+    by journey (``pair``, ``_settle``). The fast path reads the plain rows of this tool's CSV a column
+    at a time (``frame``), and ``end`` pairs a card whose taps alternate in, out, in, out, each out
+    within ``max_ride_hours`` of its in at another station (almost every card) by a shift, fits each
+    distinct (origin, destination, tap-in, tap-out) once (those on one line by binary searches in
+    their stop patterns' times, a column at a time), rejects the journeys that give no ride with
+    ``fit``'s reason, and pastes the rides' lines together from their shared fields (``Lines``) in
+    polars. The rest (the other cards' taps, and journeys with a line not valid by construction) is
+    settled the reference's way; every rejection and note in its order: the same bytes and the
+    same report (tests/test_import_transit.py)."""
 
     def __init__(self, context: Context) -> None:
         self._context = context
@@ -305,37 +394,294 @@ class Taps:
         self._network = Network(self._timetable)
         self._settings = settings_of(context.options)
         self._reader = TapReader(context.person_ids, self._timetable)
-        self._taps: list[Tap] = []
+        self._lines = Lines(self._timetable, int(context.settings.rules.max_ride_hours * 3_600_000_000))
+        self._taps: list[Tap] = []  # read by ``row``
+        self._sources: list[int] = []  # and the file of each (fast path: an index of ``_wheres``)
+        self._frames: list[pl.DataFrame] = []  # read by ``frame``: ``_TAPS``
+        self._wheres: list[Callable[[int], str]] = []  # each file's ``Context.where``
 
     def row(self, record: Record, line: int) -> None:
         context = self._context
         self._taps.append(self._reader.read(record, line, context.where(line)))
+        if context.columnar:
+            self._sources.append(self._source())
+
+    def frame(self, rows: pl.DataFrame, others: list[Record]) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Holds the plain rows that read as taps: a direction, line and station once per distinct
+        triple (``TapReader.place``), a time once per distinct minute (``local_seconds``' own
+        ``_minute``), the person by ``PersonIds.column``; ``row`` takes the rest and gives each its
+        reason. Pairing waits for ``end``, so ``others`` changes nothing."""
+        places = []
+        for kind, company, name in rows.select("direction", RENAMED, "station").unique().iter_rows():
+            with contextlib.suppress(Rejected, NotTraced):
+                places.append((kind, company, name, *self._reader.place(kind.strip(), company, name)))
+        time = pl.col("time")
+        common = time.str.contains(_COMMON_TIME)
+        minutes = rows.filter(common).select(time.str.slice(0, 16).unique()).to_series().to_list()
+        zone = self._timetable.zone
+        known = {minute: at for minute in minutes if (at := _minute(minute, zone)) is not None}
+        holder = pl.col("id_number").str.strip_chars()
+        named = pl.col("id_type").str.to_lowercase().replace_strict(KIND_NAMES, default=None)
+        kind = pl.when(holder != "").then(named).otherwise(pl.lit("card"))
+        number = pl.when(holder != "").then(holder).otherwise(pl.col("card").str.strip_chars()).str.to_uppercase()
+        at = (time.str.slice(0, 16).replace_strict(known, default=None, return_dtype=pl.Int64)
+              + time.str.slice(17, 2).cast(pl.Int64))
+        schema = {"direction": pl.String, RENAMED: pl.String, "station": pl.String, "_in": pl.Boolean,
+                  "_station": pl.String}
+        found = rows.join(pl.DataFrame(places, schema=schema, orient="row"), on=["direction", RENAMED, "station"],
+                          how="left").with_columns(
+            pl.when(common).then(at).alias("_at"), kind.alias("_kind"), number.alias("_number"))
+        plain = pl.col("_in").is_not_null() & pl.col("_at").is_not_null() & plain_number(pl.col("_kind"),
+                                                                                          pl.col("_number"))
+        held = found.filter(plain)
+        ids = self._context.person_ids
+        people = held.select("_kind", "_number").unique()
+        cards, named = people.filter(pl.col("_kind") == "card"), people.filter(pl.col("_kind") != "card")
+        people = pl.concat([  # a card rides as its holder when the card-holder list knows one (ids.riders)
+            cards.with_columns(ids.riders(cards["_number"]).alias("_pid")),
+            named.with_columns(ids.column(named["_kind"], named["_number"]).alias("_pid"))])
+        held = held.join(people, on=["_kind", "_number"]).select(
+            *(pl.col(name).cast(dtype) for name, dtype in _TAPS.items() if name != "_src"),
+            pl.lit(self._source(), dtype=pl.UInt32).alias("_src"))
+        self._frames.append(held)
+        return _NO_LINES, found.filter(~plain).select(rows.columns)
 
     def end(self) -> None:
-        context = self._context
-        lines = Lines(self._timetable, int(context.settings.rules.max_ride_hours * 3_600_000_000))
-        for item in pair(self._taps, self._settings):
-            if isinstance(item, tuple):
-                context.report.reject(item[0].where, item[1])
-                continue
+        """Pair, fit and write every tap read (the class's docstring)."""
+        if not self._context.columnar:
+            for item in pair(self._taps, self._settings):
+                self._settle(item)
+            return
+        taps = pl.concat([*self._frames, pl.DataFrame(
+            {"line": [tap.line for tap in self._taps], "_pid": [tap.person for tap in self._taps],
+             "_at": [tap.at for tap in self._taps], "_in": [tap.inward for tap in self._taps],
+             "_station": [tap.station for tap in self._taps], "_src": self._sources}, schema=_TAPS)])
+        self._taps, self._frames = [], []
+        journeys, left = self._paired(_by_card(taps))
+        keys = journeys.select("_from", "_to", "_at_in", "_at").unique().with_row_index("_key")
+        fitted, rides = self._fitted(keys)
+        journeys = journeys.join(keys, on=["_from", "_to", "_at_in", "_at"]).join(fitted, on="_key", how="left")
+        trip_id = (pl.col("_pid").str.len_chars() + 1 + pl.col("_at_in").cast(pl.String).str.len_chars()
+                   + pl.col("_longest"))
+        written = pl.col("_events").is_not_null() & (trip_id <= MAX_ID)
+        rejected = pl.col("_reason").is_not_null()
+        done = journeys.filter(written)
+        for row in journeys.filter(rejected).iter_rows(named=True):  # both taps, in the reference's order
+            journey = self._journey(row)
+            left += [(row["_pid"], row["_rank"], (tap, row["_reason"])) for tap in (journey.tap_in, journey.tap_out)]
+        for row in journeys.filter(~written & ~rejected).iter_rows(named=True):  # the reference's way
+            left.append((row["_pid"], row["_rank"], self._journey(row)))
+        firsts = self._settle_all(left)
+        json = pl.concat_str(
+            pl.lit('{"type":"trip","trip_id":"tap:'), pl.col("_pid").str.slice(4), pl.lit(":"),
+            pl.col("_at_in").cast(pl.String), "_suffix", pl.lit('","person_id":"'), "_pid", pl.lit('"'), "_shared")
+        lines = done.join(rides, on="_key").sort("_in_line", "_pid", "_rank", "_ride")
+        self._context.written_lines(lines.select(pl.col("_in_line").alias("line"), json.alias("json")),
+                                    2 * done.height, int(done["_events"].sum()), 2 * int(done["_sure"].sum()))
+        self._noted(done, firsts)
+
+    def _paired(self, taps: pl.DataFrame) -> tuple[pl.DataFrame, list[tuple[str, int, Journey | tuple[Tap, str]]]]:
+        """The journeys of the cards whose taps pair by a shift (sorted by card and time: in, out,
+        in, out, ... each out within ``max_ride_hours`` at another station), as columns (``_pid``,
+        the tap-in's ``_at_in``, ``_from``, ``_in_line``, ``_in_src``, the tap-out's ``_at``, ``_to``,
+        ``line``, ``_src``, and ``_rank``, its place among the card's taps); and ``pair``'s items for
+        the other cards' taps, with (card, order) to settle them in."""
+        last = (pl.col("_pid") != pl.col("_pid").shift(-1)).fill_null(True)
+        taps = taps.with_columns(
+            _rank("_pid").alias("_rank"), last.alias("_last"),
+            pl.col("_at").shift(1).alias("_at_in"), pl.col("_station").shift(1).alias("_from"),
+            pl.col("line").shift(1).alias("_in_line"), pl.col("_src").shift(1).alias("_in_src"))
+        good = (pl.when("_in").then((pl.col("_rank") % 2 == 0) & ~pl.col("_last"))
+                .otherwise((pl.col("_rank") % 2 == 1) & (pl.col("_station") != pl.col("_from"))
+                           & (pl.col("_at") - pl.col("_at_in") <= self._settings.max_ride_hours * 3600)))
+        messy = pl.col("_pid").is_in(taps.filter(~good)["_pid"].unique().implode())
+        left: list[tuple[str, int, Journey | tuple[Tap, str]]] = []
+        others = [self._tap(*row) for row in taps.filter(messy).select(
+            "_pid", "_at", "_in", "_station", "line", "_src").iter_rows()]
+        for order, item in enumerate(pair(others, self._settings)):
+            left.append(((item.tap_in if isinstance(item, Journey) else item[0]).person, order, item))
+        journeys = taps.filter(~messy & ~pl.col("_in")).select(
+            "_pid", "_at_in", "_from", "_in_line", "_in_src", "_at", pl.col("_station").alias("_to"), "line", "_src",
+            "_rank")
+        return journeys, left
+
+    def _fitted(self, keys: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Each distinct journey (``_key``: ``_from``, ``_to``, ``_at_in``, ``_at``) fitted once:
+        for those whose rides are all valid by construction, (``_sure``, ``_ambiguous``, ``_unsure``,
+        ``_events`` its rides, ``_longest`` the longest trip id suffix in characters), and the rides
+        (``_ride`` in order, ``_suffix`` the trip id's end as JSON, ``_shared`` the rest of the line);
+        for those that give no ride, ``_reason`` (``fit``'s). The others (a ride not valid by
+        construction) are left out: the reference's way. Journeys on one line a column at a time
+        (``_on_one_line``), the rest one by one (``fit``)."""
+        lines = []
+        for origin, destination in keys.select("_from", "_to").unique().iter_rows():
+            legs = self._network.route(origin, destination)
+            if legs is None:
+                lines.append((origin, destination, None, None, None, NO_ROUTE))
+            elif len(legs) == 1:
+                lines.append((origin, destination, legs[0].line, legs[0].board, legs[0].alight, None))
+        keys = keys.join(pl.DataFrame(lines, orient="row", schema=dict.fromkeys(
+            [*_STATIONS, "_line", "_board", "_alight", "_reason"], pl.String)), on=_STATIONS, how="left")
+        unrouted = keys.filter(pl.col("_reason").is_not_null()).select("_key", "_reason")
+        fitted, rides, left = self._on_one_line(keys.filter(pl.col("_line").is_not_null()))
+        more = self._one_by_one(pl.concat([
+            keys.filter(pl.col("_line").is_null() & pl.col("_reason").is_null()).select(left.columns), left]))
+        return pl.concat([fitted, more[0], unrouted], how="diagonal"), pl.concat([rides, more[1]])
+
+    def _on_one_line(self, keys: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """``_fitted`` for journeys routed on one line, a column at a time: each run that fits found
+        by a binary search (``search_sorted``) in its stop pattern's sorted times, as
+        ``Pattern.between`` does; the service dates once per hour of tap-in, the patterns once per
+        leg and date, each distinct ride's fields once (``Lines.ride``). Also the keys left to
+        ``_one_by_one``: those on a pattern ``_bisect`` cannot search (runs that overtake)."""
+        timetable, settings = self._timetable, self._settings
+        hours = [(hour, *hour_days(hour, timetable.zone)) for hour in
+                 keys.select((pl.col("_at_in") // 3600).unique())["_at_in"].to_list()]
+        days = pl.DataFrame([(*row, timetable.last_arrival.get(row[2], 0)) for row in hours], orient="row",
+                            schema={"_hour": pl.Int64, "_day": pl.String, "_before": pl.String, "_until": pl.Int64})
+        found = keys.with_columns((pl.col("_at_in") // 3600).alias("_hour")).join(days, on="_hour")
+        tried = pl.concat([found.with_columns(pl.lit(0).alias("_order")),  # the runs of the day, then of the day
+                           found.filter(pl.col("_until") > pl.col("_at_in"))  # before while they still run
+                           .with_columns(pl.col("_before").alias("_day"), pl.lit(1).alias("_order"))])
+        patterns: list[Pattern] = []
+        searchable: list[bool] = []
+        numbers: dict[int, int] = {}
+        placed = []
+        leg = ["_day", "_line", "_board", "_alight"]
+        for day, line, board, alight in tried.select(leg).unique().iter_rows():
+            for place, (pattern, first, last) in enumerate(timetable.placed(day, line, board, alight)):
+                if id(pattern) not in numbers:
+                    numbers[id(pattern)] = len(patterns)
+                    patterns.append(pattern)
+                    searchable.append(_searchable(pattern))
+                number = numbers[id(pattern)]
+                placed.append((day, line, board, alight, place, number, first, last, searchable[number]))
+        schema = {name: pl.String for name in leg} | {"_place": pl.Int64, "_pattern": pl.Int64, "_b": pl.Int64,
+                                                      "_a": pl.Int64, "_searchable": pl.Boolean}
+        tried = tried.join(pl.DataFrame(placed, schema=schema, orient="row"), on=leg, how="left")
+        overtaken = tried.filter(~pl.col("_searchable"))["_key"].unique().implode()
+        tried = tried.filter(pl.col("_searchable") & ~pl.col("_key").is_in(overtaken))
+        first = _bisect(tried, patterns, "_b", pl.col("_at_in") + settings.walk_seconds, "left")
+        last = _bisect(tried, patterns, "_a", pl.col("_at") - settings.walk_seconds, "right")
+        tried = tried.with_columns(first.alias("_first"), last.alias("_last")).filter(
+            pl.col("_last") > pl.col("_first"))
+        counts = tried.group_by("_key").agg((pl.col("_last") - pl.col("_first")).sum().alias("_events"))
+        sure_enough = 1.0 / pl.col("_events") >= settings.min_confidence
+        searched = keys.filter(~pl.col("_key").is_in(overtaken)).select("_key").join(counts, on="_key", how="left")
+        unfitted = searched.filter(~sure_enough.fill_null(False)).select("_key", pl.when(pl.col("_events").is_null())
+                                                                           .then(pl.lit(NO_RUN))
+                                                                           .otherwise(pl.lit(too_ambiguous(settings)))
+                                                                           .alias("_reason"))
+        counts = counts.filter(sure_enough)
+        confidence = {events: round(1 / events, 4) for events in counts["_events"].unique().to_list()}
+        runs = tried.join(counts, on="_key").sort("_key", "_order", "_place").with_columns(
+            pl.int_ranges("_first", "_last").alias("_run")).explode("_run").select(
+            "_key", "_events", "_pattern", "_run", "_b", "_a", _rank("_key").alias("_ride"))
+        shared = []
+        for pattern, run, board, alight, events in runs.select(
+                "_pattern", "_run", "_b", "_a", "_events").unique().iter_rows():
+            candidate = Candidate(patterns[pattern].runs[run], board, alight)
+            part = self._lines.ride(candidate, confidence[events])
+            suffix = f":0:{candidate.run.service}"
+            shared.append((pattern, run, board, alight, events, escape_line_breaks(orjson.dumps(suffix))[1:-1].decode(),
+                           len(suffix), None if part is None else part[:-1].decode()))
+        schema = {"_pattern": pl.Int64, "_run": pl.Int64, "_b": pl.Int64, "_a": pl.Int64, "_events": pl.Int64,
+                  "_suffix": pl.String, "_length": pl.Int64, "_shared": pl.String}
+        runs = runs.join(pl.DataFrame(shared, schema=schema, orient="row"),
+                         on=["_pattern", "_run", "_b", "_a", "_events"])
+        refused = runs.filter(pl.col("_shared").is_null())["_key"].unique().implode()
+        runs = runs.filter(~pl.col("_key").is_in(refused))
+        fitted = runs.group_by("_key").agg(pl.col("_events").first(), pl.col("_length").max().alias("_longest"))
+        fitted = fitted.with_columns((pl.col("_events") == 1).alias("_sure"), pl.lit(False).alias("_ambiguous"),
+                                     (pl.col("_events") > 1).alias("_unsure"))
+        return (pl.concat([fitted, unfitted], how="diagonal").select(_FITTED.keys()), runs.select(_RIDES.keys()),
+                keys.filter(pl.col("_key").is_in(overtaken)).select("_key", *_STATIONS, "_at_in", "_at"))
+
+    def _one_by_one(self, keys: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """``_fitted`` of each key by ``fit``: journeys that change lines, or ride overtaking runs."""
+        fitted: list[tuple[int, bool | None, bool | None, bool | None, int | None, int | None, str | None]] = []
+        rides: list[tuple[int, int, str, str]] = []
+        timetable, network, settings, lines = self._timetable, self._network, self._settings, self._lines
+        for key, origin, destination, tap_in, tap_out in keys.select("_key", *_STATIONS, "_at_in", "_at").iter_rows():
             try:
-                chosen, ambiguous = fits(item, self._timetable, self._network, self._settings)
+                chosen, ambiguous = fit(origin, destination, tap_in, tap_out, timetable, network, settings)
             except Rejected as exc:
-                context.report.reject(item.tap_in.where, str(exc))
-                context.report.reject(item.tap_out.where, str(exc))
+                fitted.append((key, None, None, None, None, None, str(exc)))
                 continue
-            sure = not ambiguous and all(confidence == 1 for _, _, confidence in chosen)
-            if ambiguous:
-                context.report.note("a leg too ambiguous to trace (the journey's other legs are)")
-            if any(confidence < 1 for _, _, confidence in chosen):
-                context.report.note("a leg on one of several runs that fit (confidence below 1)")
-            encoded = lines.of(item.tap_in, chosen)
-            if encoded is None:
-                events = rides(item, self._timetable, self._network, self._settings)[0]
-                context.emit(item.tap_in.line, events, clean=sure)
-            else:
-                context.written(item.tap_in.line, encoded, len(chosen), clean=sure)
-            context.written(item.tap_out.line, b"", 0, clean=sure)
+            shared = [lines.ride(candidate, confidence) for _, candidate, confidence in chosen]
+            if None in shared:
+                continue
+            suffixes = [f":{number}:{candidate.run.service}" for number, candidate, _ in chosen]
+            fitted.append((key, *caveats(chosen, ambiguous), len(chosen), max(map(len, suffixes)), None))
+            rides += [(key, at, escape_line_breaks(orjson.dumps(suffix))[1:-1].decode(), part[:-1].decode())
+                      for at, (suffix, part) in enumerate(zip(suffixes, shared, strict=True))]  # type: ignore[index]
+        return pl.DataFrame(fitted, schema=_FITTED, orient="row"), pl.DataFrame(rides, schema=_RIDES, orient="row")
+
+    def _settle_all(self, items: list[tuple[str, int, Journey | tuple[Tap, str]]]) -> dict[str, tuple[str, int]]:
+        """``_settle`` each item in the reference's order (card, then order); where each note was first made."""
+        report, firsts = self._context.report, {}
+        for person, order, item in sorted(items, key=lambda entry: entry[:2]):
+            noted = report.noted
+            self._settle(item)
+            if report.noted != noted:
+                for note in report.notes:
+                    firsts.setdefault(note, (person, order))
+        return firsts
+
+    def _noted(self, done: pl.DataFrame, firsts: dict[str, tuple[str, int]]) -> None:
+        """The notes of the journeys written a column at a time, the report's notes in the order the
+        reference makes them first (its counter lists ties in that order)."""
+        report = self._context.report
+        for note, flag in ((AMBIGUOUS, "_ambiguous"), (UNSURE, "_unsure")):
+            flagged = done.filter(flag).sort("_pid", "_rank")
+            if flagged.height:
+                report.notes[note] += flagged.height
+                report.noted += flagged.height
+                first = (flagged["_pid"][0], flagged["_rank"][0])
+                firsts[note] = min(firsts.get(note, first), first)
+        order = (AMBIGUOUS, UNSURE)
+        report.notes = Counter({note: report.notes[note] for note in sorted(
+            report.notes, key=lambda note: (*firsts.get(note, ("", -1)), order.index(note) if note in order else -1))})
+
+    def _settle(self, item: Journey | tuple[Tap, str]) -> None:
+        """A tap that is no journey rejected, or a journey fitted and its rides written."""
+        context = self._context
+        if isinstance(item, tuple):
+            context.report.reject(item[0].where, item[1])
+            return
+        try:
+            chosen, ambiguous = fits(item, self._timetable, self._network, self._settings)
+        except Rejected as exc:
+            context.report.reject(item.tap_in.where, str(exc))
+            context.report.reject(item.tap_out.where, str(exc))
+            return
+        sure, too_ambiguous, unsure = caveats(chosen, ambiguous)
+        if too_ambiguous:
+            context.report.note(AMBIGUOUS)
+        if unsure:
+            context.report.note(UNSURE)
+        encoded = self._lines.of(item.tap_in, chosen)
+        if encoded is None:
+            events = rides(item, self._timetable, self._network, self._settings)[0]
+            context.emit(item.tap_in.line, events, clean=sure)
+        else:
+            context.written(item.tap_in.line, encoded, len(chosen), clean=sure)
+        context.written(item.tap_out.line, b"", 0, clean=sure)
+
+    def _source(self) -> int:
+        """The index of the file being read (its ``Context.where``)."""
+        where = self._context.where
+        if not self._wheres or self._wheres[-1] is not where:
+            self._wheres.append(where)
+        return len(self._wheres) - 1
+
+    def _tap(self, person: str, at: int, inward: bool, station: str, line: int, source: int) -> Tap:
+        return Tap(person, at, inward, station, line, self._wheres[source](line))
+
+    def _journey(self, row: dict[str, Any]) -> Journey:
+        """A journey of ``_paired``'s columns as taps."""
+        return Journey(self._tap(row["_pid"], row["_at_in"], True, row["_from"], row["_in_line"], row["_in_src"]),
+                       self._tap(row["_pid"], row["_at"], False, row["_to"], row["line"], row["_src"]))
 
 
 def settings_of(options: argparse.Namespace) -> TapSettings:
@@ -439,4 +785,5 @@ KIND = Kind(
     arguments=add_arguments,
     read=read_taps,
     cards=True,
+    plain=lambda path: tap_format(path) == "csv",
 )
