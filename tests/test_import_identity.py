@@ -122,7 +122,7 @@ def test_a_scan_repeated_anywhere_is_reported_once_per_repeat(tmp_path: Path, mo
     ]
     source = write(tmp_path / "c.csv", "card,code,time", *rows)
     taps = write(tmp_path / "t.csv", "card,time,direction,line,station",  # tap-outs: the fast path ends rides
-                 *[f"SPTC{n},2020-01-15 {7 + (n > 2)}:30:00,out,2,X" for n in range(1, 40)])
+                 *[f"SPTC{n},2020-01-15 {7 + (n > 2):02d}:30:00,out,2,X" for n in range(1, 40)])
     by_row = []
     row = KINDS["carriage-codes"].start.row
     monkeypatch.setattr(KINDS["carriage-codes"].start, "row", lambda self, *a: by_row.append(a) or row(self, *a))
@@ -156,6 +156,27 @@ def test_a_card_with_a_known_holder_rides_as_the_holder_in_both_paths(tmp_path: 
     assert report.cards == (2, 1) and report.holders == (2, 2) and report.written == 4
     shown = text_of(report)
     assert "cards          3 named: 2 with a known holder, 1 without" in shown and OLD not in shown
+
+
+def test_a_tap_out_ends_the_ride_of_the_cards_rider_whatever_card_or_document_they_scanned(tmp_path: Path) -> None:
+    """The tap-outs are matched by rider without hashing (``PersonIds.card_key``: the holder's id, or
+    the card itself): a holder's scan on one card is ended by their tap-out on another, a scan by
+    their ID number by a card's tap-out; a card without a holder (full-width, lower case: the fast
+    path folds it) by its own. Both paths alike."""
+    listed = holders(tmp_path, f"SPTC1,身份证,{NEW}", f"SPTC2,身份证,{NEW}")
+    scans = write(tmp_path / "c.csv", "card,code,time,id_type,id_number", "SPTC1,L2-T01:4,2020-01-15 07:00:00,,",
+                  f",L2-T01:5,2020-01-15 08:00:00,身份证,{NEW}", "sptc３,L2-T01:6,2020-01-15 09:00:00,,",
+                  "SPTC4,L2-T01:6,2020-01-15 09:00:00,,")
+    taps = write(tmp_path / "t.csv", "card,time,direction,line,station", "SPTC2,2020-01-15 07:20:00,out,2,X",
+                 "SPTC1,2020-01-15 08:30:00,out,2,X", "SPTC3,2020-01-15 09:10:00,out,2,X",
+                 "sptc4,2020-01-15 09:40:00,out,2,X")
+    rides, _ = both("carriage-codes", scans, tmp_path, taps=[taps], card_holders=listed, **SCAN_OPTIONS)
+    assert [r["alight_time"][11:19] for r in rides] == ["07:19:00", "08:29:00", "09:09:00", "09:39:00"]
+    assert [r["person_id"] for r in rides] == [IDS.person_id("id_card", NEW)] * 2 + [
+        IDS.person_id("card", "SPTC3"), IDS.person_id("card", "SPTC4")]
+    (tmp_path / "alone").mkdir()  # no holders: each card its own rider, the ID scan ended by nothing
+    rides_alone, _ = both("carriage-codes", scans, tmp_path / "alone", taps=[taps], **SCAN_OPTIONS)
+    assert [r["alight_time"][11:19] for r in rides_alone] == ["08:29:00", "08:30:00", "09:09:00", "09:39:00"]
 
 
 def test_two_cards_of_one_holder_at_one_second_are_one_scan(tmp_path: Path) -> None:

@@ -183,7 +183,7 @@ def test_any_mix_of_messy_rows_reads_the_same_both_ways(tmp_path: Path, data: st
         both(kind, write(tmp_path / f"{kind}.csv", *lines), tmp_path)
 
 
-_PIECES = ["a", "1", "", "\r", "\r\n", "\n", "\x00", "\ufffd", "中", " ", "x" * 70]
+_PIECES = ["a", "1", "", "\r", "\r\n", "\n", "\x00", "\ufffd", "中", " ", "x" * 70, '"', '""']
 _QUOTED = ['"q"', '""', '"a,\nb"', '"x""y"']
 _FIELD = st.one_of(st.lists(st.sampled_from(_PIECES), max_size=4).map("".join), st.sampled_from(_QUOTED))
 
@@ -196,9 +196,8 @@ def test_the_columnar_reader_gives_the_row_readers_records(tmp_path: Path, monke
     """Lines of any shape (fields too few or too many, quoted fields over several lines, carriage
     returns, NUL, bad bytes, a replacement character, long lines) read in chunks of any size: the
     plain ones split into columns and the rest read by the csv module give exactly the row reader's
-    records and BadRows. (Quotes open and close whole fields only: a quote inside a field, which csv
-    takes as it is or as the end of a quoted part, still counts as opening or closing one where
-    ``_cut`` looks for a chunk's end, so the lines after it can be numbered otherwise.)"""
+    records and BadRows; quotes anywhere, also inside a field (which the csv module takes as it is)
+    and after a quoted part's closing quote."""
     body = "\n".join(lines).encode()
     monkeypatch.setattr(columnar, "CHUNK_BYTES", chunk)
     monkeypatch.setattr(columnar, "FIELD_LIMIT", 64)
@@ -210,4 +209,21 @@ def test_the_columnar_reader_gives_the_row_readers_records(tmp_path: Path, monke
     for part in columnar.read_chunks(str(path), ["a", "c"], ["b", "d"]):
         plain = [(row.pop("line"), row) for row in part.plain.to_dicts()]
         found += sorted([*plain, *part.others], key=lambda item: getattr(item, "line", item[0]))
+    assert found == expected
+
+
+@pytest.mark.parametrize("chunk", [4, 7, 1 << 22])
+def test_a_quote_inside_a_field_opens_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    """``a"`` then ``"`` twice: the csv module takes the first quote as it is (it is inside a field)
+    and reads the next two lines as one quoted field, so the rows rejected are at lines 2 and 4;
+    the chunked reader, cutting anywhere, numbers them so too (it once saw 2, 3 and 4)."""
+    monkeypatch.setattr(columnar, "CHUNK_BYTES", chunk)
+    path = tmp_path / "feed.csv"
+    path.write_bytes(b'a,b,c\na"\n"\n"\nx,y,z\n')
+    expected = list(csvfeed.read_rows(str(path), ["a", "c"], ["b"]))
+    found: list = []
+    for part in columnar.read_chunks(str(path), ["a", "c"], ["b"]):
+        plain = [(row.pop("line"), row) for row in part.plain.to_dicts()]
+        found += sorted([*plain, *part.others], key=lambda item: getattr(item, "line", item[0]))
+    assert [getattr(item, "line", None) for item in found] == [2, 4, None]
     assert found == expected

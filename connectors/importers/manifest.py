@@ -113,7 +113,7 @@ class Manifest:
             pl.col("seat").str.replace_all(" ", "", literal=True).str.to_uppercase().alias("_seat"),
             by_value(rows, "id_type", pl.col("id_type").str.to_lowercase().replace_strict(KIND_NAMES, default=None))
             .alias("_kind"),
-            plain_form(pl.col("id_number")).alias("_number"),
+            plain_form(rows, "id_number").alias("_number"),
             crew.alias("_crew"),
         )
         plain = (

@@ -17,7 +17,8 @@ import unicodedata
 import polars as pl
 
 from connectors.importers.base import Context, Events, Kind, Record
-from connectors.importers.identity import KIND_NAMES, plain_form, plain_number, read_kind
+from connectors.importers.columnar import plain_documents
+from connectors.importers.identity import KIND_NAMES, plain_form, read_kind
 from connectors.importers.report import Rejected
 from tracer.events import SUBDISTRICT_CODE
 from tracer.registry import NAME_SUFFIX, Subdistricts, names
@@ -83,10 +84,10 @@ class Residents:
         of the chunk nor earlier, at once."""
         found = rows.with_columns(
             pl.col("id_type").str.to_lowercase().replace_strict(KIND_NAMES, default=None).alias("_kind"),
-            plain_form(pl.col("id_number")).alias("_number"),
+            plain_form(rows, "id_number").alias("_number"),
             pl.col("subdistrict").replace_strict(self._homes.plain, default=None).alias("_home"),
         )
-        plain = pl.col("_home").is_not_null() & plain_number(pl.col("_kind"), pl.col("_number"))
+        plain = found.select(pl.col("_home").is_not_null()).to_series() & plain_documents(found, "_kind", "_number")
         found = found.with_columns(plain.alias("_plain"))
         candidates = found.filter("_plain")
         pids = self._ids.column(candidates["_kind"], candidates["_number"])

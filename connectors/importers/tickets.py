@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 import polars as pl
 
 from connectors.importers.base import Context, Events, Kind, Record
-from connectors.importers.columnar import by_value, plain_documents
+from connectors.importers.columnar import by_number, by_value, plain_documents
 from connectors.importers.gtfs import add_timetable_argument, timetable_of
 from connectors.importers.identity import KIND_NAMES, plain_form, read_kind
 from connectors.importers.report import Rejected
@@ -110,8 +110,8 @@ class Tickets:
             .alias("_ride"),
             by_value(rows, "id_type", pl.col("id_type").str.to_lowercase().replace_strict(KIND_NAMES, default=None))
             .alias("_kind"),
-            plain_form(pl.col("id_number")).alias("_number"),  # full-width digits too: 2 % of the rows
-        ).with_columns(_by_number([part.fields["service"][:1] for part in rides], ride).alias("_class"))
+            plain_form(rows, "id_number").alias("_number"),  # full-width digits too: 2 % of the rows
+        ).with_columns(by_number([part.fields["service"][:1] for part in rides], ride).alias("_class"))
         places: list[str] = []
         numbers = {}
         for values in found.filter(ride.is_not_null()).select(PLACE).unique().iter_rows():
@@ -132,8 +132,8 @@ class Tickets:
         json = pl.concat_str(
             pl.lit('{"type":"trip","trip_id":"ticket:'), pl.col("_pid").str.slice(4), pl.lit(":"),
             seat.replace_strict(seats, return_dtype=pl.String), pl.lit('","person_id":"'), "_pid", pl.lit('",'),
-            _by_number([part.json for part in rides], ride),
-            _by_number(["," + part if part else "" for part in places], place),
+            by_number([part.json for part in rides], ride),
+            by_number(["," + part if part else "" for part in places], place),
             pl.lit("}"),
         )
         converted = done.select("line", pids.alias("_pid"), ride, place).select("line", json.alias("json"))
@@ -215,11 +215,6 @@ def _run(timetable: Timetable, number: str, day: str, board_name: str, alight_na
     if alight <= board:
         raise Rejected(f"alighting station {alight_name.strip()[:40]!r} is not after the boarding station")
     return run, board, alight
-
-
-def _by_number(values: list[str], number: pl.Expr) -> pl.Expr:
-    """``values[number]`` of each row (null for a null number)."""
-    return pl.lit(pl.Series(values, dtype=pl.String)).gather(number)
 
 
 def _trip_id(person: str, ride: str, place: str) -> str:
