@@ -38,8 +38,6 @@ import polars as pl
 
 from connectors.importers.report import Rejected
 from tracer import privacy
-from tracer.documents import CHECK as _CHECK
-from tracer.documents import WEIGHTS as _WEIGHTS
 from tracer.documents import check_digit
 
 KEY_VARIABLE = "TRACER_ID_KEY"
@@ -234,21 +232,6 @@ def plain_form(rows: pl.DataFrame, column: str) -> pl.Expr:
     if not rows.select((number.str.len_bytes() == number.str.len_chars()).all()).item():
         number = number.str.replace_many(_FOLDED, list("0123456789XxEe"))
     return number.str.strip_chars().str.to_uppercase()
-
-
-def plain_number(kind: pl.Expr, number: pl.Expr) -> pl.Expr:
-    """Whether ``number`` (a column, upper-cased) is a valid document of ``kind`` (a column of
-    KINDS names) as written, with nothing to normalise: the taps' fast path's test (taps.py; the
-    other fast paths take ``columnar.plain_documents``, the same answer from the bytes, twice as
-    fast). Any other (full-width, spaced, 15 digits, wrong) is left to ``normalise``, which says
-    why it is refused."""
-    total = pl.sum_horizontal(
-        [number.str.slice(at, 1).cast(pl.Int32, strict=False) * weight for at, weight in enumerate(_WEIGHTS)]
-    )
-    check = (total % 11).replace_strict(dict(enumerate(_CHECK)), default=None, return_dtype=pl.String)
-    card = number.str.contains(r"^[0-9]{17}[0-9X]$") & (number.str.slice(17, 1) == check)
-    other = number.str.contains(r"^[A-Z0-9]{5,32}$")
-    return kind.is_not_null() & pl.when(kind == "id_card").then(card).otherwise(other).fill_null(False)
 
 
 def load_ids(key_file: Path | None) -> PersonIds:

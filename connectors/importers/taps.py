@@ -38,10 +38,10 @@ import orjson
 import polars as pl
 
 from connectors.importers.base import Context, Events, Kind, Record
-from connectors.importers.columnar import RENAMED
+from connectors.importers.columnar import RENAMED, plain_documents
 from connectors.importers.csvfeed import BadRow, read_rows
 from connectors.importers.gtfs import add_timetable_argument, timetable_of
-from connectors.importers.identity import KIND_NAMES, PersonIds, plain_number, read_kind
+from connectors.importers.identity import KIND_NAMES, PersonIds, read_kind
 from connectors.importers.journeys import Candidate, Network, fitting_runs, hour_days
 from connectors.importers.report import NotTraced, Rejected
 from connectors.importers.timetable import Pattern, Timetable
@@ -431,8 +431,8 @@ class Taps:
         found = rows.join(pl.DataFrame(places, schema=schema, orient="row"), on=["direction", RENAMED, "station"],
                           how="left").with_columns(
             pl.when(common).then(at).alias("_at"), kind.alias("_kind"), number.alias("_number"))
-        plain = pl.col("_in").is_not_null() & pl.col("_at").is_not_null() & plain_number(pl.col("_kind"),
-                                                                                          pl.col("_number"))
+        found = found.with_columns(plain_documents(found, "_kind", "_number").alias("_document"))
+        plain = pl.col("_in").is_not_null() & pl.col("_at").is_not_null() & pl.col("_document")
         held = found.filter(plain)
         ids = self._context.person_ids
         people = held.select("_kind", "_number").unique()
