@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from connectors.files import Line, dead_letter
+from connectors.files import Line, dead_letter, display_name
 from graph.keys import EPOCH, META, group
 from graph.store import StoreError
 from streams.embedded import COORDINATOR_DIR, _Options, _Run
@@ -123,7 +123,7 @@ class Coordinator(_Run):
             self._cut()  # an epoch of messages only, begun before the crash
         for index in range(self.position.index, len(self.inputs)):
             self.reader = self._reader(index)
-            self._hint = FormatHint(sees_first_line=self.position.offset == 0)
+            self._hint = FormatHint(self.position.offset == 0, display_name(self.inputs[index]))
             for line in self.reader:
                 self.lines.append(line)
                 if self._ends_epoch(index, line[1]):

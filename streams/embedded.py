@@ -315,7 +315,8 @@ class _Run:
         started = self._start_progress()
         for index in range(self.position.index, len(self.inputs)):
             self.reader = self._reader(index)
-            self._apply(self.reader, batch, started, FormatHint(sees_first_line=self.position.offset == 0))
+            hint = FormatHint(self.position.offset == 0, display_name(self.inputs[index]))
+            self._apply(self.reader, batch, started, hint)
             batch.drain()  # an input's last batch: the next input's position starts clean
         self.summary.seconds = time.perf_counter() - started
         self._report_incomplete()

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from tracer.cli import TOO_MANY_DEAD_LETTERS, main
-from tracer.formats import FormatHint, describe
+from tracer.formats import KINDS, FormatHint, describe
 
 BROKEN = "broken JSON: unexpected character: line 1 column 1 (char 0)"
 
@@ -132,3 +132,29 @@ def test_workers_say_the_same(tmp_path):
         letters[workers] = dead_letters(out)
     assert letters["1"] == letters["2"] and len(letters["1"]) == 2
     assert all("`tracer import tickets FILE --out events.jsonl`" in letter["reason"] for letter in letters["2"])
+
+
+def test_a_run_fed_a_csv_says_so_once_on_stderr_naming_the_input(tmp_path, caplog):
+    """A run fed a CSV ends with exit 0 and dead letters; a warning names the input and the importer
+    once (not once a line), says nothing for JSON Lines, and never shows a data row's values."""
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("flight_no,date,id_number,seat\nMU5101,2020-01-15,310101199001011234,12A\n"
+                        "MU5101,2020-01-15,310101199001015678,12B\n")
+    rows = tmp_path / "rows.csv"  # no header: its first line is data
+    rows.write_text("MU5101,2020-01-15,310101199001011234,12A\n")
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b'{"type": "person", "person_id": "P1", "subdistrict": "310101002"}\nnot json\n')
+    for workers in ("1", "2"):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="tracer.formats"):
+            assert main(["run", str(events), str(manifest), str(rows), "--out", str(tmp_path / f"out-{workers}"),
+                         "--quiet", "--workers", workers]) == 0
+        said = [record.getMessage() for record in caplog.records if record.name == "tracer.formats"]
+        assert said == [
+            f"{manifest}: not JSON Lines but a CSV file (header: flight_no, date, id_number, seat): convert it "
+            "with `tracer import manifest FILE --out events.jsonl`, then tracer run events.jsonl (its lines go to "
+            "the dead letters)",
+            f"{rows}: not JSON Lines but a row of delimited values (a CSV file?): convert the file with the `tracer "
+            f"import {'|'.join(KINDS)}` that fits its columns (docs/import.md), then tracer run its output (its lines "
+            "go to the dead letters)"]
+        assert not any("3101011990" in message for message in said)

@@ -13,8 +13,10 @@ or not that importer is installed, and their header sets are the formats of docs
 
 from __future__ import annotations
 
+import logging
 import re
 
+log = logging.getLogger(__name__)
 NOT_JSON = ("broken JSON", "not a JSON object")  # the parser's reasons (tracer/events.py) this refines
 _BOM = b"\xef\xbb\xbf"
 _SIGNATURES = (  # first bytes of files that are not text
@@ -42,10 +44,13 @@ IMPORTERS = (
 
 
 class FormatHint:
-    """One input's hint: what its first line (when this reader reads it) says the input is."""
+    """One input's hint: what its first line (when this reader reads it) says the input is. That is
+    also said once on standard error (a warning naming the input): a run fed a CSV file otherwise
+    ends with exit 0 and a count of dead letters, and the reason only inside them."""
 
-    def __init__(self, sees_first_line: bool) -> None:
+    def __init__(self, sees_first_line: bool, name: str = "an input") -> None:
         self._sees_first = sees_first_line
+        self._name = name  # the input's display name, for the warning
         self._file: str | None = None  # what the first line said, for every later line
 
     def reason(self, number: int, data: bytes, reason: str) -> str:
@@ -55,6 +60,8 @@ class FormatHint:
             return reason
         if number == 1 and self._sees_first:
             self._file = describe(data, header=True)
+            if self._file:  # column names only (never a data row: ``describe``), no person's id
+                log.warning("%s: %s (its lines go to the dead letters)", self._name, self._file)
         what = self._file or describe(data, header=False)
         return f"{what} ({reason})" if what else reason
 
