@@ -655,3 +655,21 @@ def test_the_columnar_taps_ride_overtaking_runs_and_runs_past_midnight_as_the_re
     assert [(ride["service"], ride["confidence"]) for ride in rides] == [
         ("L5-20200115-0800", 0.5), ("L5-20200115-0805", 0.5), ("L5-20200115-0805", 1.0), ("L5-20200115-0800", 1.0),
         ("L5-20200115-2358", 1.0), ("L5-20200115-2420", 1.0), ("L5-20200115-2358", 0.5), ("L5-20200115-2420", 0.5)]
+
+
+def test_taps_may_come_before_the_scans_and_repeat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--taps`` takes one file (repeat it for more): before the scans it no longer swallows them
+    (a newcomer's ``--taps taps.csv scans.csv`` was 'the following arguments are required: FILE')."""
+    from tracer.cli import main
+
+    monkeypatch.setenv("TRACER_ID_KEY", "0123456789abcdef0123456789abcdef")
+    scans = tmp_path / "scans.csv"
+    scans.write_text("card,code,time\nSPTC1,L2-T01:4,2020-01-15 07:00:00\n", encoding="utf-8")
+    first, second = tmp_path / "taps-1.csv", tmp_path / "taps-2.csv"
+    first.write_text("card,time,direction,line,station\n", encoding="utf-8")
+    second.write_text("card,time,direction,line,station\nSPTC1,2020-01-15 07:30:00,out,2,人民广场\n", encoding="utf-8")
+    out = tmp_path / "codes.jsonl"
+    assert main(["import", "carriage-codes", "--taps", str(first), "--taps", str(second), str(scans),
+                 "--out", str(out)]) == 0
+    (ride,) = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert ride["alight_time"] == "2020-01-15T07:29:00+08:00"  # the second file's tap-out less the walk

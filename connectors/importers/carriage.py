@@ -300,8 +300,10 @@ def _plain_cards(rows: pl.DataFrame) -> pl.Series:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--taps", type=Path, nargs="+", metavar="FILE",
-                        help="the riders' metro taps (docs/import.md, \"taps\"): a tap-out ends a scan's ride")
+    parser.add_argument("--taps", type=Path, action="append", metavar="FILE",  # one file each: FILE... would
+                        # swallow the scans named after it ("the following arguments are required: FILE")
+                        help="the riders' metro taps (docs/import.md, \"taps\"): a tap-out ends a scan's ride; "
+                             "repeat for more files")
     parser.add_argument("--default-ride-minutes", type=taps.bounded(int, 1, 240), default=DEFAULT_RIDE_MINUTES,
                         help=f"a scan without a tap-out: the ride lasts this long (default {DEFAULT_RIDE_MINUTES})")
     parser.add_argument("--walk-seconds", type=taps.bounded(int, 0, 3600), default=taps.TapSettings().walk_seconds,
