@@ -37,7 +37,7 @@ _READ_SIZE = 1 << 20
 
 def output_names(out: str | Path) -> str:
     """Where a run's outputs are, for a person."""
-    return f"{out}/{CONTACTS_FILE}, {out}/{QUEUE_DIR}/, {out}/{DEAD_LETTER_FILE}"
+    return f"{out}/{CONTACTS_FILE}, {out}/{QUEUE_DIR}/, {out}/{STATUS_FILE}, {out}/{DEAD_LETTER_FILE}"
 
 
 Line = tuple[int, int, bytes, bool]

@@ -158,3 +158,14 @@ def test_a_run_fed_a_csv_says_so_once_on_stderr_naming_the_input(tmp_path, caplo
             f"import {'|'.join(KINDS)}` that fits its columns (docs/import.md), then tracer run its output (its lines "
             "go to the dead letters)"]
         assert not any("3101011990" in message for message in said)
+
+
+def test_the_run_summary_names_every_output(tmp_path, capsys):
+    source = tmp_path / "events.jsonl"
+    source.write_bytes(b'{"type": "person", "person_id": "P1", "subdistrict": "310101002"}\n')
+    out = tmp_path / "out"
+    assert main(["run", str(source), "--out", str(out)]) == 0
+    said = capsys.readouterr()
+    named = next(line for line in (said.out + said.err).splitlines() if line.startswith("outputs"))
+    for name in ("contacts.jsonl", "alerts/", "status.jsonl", "dead-letter.jsonl"):
+        assert f"{out}/{name}" in named and (out / name).exists()
