@@ -2,8 +2,8 @@
 
 Nothing is lost silently: each record read is counted exactly once, so
 ``records == written + not traced + rejected`` (``check``). Rejections are counted by reason, and
-the first ``SAMPLES`` rows of each reason are named by where they are (``line 12``), so a person can
-open the file there; a report never quotes a record's values, which may hold ID numbers.
+the first ``SAMPLES`` rows of each reason the import meets (in file order, but for taps, met as
+their cards are paired) are named by where they are (``line 12``), so a person can open the file there; a report never quotes a record's values, which may hold ID numbers.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class Report:
     clean: int = 0  # records written without a caveat (a note)
     not_traced: Counter[str] = field(default_factory=Counter)  # records of what this engine does not trace
     rejected: Counter[str] = field(default_factory=Counter)  # rows that could not be used, by reason
-    rejected_rows: list[tuple[str, str]] = field(default_factory=list)  # (where, why), in file order, sampled
+    rejected_rows: list[tuple[str, str]] = field(default_factory=list)  # (where, why), as met, sampled
     notes: Counter[str] = field(default_factory=Counter)  # used, with a caveat
     samples: int | None = SAMPLES  # rows named per reason; None: every one
     noted: int = 0  # notes made, so an importer can tell whether a record had one
