@@ -3,7 +3,8 @@
 Nothing is lost silently: each record read is counted exactly once, so
 ``records == written + not traced + rejected`` (``check``). Rejections are counted by reason, and
 the first ``SAMPLES`` rows of each reason the import meets (in file order, but for taps, met as
-their cards are paired) are named by where they are (``line 12``), so a person can open the file there; a report never quotes a record's values, which may hold ID numbers.
+their cards are paired) are named by where they are (``line 12``), so a person can open the file
+there; a report never quotes a record's values, which may hold ID numbers.
 """
 
 from __future__ import annotations
