@@ -6,7 +6,9 @@ Exercised through the real kinds (registry, manifest) and the real command, neve
 from __future__ import annotations
 
 import argparse
+import gzip
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -108,6 +110,18 @@ def test_a_header_without_the_required_columns_names_them(tmp_path: Path) -> Non
     done = tracer("import", "registry", str(source), "--out", str(out), env={"TRACER_ID_KEY": KEY.decode()})
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "lacks the column(s)" in done.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("data", "said"), [
+    (b"PK\x03\x04\x14\x00junk", "an XLSX workbook (or another zip file), not a CSV file: save the sheet as CSV"),
+    (gzip.compress(b"id_type,id_number,subdistrict\n"), "a gzip-compressed file, not a CSV file: decompress it first"),
+])
+def test_a_file_that_is_no_text_is_named_for_what_it_is(tmp_path: Path, data: bytes, said: str) -> None:
+    """A workbook or a gzip file is said to be one (a newcomer read 'lacks the column(s)' for an XLSX)."""
+    source = tmp_path / "residents.xlsx"
+    source.write_bytes(data)
+    with pytest.raises(InputError, match=re.escape(f"{source} is {said}")):
+        list(read_rows(str(source), KINDS["registry"].required, (), KINDS["registry"].what))
 
 
 def test_run_import_counts_every_record_and_writes_nothing_raw(tmp_path: Path) -> None:

@@ -66,11 +66,20 @@ class FormatHint:
         return f"{what} ({reason})" if what else reason
 
 
-def describe(data: bytes, header: bool) -> str | None:
-    """What ``data`` (a line that is not JSON) shows its input to be and what to do, or None."""
+def binary_file(data: bytes) -> tuple[str, str] | None:
+    """(what it is, what to do) when ``data``, a file's first bytes, begin a file that is not text."""
     for signature, what, todo in _SIGNATURES:
         if data.startswith(signature):
-            return f"not JSON Lines but {what}: {todo} with {_importer(None)}"
+            return what, todo
+    return None
+
+
+def describe(data: bytes, header: bool) -> str | None:
+    """What ``data`` (a line that is not JSON) shows its input to be and what to do, or None."""
+    found = binary_file(data)
+    if found is not None:
+        what, todo = found
+        return f"not JSON Lines but {what}: {todo} with {_importer(None)}"
     text = data.removeprefix(_BOM).lstrip()
     if text.startswith(b"{"):
         return None  # a broken JSON object: a JSON Lines line after all

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from tracer.errors import InputError
+from tracer.formats import binary_file
 
 FIELD_LIMIT = 65_536  # characters in one field; no real record's field is near it
 
@@ -46,8 +47,23 @@ def read_header(
         raise InputError(f"{path} names the column(s) {', '.join(map(repr, repeated))} more than once: which is meant?")
     missing = [name for name in required if name not in names]
     if missing:
+        _not_text(path)
         raise InputError(f"{path} lacks the column(s) {', '.join(missing)}: {what} has {', '.join(required)}")
     return Header(len(names), {name: names.index(name) if name in names else None for name in (*required, *optional)})
+
+
+def _not_text(path: str) -> None:
+    """InputError saying what ``path`` is when it is no text file at all (a workbook, a gzip file),
+    rather than that its 'header' lacks columns."""
+    try:
+        with open(path, "rb") as stream:
+            found = binary_file(stream.read(8))
+    except OSError:
+        return  # not a file that can be read again (a pipe): the missing columns are said
+    if found is not None:
+        what, todo = found
+        first = todo.split(", then")[0].split(" (zcat")[0]  # the step before the import: tracer/formats.py
+        raise InputError(f"{path} is {what}, not a CSV file: {first}, then import it")
 
 
 def read_rows(
