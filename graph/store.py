@@ -251,15 +251,16 @@ class RocksStore(Store):
         super().__init__()
         writes = not read_only and secondary is None
         assert trips or secondary is not None, "only a secondary instance can leave the trips out"
-        trips_family = _check_families(Path(path))
-        if trips and not writes and not trips_family:
-            if secondary is not None:  # it could not see the family created later: it would miss every trip
-                raise StoreError(f"cannot open state {path}: it is still being created (no trips' column "
-                                 "family yet); open it again")
-            trips = False  # a state caught while its run creates it: no trips yet (see below)
-            read_only_without_trips = True
-        else:
-            read_only_without_trips = False
+        # A state caught while its run creates it (RocksDB writes the database before its column
+        # families) has no trips' family yet, and holds no trip (_check_families): a read-only view
+        # reads the trips' keys from the default family, rightly absent there; a secondary could
+        # not see the family created later, and would miss every trip.
+        has_family = _check_families(Path(path))  # first: it refuses a state of an earlier tracer
+        creating = trips and not writes and not has_family
+        if creating and secondary is not None:
+            raise StoreError(f"cannot open state {path}: it is still being created (no trips' column "
+                             "family yet); open it again")
+        with_family = trips and not creating
         options = Options(raw_mode=True)
         options.create_if_missing(writes)
         options.create_missing_column_families(writes)
@@ -294,17 +295,12 @@ class RocksStore(Store):
                 access = AccessType.secondary(str(secondary))
             else:
                 access = AccessType.read_only() if read_only else AccessType.read_write()
-            self._db = Rdict(str(path), options, column_families={_TRIPS_CF: options} if trips else {},
+            self._db = Rdict(str(path), options, column_families={_TRIPS_CF: options} if with_family else {},
                              access_type=access)
         except Exception as exc:  # rocksdict raises plain Exception for lock and I/O errors
             raise StoreError(f"cannot open state {path}: {exc}") from exc
-        self._trips = self._db.get_column_family(_TRIPS_CF) if trips else None
-        self._trips_cf = self._db.get_column_family_handle(_TRIPS_CF) if trips else None
-        if read_only_without_trips:
-            # The run creates the family just after the database: a reader opening in between (or a
-            # state whose run was killed there) holds no trip, and _check_families made sure the
-            # default family holds none either, so the trips' keys read from it are rightly absent.
-            self._trips = self._db
+        self._trips = self._db.get_column_family(_TRIPS_CF) if with_family else self._db if creating else None
+        self._trips_cf = self._db.get_column_family_handle(_TRIPS_CF) if with_family else None
         self._write_options = WriteOptions()
         self._write_options.sync = sizes.sync
 

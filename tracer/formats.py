@@ -19,10 +19,10 @@ import re
 log = logging.getLogger(__name__)
 NOT_JSON = ("broken JSON", "not a JSON object")  # the parser's reasons (tracer/events.py) this refines
 _BOM = b"\xef\xbb\xbf"
-_SIGNATURES = (  # first bytes of files that are not text
-    (b"PK\x03\x04", "an XLSX workbook (or another zip file)", "save the sheet as CSV (UTF-8), then convert it"),
-    (b"\xd0\xcf\x11\xe0", "an XLS workbook", "save the sheet as CSV (UTF-8), then convert it"),
-    (b"\x1f\x8b", "a gzip-compressed file", "decompress it first (zcat FILE | tracer run - ...)"),
+_SIGNATURES = (  # first bytes of files that are not text: what it is, the step first, and for tracer run
+    (b"PK\x03\x04", "an XLSX workbook (or another zip file)", "save the sheet as CSV (UTF-8)", ", then convert it"),
+    (b"\xd0\xcf\x11\xe0", "an XLS workbook", "save the sheet as CSV (UTF-8)", ", then convert it"),
+    (b"\x1f\x8b", "a gzip-compressed file", "decompress it first", " (zcat FILE | tracer run - ...)"),
 )
 _SEPARATORS = (",", "\t", ";", "|")
 _WORDS = re.compile(r"[^\W_]+")
@@ -67,19 +67,22 @@ class FormatHint:
 
 
 def binary_file(data: bytes) -> tuple[str, str] | None:
-    """(what it is, what to do) when ``data``, a file's first bytes, begin a file that is not text."""
-    for signature, what, todo in _SIGNATURES:
-        if data.startswith(signature):
-            return what, todo
-    return None
+    """(what it is, the step to take first) when ``data``, a file's first bytes, begin a file that is
+    not text (``tracer import`` says it so)."""
+    found = _signature(data)
+    return None if found is None else (found[1], found[2])
+
+
+def _signature(data: bytes) -> tuple[bytes, str, str, str] | None:
+    return next((entry for entry in _SIGNATURES if data.startswith(entry[0])), None)
 
 
 def describe(data: bytes, header: bool) -> str | None:
     """What ``data`` (a line that is not JSON) shows its input to be and what to do, or None."""
-    found = binary_file(data)
+    found = _signature(data)
     if found is not None:
-        what, todo = found
-        return f"not JSON Lines but {what}: {todo} with {_importer(None)}"
+        _, what, step, for_run = found
+        return f"not JSON Lines but {what}: {step}{for_run} with {_importer(None)}"
     text = data.removeprefix(_BOM).lstrip()
     if text.startswith(b"{"):
         return None  # a broken JSON object: a JSON Lines line after all

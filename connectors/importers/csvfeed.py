@@ -61,9 +61,8 @@ def _not_text(path: str) -> None:
     except OSError:
         return  # not a file that can be read again (a pipe): the missing columns are said
     if found is not None:
-        what, todo = found
-        first = todo.split(", then")[0].split(" (zcat")[0]  # the step before the import: tracer/formats.py
-        raise InputError(f"{path} is {what}, not a CSV file: {first}, then import it")
+        what, step = found
+        raise InputError(f"{path} is {what}, not a CSV file: {step}, then import it")
 
 
 def read_rows(
