@@ -6,7 +6,9 @@ Scale 1 is a whole day of the city (25M residents, 1,000 cases); the default 0.1
 both must give the same direct contacts: tracer's contacts stream folded to its live direct alerts
 of cases (secondary alerts and exposures left out) against the peer's rows, compared by (case,
 contact, mode, service, date), then by level and home subdistrict. A mismatch ends the run with
-status 1.
+status 1. The bare loop (benchmarks/bare_loop.py) runs on the same file as a third process: the
+ceiling of a per-line Python loop writing per-key to RocksDB, against which tracer's CPU is given,
+for the whole day and for what follows the registry block.
 """
 
 from __future__ import annotations
@@ -86,10 +88,14 @@ def run(scale: float, data: Path, repeat: int, tracer_args: str, cases: int | No
                  *(["--config", rules_file] if rules_file else [])],
                 ROOT, work / "duckdb",
             )
+            bare = measure(
+                [sys.executable, "-m", "benchmarks.bare_loop", str(events), "--state", str(work / "bare")],
+                ROOT, work / "bare", watch=events,
+            )
             found = compare(tracer_contacts(work / "out"), peer_contacts(work / "duckdb.jsonl"))
             found["event_time_dead_letters"] = event_time_dead_letters(work / "out" / "dead-letter.jsonl")
             compared.append(found)
-            attempts.append(_attempt(engine, peer, info["registry_bytes"] / events.stat().st_size))
+            attempts.append(_attempt(engine, peer, bare, info["registry_bytes"] / events.stat().st_size))
         finally:
             shutil.rmtree(work, ignore_errors=True)
     result = {
@@ -105,19 +111,33 @@ def run(scale: float, data: Path, repeat: int, tracer_args: str, cases: int | No
         "duckdb_s": min(a["duckdb"]["seconds"] for a in attempts),
     }
     result["ratio"] = result["duckdb_s"] / result["tracer_s"]
+    # CPU, not wall: the bare loop and tracer each use one core, and the machine is often shared
+    result["bare_ratio"] = max(a["bare"]["cpu_s"] / a["tracer"]["cpu_s"] for a in attempts)
+    result["bare_ratio_trips"] = max(_after_registry(a["bare"]) / _after_registry(a["tracer"]) for a in attempts)
     _print(result)
     return result
 
 
-def _attempt(engine: Measured, peer: Measured, registry_share: float) -> dict[str, Any]:
-    # the first sample that has read past the registry block, bounded by the sampling step
-    registry = next((s["s"] for s in engine.samples if s["input"] > registry_share), engine.seconds)
+def _attempt(engine: Measured, peer: Measured, bare: Measured, registry_share: float) -> dict[str, Any]:
     return {
-        "tracer": {"seconds": engine.seconds, "registry_s": registry, "peak_rss_mb": engine.peak_rss_mb,
-                   "samples": engine.samples},
-        "duckdb": {"seconds": peer.seconds, "peak_rss_mb": peer.peak_rss_mb, "samples": peer.samples,
-                   "steps": orjson.loads(peer.stdout.splitlines()[-1])},
+        "tracer": _split(engine, registry_share),
+        "bare": _split(bare, registry_share),
+        "duckdb": {"seconds": peer.seconds, "cpu_s": peer.cpu_seconds, "peak_rss_mb": peer.peak_rss_mb,
+                   "samples": peer.samples, "steps": orjson.loads(peer.stdout.splitlines()[-1])},
     }
+
+
+def _split(run: Measured, registry_share: float) -> dict[str, Any]:
+    """A run's wall and CPU seconds, and those up to the first sample that has read past the
+    registry block (bounded by the sampling step)."""
+    registry = next((s for s in run.samples if s["input"] > registry_share), {"s": run.seconds, "cpu": run.cpu_seconds})
+    return {"seconds": run.seconds, "cpu_s": run.cpu_seconds, "registry_s": registry["s"],
+            "registry_cpu_s": registry["cpu"], "peak_rss_mb": run.peak_rss_mb, "samples": run.samples}
+
+
+def _after_registry(run: dict[str, Any]) -> float:
+    """CPU seconds of the trips and cases after the registry block."""
+    return run["cpu_s"] - run["registry_cpu_s"]
 
 
 def tracer_contacts(out: Path) -> dict[Key, tuple[str, str | None]]:
@@ -176,6 +196,16 @@ def _print(result: dict[str, Any]) -> None:
     print(f"{lines:,} lines ({result['params']['persons']:,} residents, {counts['trip']:,} trips, {counts['case']:,} "
           f"case events); tracer run {result['tracer_args'] or 'with its defaults'}")
     print(table(rows, ["run", "tracer s", "lines/s", "registry s", "RSS MB", "DuckDB s", "RSS MB", "DuckDB / tracer"]))
+    cpu = []
+    for n, attempt in enumerate(result["attempts"], 1):
+        engine, bare, peer = attempt["tracer"], attempt["bare"], attempt["duckdb"]
+        cpu.append([n, f"{engine['registry_cpu_s']:.1f} + {_after_registry(engine):.1f}",
+                    f"{bare['registry_cpu_s']:.1f} + {_after_registry(bare):.1f}", f"{bare['seconds']:.1f}",
+                    f"{peer['cpu_s']:.1f}", f"{bare['cpu_s'] / engine['cpu_s']:.2f}",
+                    f"{_after_registry(bare) / _after_registry(engine):.2f}"])
+    print("CPU seconds (user + system), the registry block + the rest:")
+    print(table(cpu, ["run", "tracer CPU s", "bare loop CPU s", "bare loop wall s", "DuckDB CPU s",
+                      "bare / tracer", "after the registry"]))
     last = result["attempts"][-1]
     steps = last["duckdb"]["steps"]
     print("DuckDB steps (s): " + ", ".join(f"{k[:-2]} {v:.2f}" for k, v in steps.items() if k != "seconds"))
@@ -186,6 +216,8 @@ def _print(result: dict[str, Any]) -> None:
           f"level differs {c['level_differs']}, subdistrict differs {c['subdistrict_differs']}); "
           f"event-time dead letters of the engine: {c['event_time_dead_letters']}")
     print(f"DuckDB / tracer: {result['ratio']:.3f} (best of {len(result['attempts'])} each; issue 17's target >= 0.5)")
+    print(f"bare loop / tracer in CPU: {result['bare_ratio']:.2f}, after the registry {result['bare_ratio_trips']:.2f} "
+          "(best of the runs; issue 17's target for the day's trips >= 0.6)")
 
 
 def _rss_by_input(samples: list[dict[str, float]]) -> str:

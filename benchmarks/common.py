@@ -9,6 +9,7 @@ import shutil
 import statistics
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,9 @@ class Measured:
 
     seconds: float
     peak_rss_mb: float  # the largest of the kernel's peak for the child and the sampled sums below
-    samples: list[dict[str, float]]  # seconds, RSS of the process and its children, input read (0-1)
+    samples: list[dict[str, float]]  # seconds, RSS and CPU seconds of the process and its children, input read (0-1)
     stdout: str
+    cpu_seconds: float  # user + system of the process and the children it waited for: what a shared machine moves least
 
 
 def measure(command: list[str], cwd: Path, logs: Path, watch: Path | None = None, every: float = 0.25) -> Measured:
@@ -74,14 +76,16 @@ def measure(command: list[str], cwd: Path, logs: Path, watch: Path | None = None
             tree = _tree(child.pid)
             read = max((_offset(p, watch) for p in tree), default=0) if watch else 0
             now = time.perf_counter() - began
-            samples.append({"s": now, "rss_mb": sum(map(_rss, tree)), "input": read / (size or 1)})
+            samples.append({"s": now, "rss_mb": sum(_of(p, rss_mb) for p in tree),
+                            "cpu": sum(_of(p, cpu_seconds) for p in tree),
+                            "input": read / (size or 1)})
             time.sleep(every)
         seconds = time.perf_counter() - began
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode:
         raise SystemExit(f"{' '.join(command[:4])} failed ({child.returncode}):\n" + err.read_text()[-2000:])
     peak = max([usage.ru_maxrss / 1024, *(s["rss_mb"] for s in samples)])
-    return Measured(seconds, peak, samples, out.read_text())
+    return Measured(seconds, peak, samples, out.read_text(), usage.ru_utime + usage.ru_stime)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -103,11 +107,12 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def _rss(pid: int) -> float:
+def _of(pid: int, read: Callable[[int], float]) -> float:
+    """``read(pid)``, or 0 for a process that ended between the listing and the read."""
     try:
-        return rss_mb(pid)
+        return read(pid)
     except OSError:
-        return 0.0  # ended between the listing and the read
+        return 0.0
 
 
 def _offset(pid: int, path: Path) -> int:

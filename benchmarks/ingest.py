@@ -1,9 +1,9 @@
 """Embedded ingest: trip events/s of the engine against a bare loop in the same process; and the
 intake alone (``Intake.decode``: parse, validate, canonical forms) against a bare ``orjson.loads``.
 
-The bare loop is the practical ceiling of this design: it parses each line with orjson and writes
-the same three RocksDB keys per trip (trip, rider of the service day, itinerary) in batches of the
-same size, and does nothing else (no validation, no dedupe read, no tracing, no outputs).
+The bare loop (benchmarks/bare_loop.py) is the practical ceiling of this design: it parses each line
+with orjson and writes the same three RocksDB keys per trip (trip, rider of the service day,
+itinerary) in batches of the same size, and does nothing else.
 """
 
 from __future__ import annotations
@@ -15,38 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from rocksdict import Options, Rdict, WriteBatch
 
+from benchmarks.bare_loop import bare_loop
 from benchmarks.common import save, table, trips_file
-from graph.store import SEP
 from streams.embedded import run_embedded
 from tracer.events import parse_line
 from tracer.intake import Intake
 from tracer.settings import Settings, load_settings
-
-
-def bare_loop(path: Path, state: Path, batch_size: int) -> float:
-    options = Options(raw_mode=True)
-    options.create_if_missing(True)
-    db = Rdict(str(state), options)
-    started = time.perf_counter()
-    batch, pending = WriteBatch(raw_mode=True), 0
-    with open(path, "rb") as lines:
-        for line in lines:
-            t = orjson.loads(line)
-            day = f"{t['date']}{SEP}{t['mode']}{SEP}{t['service']}"
-            trip_id, person = t.get("trip_id") or str(pending), t["person_id"]
-            batch.put(f"T{SEP}{trip_id}".encode(), line)
-            batch.put(f"R{SEP}{day}{SEP}{person}{SEP}{trip_id}".encode(), line)
-            batch.put(f"I{SEP}{person}{SEP}{t['date']}{SEP}{trip_id}".encode(), b"")
-            pending += 1
-            if pending == batch_size:
-                db.write(batch)
-                batch, pending = WriteBatch(raw_mode=True), 0
-    db.write(batch)
-    elapsed = time.perf_counter() - started
-    db.close()
-    return elapsed
 
 
 def intake_loop(path: Path, settings: Settings) -> tuple[float, float, float]:
