@@ -73,16 +73,17 @@ def build_alert(
     whose ``alert_id`` the caller knows already (it keys the stored alert)."""
     contact = found.contact_trip
     return alert_maker(source, contact.mode, contact.service, contact.date, truncated, zone)(
-        identity, found, level, subdistrict)
+        identity, (found, level), subdistrict)
 
 
-def alert_maker(
-    source: Source, mode: str, service: str, date: str, truncated: bool, zone: Any
-) -> Callable[[str, Match, str, str | None], Alert]:
-    """``build_alert`` for every contact of ``source`` on one service day: ``(alert id, match, level,
-    subdistrict) -> alert``. What its alerts show alike is set once, in schema v1 key order (a copy
-    of it and eleven fields set cost 40 % of the whole literal), and each exposure time is formatted
-    once (its contacts share their rides' times)."""
+# ``(alert id, (match, level), subdistrict) -> alert``: the match and its level as the engine pairs them.
+AlertMaker = Callable[[str, tuple[Match, str], str | None], Alert]
+
+
+def alert_maker(source: Source, mode: str, service: str, date: str, truncated: bool, zone: Any) -> AlertMaker:
+    """``build_alert`` for every contact of ``source`` on one service day. What its alerts show
+    alike is set once, in schema v1 key order (a copy of it and eleven fields set cost 40 % of the
+    whole literal), and each exposure time is formatted once (its contacts share their rides' times)."""
     template = {
         "v": SCHEMA_VERSION,
         "alert_id": None,
@@ -108,7 +109,8 @@ def alert_maker(
     }
     times: dict[int, str] = {}
 
-    def make(identity: str, found: Match, level: str, subdistrict: str | None) -> Alert:
+    def make(identity: str, hit: tuple[Match, str], subdistrict: str | None) -> Alert:
+        found, level = hit
         case_trip, contact = found.case_trip, found.contact_trip
         alert = template.copy()
         alert["alert_id"] = identity
