@@ -43,7 +43,7 @@ from graph.keys import (
 )
 from graph.store import SEP, Store
 from tracer import published
-from tracer.alerts import AlertIds, AlertMaker, Change, alert_day, alert_maker, is_case_close, new_change
+from tracer.alerts import Alert, AlertIds, AlertMaker, Change, alert_day, alert_maker, is_case_close, new_change
 from tracer.clock import EventClock, purged_to
 from tracer.errors import InvalidEvent
 from tracer.events import (
@@ -362,15 +362,17 @@ class Engine:
         for ride in new_rides:
             self.store.put(group(PROBES, ride.service_day), key + SEP + ride.trip_id, ride.encode())
             self._probed[ride.service_day] += 1
-        either = new if new is not None else old
-        only_close = either is not None and either.via_person_id is not None
-        for ride in old_rides + new_rides:
+        # Whom the new rides may alert, and whom the source has alerts of: everyone else of an old
+        # ride had no alert from it, and gets none from a ride the source no longer has.
+        only_close = new is not None and new.via_person_id is not None
+        for ride in new_rides:
             affected[ride.service_day][key].update(self._exposed_by(key, ride, only_close))
-        for _, value in self.store.scan(group(ALERTS, key)):
+        known: dict[str, tuple[bytes, Alert]] = {}
+        for suffix, value in self.store.scan(group(ALERTS, key)):
             alert = orjson.loads(value)
-            day = alert_day(alert)
-            affected[day][key].add(alert["contact_person_id"])
-        return self._recompute(affected, fresh=key if old is None else None)
+            known[suffix] = (value, alert)
+            affected[alert_day(alert)][key].add(alert["contact_person_id"])
+        return self._recompute(affected, (key, known))
 
     def _rides(self, source: Source | None) -> list[Trip]:
         """The rides through which a source exposes others (within its window)."""
@@ -378,9 +380,12 @@ class Engine:
             return []
         if source.exposure is not None:
             return exposure_rides(source.exposure)
+        itinerary = self.store.scan(group(ITINERARIES, source.person_id or ""))
+        trip_ids = [suffix.split(SEP, 1)[1] for suffix, _ in itinerary]
+        stored = self.store.get_many(T, trip_ids)  # one read: a case's report reads all its rides
         rides = []
-        for suffix, _ in self.store.scan(group(ITINERARIES, source.person_id or "")):
-            data = self.store.get(T, suffix.split(SEP, 1)[1])
+        for trip_id in trip_ids:
+            data = stored[trip_id]
             if data is not None and rides_in_window(trip := decode_trip(data), source.window):
                 rides.append(trip)
         return rides
@@ -506,15 +511,18 @@ class Engine:
         return changes
 
     # -- the one recompute -------------------------------------------------------------------
-    def _recompute(self, affected: Affected, fresh: str | None = None) -> list[Change]:
+    def _recompute(self, affected: Affected, known: tuple[str, dict[str, tuple[bytes, Alert]]] | None = None
+                   ) -> list[Change]:
         """Recompute every ``(source, contact)`` key on each service day; report what changed.
 
-        ``fresh`` names a source that has just been created: it has no stored alerts to compare
-        with, which spares a read per key (most keys of a new secondary-tracing source give none).
-        The matches of every day come first (they read rides and sources, which nothing here
-        writes), then the homes of everyone matched in one read, then each day's alerts, by
-        source and contact.
+        ``known``: a source key and every alert stored of it (alert id -> its value and the alert),
+        read just before: they are not read again, and when there are none (a source just created)
+        its contacts with no hit are left out. The matches of every day come first (they read rides
+        and sources, which nothing here writes), then the homes of everyone matched in one read,
+        then each day's alerts, by source and contact.
         """
+        known_key, known_alerts = known if known is not None else (None, {})
+        fresh = known_key if known is not None and not known_alerts else None
         sources: dict[str, Source | None] = {}  # None: the source was just removed
         matched: list[str] = []  # contacts with a hit, whose homes their alerts show
         days = [(day, self._hits(day, affected[day], sources, fresh, matched)) for day in sorted(affected)]
@@ -523,7 +531,7 @@ class Engine:
         for day, runs in days:
             for key, source, pairs in runs:
                 if pairs:
-                    self._store_alerts(source, key, day, pairs, key == fresh, changes)
+                    self._store_alerts(source, key, day, pairs, known_alerts if key == known_key else None, changes)
         return changes
 
     def _hits(
@@ -535,13 +543,14 @@ class Engine:
         matched: list[str],
     ) -> list[tuple[str, Source | None, list[tuple[str, Hit | None]]]]:
         """The hit of each source's contacts on a service day (None: no alert), by source and then
-        contact in order; the ``fresh`` source's contacts without one are left out (they have no
+        contact in order; the ``fresh`` source's contacts without one are left out (it has no
         alert to retract). Each contact with a hit is appended to ``matched``. On a day the caller
         does not deliver, only the close hits of cases (see ``Engine``). Sources read are kept in
         ``sources`` for the caller's next days. What is the same for every contact of a source (its
-        rides cut to its window, who it excludes, its levels) is looked up once."""
-        probes = self._trips_by_owner(group(PROBES, day), by_source.keys())
-        riders = self._rides_on(day, by_source)
+        rides cut to its window, who it excludes, its levels) is looked up once. The day's probes
+        and riders are read once a source can match (not for a source removed or ended)."""
+        probes: dict[str, list[Trip]] | None = None
+        riders: dict[str, list[Trip]] = {}
         delivered = self._delivered(day)
         runs = []
         for key in sorted(by_source):
@@ -551,24 +560,30 @@ class Engine:
                 if key not in sources:
                     sources[key] = self._find_source(key)
                 source = sources[key]
-            rides = probes.get(key)
+            rides = None
+            if source is not None and source.window is not None:
+                if probes is None:
+                    probes = self._trips_by_owner(group(PROBES, day), by_source.keys())
+                    riders = self._rides_on(day, by_source)
+                rides = probes.get(key)
             if source is None or source.window is None or not rides:
                 runs.append((key, source, [] if key == fresh else [(contact, None) for contact in contacts]))
                 continue
             best = meeting(rides, source.window, self.rules, source.via_person_id is not None)
             excluded = (source.person_id, source.case_person_id)  # ``Source.excludes``
-            levels = {CLOSE: source.level(CLOSE), GENERAL: source.level(GENERAL)}
+            # The alert level of each match level (none: no alert), on this day.
+            levels = {found: level for found in (CLOSE, GENERAL)
+                      if (level := source.level(found)) is not None and (delivered or level == CLOSE)}
+            keeps_misses = key != fresh
             pairs: list[tuple[str, Hit | None]] = []
             for contact in contacts:
-                hit = None
                 contact_rides = riders.get(contact)
-                if contact_rides and contact not in excluded and (found := best(contact_rides)) is not None:
-                    level = levels[found.level]
-                    if level is not None and (delivered or level == CLOSE):
-                        hit = (found, level)
-                        matched.append(contact)
-                if hit is not None or key != fresh:
-                    pairs.append((contact, hit))
+                if (contact_rides and contact not in excluded and (found := best(contact_rides)) is not None
+                        and (level := levels.get(found.level)) is not None):
+                    pairs.append((contact, (found, level)))
+                    matched.append(contact)
+                elif keeps_misses:
+                    pairs.append((contact, None))
             runs.append((key, source, pairs))
         return runs
 
@@ -583,16 +598,16 @@ class Engine:
                                for person, home in self.registry.get_many(S, wanted).items())
 
     def _store_alerts(self, source: Source | None, key: str, day: str, pairs: list[tuple[str, Hit | None]],
-                      known_absent: bool, changes: list[Change]) -> None:
+                      known: dict[str, tuple[bytes, Alert]] | None, changes: list[Change]) -> None:
         """Compare the alerts of ``key`` on a service day (each contact's, from their hit) with those
         stored; store what changed and append it to ``changes``. The stored ones are read in one
-        batched read, and written in one call (``known_absent``: none stored, nothing read)."""
+        batched read (``known``: every one stored, read already), and written in one call."""
         date, mode, service = day.split(SEP)
         kind, source_id, via = key_parts(key)
         contacts = [contact for contact, _ in pairs]
         identities = AlertIds(kind, source_id, mode, service, date, via).many(contacts)
         alerts, by_contact, source_key = group(ALERTS, key), group(CONTACT_ALERTS), key.encode()
-        if known_absent:  # a new source: each pair is a hit, and each alert a new one
+        if known is not None and not known:  # a new source: each pair is a hit, and each alert a new one
             make, homes = self._alert_maker(source, mode, service, date), self._homes  # type: ignore[arg-type]
             made = [make(identity, hit, homes[contact])  # type: ignore[arg-type]
                     for (contact, hit), identity in zip(pairs, identities, strict=True)]
@@ -602,12 +617,14 @@ class Engine:
             self._alerted.update(contacts)  # Counter.update counts in C
             changes.extend(map(new_change, zip(repeat(None), made)))
             return
-        stored = self.store.get_many(alerts, identities)
+        if known is None:
+            stored = self.store.get_many(alerts, identities)
+            known = {identity: (data, None) for identity, data in stored.items() if data is not None}  # type: ignore[misc]
         make, homes, written, dumps = None, self._homes, {}, orjson.dumps
         indexed: list[tuple[str, str, bytes | None]] = []  # CONTACT_ALERTS writes
         alerted: list[str] = []  # contacts of new alerts
         for (contact, hit), identity in zip(pairs, identities, strict=True):
-            old = stored[identity]
+            old, before = known.get(identity, (None, None))
             if hit is None:
                 if old is None:
                     continue
@@ -625,7 +642,9 @@ class Engine:
                     indexed.append((by_contact + contact + SEP, identity, source_key))
                     alerted.append(contact)
             written[identity] = new
-            changes.append(new_change((orjson.loads(old) if old is not None else None, after)))
+            if old is not None and before is None:
+                before = orjson.loads(old)
+            changes.append(new_change((before, after)))
         self.store.put_each(indexed)
         self._alerted.update(alerted)
         if written:
