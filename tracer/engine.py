@@ -571,8 +571,9 @@ class Engine:
                 continue
             best = meeting(rides, source.window, self.rules, source.via_person_id is not None)
             excluded = (source.person_id, source.case_person_id)  # ``Source.excludes``
-            # The alert level of each match level (none: no alert), on this day.
-            levels = {found: level for found in (CLOSE, GENERAL)
+            # The alert level of each match level (none: no alert), on this day, as a plain string:
+            # orjson reads an enum member's value through a Python property (0.3 us an alert).
+            levels = {found: str(level) for found in (CLOSE, GENERAL)
                       if (level := source.level(found)) is not None and (delivered or level == CLOSE)}
             keeps_misses = key != fresh
             pairs: list[tuple[str, Hit | None]] = []
