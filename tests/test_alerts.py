@@ -41,6 +41,6 @@ def test_an_alert_is_the_schema_record_in_its_key_order():
             "rule": "metro.same_carriage", "exposure_start": format_time(start, RULES.zone),
             "exposure_end": format_time(end, RULES.zone), "window_truncated": True,
         }
-        made = make("a1", (found, "secondary"), "310101002")
+        made = make("a1", found, "secondary", "310101002")
         assert orjson.dumps(made) == orjson.dumps(expected)  # same fields, same order: the same bytes
         assert build_alert("a1", source, found, "secondary", "310101002", RULES.zone, True) == made

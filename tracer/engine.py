@@ -98,9 +98,10 @@ class Applied(NamedTuple):
     consumed: int  # how many events were applied or refused: the rest start the next batch
 
 
-# How a contact met a source at best (``rules.Match``) and the alert level that gives: a plain tuple,
-# one per contact of a recompute (a NamedTuple's constructor is a Python call).
-Hit = tuple[Match, str]
+# A contact, how they met a source at best (``rules.Match``) and the alert level that gives (both
+# None: no alert): a plain tuple, one per contact of a recompute (a NamedTuple's constructor is a
+# Python call).
+Hit = tuple[str, Match | None, str | None]
 
 
 class Engine:
@@ -506,8 +507,9 @@ class Engine:
             before = orjson.loads(self.store.get(alerts, suffix) or b"null")
             if before["subdistrict"] != home:
                 after = {**before, "subdistrict": home}
-                self.store.put(alerts, suffix, orjson.dumps(after))
-                changes.append(Change(before, after))
+                line = orjson.dumps(after)
+                self.store.put(alerts, suffix, line)
+                changes.append(Change(before, after, line))
         return changes
 
     # -- the one recompute -------------------------------------------------------------------
@@ -541,7 +543,7 @@ class Engine:
         sources: dict[str, Source | None],
         fresh: str | None,
         matched: list[str],
-    ) -> list[tuple[str, Source | None, list[tuple[str, Hit | None]]]]:
+    ) -> list[tuple[str, Source | None, list[Hit]]]:
         """The hit of each source's contacts on a service day (None: no alert), by source and then
         contact in order; the ``fresh`` source's contacts without one are left out (it has no
         alert to retract). Each contact with a hit is appended to ``matched``. On a day the caller
@@ -567,7 +569,7 @@ class Engine:
                     riders = self._rides_on(day, by_source)
                 rides = probes.get(key)
             if source is None or source.window is None or not rides:
-                runs.append((key, source, [] if key == fresh else [(contact, None) for contact in contacts]))
+                runs.append((key, source, [] if key == fresh else [(contact, None, None) for contact in contacts]))
                 continue
             best = meeting(rides, source.window, self.rules, source.via_person_id is not None)
             excluded = (source.person_id, source.case_person_id)  # ``Source.excludes``
@@ -576,15 +578,15 @@ class Engine:
             levels = {found: str(level) for found in (CLOSE, GENERAL)
                       if (level := source.level(found)) is not None and (delivered or level == CLOSE)}
             keeps_misses = key != fresh
-            pairs: list[tuple[str, Hit | None]] = []
+            pairs: list[Hit] = []
             for contact in contacts:
                 contact_rides = riders.get(contact)
                 if (contact_rides and contact not in excluded and (found := best(contact_rides)) is not None
                         and (level := levels.get(found.level)) is not None):
-                    pairs.append((contact, (found, level)))
+                    pairs.append((contact, found, level))
                     matched.append(contact)
                 elif keeps_misses:
-                    pairs.append((contact, None))
+                    pairs.append((contact, None, None))
             runs.append((key, source, pairs))
         return runs
 
@@ -595,28 +597,29 @@ class Engine:
         wanted = set(contacts)
         wanted.difference_update(self._homes)
         if wanted:
-            self._homes.update((person, home.decode() if home else None)
-                               for person, home in self.registry.get_many(S, wanted).items())
+            self._homes.update({person: home.decode() if home else None
+                                for person, home in self.registry.get_many(S, wanted).items()})
 
-    def _store_alerts(self, source: Source | None, key: str, day: str, pairs: list[tuple[str, Hit | None]],
+    def _store_alerts(self, source: Source | None, key: str, day: str, pairs: list[Hit],
                       known: dict[str, tuple[bytes, Alert]] | None, changes: list[Change]) -> None:
         """Compare the alerts of ``key`` on a service day (each contact's, from their hit) with those
         stored; store what changed and append it to ``changes``. The stored ones are read in one
         batched read (``known``: every one stored, read already), and written in one call."""
         date, mode, service = day.split(SEP)
         kind, source_id, via = key_parts(key)
-        contacts = [contact for contact, _ in pairs]
+        contacts = [contact for contact, _, _ in pairs]
         identities = AlertIds(kind, source_id, mode, service, date, via).many(contacts)
         alerts, by_contact, source_key = group(ALERTS, key), group(CONTACT_ALERTS), key.encode()
         if known is not None and not known:  # a new source: each pair is a hit, and each alert a new one
             make, homes = self._alert_maker(source, mode, service, date), self._homes  # type: ignore[arg-type]
-            made = [make(identity, hit, homes[contact])  # type: ignore[arg-type]
-                    for (contact, hit), identity in zip(pairs, identities, strict=True)]
-            self.store.put_many(alerts, dict(zip(identities, map(orjson.dumps, made), strict=True)))
+            made = [make(identity, found, level, homes[contact])  # type: ignore[arg-type]
+                    for (contact, found, level), identity in zip(pairs, identities, strict=True)]
+            lines = list(map(orjson.dumps, made))
+            self.store.put_many(alerts, dict(zip(identities, lines, strict=True)))
             self.store.put_each([(by_contact + contact + SEP, identity, source_key)  # group(CONTACT_ALERTS, contact)
                                  for contact, identity in zip(contacts, identities, strict=True)])
             self._alerted.update(contacts)  # Counter.update counts in C
-            changes.extend(map(new_change, zip(repeat(None), made)))
+            changes.extend(map(new_change, zip(repeat(None), made, lines)))
             return
         if known is None:
             stored = self.store.get_many(alerts, identities)
@@ -624,9 +627,9 @@ class Engine:
         make, homes, written, dumps = None, self._homes, {}, orjson.dumps
         indexed: list[tuple[str, str, bytes | None]] = []  # CONTACT_ALERTS writes
         alerted: list[str] = []  # contacts of new alerts
-        for (contact, hit), identity in zip(pairs, identities, strict=True):
+        for (contact, found, level), identity in zip(pairs, identities, strict=True):
             old, before = known.get(identity, (None, None))
-            if hit is None:
+            if found is None:
                 if old is None:
                     continue
                 after, new = None, None
@@ -635,7 +638,7 @@ class Engine:
             else:
                 if make is None:  # a hit has a source with a window
                     make = self._alert_maker(source, mode, service, date)  # type: ignore[arg-type]
-                after = make(identity, hit, homes[contact])
+                after = make(identity, found, level, homes[contact])  # type: ignore[arg-type]
                 new = dumps(after)
                 if old == new:
                     continue
@@ -645,7 +648,7 @@ class Engine:
             written[identity] = new
             if old is not None and before is None:
                 before = orjson.loads(old)
-            changes.append(new_change((before, after)))
+            changes.append(new_change((before, after, new)))
         self.store.put_each(indexed)
         self._alerted.update(alerted)
         if written:
