@@ -151,11 +151,18 @@ class Store:
     def purge_groups(self, family: str, below: str) -> Iterator[tuple[str, bytes]]:
         """Commit, then yield and delete every key of ``family`` sorting below ``family + below``.
 
-        Used by retention, whose keys start with a date: the range is contiguous.
+        Used by retention, whose keys start with a date: the range is contiguous. An empty range is
+        not deleted: a range tombstone in RocksDB's memtable turns its bloom filter off for every
+        multi-get until the memtable is flushed (a missing key 0.35 -> 1.13 us), and a stream shorter
+        than the retention purges nothing on each of its days.
         """
         self.commit()
-        yield from self._committed_range(family, family + below)
-        self._delete_range(family, family + below)
+        found = False
+        for item in self._committed_range(family, family + below):
+            found = True
+            yield item
+        if found:
+            self._delete_range(family, family + below)
 
     # -- backend -------------------------------------------------------------------------
     def _committed_get(self, key: str) -> bytes | None:

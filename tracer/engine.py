@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
+from itertools import repeat
 from typing import NamedTuple
 
 import orjson
@@ -42,7 +43,7 @@ from graph.keys import (
 )
 from graph.store import SEP, Store
 from tracer import published
-from tracer.alerts import AlertIds, Change, alert_day, alert_maker, is_case_close, new_change
+from tracer.alerts import Alert, AlertIds, AlertMaker, Change, alert_day, alert_maker, is_case_close, new_change
 from tracer.clock import EventClock, purged_to
 from tracer.errors import InvalidEvent
 from tracer.events import (
@@ -97,9 +98,10 @@ class Applied(NamedTuple):
     consumed: int  # how many events were applied or refused: the rest start the next batch
 
 
-# How a contact met a source at best (``rules.Match``) and the alert level that gives: a plain tuple,
-# one per contact of a recompute (a NamedTuple's constructor is a Python call).
-Hit = tuple[Match, str]
+# A contact, how they met a source at best (``rules.Match``) and the alert level that gives (both
+# None: no alert): a plain tuple, one per contact of a recompute (a NamedTuple's constructor is a
+# Python call).
+Hit = tuple[str, Match | None, str | None]
 
 
 class Engine:
@@ -361,15 +363,17 @@ class Engine:
         for ride in new_rides:
             self.store.put(group(PROBES, ride.service_day), key + SEP + ride.trip_id, ride.encode())
             self._probed[ride.service_day] += 1
-        either = new if new is not None else old
-        only_close = either is not None and either.via_person_id is not None
-        for ride in old_rides + new_rides:
+        # Whom the new rides may alert, and whom the source has alerts of: everyone else of an old
+        # ride had no alert from it, and gets none from a ride the source no longer has.
+        only_close = new is not None and new.via_person_id is not None
+        for ride in new_rides:
             affected[ride.service_day][key].update(self._exposed_by(key, ride, only_close))
-        for _, value in self.store.scan(group(ALERTS, key)):
+        known: dict[str, tuple[bytes, Alert]] = {}
+        for suffix, value in self.store.scan(group(ALERTS, key)):
             alert = orjson.loads(value)
-            day = alert_day(alert)
-            affected[day][key].add(alert["contact_person_id"])
-        return self._recompute(affected, fresh=key if old is None else None)
+            known[suffix] = (value, alert)
+            affected[alert_day(alert)][key].add(alert["contact_person_id"])
+        return self._recompute(affected, (key, known))
 
     def _rides(self, source: Source | None) -> list[Trip]:
         """The rides through which a source exposes others (within its window)."""
@@ -377,9 +381,12 @@ class Engine:
             return []
         if source.exposure is not None:
             return exposure_rides(source.exposure)
+        itinerary = self.store.scan(group(ITINERARIES, source.person_id or ""))
+        trip_ids = [suffix.split(SEP, 1)[1] for suffix, _ in itinerary]
+        stored = self.store.get_many(T, trip_ids)  # one read: a case's report reads all its rides
         rides = []
-        for suffix, _ in self.store.scan(group(ITINERARIES, source.person_id or "")):
-            data = self.store.get(T, suffix.split(SEP, 1)[1])
+        for trip_id in trip_ids:
+            data = stored[trip_id]
             if data is not None and rides_in_window(trip := decode_trip(data), source.window):
                 rides.append(trip)
         return rides
@@ -500,43 +507,52 @@ class Engine:
             before = orjson.loads(self.store.get(alerts, suffix) or b"null")
             if before["subdistrict"] != home:
                 after = {**before, "subdistrict": home}
-                self.store.put(alerts, suffix, orjson.dumps(after))
-                changes.append(Change(before, after))
+                line = orjson.dumps(after)
+                self.store.put(alerts, suffix, line)
+                changes.append(Change(before, after, line))
         return changes
 
     # -- the one recompute -------------------------------------------------------------------
-    def _recompute(self, affected: Affected, fresh: str | None = None) -> list[Change]:
+    def _recompute(self, affected: Affected, known: tuple[str, dict[str, tuple[bytes, Alert]]] | None = None
+                   ) -> list[Change]:
         """Recompute every ``(source, contact)`` key on each service day; report what changed.
 
-        ``fresh`` names a source that has just been created: it has no stored alerts to compare
-        with, which spares a read per key (most keys of a new secondary-tracing source give none).
-        The matches of every day come first (they read rides and sources, which nothing here
-        writes), then the homes of everyone matched in one read, then each day's alerts, by
-        source and contact.
+        ``known``: a source key and every alert stored of it (alert id -> its value and the alert),
+        read just before: they are not read again, and when there are none (a source just created)
+        its contacts with no hit are left out. The matches of every day come first (they read rides
+        and sources, which nothing here writes), then the homes of everyone matched in one read,
+        then each day's alerts, by source and contact.
         """
+        known_key, known_alerts = known if known is not None else (None, {})
+        fresh = known_key if known is not None and not known_alerts else None
         sources: dict[str, Source | None] = {}  # None: the source was just removed
-        days = []
-        for day in sorted(affected):
-            days.append((day, self._hits(day, affected[day], sources, fresh)))
-        self._read_homes({contact for _, runs in days for _, _, pairs in runs for contact, hit in pairs if hit})
+        matched: list[str] = []  # contacts with a hit, whose homes their alerts show
+        days = [(day, self._hits(day, affected[day], sources, fresh, matched)) for day in sorted(affected)]
+        self._read_homes(matched)
         changes: list[Change] = []
         for day, runs in days:
             for key, source, pairs in runs:
                 if pairs:
-                    self._store_alerts(source, key, day, pairs, key == fresh, changes)
+                    self._store_alerts(source, key, day, pairs, known_alerts if key == known_key else None, changes)
         return changes
 
     def _hits(
-        self, day: str, by_source: dict[str, set[str]], sources: dict[str, Source | None], fresh: str | None
-    ) -> list[tuple[str, Source | None, list[tuple[str, Hit | None]]]]:
+        self,
+        day: str,
+        by_source: dict[str, set[str]],
+        sources: dict[str, Source | None],
+        fresh: str | None,
+        matched: list[str],
+    ) -> list[tuple[str, Source | None, list[Hit]]]:
         """The hit of each source's contacts on a service day (None: no alert), by source and then
-        contact in order; the ``fresh`` source's contacts without one are left out (they have no
-        alert to retract). On a day the caller does not deliver, only the close hits of cases (see
-        ``Engine``). Sources read are kept in ``sources`` for the caller's next days. What is the
-        same for every contact of a source (its rides cut to its window, who it excludes, its
-        levels) is looked up once."""
-        probes = self._trips_by_owner(group(PROBES, day), by_source.keys())
-        riders = self._rides_on(day, {contact for contacts in by_source.values() for contact in contacts})
+        contact in order; the ``fresh`` source's contacts without one are left out (it has no
+        alert to retract). Each contact with a hit is appended to ``matched``. On a day the caller
+        does not deliver, only the close hits of cases (see ``Engine``). Sources read are kept in
+        ``sources`` for the caller's next days. What is the same for every contact of a source (its
+        rides cut to its window, who it excludes, its levels) is looked up once. The day's probes
+        and riders are read once a source can match (not for a source removed or ended)."""
+        probes: dict[str, list[Trip]] | None = None
+        riders: dict[str, list[Trip]] = {}
         delivered = self._delivered(day)
         runs = []
         for key in sorted(by_source):
@@ -546,62 +562,83 @@ class Engine:
                 if key not in sources:
                     sources[key] = self._find_source(key)
                 source = sources[key]
-            rides = probes.get(key)
+            rides = None
+            if source is not None and source.window is not None:
+                if probes is None:
+                    probes = self._trips_by_owner(group(PROBES, day), by_source.keys())
+                    riders = self._rides_on(day, by_source)
+                rides = probes.get(key)
             if source is None or source.window is None or not rides:
-                runs.append((key, source, [] if key == fresh else [(contact, None) for contact in contacts]))
+                runs.append((key, source, [] if key == fresh else [(contact, None, None) for contact in contacts]))
                 continue
             best = meeting(rides, source.window, self.rules, source.via_person_id is not None)
             excluded = (source.person_id, source.case_person_id)  # ``Source.excludes``
-            levels = {CLOSE: source.level(CLOSE), GENERAL: source.level(GENERAL)}
-            pairs: list[tuple[str, Hit | None]] = []
+            # The alert level of each match level (none: no alert), on this day, as a plain string:
+            # orjson reads an enum member's value through a Python property (0.3 us an alert).
+            levels = {found: str(level) for found in (CLOSE, GENERAL)
+                      if (level := source.level(found)) is not None and (delivered or level == CLOSE)}
+            keeps_misses = key != fresh
+            pairs: list[Hit] = []
             for contact in contacts:
-                hit = None
                 contact_rides = riders.get(contact)
-                if contact_rides and contact not in excluded and (found := best(contact_rides)) is not None:
-                    level = levels[found.level]
-                    if level is not None and (delivered or level == CLOSE):
-                        hit = (found, level)
-                if hit is not None or key != fresh:
-                    pairs.append((contact, hit))
+                if (contact_rides and contact not in excluded and (found := best(contact_rides)) is not None
+                        and (level := levels.get(found.level)) is not None):
+                    pairs.append((contact, found, level))
+                    matched.append(contact)
+                elif keeps_misses:
+                    pairs.append((contact, None, None))
             runs.append((key, source, pairs))
         return runs
 
-    def _read_homes(self, contacts: set[str]) -> None:
+    def _read_homes(self, contacts: list[str]) -> None:
         """Read into ``_homes`` the subdistricts of ``contacts`` not read yet during this event, in one
         batched read. A read per alert was 16% of a case lookup, and a large case alerts some people
         several times, through several close contacts (2,182 changes, 351 people)."""
-        wanted = contacts - self._homes.keys()
+        wanted = set(contacts)
+        wanted.difference_update(self._homes)
         if wanted:
-            self._homes.update((person, home.decode() if home else None)
-                               for person, home in self.registry.get_many(S, wanted).items())
+            self._homes.update({person: home.decode() if home else None
+                                for person, home in self.registry.get_many(S, wanted).items()})
 
-    def _store_alerts(self, source: Source | None, key: str, day: str, pairs: list[tuple[str, Hit | None]],
-                      known_absent: bool, changes: list[Change]) -> None:
+    def _store_alerts(self, source: Source | None, key: str, day: str, pairs: list[Hit],
+                      known: dict[str, tuple[bytes, Alert]] | None, changes: list[Change]) -> None:
         """Compare the alerts of ``key`` on a service day (each contact's, from their hit) with those
         stored; store what changed and append it to ``changes``. The stored ones are read in one
-        batched read, and written in one call (``known_absent``: none stored, nothing read)."""
+        batched read (``known``: every one stored, read already), and written in one call."""
         date, mode, service = day.split(SEP)
         kind, source_id, via = key_parts(key)
-        identities = AlertIds(kind, source_id, mode, service, date, via).many([contact for contact, _ in pairs])
-        alerts = group(ALERTS, key)
-        stored = {} if known_absent else self.store.get_many(alerts, identities)
-        make, homes, written, by_contact = None, self._homes, {}, group(CONTACT_ALERTS)
-        dumps, source_key = orjson.dumps, key.encode()
+        contacts = [contact for contact, _, _ in pairs]
+        identities = AlertIds(kind, source_id, mode, service, date, via).many(contacts)
+        alerts, by_contact, source_key = group(ALERTS, key), group(CONTACT_ALERTS), key.encode()
+        if known is not None and not known:  # a new source: each pair is a hit, and each alert a new one
+            make, homes = self._alert_maker(source, mode, service, date), self._homes  # type: ignore[arg-type]
+            made = [make(identity, found, level, homes[contact])  # type: ignore[arg-type]
+                    for (contact, found, level), identity in zip(pairs, identities, strict=True)]
+            lines = list(map(orjson.dumps, made))
+            self.store.put_many(alerts, dict(zip(identities, lines, strict=True)))
+            self.store.put_each([(by_contact + contact + SEP, identity, source_key)  # group(CONTACT_ALERTS, contact)
+                                 for contact, identity in zip(contacts, identities, strict=True)])
+            self._alerted.update(contacts)  # Counter.update counts in C
+            changes.extend(map(new_change, zip(repeat(None), made, lines)))
+            return
+        if known is None:
+            stored = self.store.get_many(alerts, identities)
+            known = {identity: (data, None) for identity, data in stored.items() if data is not None}  # type: ignore[misc]
+        make, homes, written, dumps = None, self._homes, {}, orjson.dumps
         indexed: list[tuple[str, str, bytes | None]] = []  # CONTACT_ALERTS writes
         alerted: list[str] = []  # contacts of new alerts
-        for (contact, hit), identity in zip(pairs, identities, strict=True):
-            old = stored.get(identity)
-            if hit is None:
+        for (contact, found, level), identity in zip(pairs, identities, strict=True):
+            old, before = known.get(identity, (None, None))
+            if found is None:
                 if old is None:
                     continue
                 after, new = None, None
-                indexed.append((by_contact + contact + SEP, identity, None))  # group(CONTACT_ALERTS, contact)
+                indexed.append((by_contact + contact + SEP, identity, None))
                 self._unalert(contact)
             else:
                 if make is None:  # a hit has a source with a window
-                    truncated = source.truncatable and source.window.start < self.clock.horizon_start  # type: ignore[union-attr]
-                    make = alert_maker(source, mode, service, date, truncated, self._zone)  # type: ignore[arg-type]
-                after = make(identity, *hit, homes[contact])
+                    make = self._alert_maker(source, mode, service, date)  # type: ignore[arg-type]
+                after = make(identity, found, level, homes[contact])  # type: ignore[arg-type]
                 new = dumps(after)
                 if old == new:
                     continue
@@ -609,11 +646,18 @@ class Engine:
                     indexed.append((by_contact + contact + SEP, identity, source_key))
                     alerted.append(contact)
             written[identity] = new
-            changes.append(new_change((orjson.loads(old) if old is not None else None, after)))
+            if old is not None and before is None:
+                before = orjson.loads(old)
+            changes.append(new_change((before, after, new)))
         self.store.put_each(indexed)
-        self._alerted.update(alerted)  # Counter.update counts in C
+        self._alerted.update(alerted)
         if written:
             self.store.put_many(alerts, written)
+
+    def _alert_maker(self, source: Source, mode: str, service: str, date: str) -> AlertMaker:
+        """``alerts.alert_maker`` of a source with a window on one service day, at this event time."""
+        truncated = source.truncatable and source.window.start < self.clock.horizon_start  # type: ignore[union-attr]
+        return alert_maker(source, mode, service, date, truncated, self._zone)
 
     def _trips_by_owner(self, group: str, owners: Collection[str] | None = None) -> dict[str, list[Trip]]:
         """Trips of a P or R group by their first key part (source key or person id). Given a few
@@ -629,11 +673,15 @@ class Engine:
             trips[suffix.split(SEP, 1)[0]].append(decode_trip(data))
         return trips
 
-    def _rides_on(self, day: str, persons: set[str]) -> dict[str, list[Trip]]:
-        """The rides of ``persons`` on a service day: read alone when they are few (a new ride on a
-        day a case rode, the common case in an outbreak); the whole-day read on every such ride made
-        an outbreak quadratic in the riders per day."""
-        if day in self._riders_of or len(persons) > _NARROW_READS:
+    def _rides_on(self, day: str, by_source: dict[str, set[str]]) -> dict[str, list[Trip]]:
+        """The rides on a service day of the contacts of ``by_source``: read alone when they are few
+        (a new ride on a day a case rode, the common case in an outbreak); the whole-day read on
+        every such ride made an outbreak quadratic in the riders per day."""
+        riders = self._riders_of.get(day)
+        if riders is not None:
+            return riders
+        persons = set().union(*by_source.values())
+        if len(persons) > _NARROW_READS:
             return self._riders_by_person(day)
         return self._trips_by_owner(group(RIDERS, day), persons)
 
@@ -642,9 +690,13 @@ class Engine:
         being the first part of its key."""
         riders = self._riders_of.get(day)
         if riders is None:
-            riders = self._riders_of[day] = defaultdict(list)
-            for trip in decode_trips(self.store.values(group(RIDERS, day))):
-                riders[trip.person_id].append(trip)
+            trips = decode_trips(self.store.values(group(RIDERS, day)))
+            riders = {trip.person_id: [trip] for trip in trips}  # most ride once a day: 0.19 against 0.46 us
+            if len(riders) < len(trips):  # someone rode twice
+                riders = defaultdict(list)
+                for trip in trips:
+                    riders[trip.person_id].append(trip)
+            self._riders_of[day] = riders
         return riders
 
     def _exposed_by(self, key: str, ride: Trip, only_close: bool) -> Iterable[str]:
