@@ -55,9 +55,10 @@ class Store:
 
     def __init__(self) -> None:
         self._pending: dict[str, dict[str, bytes | None]] = {}
-        # Writes staged in bulk (``stage``): kept as they came until a read or write of one of their
-        # families needs them in ``_pending`` (``_unstage``), or a commit writes them.
-        self._staged: list[tuple[str, str, bytes]] = []
+        # Writes staged in bulk (``stage``), and every later write of their families: kept in order
+        # until a read of one of those families needs them in ``_pending`` (``_unstage``), or a
+        # commit writes them after ``_pending``.
+        self._staged: list[tuple[str, str, bytes | None]] = []
         self._staged_families: set[str] = set()  # the first letters of the staged groups
         self.pending_count = 0
         # Called first thing in every commit, in order, so that the engine can put its event time
@@ -122,8 +123,10 @@ class Store:
 
     def put(self, group: str, suffix: str, value: bytes | None) -> None:
         """Stage a write; ``None`` deletes."""
-        if self._staged_families:
-            self._unstage(group)
+        if self._staged_families and group[0] in self._staged_families:
+            self._staged.append((group, suffix, value))
+            self.pending_count += 1
+            return
         pending = self._pending.get(group)
         if pending is None:
             pending = self._pending[group] = {}
@@ -133,8 +136,9 @@ class Store:
     def put_many(self, group: str, values: dict[str, bytes | None]) -> None:
         """``put`` of each suffix of ``values`` in ``group``, in one dict update (a registry's residents,
         a batch's trips)."""
-        if self._staged_families:
-            self._unstage(group)
+        if self._staged_families and group[0] in self._staged_families:
+            self.stage([(group, suffix, value) for suffix, value in values.items()])
+            return
         pending = self._pending.get(group)
         if pending is None:
             pending = self._pending[group] = {}
@@ -144,7 +148,8 @@ class Store:
     def put_each(self, entries: list[tuple[str, str, bytes | None]]) -> None:
         """``put`` of each ``(group, suffix, value)``, in one call (a case's contacts: a group each)."""
         if self._staged_families:
-            self._fold()
+            self.stage(entries)
+            return
         self._put_each(entries)
 
     def _put_each(self, entries: list[tuple[str, str, bytes | None]]) -> None:
@@ -156,12 +161,12 @@ class Store:
             pending[suffix] = value
         self.pending_count += len(entries)
 
-    def stage(self, entries: list[tuple[str, str, bytes]]) -> None:
-        """``put_each`` deferred: the entries wait as they are until a commit writes
-        them straight into its batch (a batch's trips: a rider and an itinerary key each, in groups
-        of a service day and of a person, most of them new groups). Reading or writing a group of
-        their families first moves them where ``put`` would have (``_unstage``), so nothing reads
-        around them, and a later write of the same key comes after them."""
+    def stage(self, entries: list[tuple[str, str, bytes | None]]) -> None:
+        """``put_each`` deferred: the entries wait as they are, in order, until a commit writes them
+        straight into its batch (a batch's trips: a rider and an itinerary key each, in groups of a
+        service day and of a person, most of them new groups), and so do the writes of their
+        families that come after them (a revised trip's deletes). Reading a group of their families
+        first moves them where ``put`` would have (``_unstage``), so nothing reads around them."""
         self._staged += entries
         self._staged_families.update({group[0] for group, _, _ in entries})
         self.pending_count += len(entries)
@@ -174,7 +179,7 @@ class Store:
         staged, self._staged = self._staged, []
         self._staged_families = set()
         self.pending_count -= len(staged)
-        self._put_each(staged)  # type: ignore[arg-type]
+        self._put_each(staged)
 
     def commit(self) -> None:
         """Write every pending change at once (all or nothing)."""
@@ -221,8 +226,8 @@ class Store:
     def _committed_range(self, start: str, end: str) -> Iterator[tuple[str, bytes]]:
         raise NotImplementedError
 
-    def _write(self, pending: dict[str, dict[str, bytes | None]], staged: list[tuple[str, str, bytes]]) -> None:
-        """Write ``pending``, then ``staged`` (whose keys no pending write has touched since)."""
+    def _write(self, pending: dict[str, dict[str, bytes | None]], staged: list[tuple[str, str, bytes | None]]) -> None:
+        """Write ``pending``, then ``staged`` in its order (``None``: a delete)."""
         raise NotImplementedError
 
     def _delete_range(self, start: str, end: str) -> None:
@@ -250,14 +255,13 @@ class MemoryStore(Store):
         # Copied first: a snapshot, as a RocksDB iterator is, so a commit during iteration is safe.
         yield from sorted((k, v) for k, v in self._data.items() if start <= k < end)
 
-    def _write(self, pending: dict[str, dict[str, bytes | None]], staged: list[tuple[str, str, bytes]]) -> None:
-        for group, changes in pending.items():
-            for suffix, value in changes.items():
-                if value is None:
-                    self._data.pop(group + suffix, None)
-                else:
-                    self._data[group + suffix] = value
-        self._data.update((group + suffix, value) for group, suffix, value in staged)
+    def _write(self, pending: dict[str, dict[str, bytes | None]], staged: list[tuple[str, str, bytes | None]]) -> None:
+        writes = [(group, suffix, value) for group, changes in pending.items() for suffix, value in changes.items()]
+        for group, suffix, value in writes + staged:
+            if value is None:
+                self._data.pop(group + suffix, None)
+            else:
+                self._data[group + suffix] = value
 
     def _delete_range(self, start: str, end: str) -> None:
         for key in [k for k in self._data if start <= k < end]:
@@ -393,7 +397,7 @@ class RocksStore(Store):
         read.set_iterate_upper_bound((group[:-1] + _AFTER_SEP).encode())
         return list(self._family(group).values(from_key=group.encode(), read_opt=read))
 
-    def _write(self, pending: dict[str, dict[str, bytes | None]], staged: list[tuple[str, str, bytes]]) -> None:
+    def _write(self, pending: dict[str, dict[str, bytes | None]], staged: list[tuple[str, str, bytes | None]]) -> None:
         """One WriteBatch of the pending writes in key order, then the staged ones in key order:
         RocksDB's memtable (a skip list) inserts keys that follow each other with few cache misses,
         and that costs less than the sort (a trip's puts and commit 13.9-15.4 against 15.7-17.3 us of
@@ -414,7 +418,10 @@ class RocksStore(Store):
             rows = sorted([((group + suffix).encode(), value, trips if group[0] in families else None)
                            for group, suffix, value in staged], key=_first)
             for key, value, family in rows:
-                put(key, value, family)
+                if value is None:
+                    delete(key, family)
+                else:
+                    put(key, value, family)
         self._apply(batch)
 
     def _delete_range(self, start: str, end: str) -> None:

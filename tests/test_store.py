@@ -197,3 +197,14 @@ def test_staged_writes_are_put_each_deferred(store: Store):
     assert store.scan(other) == [("2020-01-20\x1ft1", b"")]
     store.stage([(G, "d", b"5")])
     assert store.values(G) == [b"20", b"4", b"5", b"last"] and store.get(G, "d") == b"5"
+
+
+def test_writes_after_staged_ones_keep_their_order(store: Store):
+    """A revised trip: its keys staged, then deleted and written again, before anything reads them."""
+    store.stage([(G, "a", b"1"), (G, "b", b"2")])
+    store.delete(G, "a")
+    store.put_many(G, {"b": b"20"})
+    store.put_each([(G, "c", b"3"), ("X\x1fP1\x1f", "id", b"c:C1")])
+    assert store.pending_count == 6
+    store.commit()
+    assert store.scan(G) == [("b", b"20"), ("c", b"3")] and store.get("X\x1fP1\x1f", "id") == b"c:C1"
