@@ -424,6 +424,7 @@ def _date(obj: dict[str, Any], name: str) -> str:
 # Feeds repeat the same time strings (schedules, minute clocks): parsing each distinct string once
 # halves the cost of a trip. Bounded: cleared when full. Only valid strings are kept.
 _TIME_CACHE: dict[str, int] = {}
+MAX_TIME = 40  # characters of a time string: longer ones are refused unread
 _TIME_CACHE_SIZE = 1 << 16
 
 
@@ -434,7 +435,7 @@ def _time(obj: dict[str, Any], name: str) -> int:
         return cached
     if value is None:
         raise InvalidEvent(_missing(name))
-    if not isinstance(value, str) or len(value) > 40:
+    if not isinstance(value, str) or len(value) > MAX_TIME:
         raise InvalidEvent(f"{name} must be an ISO 8601 time string")
     return repeated_time(value, name)
 
