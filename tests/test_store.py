@@ -183,25 +183,26 @@ def test_staged_writes_are_put_each_deferred(store: Store):
     store.put(G, "a", b"1")
     store.put(G, "z", b"old")
     store.commit()
-    store.stage([(G, "b", b"2"), (other, "2020-01-20\x1ft1", b""), (G, "z", b"staged")])
+    store.stage("R", [(G, "b", b"2"), (G, "z", b"staged")])
+    store.stage("I", [(other, "2020-01-20\x1ft1", b"")])
     assert store.pending_count == 3
     assert store.get_many("T\x1f", ["t1"]) == {"t1": None}  # another family: nothing moved
     assert store.scan(G) == [("a", b"1"), ("b", b"2"), ("z", b"staged")]
-    store.stage([(G, "c", b"3"), (G, "c", b"4")])  # of a key staged twice, the later
+    store.stage("R", [(G, "c", b"3"), (G, "c", b"4")])  # of a key staged twice, the later
     store.delete(G, "a")
     store.put(G, "b", b"20")  # after the staged b
-    store.stage([(G, "z", b"last")])
+    store.stage("R", [(G, "z", b"last")])
     store.commit()
     assert store.pending_count == 0
     assert store.scan(G) == [("b", b"20"), ("c", b"4"), ("z", b"last")]
     assert store.scan(other) == [("2020-01-20\x1ft1", b"")]
-    store.stage([(G, "d", b"5")])
+    store.stage("R", [(G, "d", b"5")])
     assert store.values(G) == [b"20", b"4", b"5", b"last"] and store.get(G, "d") == b"5"
 
 
 def test_writes_after_staged_ones_keep_their_order(store: Store):
     """A revised trip: its keys staged, then deleted and written again, before anything reads them."""
-    store.stage([(G, "a", b"1"), (G, "b", b"2")])
+    store.stage("R", [(G, "a", b"1"), (G, "b", b"2")])
     store.delete(G, "a")
     store.put_many(G, {"b": b"20"})
     store.put_each([(G, "c", b"3"), ("X\x1fP1\x1f", "id", b"c:C1")])

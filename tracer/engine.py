@@ -316,11 +316,15 @@ class Engine:
         itinerary entry."""
         self.store.put_many(T, dict(zip(ids, values, strict=True)))
         riders, itineraries = group(RIDERS), group(ITINERARIES)
-        keys = [(f"{riders}{day}{SEP}", f"{person}{SEP}{trip_id}", value)
-                for day, person, trip_id, value in zip(days, persons, ids, values, strict=True)]
-        keys += [(f"{itineraries}{person}{SEP}", f"{date}{SEP}{trip_id}", b"")
-                 for person, date, trip_id in zip(persons, dates, ids, strict=True)]
-        (self.store.stage if stage else self.store.put_each)(keys)
+        rides = [(f"{riders}{day}{SEP}", f"{person}{SEP}{trip_id}", value)
+                 for day, person, trip_id, value in zip(days, persons, ids, values, strict=True)]
+        entries = [(f"{itineraries}{person}{SEP}", f"{date}{SEP}{trip_id}", b"")
+                   for person, date, trip_id in zip(persons, dates, ids, strict=True)]
+        if stage:
+            self.store.stage(RIDERS, rides)
+            self.store.stage(ITINERARIES, entries)
+        else:
+            self.store.put_each(rides + entries)
 
     def _remove_trip(self, trip: Trip) -> None:
         self.store.delete(T, trip.trip_id)
