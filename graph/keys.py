@@ -39,6 +39,8 @@ A service day is ``date|mode|service`` (``service_day``). A source key is ``c:<c
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from graph.store import SEP
 
 TRIPS, RIDERS, ITINERARIES, PROBES, SOURCES, RIDING = "T", "R", "I", "P", "C", "K"
@@ -75,6 +77,11 @@ def group(family: str, *parts: str) -> str:
 def service_day(date: str, mode: str, service: str) -> str:
     """The key of a service run: riders with equal service days can meet."""
     return f"{date}{SEP}{mode}{SEP}{service}"
+
+
+def service_days(dates: Iterable[str], modes: Iterable[str], services: Iterable[str]) -> list[str]:
+    """``service_day`` of each ``(date, mode, service)`` (a batch's trips), with no call per trip."""
+    return [f"{date}{SEP}{mode}{SEP}{service}" for date, mode, service in zip(dates, modes, services, strict=True)]
 
 
 def case_key(case_id: str) -> str:

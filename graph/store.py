@@ -12,8 +12,9 @@ Two backends share this class: ``RocksStore`` (rocksdict, on disk; the real one)
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 
 from rocksdict import (
@@ -46,6 +47,7 @@ _AFTER_SEP = "\x20"  # the first character after SEP: the upper bound of a group
 # memtable is what the console spent most of its CPU on (benchmarks/README.md, the console).
 TRIP_FAMILIES = frozenset({"T", "I"})
 _TRIPS_CF = "trips"
+_first = itemgetter(0)
 
 
 class Store:
@@ -53,6 +55,11 @@ class Store:
 
     def __init__(self) -> None:
         self._pending: dict[str, dict[str, bytes | None]] = {}
+        # Writes staged in bulk (``stage``), and every later write of their families: kept in order
+        # until a read of one of those families needs them in ``_pending`` (``_unstage``), or a
+        # commit writes them after ``_pending``.
+        self._staged: list[tuple[str, str, bytes | None]] = []
+        self._staged_families: set[str] = set()  # the first letters of the staged groups
         self.pending_count = 0
         # Called first thing in every commit, in order, so that the engine can put its event time
         # and the runner flush its outputs and put its input position into the same atomic batch,
@@ -61,6 +68,8 @@ class Store:
 
     # -- reads ---------------------------------------------------------------------------
     def get(self, group: str, suffix: str) -> bytes | None:
+        if self._staged_families:
+            self._unstage(group)
         pending = self._pending.get(group)
         if pending is not None and suffix in pending:
             return pending[suffix]
@@ -69,20 +78,24 @@ class Store:
     def get_many(self, group: str, suffixes: Collection[str]) -> dict[str, bytes | None]:
         """``get`` of many suffixes of one group, the committed ones in one batched read (RocksDB's
         multi-get: 0.75 against 1.3 us a key, and no Python call per key)."""
+        if self._staged_families:
+            self._unstage(group)
         pending = self._pending.get(group)
         if not pending:  # one pass (a case's contacts' homes: hundreds, seldom pending)
             wanted = list(suffixes)
             if not wanted:
                 return {}
-            return dict(zip(wanted, self._committed_get_many([group + suffix for suffix in wanted]), strict=True))
+            return dict(zip(wanted, self._committed_get_many(group, wanted), strict=True))
         found = {suffix: pending[suffix] for suffix in suffixes if suffix in pending}
         rest = [suffix for suffix in suffixes if suffix not in found]
         if rest:
-            found.update(zip(rest, self._committed_get_many([group + suffix for suffix in rest]), strict=True))
+            found.update(zip(rest, self._committed_get_many(group, rest), strict=True))
         return found
 
     def scan(self, group: str, narrow: str = "") -> list[tuple[str, bytes]]:
         """Sorted ``(suffix, value)`` pairs of ``group`` whose suffix starts with ``narrow``."""
+        if self._staged_families:
+            self._unstage(group)
         pending = self._pending.get(group)
         if not pending:
             return list(self._committed_scan(group, narrow))  # sorted already, as RocksDB keeps keys
@@ -98,6 +111,8 @@ class Store:
     def values(self, group: str) -> list[bytes]:
         """The values of ``scan(group)``, in its order. Without the suffixes, a committed group is
         read at a third of the cost (31 values: 12 against 31 us; no key decoded, sliced or paired)."""
+        if self._staged_families:
+            self._unstage(group)
         if self._pending.get(group):
             return [value for _, value in self.scan(group)]
         return self._committed_values(group)
@@ -107,7 +122,11 @@ class Store:
         self.put(group, suffix, None)
 
     def put(self, group: str, suffix: str, value: bytes | None) -> None:
-        """Stage a write; ``None`` deletes. The hot path: three puts per trip."""
+        """Stage a write; ``None`` deletes."""
+        if self._staged_families and group[0] in self._staged_families:
+            self._staged.append((group, suffix, value))
+            self.pending_count += 1
+            return
         pending = self._pending.get(group)
         if pending is None:
             pending = self._pending[group] = {}
@@ -115,7 +134,11 @@ class Store:
         self.pending_count += 1
 
     def put_many(self, group: str, values: dict[str, bytes | None]) -> None:
-        """``put`` of each suffix of ``values`` in ``group``, in one dict update (a registry's residents)."""
+        """``put`` of each suffix of ``values`` in ``group``, in one dict update (a registry's residents,
+        a batch's trips)."""
+        if self._staged_families and group[0] in self._staged_families:
+            self._log([(group, suffix, value) for suffix, value in values.items()], (group[0],))
+            return
         pending = self._pending.get(group)
         if pending is None:
             pending = self._pending[group] = {}
@@ -124,6 +147,12 @@ class Store:
 
     def put_each(self, entries: list[tuple[str, str, bytes | None]]) -> None:
         """``put`` of each ``(group, suffix, value)``, in one call (a case's contacts: a group each)."""
+        if self._staged_families:
+            self._log(entries, {group[0] for group, _, _ in entries})
+            return
+        self._put_each(entries)
+
+    def _put_each(self, entries: list[tuple[str, str, bytes | None]]) -> None:
         pending_of = self._pending
         for group, suffix, value in entries:
             pending = pending_of.get(group)
@@ -132,13 +161,37 @@ class Store:
             pending[suffix] = value
         self.pending_count += len(entries)
 
+    def stage(self, family: str, entries: list[tuple[str, str, bytes | None]]) -> None:
+        """``put_each`` deferred: the entries wait as they are, in order, until a commit writes them
+        straight into its batch (a batch's trips: a rider and an itinerary key each, in groups of a
+        service day and of a person, most of them new groups), and so do the writes of their
+        families that come after them (a revised trip's deletes). Reading a group of their families
+        first moves them where ``put`` would have (``_unstage``), so nothing reads around them.
+        ``family``: the first letter of every entry's group."""
+        self._log(entries, (family,))
+
+    def _log(self, entries: list[tuple[str, str, bytes | None]], families: Iterable[str]) -> None:
+        self._staged += entries
+        self._staged_families.update(families)
+        self.pending_count += len(entries)
+
+    def _unstage(self, group: str) -> None:
+        if group[0] in self._staged_families:
+            self._fold()
+
+    def _fold(self) -> None:
+        staged, self._staged = self._staged, []
+        self._staged_families = set()
+        self.pending_count -= len(staged)
+        self._put_each(staged)
+
     def commit(self) -> None:
         """Write every pending change at once (all or nothing)."""
         for hook in self.commit_hooks:
             hook()
-        if self._pending:
-            self._write(self._pending)
-        self._pending = {}
+        if self._pending or self._staged:
+            self._write(self._pending, self._staged)
+        self._pending, self._staged, self._staged_families = {}, [], set()
         self.pending_count = 0
 
     def items(self, prefix: str) -> Iterator[tuple[str, bytes]]:
@@ -168,7 +221,7 @@ class Store:
     def _committed_get(self, key: str) -> bytes | None:
         raise NotImplementedError
 
-    def _committed_get_many(self, keys: list[str]) -> list[bytes | None]:
+    def _committed_get_many(self, group: str, suffixes: list[str]) -> list[bytes | None]:
         raise NotImplementedError
 
     def _committed_scan(self, group: str, narrow: str) -> Iterator[tuple[str, bytes]]:
@@ -184,7 +237,8 @@ class Store:
     def _committed_range(self, start: str, end: str) -> Iterator[tuple[str, bytes]]:
         raise NotImplementedError
 
-    def _write(self, pending: dict[str, dict[str, bytes | None]]) -> None:
+    def _write(self, pending: dict[str, dict[str, bytes | None]], staged: list[tuple[str, str, bytes | None]]) -> None:
+        """Write ``pending``, then ``staged`` in its order (``None``: a delete)."""
         raise NotImplementedError
 
     def _delete_range(self, start: str, end: str) -> None:
@@ -192,7 +246,7 @@ class Store:
 
     def close(self) -> None:
         """Drop uncommitted writes and release the backend."""
-        self._pending = {}
+        self._pending, self._staged, self._staged_families = {}, [], set()
 
 
 class MemoryStore(Store):
@@ -205,20 +259,20 @@ class MemoryStore(Store):
     def _committed_get(self, key: str) -> bytes | None:
         return self._data.get(key)
 
-    def _committed_get_many(self, keys: list[str]) -> list[bytes | None]:
-        return [self._data.get(key) for key in keys]
+    def _committed_get_many(self, group: str, suffixes: list[str]) -> list[bytes | None]:
+        return [self._data.get(group + suffix) for suffix in suffixes]
 
     def _committed_range(self, start: str, end: str) -> Iterator[tuple[str, bytes]]:
         # Copied first: a snapshot, as a RocksDB iterator is, so a commit during iteration is safe.
         yield from sorted((k, v) for k, v in self._data.items() if start <= k < end)
 
-    def _write(self, pending: dict[str, dict[str, bytes | None]]) -> None:
-        for group, changes in pending.items():
-            for suffix, value in changes.items():
-                if value is None:
-                    self._data.pop(group + suffix, None)
-                else:
-                    self._data[group + suffix] = value
+    def _write(self, pending: dict[str, dict[str, bytes | None]], staged: list[tuple[str, str, bytes | None]]) -> None:
+        writes = [(group, suffix, value) for group, changes in pending.items() for suffix, value in changes.items()]
+        for group, suffix, value in writes + staged:
+            if value is None:
+                self._data.pop(group + suffix, None)
+            else:
+                self._data[group + suffix] = value
 
     def _delete_range(self, start: str, end: str) -> None:
         for key in [k for k in self._data if start <= k < end]:
@@ -337,11 +391,12 @@ class RocksStore(Store):
     def _committed_get(self, key: str) -> bytes | None:
         return self._family(key).get(key.encode())
 
-    def _committed_get_many(self, keys: list[str]) -> list[bytes | None]:
-        family = self._family(keys[0])  # the keys of one group
+    def _committed_get_many(self, group: str, suffixes: list[str]) -> list[bytes | None]:
+        family = self._family(group)
+        keys = [(group + suffix).encode() for suffix in suffixes]
         if len(keys) < 3:  # a multi-get has a fixed cost: one key took 3.7 us, against 2.3 alone
-            return [family.get(key.encode()) for key in keys]
-        return family.get([key.encode() for key in keys])
+            return [family.get(key) for key in keys]
+        return family.get(keys)
 
     def _committed_range(self, start: str, end: str) -> Iterator[tuple[str, bytes]]:
         read = ReadOptions()
@@ -354,10 +409,11 @@ class RocksStore(Store):
         read.set_iterate_upper_bound((group[:-1] + _AFTER_SEP).encode())
         return list(self._family(group).values(from_key=group.encode(), read_opt=read))
 
-    def _write(self, pending: dict[str, dict[str, bytes | None]]) -> None:
-        """One WriteBatch of the pending writes in key order: RocksDB's memtable (a skip list) inserts
-        keys that follow each other with few cache misses, and that costs less than the sort (a trip's
-        puts and commit 13.9-15.4 against 15.7-17.3 us of CPU staged as they came, benchmarks/README.md)."""
+    def _write(self, pending: dict[str, dict[str, bytes | None]], staged: list[tuple[str, str, bytes | None]]) -> None:
+        """One WriteBatch of the pending writes in key order, then the staged ones in key order:
+        RocksDB's memtable (a skip list) inserts keys that follow each other with few cache misses,
+        and that costs less than the sort (a trip's puts and commit 13.9-15.4 against 15.7-17.3 us of
+        CPU staged as they came, benchmarks/README.md)."""
         batch = WriteBatch(raw_mode=True)
         put, delete = batch.put, batch.delete
         for group in sorted(pending):
@@ -369,6 +425,15 @@ class RocksStore(Store):
                     delete((group + suffix).encode(), family)
                 else:
                     put((group + suffix).encode(), value, family)
+        if staged:  # sorted by key alone, stably: of a key staged twice, the later is written last
+            trips, families = self._trips_cf, TRIP_FAMILIES
+            rows = sorted([((group + suffix).encode(), value, trips if group[0] in families else None)
+                           for group, suffix, value in staged], key=_first)
+            for key, value, family in rows:
+                if value is None:
+                    delete(key, family)
+                else:
+                    put(key, value, family)
         self._apply(batch)
 
     def _delete_range(self, start: str, end: str) -> None:

@@ -174,3 +174,38 @@ def test_put_each_is_put_of_each_entry(store: Store):
     store.put_each([(G, "a", None), (G, "b", b"2"), ("X\x1fP1\x1f", "id", b"c:C1")])
     assert store.pending_count == 3
     assert store.scan(G) == [("b", b"2")] and store.get("X\x1fP1\x1f", "id") == b"c:C1"
+
+
+def test_staged_writes_are_put_each_deferred(store: Store):
+    """Staged entries wait outside the pending writes; every read or write of their families sees
+    them in their place, a commit writes them, and a later write of the same key wins."""
+    other = "I\x1fP1\x1f"
+    store.put(G, "a", b"1")
+    store.put(G, "z", b"old")
+    store.commit()
+    store.stage("R", [(G, "b", b"2"), (G, "z", b"staged")])
+    store.stage("I", [(other, "2020-01-20\x1ft1", b"")])
+    assert store.pending_count == 3
+    assert store.get_many("T\x1f", ["t1"]) == {"t1": None}  # another family: nothing moved
+    assert store.scan(G) == [("a", b"1"), ("b", b"2"), ("z", b"staged")]
+    store.stage("R", [(G, "c", b"3"), (G, "c", b"4")])  # of a key staged twice, the later
+    store.delete(G, "a")
+    store.put(G, "b", b"20")  # after the staged b
+    store.stage("R", [(G, "z", b"last")])
+    store.commit()
+    assert store.pending_count == 0
+    assert store.scan(G) == [("b", b"20"), ("c", b"4"), ("z", b"last")]
+    assert store.scan(other) == [("2020-01-20\x1ft1", b"")]
+    store.stage("R", [(G, "d", b"5")])
+    assert store.values(G) == [b"20", b"4", b"5", b"last"] and store.get(G, "d") == b"5"
+
+
+def test_writes_after_staged_ones_keep_their_order(store: Store):
+    """A revised trip: its keys staged, then deleted and written again, before anything reads them."""
+    store.stage("R", [(G, "a", b"1"), (G, "b", b"2")])
+    store.delete(G, "a")
+    store.put_many(G, {"b": b"20"})
+    store.put_each([(G, "c", b"3"), ("X\x1fP1\x1f", "id", b"c:C1")])
+    assert store.pending_count == 6
+    store.commit()
+    assert store.scan(G) == [("b", b"20"), ("c", b"3")] and store.get("X\x1fP1\x1f", "id") == b"c:C1"

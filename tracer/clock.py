@@ -48,6 +48,7 @@ class EventClock:
         self.exposure_horizon = ""  # the first date of a published exposure kept (``exposure_retention_days``)
         self.horizon_start = -_FAR  # its first microsecond
         self._next_day = -_FAR  # first microsecond of the day after the watermark's day
+        self._bounds: dict[str, tuple[int, int]] = {}  # service date -> ``service_date_bounds``: every ride checks one
         if saved:
             self._set_horizon(self._watermark)
 
@@ -62,7 +63,12 @@ class EventClock:
         published exposure's: the exposure retention horizon, docs/rules.md "Retention")."""
         name, moment = ("board_time", event.board) if type(event) is Trip else ("start", event.start)
         if moment is not None:
-            first, last = service_date_bounds(event.date, self.rules)
+            bounds = self._bounds.get(event.date)
+            if bounds is None:
+                if len(self._bounds) >= 4096:  # bounded: hostile input may name every date
+                    self._bounds.clear()
+                bounds = self._bounds[event.date] = service_date_bounds(event.date, self.rules)
+            first, last = bounds
             if not first <= moment < last:
                 raise InvalidEvent(service_date_problem(event.date, moment, self.rules, name=name) or "")
         if type(event) is Trip:

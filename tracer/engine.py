@@ -39,6 +39,7 @@ from graph.keys import (
     group,
     is_case_key,
     key_parts,
+    service_days,
     via_key,
 )
 from graph.store import SEP, Store
@@ -56,6 +57,7 @@ from tracer.events import (
     Trip,
     decode_trip,
     decode_trips,
+    encode_trips,
     parse_time,
 )
 from tracer.rules import (
@@ -260,22 +262,32 @@ class Engine:
         changed: dict[str, set[str]] = defaultdict(set)  # service day -> persons whose rides changed
         source_rides: list[tuple[Trip, bool]] = []  # rides of persons riding as a source; present?
         riding = self._riding_sources
-        for trip_id, trip in latest.items():
-            data, old_data = trip.encode(), stored[trip_id]
-            if old_data == data:
-                continue  # redelivery
-            if old_data is not None:
-                old = decode_trip(old_data)
-                self._remove_trip(old)
-                changed[old.service_day].add(old.person_id)
-                if old.person_id in riding:
-                    source_rides.append((old, False))
-            self._add_trip(trip, trip.service_day, data)
-            changed[trip.service_day].add(trip.person_id)
-            if trip.person_id in riding:
-                source_rides.append((trip, True))
+        new = [trip for trip_id, trip in latest.items() if stored[trip_id] is None and trip.person_id not in riding]
+        if len(new) < len(latest):
+            for trip_id, trip in latest.items():
+                old_data = stored[trip_id]
+                if old_data is None and trip.person_id not in riding:
+                    continue  # in ``new``
+                data = trip.encode()
+                if old_data == data:
+                    continue  # redelivery
+                if old_data is not None:
+                    old = decode_trip(old_data)
+                    self._remove_trip(old)
+                    changed[old.service_day].add(old.person_id)
+                    if old.person_id in riding:
+                        source_rides.append((old, False))
+                self._add_trips((trip_id,), (trip.person_id,), (trip.date,), (trip.service_day,), (data,))
+                changed[trip.service_day].add(trip.person_id)
+                if trip.person_id in riding:
+                    source_rides.append((trip, True))
+        new_days = self._add_new_trips(new)
         affected = _affected()
         unprobed = self._move_probes(source_rides, affected)
+        if self._probed or unprobed:  # on other days, a new ride changes no alert
+            for day, trip in zip(new_days, new, strict=True):
+                if day in self._probed or day in unprobed:
+                    changed[day].add(trip.person_id)
         for day, persons in changed.items():
             gone = unprobed.get(day, ())
             if day in self._probed or gone:
@@ -287,11 +299,34 @@ class Engine:
                         affected[day][key].update(persons)
         return self._recompute(affected) if affected else []
 
-    def _add_trip(self, trip: Trip, day: str, data: bytes) -> None:
-        put, trip_id, person = self.store.put, trip.trip_id, trip.person_id
-        put(T, trip_id, data)
-        put(f"{RIDERS}{SEP}{day}{SEP}", f"{person}{SEP}{trip_id}", data)
-        put(f"{ITINERARIES}{SEP}{person}{SEP}", f"{trip.date}{SEP}{trip_id}", b"")
+    def _add_new_trips(self, trips: list[Trip]) -> list[str]:
+        """``_add_trips`` of trips of new ids whose persons ride as no source: almost every trip of a
+        day, so their columns are taken at once, their keys built by the batch, and their rider and
+        itinerary keys (new keys, in new groups) staged for the commit (``Store.stage``). Returns the
+        service day of each."""
+        if not trips:
+            return []
+        ids, persons, modes, services, dates = list(zip(*trips, strict=True))[:5]
+        days = service_days(dates, modes, services)
+        self._add_trips(ids, persons, dates, days, encode_trips(trips), stage=True)
+        return days
+
+    def _add_trips(self, ids: Sequence[str], persons: Sequence[str], dates: Sequence[str], days: Sequence[str],
+                   values: Sequence[bytes], stage: bool = False) -> None:
+        """Store trips, given by their ids, persons, dates, service days and encoded values: three
+        keys a trip (graph/keys.py), its id, its ride among the riders of its service day, and its
+        itinerary entry."""
+        self.store.put_many(T, dict(zip(ids, values, strict=True)))
+        riders, itineraries = group(RIDERS), group(ITINERARIES)
+        rides = [(f"{riders}{day}{SEP}", f"{person}{SEP}{trip_id}", value)
+                 for day, person, trip_id, value in zip(days, persons, ids, values, strict=True)]
+        entries = [(f"{itineraries}{person}{SEP}", f"{date}{SEP}{trip_id}", b"")
+                   for person, date, trip_id in zip(persons, dates, ids, strict=True)]
+        if stage:
+            self.store.stage(RIDERS, rides)
+            self.store.stage(ITINERARIES, entries)
+        else:
+            self.store.put_each(rides + entries)
 
     def _remove_trip(self, trip: Trip) -> None:
         self.store.delete(T, trip.trip_id)

@@ -73,18 +73,17 @@ class Intake:
         a flight or train ride whose number is not known canonical yet (``canonical_ride``)."""
         plain = plain_events([data for data, _ in lines], self._max_ride_us, self._subdistricts.codes) \
             if self._plain else [None] * len(lines)
-        known = self._known_canonical
-        decoded: list[tuple[Event | None, str | None]] = []
-        for (data, too_long), event in zip(lines, plain, strict=True):
-            if event is not None and not too_long and len(data) <= self.max_line_bytes and (
-                    type(event) is Person or known(event)):  # type: ignore[arg-type]
-                decoded.append((event, None))
-                continue
-            try:
-                decoded.append(self.decode(data, too_long))
-            except InvalidEvent as exc:
-                decoded.append((None, exc.reason))
-        return decoded
+        known, limit, decode = self._known_canonical, self.max_line_bytes, self._decoded
+        return [(event, None) if event is not None and not too_long and len(data) <= limit and (
+                    type(event) is Person or known(event)) else decode(data, too_long)  # type: ignore[arg-type]
+                for (data, too_long), event in zip(lines, plain, strict=True)]
+
+    def _decoded(self, data: bytes, too_long: bool) -> tuple[Event | None, str | None]:
+        """``decode``, with a refusal as ``(None, reason)``."""
+        try:
+            return self.decode(data, too_long)
+        except InvalidEvent as exc:
+            return None, exc.reason
 
     def canonical_ride(
         self, data: bytes, parsed: Trip | Exposure | None = None, refused: InvalidEvent | None = None
