@@ -47,8 +47,8 @@ from connectors.importers.report import NotTraced, Rejected
 from connectors.importers.timetable import Pattern, Timetable
 from tracer.canonical import line_name
 from tracer.errors import InvalidEvent
-from tracer.events import MAX_ID, parse_line
-from tracer.jsonl import escape_line_breaks
+from tracer.events import MAX_ID, parse_line, repeated_time
+from tracer.jsonl import escape_line_breaks, json_record
 
 REQUIRED = ("card", "time", "direction", "station")
 OPTIONAL = ("line", "id_type", "id_number")  # the holder of a real-name card, when the export names them
@@ -267,16 +267,27 @@ def _shared(candidate: Candidate, confidence: float, timetable: Timetable) -> di
 
 class Lines:
     """A journey's rides as JSON lines valid by construction (connectors/importers/base.py): the
-    shared fields of each distinct ride (``_shared``) encoded and checked with the engine once, the
-    rider's ids (a person id, a trip id of it, digits and the checked service) pasted in front; the
-    same bytes as ``json_record`` of ``rides``' events."""
+    shared fields of each distinct ride (``_shared``) encoded once, the rider's ids (a person id, a
+    trip id of it, digits and the checked service) pasted in front; the same bytes as
+    ``json_record`` of ``rides``' events.
 
-    _LIMIT = 1 << 18  # distinct rides remembered (a day of a big city's runs and station pairs fits)
+    A ride's fields are checked where they can be wrong, each distinct value once: a run's service
+    and date, and each station name, by the engine on a line that differs from a valid one only in
+    them (``parse_line``: a few hundred runs and stations, not one check per ride at about 10 us);
+    each stop time by the engine's own time parse (``repeated_time``: the stamps are ISO 8601 by
+    construction, only their year can be out of range); per ride only what joins two fields, the
+    engine's rule that the alight time is after the board time and at most ``max_ride_hours`` later,
+    on the epoch seconds the stamps exactly encode. The mode is a constant and ``confidence`` is no
+    field the engine reads. tests/test_import_taps_lines.py checks this decision against ``parse_line``
+    of the whole line on hostile timetables."""
+
+    _LIMIT = 1 << 18  # distinct rides (and values checked) remembered: a day of a big city's runs fits
 
     def __init__(self, timetable: Timetable, max_ride_us: int) -> None:
         self._timetable = timetable
         self._max_ride_us = max_ride_us
         self._shared: dict[tuple[Any, ...], bytes | None] = {}
+        self._taken: dict[tuple[tuple[str, str], ...], bool] = {}  # the engine's verdict on each part checked
 
     def of(self, tap_in: Tap, chosen: list[Ride]) -> bytes | None:
         """The lines, or None when one cannot be shown valid (it goes the checked way)."""
@@ -291,23 +302,54 @@ class Lines:
         return b"".join(parts)
 
     def ride(self, candidate: Candidate, confidence: float) -> bytes | None:
-        """``,`` and the shared fields' JSON to the line's end, once the engine accepts a line of
-        them; None when it does not."""
+        """``,`` and the shared fields' JSON to the line's end; None when the engine would refuse a
+        line of them (the class's docstring)."""
         run, board, alight = candidate
-        key = (run.service, run.date, run.depart[board], run.arrive[alight], run.names[board], run.names[alight],
-               confidence)
-        if key in self._shared:
-            return self._shared[key]
-        fields = orjson.dumps(_shared(candidate, confidence, self._timetable))
-        shared: bytes | None = b"," + escape_line_breaks(fields)[1:] + b"\n"
-        try:
-            parse_line(b'{"type":"trip","trip_id":"tap:0","person_id":"pid:0"' + shared, self._max_ride_us)
-        except InvalidEvent:
-            shared = None
+        depart, arrive = run.depart[board], run.arrive[alight]
+        key = (run.service, run.date, depart, arrive, run.names[board], run.names[alight], confidence)
+        found = self._shared.get(key, b"")
+        if found != b"":
+            return found
+        fields = _shared(candidate, confidence, self._timetable)
+        shared = None
+        ride_us = (arrive - depart) * 1_000_000
+        if (0 < ride_us <= self._max_ride_us and self._takes(("service", run.service), ("date", run.date))
+                and self._takes(("board_station", fields["board_station"]))
+                and self._takes(("alight_station", fields["alight_station"]))
+                and _moment(fields["board_time"]) and _moment(fields["alight_time"])):
+            shared = b"," + escape_line_breaks(orjson.dumps(fields))[1:] + b"\n"
         if len(self._shared) >= self._LIMIT:
             self._shared.clear()
         self._shared[key] = shared
         return shared
+
+    def _takes(self, *parts: tuple[str, str]) -> bool:
+        """Whether the engine takes a valid line with ``parts`` (field, value) put in: each once."""
+        found = self._taken.get(parts)
+        if found is None:
+            try:
+                parse_line(json_record(_VALID_RIDE | dict(parts)), self._max_ride_us)
+                found = True
+            except InvalidEvent:
+                found = False
+            if len(self._taken) >= self._LIMIT:
+                self._taken.clear()
+            self._taken[parts] = found
+        return found
+
+
+_VALID_RIDE = {"type": "trip", "trip_id": "tap:0", "person_id": "pid:0", "mode": "metro", "service": "L1",
+               "date": "2020-01-15", "board_time": "2020-01-15T08:00:00+08:00",
+               "alight_time": "2020-01-15T08:10:00+08:00"}  # ``Lines._takes``: a line the engine takes
+
+
+def _moment(stamp: str) -> bool:
+    """Whether the engine reads ``stamp`` (a ``Timetable.stamp``) as a time: its own parse, cached."""
+    try:
+        repeated_time(stamp)
+    except InvalidEvent:
+        return False
+    return True
 
 
 def _trip_id(person: str, tap_in: int, leg: int, service: str) -> str:
