@@ -2,17 +2,19 @@
 ride are checked a part at a time (a run's service and date, each station name, each stop time, and
 the ride's length), not by parsing each ride's line. These properties show the decision is the
 engine's own on any timetable, however hostile: a ride is built exactly when ``parse_line`` takes its
-whole line, and then it is that line to the byte."""
+whole line, and then it is that line to the byte; a column of rides (``Lines.rides``, the columnar
+path's) gives the same."""
 
 from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
+import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.importers.journeys import Candidate
-from connectors.importers.taps import Lines, _shared
+from connectors.importers.taps import _RIDE_FIELDS, _STOP_TIMES, Lines, _shared
 from connectors.importers.timetable import Run, Timetable
 from tracer.errors import InvalidEvent
 from tracer.events import parse_line
@@ -55,3 +57,8 @@ def test_a_ride_is_built_exactly_when_the_engine_takes_its_line(
         assert (built is not None) == taken
         if built is not None:
             assert b'{"type":"trip","trip_id":"tap:0","person_id":"pid:0"' + built == line
+    fields = pl.DataFrame([("metro", service, day, depart, depart + length, board_name, alight_name, confidence)],
+                          orient="row", schema=dict.fromkeys(_RIDE_FIELDS, pl.String)
+                          | dict.fromkeys(_STOP_TIMES, pl.Int64) | {"confidence": pl.Float64})
+    for fresh in (Lines(timetable, max_ride_us), lines):  # a column at a time: the same
+        assert fresh.rides(fields).to_list() == [None if built is None else built[:-1].decode()]

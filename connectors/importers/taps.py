@@ -267,27 +267,25 @@ def _shared(candidate: Candidate, confidence: float, timetable: Timetable) -> di
 
 class Lines:
     """A journey's rides as JSON lines valid by construction (connectors/importers/base.py): the
-    shared fields of each distinct ride (``_shared``) encoded once, the rider's ids (a person id, a
-    trip id of it, digits and the checked service) pasted in front; the same bytes as
-    ``json_record`` of ``rides``' events.
+    rider's ids (a person id, a trip id of it, digits and the checked service) pasted in front of the
+    ride's fields (``_shared``), each field's JSON member encoded once per distinct value; the same
+    bytes as ``json_record`` of ``rides``' events.
 
-    A ride's fields are checked where they can be wrong, each distinct value once: a run's service
-    and date, and each station name, by the engine on a line that differs from a valid one only in
-    them (``parse_line``: a few hundred runs and stations, not one check per ride at about 10 us);
-    each stop time by the engine's own time parse (``repeated_time``: the stamps are ISO 8601 by
-    construction, only their year can be out of range); per ride only what joins two fields, the
-    engine's rule that the alight time is after the board time and at most ``max_ride_hours`` later,
-    on the epoch seconds the stamps exactly encode. The mode is a constant and ``confidence`` is no
-    field the engine reads. tests/test_import_taps_lines.py checks this decision against ``parse_line``
-    of the whole line on hostile timetables."""
+    Each field is checked where it can be wrong, once per distinct value (``_member``): a service, a
+    date and a station name by the engine on a line that differs from a valid one only there
+    (``parse_line``: a few hundred runs and stations, not one check per ride at about 10 us); a stop
+    time by the engine's own time parse (``repeated_time``: the stamps are ISO 8601 by construction,
+    only their year can be out of range). Per ride only what joins two fields: the engine's rule that
+    the alight time is after the board time and at most ``max_ride_hours`` later, on the epoch
+    seconds the stamps exactly encode. tests/test_import_taps_lines.py checks this decision against
+    ``parse_line`` of the whole line on hostile timetables."""
 
-    _LIMIT = 1 << 18  # distinct rides (and values checked) remembered: a day of a big city's runs fits
+    _LIMIT = 1 << 18  # distinct values remembered: a day of a big city's runs and stop times fits
 
     def __init__(self, timetable: Timetable, max_ride_us: int) -> None:
         self._timetable = timetable
         self._max_ride_us = max_ride_us
-        self._shared: dict[tuple[Any, ...], bytes | None] = {}
-        self._taken: dict[tuple[tuple[str, str], ...], bool] = {}  # the engine's verdict on each part checked
+        self._members: dict[tuple[str, Any], bytes | None] = {}  # (field, value) -> its member, None: refused
 
     def of(self, tap_in: Tap, chosen: list[Ride]) -> bytes | None:
         """The lines, or None when one cannot be shown valid (it goes the checked way)."""
@@ -302,45 +300,62 @@ class Lines:
         return b"".join(parts)
 
     def ride(self, candidate: Candidate, confidence: float) -> bytes | None:
-        """``,`` and the shared fields' JSON to the line's end; None when the engine would refuse a
-        line of them (the class's docstring)."""
+        """``,`` and the shared fields' JSON (``_shared``'s, in its order) to the line's end; None
+        when the engine would refuse a line of them (the class's docstring)."""
         run, board, alight = candidate
         depart, arrive = run.depart[board], run.arrive[alight]
-        key = (run.service, run.date, depart, arrive, run.names[board], run.names[alight], confidence)
-        found = self._shared.get(key, b"")
-        if found != b"":
-            return found
-        fields = _shared(candidate, confidence, self._timetable)
-        shared = None
-        ride_us = (arrive - depart) * 1_000_000
-        if (0 < ride_us <= self._max_ride_us and self._takes(("service", run.service), ("date", run.date))
-                and self._takes(("board_station", fields["board_station"]))
-                and self._takes(("alight_station", fields["alight_station"]))
-                and _moment(fields["board_time"]) and _moment(fields["alight_time"])):
-            shared = b"," + escape_line_breaks(orjson.dumps(fields))[1:] + b"\n"
-        if len(self._shared) >= self._LIMIT:
-            self._shared.clear()
-        self._shared[key] = shared
-        return shared
+        values = ("metro", run.service, run.date, depart, arrive, run.names[board], run.names[alight], confidence)
+        parts = [self._member(field, value) for field, value in zip(_RIDE_FIELDS, values, strict=True)]
+        if None in parts or not 0 < (arrive - depart) * 1_000_000 <= self._max_ride_us:
+            return None
+        parts.append(b"}\n")
+        return b"".join(parts)  # type: ignore[arg-type]
 
-    def _takes(self, *parts: tuple[str, str]) -> bool:
-        """Whether the engine takes a valid line with ``parts`` (field, value) put in: each once."""
-        found = self._taken.get(parts)
-        if found is None:
-            try:
-                parse_line(json_record(_VALID_RIDE | dict(parts)), self._max_ride_us)
-                found = True
-            except InvalidEvent:
-                found = False
-            if len(self._taken) >= self._LIMIT:
-                self._taken.clear()
-            self._taken[parts] = found
+    def rides(self, rides: pl.DataFrame) -> pl.Series:
+        """``ride`` of each row without its newline, a column at a time (null where ``ride`` is
+        None): ``rides`` holds a column per field of ``_RIDE_FIELDS`` (stop times in epoch seconds),
+        each distinct value's member worked out once and joined back."""
+        parts = []
+        for field in _RIDE_FIELDS:
+            values = rides.select(pl.col(field).unique())
+            members = [None if (member := self._member(field, value)) is None else member.decode()
+                       for value in values[field].to_list()]
+            parts.append(rides.select(field).join(values.with_columns(pl.Series("_member", members, dtype=pl.String)),
+                                                  on=field, how="left", maintain_order="left")["_member"])
+        ride_us = (pl.col("alight_time") - pl.col("board_time")) * 1_000_000
+        return rides.select(pl.when((ride_us > 0) & (ride_us <= self._max_ride_us))
+                            .then(pl.concat_str([*parts, pl.lit("}")]))).to_series()
+
+    def _member(self, field: str, value: Any) -> bytes | None:
+        """``,"field":value`` as JSON (a time: epoch seconds, written as ``Timetable.stamp``), or
+        None when the engine refuses that value there: worked out once per distinct value."""
+        found = self._members.get((field, value), False)
+        if found is False:
+            timed = field in _STOP_TIMES
+            text = self._timetable.stamp(value) if timed else value
+            found = None
+            if _moment(text) if timed else _takes(field, text, self._max_ride_us):
+                found = b',"' + field.encode() + b'":' + escape_line_breaks(orjson.dumps(text))
+            if len(self._members) >= self._LIMIT:
+                self._members.clear()
+            self._members[(field, value)] = found
         return found
 
 
+_STOP_TIMES = ("board_time", "alight_time")
+_RIDE_FIELDS = ("mode", "service", "date", *_STOP_TIMES, "board_station", "alight_station", "confidence")  # ``_shared``
 _VALID_RIDE = {"type": "trip", "trip_id": "tap:0", "person_id": "pid:0", "mode": "metro", "service": "L1",
                "date": "2020-01-15", "board_time": "2020-01-15T08:00:00+08:00",
-               "alight_time": "2020-01-15T08:10:00+08:00"}  # ``Lines._takes``: a line the engine takes
+               "alight_time": "2020-01-15T08:10:00+08:00"}  # ``_takes``: a line the engine takes
+
+
+def _takes(field: str, value: Any, max_ride_us: int) -> bool:
+    """Whether the engine takes a valid ride with ``field`` set to ``value``."""
+    try:
+        parse_line(json_record(_VALID_RIDE | {field: value}), max_ride_us)
+    except InvalidEvent:
+        return False
+    return True
 
 
 def _moment(stamp: str) -> bool:
@@ -619,18 +634,22 @@ class Taps:
         runs = tried.join(counts, on="_key").sort("_key", "_order", "_place").with_columns(
             pl.int_ranges("_first", "_last").alias("_run")).explode("_run").select(
             "_key", "_events", "_pattern", "_run", "_b", "_a", _rank("_key").alias("_ride"))
-        shared = []
-        for pattern, run, board, alight, events in runs.select(
-                "_pattern", "_run", "_b", "_a", "_events").unique().iter_rows():
-            candidate = Candidate(patterns[pattern].runs[run], board, alight)
-            part = self._lines.ride(candidate, confidence[events])
-            suffix = f":0:{candidate.run.service}"
-            shared.append((pattern, run, board, alight, events, escape_line_breaks(orjson.dumps(suffix))[1:-1].decode(),
-                           len(suffix), None if part is None else part[:-1].decode()))
-        schema = {"_pattern": pl.Int64, "_run": pl.Int64, "_b": pl.Int64, "_a": pl.Int64, "_events": pl.Int64,
-                  "_suffix": pl.String, "_length": pl.Int64, "_shared": pl.String}
-        runs = runs.join(pl.DataFrame(shared, schema=schema, orient="row"),
-                         on=["_pattern", "_run", "_b", "_a", "_events"])
+        distinct = runs.select("_pattern", "_run", "_b", "_a", "_events").unique()
+        values, services = [], {}
+        for pattern, run, board, alight, events in distinct.iter_rows():
+            ride = patterns[pattern].runs[run]
+            values.append(("metro", ride.service, ride.date, ride.depart[board], ride.arrive[alight], ride.names[board],
+                           ride.names[alight], confidence[events]))
+            if ride.service not in services:
+                suffix = f":0:{ride.service}"
+                services[ride.service] = (escape_line_breaks(orjson.dumps(suffix))[1:-1].decode(), len(suffix))
+        fields = pl.DataFrame(values, orient="row", schema=dict.fromkeys(_RIDE_FIELDS, pl.String)
+                              | dict.fromkeys(_STOP_TIMES, pl.Int64) | {"confidence": pl.Float64})
+        suffixes = pl.DataFrame([(service, *suffix) for service, suffix in services.items()], orient="row",
+                                schema={"service": pl.String, "_suffix": pl.String, "_length": pl.Int64})
+        distinct = pl.concat([distinct, fields.join(suffixes, on="service", how="left", maintain_order="left").select(
+            "_suffix", "_length"), self._lines.rides(fields).alias("_shared").to_frame()], how="horizontal")
+        runs = runs.join(distinct, on=["_pattern", "_run", "_b", "_a", "_events"])
         refused = runs.filter(pl.col("_shared").is_null())["_key"].unique().implode()
         runs = runs.filter(~pl.col("_key").is_in(refused))
         fitted = runs.group_by("_key").agg(pl.col("_events").first(), pl.col("_length").max().alias("_longest"))
