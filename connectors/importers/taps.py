@@ -588,8 +588,8 @@ class Taps:
     def _on_one_line(self, keys: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
         """``_fitted`` for journeys routed on one line, a column at a time: each run that fits found
         by a binary search (``search_sorted``) in its stop pattern's sorted times, as
-        ``Pattern.between`` does; the service dates once per hour of tap-in, the patterns once per
-        leg and date, each distinct ride's fields once (``Lines.ride``). Also the keys left to
+        ``Pattern.between`` does; the service dates once per hour of tap-in, each leg placed on its
+        patterns by joins (``_placed``), each distinct ride's line by ``Lines.rides``. Also the keys left to
         ``_one_by_one``: those on a pattern ``_bisect`` cannot search (runs that overtake)."""
         timetable, settings = self._timetable, self._settings
         hours = [(hour, *hour_days(hour, timetable.zone)) for hour in
@@ -600,22 +600,8 @@ class Taps:
         tried = pl.concat([found.with_columns(pl.lit(0).alias("_order")),  # the runs of the day, then of the day
                            found.filter(pl.col("_until") > pl.col("_at_in"))  # before while they still run
                            .with_columns(pl.col("_before").alias("_day"), pl.lit(1).alias("_order"))])
-        patterns: list[Pattern] = []
-        searchable: list[bool] = []
-        numbers: dict[int, int] = {}
-        placed = []
-        leg = ["_day", "_line", "_board", "_alight"]
-        for day, line, board, alight in tried.select(leg).unique().iter_rows():
-            for place, (pattern, first, last) in enumerate(timetable.placed(day, line, board, alight)):
-                if id(pattern) not in numbers:
-                    numbers[id(pattern)] = len(patterns)
-                    patterns.append(pattern)
-                    searchable.append(_searchable(pattern))
-                number = numbers[id(pattern)]
-                placed.append((day, line, board, alight, place, number, first, last, searchable[number]))
-        schema = {name: pl.String for name in leg} | {"_place": pl.Int64, "_pattern": pl.Int64, "_b": pl.Int64,
-                                                      "_a": pl.Int64, "_searchable": pl.Boolean}
-        tried = tried.join(pl.DataFrame(placed, schema=schema, orient="row"), on=leg, how="left")
+        patterns, placed = self._placed(tried.select("_day", "_line", "_board", "_alight").unique())
+        tried = tried.join(placed, on=["_day", "_line", "_board", "_alight"], how="left")
         overtaken = tried.filter(~pl.col("_searchable"))["_key"].unique().implode()
         tried = tried.filter(pl.col("_searchable") & ~pl.col("_key").is_in(overtaken))
         first = _bisect(tried, patterns, "_b", pl.col("_at_in") + settings.walk_seconds, "left")
@@ -657,6 +643,30 @@ class Taps:
                                      (pl.col("_events") > 1).alias("_unsure"))
         return (pl.concat([fitted, unfitted], how="diagonal").select(_FITTED.keys()), runs.select(_RIDES.keys()),
                 keys.filter(pl.col("_key").is_in(overtaken)).select("_key", *_STATIONS, "_at_in", "_at"))
+
+    def _placed(self, legs: pl.DataFrame) -> tuple[list[Pattern], pl.DataFrame]:
+        """``Timetable.placed`` of each leg (``_day``, ``_line``, ``_board``, ``_alight``) a column at
+        a time: the patterns of the legs' lines and days, numbered in ``Timetable.patterns``' order,
+        and a row per leg and pattern that stops at ``_board`` and later at ``_alight`` (``_pattern``,
+        ``_b`` and ``_a`` the first such stops, ``_place`` its place among the leg's patterns,
+        ``_searchable`` by ``_bisect``)."""
+        patterns: list[Pattern] = []
+        stops = []
+        for day, line in legs.select("_day", "_line").unique().iter_rows():
+            for pattern in self._timetable.patterns(day, line):
+                stops += [(day, line, len(patterns), station, position)
+                          for position, station in enumerate(pattern.stations)]
+                patterns.append(pattern)
+        stops = pl.DataFrame(stops, orient="row", schema={"_day": pl.String, "_line": pl.String, "_pattern": pl.Int64,
+                                                         "_board": pl.String, "_b": pl.Int64})
+        leg = ["_day", "_line", "_board", "_alight"]
+        boards = legs.join(stops, on=["_day", "_line", "_board"]).group_by(*leg, "_pattern").agg(pl.col("_b").min())
+        alights = stops.select("_pattern", pl.col("_board").alias("_alight"), pl.col("_b").alias("_a"))
+        placed = boards.join(alights, on=["_pattern", "_alight"]).filter(pl.col("_a") > pl.col("_b")).group_by(
+            *leg, "_pattern", "_b").agg(pl.col("_a").min()).sort(*leg, "_pattern")
+        searchable = pl.Series("_searchable", [_searchable(pattern) for pattern in patterns], dtype=pl.Boolean)
+        return patterns, placed.select(*leg, pl.int_range(pl.len(), dtype=pl.Int64).over(leg).alias("_place"),
+                                       "_pattern", "_b", "_a", pl.lit(searchable).gather(pl.col("_pattern")))
 
     def _one_by_one(self, keys: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         """``_fitted`` of each key by ``fit``: journeys that change lines, or ride overtaking runs."""

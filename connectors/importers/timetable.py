@@ -121,15 +121,20 @@ class Timetable:
     def train(self, day: str, number: str) -> Run | None:
         return self._trains.get((day, number))
 
+    def patterns(self, day: str, line: str) -> list[Pattern]:
+        """The stop patterns of ``line`` on ``day``, in a fixed order (the order of ``placed``)."""
+        return self._lines.get((day, line), [])
+
     def placed(self, day: str, line: str, board: str, alight: str) -> list[tuple[Pattern, int, int]]:
         """(pattern, board position, alight position) of the patterns of ``line`` on ``day`` that
-        stop at ``board`` and later at ``alight``: computed once per leg a feed asks about."""
+        stop at ``board`` and later at ``alight`` (the first such stops): computed once per leg a feed
+        asks about."""
         key = (day, line, board, alight)
         found = self._placed.get(key)
         if found is None:
             found = self._placed[key] = [
                 (pattern, first, last)
-                for pattern in self._lines.get((day, line), [])
+                for pattern in self.patterns(day, line)
                 if (first := _index(pattern.stations, board, 0)) is not None
                 and (last := _index(pattern.stations, alight, first + 1)) is not None
             ]
