@@ -614,9 +614,9 @@ def test_the_columnar_taps_are_the_reference_taps_on_a_messy_feed(tmp_path: Path
                           st.sampled_from((*_TIMES, "08:03:00", "08:03:30")),
                           st.sampled_from(("in", "out", " out", "x")),
                           st.sampled_from(("5", "", "99号线")), st.sampled_from(_STATIONS)), max_size=40),
-       st.integers(0, 40), st.sampled_from((0.5, 1.0)), st.sampled_from((0, 60)))
+       st.integers(0, 40), st.sampled_from((0.5, 1.0)), st.sampled_from((0, 60)), st.sampled_from((0.1, 4.0)))
 def test_the_columnar_taps_are_the_reference_taps(rows: list[tuple[str, ...]], cut: int, confidence: float,
-                                                  duplicate: int) -> None:
+                                                  duplicate: int, longest: float) -> None:
     """Any mix of taps in two files, any settings: the columnar path writes the reference's bytes and report."""
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
@@ -624,7 +624,8 @@ def test_the_columnar_taps_are_the_reference_taps(rows: list[tuple[str, ...]], c
         files = [root / "a.csv", root / "b.csv"]
         for path, part in zip(files, (lines[:cut], lines[cut:]), strict=True):
             path.write_text("card,time,direction,line,station\n" + "".join(part), encoding="utf-8")
-        (reference, columnar) = _both_ways(files, root, min_confidence=confidence, duplicate_seconds=duplicate)
+        (reference, columnar) = _both_ways(files, root, min_confidence=confidence, duplicate_seconds=duplicate,
+                                           max_ride_hours=longest)
     assert reference == columnar
 
 

@@ -181,32 +181,40 @@ def pair(taps: Iterable[Tap], settings: TapSettings) -> Iterator[Journey | tuple
         for tap in sorted(by_card[person], key=lambda tap: tap.at):
             if (last is not None and last.inward == tap.inward and last.station == tap.station
                     and tap.at - last.at <= settings.duplicate_seconds):
-                yield tap, "duplicate tap: the same card, direction and station again"
+                yield tap, DUPLICATE
                 continue
             last = tap
             if tap.inward:
                 if opened is not None:
-                    yield opened, "tap-in without a tap-out"
+                    yield opened, NO_TAP_OUT
                 opened = tap
             elif opened is None:
-                yield tap, "tap-out without a tap-in"
+                yield tap, NO_TAP_IN
             elif tap.at - opened.at > longest:
-                yield opened, "tap-in without a tap-out"
-                yield tap, f"tap-out more than max_ride_hours ({settings.max_ride_hours:g}) after the tap-in"
+                yield opened, NO_TAP_OUT
+                yield tap, too_late(settings)
                 opened = None
             elif tap.station == opened.station:
-                yield opened, "tap-in and tap-out at one station: no ride"
-                yield tap, "tap-in and tap-out at one station: no ride"
+                yield opened, ONE_STATION
+                yield tap, ONE_STATION
                 opened = None
             else:
                 yield Journey(opened, tap)
                 opened = None
         if opened is not None:
-            yield opened, "tap-in without a tap-out"
+            yield opened, NO_TAP_OUT
 
 
+DUPLICATE = "duplicate tap: the same card, direction and station again"
+NO_TAP_OUT = "tap-in without a tap-out"
+NO_TAP_IN = "tap-out without a tap-in"
+ONE_STATION = "tap-in and tap-out at one station: no ride"
 NO_ROUTE = "no route between the stations of the tap-in and the tap-out"
 NO_RUN = "no run fits between the tap-in and the tap-out"
+
+
+def too_late(settings: TapSettings) -> str:
+    return f"tap-out more than max_ride_hours ({settings.max_ride_hours:g}) after the tap-in"
 
 
 def too_ambiguous(settings: TapSettings) -> str:
@@ -436,13 +444,13 @@ class Taps:
 
     The reference (``columnar=False``) reads tap by tap (``row``) and pairs, fits and writes journey
     by journey (``pair``, ``_settle``). The fast path reads the plain rows of this tool's CSV a column
-    at a time (``frame``), and ``end`` pairs a card whose taps alternate in, out, in, out, each out
-    within ``max_ride_hours`` of its in at another station (almost every card) by a shift, fits each
-    distinct (origin, destination, tap-in, tap-out) once (those on one line by binary searches in
-    their stop patterns' times, a column at a time), rejects the journeys that give no ride with
-    ``fit``'s reason, and pastes the rides' lines together from their shared fields (``Lines``) in
-    polars. The rest (the other cards' taps, and journeys with a line not valid by construction) is
-    settled the reference's way; every rejection and note in its order: the same bytes and the
+    at a time (``frame``), and ``end`` pairs the taps of a card without a duplicate tap (almost
+    every card) by a shift (``_paired``: a tap-out and the tap-in before it), fits each distinct
+    (origin, destination, tap-in, tap-out) once (those on one line by binary searches in their stop
+    patterns' times, a column at a time), rejects the journeys that give no ride with ``fit``'s
+    reason, and pastes the rides' lines together from their shared fields (``Lines.rides``) in
+    polars. The rest (the taps of cards with a duplicate, and journeys with a line not valid by
+    construction) is settled the reference's way; every rejection and note in its order: the same bytes and the
     same report (tests/test_import_transit.py)."""
 
     def __init__(self, context: Context) -> None:
@@ -538,26 +546,44 @@ class Taps:
         self._noted(done, firsts)
 
     def _paired(self, taps: pl.DataFrame) -> tuple[pl.DataFrame, list[tuple[str, int, Journey | tuple[Tap, str]]]]:
-        """The journeys of the cards whose taps pair by a shift (sorted by card and time: in, out,
-        in, out, ... each out within ``max_ride_hours`` at another station), as columns (``_pid``,
-        the tap-in's ``_at_in``, ``_from``, ``_in_line``, ``_in_src``, the tap-out's ``_at``, ``_to``,
-        ``line``, ``_src``, and ``_rank``, its place among the card's taps); and ``pair``'s items for
-        the other cards' taps, with (card, order) to settle them in."""
+        """``pair`` of the taps (sorted by card and time) a column at a time, for the cards without a
+        duplicate tap: then a tap-out pairs with the tap before it when that is a tap-in, and every
+        other tap is rejected by its neighbours alone. The journeys as columns (``_pid``, the tap-in's
+        ``_at_in``, ``_from``, ``_in_line``, ``_in_src``, the tap-out's ``_at``, ``_to``, ``line``,
+        ``_src``, and ``_rank``, its place among the card's taps); and ``pair``'s items for the rest
+        (the rejected taps, and every tap of a card with a duplicate), with (card, order) to settle
+        them in, the reference's order."""
+        settings = self._settings
         last = (pl.col("_pid") != pl.col("_pid").shift(-1)).fill_null(True)
         taps = taps.with_columns(
-            _rank("_pid").alias("_rank"), last.alias("_last"),
+            _rank("_pid").alias("_rank"), last.alias("_last"), pl.col("_in").shift(1).alias("_in_before"),
+            pl.col("_in").shift(-1).alias("_in_after"),
             pl.col("_at").shift(1).alias("_at_in"), pl.col("_station").shift(1).alias("_from"),
             pl.col("line").shift(1).alias("_in_line"), pl.col("_src").shift(1).alias("_in_src"))
-        good = (pl.when("_in").then((pl.col("_rank") % 2 == 0) & ~pl.col("_last"))
-                .otherwise((pl.col("_rank") % 2 == 1) & (pl.col("_station") != pl.col("_from"))
-                           & (pl.col("_at") - pl.col("_at_in") <= self._settings.max_ride_hours * 3600)))
-        messy = pl.col("_pid").is_in(taps.filter(~good)["_pid"].unique().implode())
+        after = pl.col("_rank") > 0  # not the card's first tap: the shifted columns are the tap before
+        duplicate = (after & (pl.col("_in") == pl.col("_in_before")) & (pl.col("_station") == pl.col("_from"))
+                     & (pl.col("_at") - pl.col("_at_in") <= settings.duplicate_seconds))  # the first, if any
+        messy = pl.col("_pid").is_in(taps.filter(duplicate)["_pid"].unique().implode())
         left: list[tuple[str, int, Journey | tuple[Tap, str]]] = []
         others = [self._tap(*row) for row in taps.filter(messy).select(
             "_pid", "_at", "_in", "_station", "line", "_src").iter_rows()]
-        for order, item in enumerate(pair(others, self._settings)):
+        for order, item in enumerate(pair(others, settings)):
             left.append(((item.tap_in if isinstance(item, Journey) else item[0]).person, order, item))
-        journeys = taps.filter(~messy & ~pl.col("_in")).select(
+        taps = taps.filter(~messy)
+        paired = ~pl.col("_in") & after & pl.col("_in_before")
+        late = pl.col("_at") - pl.col("_at_in") > settings.max_ride_hours * 3600
+        one = pl.col("_station") == pl.col("_from")
+        tap = ("_pid", "_at", "_in", "_station", "line", "_src", "_rank")
+        for row in taps.filter(pl.when("_in").then(pl.col("_last") | pl.col("_in_after")).otherwise(
+                ~paired)).select(tap).iter_rows():  # a tap-in not followed by a tap-out, and the reverse
+            left.append((row[0], row[-1], (self._tap(*row[:-1]), NO_TAP_OUT if row[2] else NO_TAP_IN)))
+        for row in taps.filter(paired & (late | one)).select(
+                *tap, "_at_in", "_from", "_in_line", "_in_src", late.alias("_late")).iter_rows():
+            pid, order = row[0], row[6]
+            reasons = (NO_TAP_OUT, too_late(settings)) if row[-1] else (ONE_STATION, ONE_STATION)
+            left.append((pid, order, (self._tap(pid, row[7], True, row[8], row[9], row[10]), reasons[0])))
+            left.append((pid, order, (self._tap(*row[:6]), reasons[1])))
+        journeys = taps.filter(paired & ~late & ~one).select(
             "_pid", "_at_in", "_from", "_in_line", "_in_src", "_at", pl.col("_station").alias("_to"), "line", "_src",
             "_rank")
         return journeys, left
