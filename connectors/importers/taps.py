@@ -480,36 +480,40 @@ class Taps:
         for kind, company, name in rows.select("direction", RENAMED, "station").unique().iter_rows():
             with contextlib.suppress(Rejected, NotTraced):
                 places.append((kind, company, name, *self._reader.place(kind.strip(), company, name)))
-        time = pl.col("time")
-        common = time.str.contains(_COMMON_TIME)
-        minutes = rows.filter(common).select(time.str.slice(0, 16).unique()).to_series().to_list()
+        time, columns = pl.col("time"), rows.columns
+        rows = rows.with_columns(time.str.contains(_COMMON_TIME).alias("_common"),
+                                 time.str.slice(0, 16).alias("_minute"))
+        minutes = rows.filter("_common").select(pl.col("_minute").unique())
         zone = self._timetable.zone
-        known = {minute: at for minute in minutes if (at := _minute(minute, zone)) is not None}
+        minutes = minutes.with_columns(pl.Series("_at", [_minute(minute, zone) for minute in minutes["_minute"]],
+                                                 dtype=pl.Int64))
         holder = pl.col("id_number").str.strip_chars()
         named = pl.col("id_type").str.to_lowercase().replace_strict(KIND_NAMES, default=None)
         kind = pl.when(holder != "").then(named).otherwise(pl.lit("card"))
         number = pl.when(holder != "").then(holder).otherwise(pl.col("card").str.strip_chars()).str.to_uppercase()
-        at = (time.str.slice(0, 16).replace_strict(known, default=None, return_dtype=pl.Int64)
-              + time.str.slice(17, 2).cast(pl.Int64))
         schema = {"direction": pl.String, RENAMED: pl.String, "station": pl.String, "_in": pl.Boolean,
                   "_station": pl.String}
         found = rows.join(pl.DataFrame(places, schema=schema, orient="row"), on=["direction", RENAMED, "station"],
-                          how="left").with_columns(
-            pl.when(common).then(at).alias("_at"), kind.alias("_kind"), number.alias("_number"))
+                          how="left").join(minutes, on="_minute", how="left").with_columns(
+            pl.when("_common").then(pl.col("_at") + time.str.slice(17, 2).cast(pl.Int64)).alias("_at"),
+            kind.alias("_kind"), number.alias("_number"))
         found = found.with_columns(plain_documents(found, "_kind", "_number").alias("_document"))
         plain = pl.col("_in").is_not_null() & pl.col("_at").is_not_null() & pl.col("_document")
         held = found.filter(plain)
         ids = self._context.person_ids
-        people = held.select("_kind", "_number").unique()
-        cards, named = people.filter(pl.col("_kind") == "card"), people.filter(pl.col("_kind") != "card")
-        people = pl.concat([  # a card rides as its holder when the card-holder list knows one (ids.riders)
-            cards.with_columns(ids.riders(cards["_number"]).alias("_pid")),
-            named.with_columns(ids.column(named["_kind"], named["_number"]).alias("_pid"))])
-        held = held.join(people, on=["_kind", "_number"]).select(
-            *(pl.col(name).cast(dtype) for name, dtype in _TAPS.items() if name != "_src"),
-            pl.lit(self._source(), dtype=pl.UInt32).alias("_src"))
+        if held.select((pl.col("_kind") == "card").all()).item():  # no holder named: the common export
+            held = held.with_columns(ids.riders(held["_number"]).alias("_pid"))
+        else:
+            people = held.select("_kind", "_number").unique()
+            cards, named = people.filter(pl.col("_kind") == "card"), people.filter(pl.col("_kind") != "card")
+            people = pl.concat([  # a card rides as its holder when the card-holder list knows one (ids.riders)
+                cards.with_columns(ids.riders(cards["_number"]).alias("_pid")),
+                named.with_columns(ids.column(named["_kind"], named["_number"]).alias("_pid"))])
+            held = held.join(people, on=["_kind", "_number"])
+        held = held.select(*(pl.col(name).cast(dtype) for name, dtype in _TAPS.items() if name != "_src"),
+                           pl.lit(self._source(), dtype=pl.UInt32).alias("_src"))
         self._frames.append(held)
-        return _NO_LINES, found.filter(~plain).select(rows.columns)
+        return _NO_LINES, found.filter(~plain).select(columns)
 
     def end(self) -> None:
         """Pair, fit and write every tap read (the class's docstring)."""
