@@ -322,7 +322,8 @@ class Lines:
     def rides(self, rides: pl.DataFrame) -> pl.Series:
         """``ride`` of each row without its newline, a column at a time (null where ``ride`` is
         None): ``rides`` holds a column per field of ``_RIDE_FIELDS`` (stop times in epoch seconds),
-        each distinct value's member worked out once and joined back."""
+        each distinct value's member worked out once and joined back (the stop times stamped at once)."""
+        self._timetable.stamped(pl.concat([rides["board_time"], rides["alight_time"]]).unique())
         parts = []
         for field in _RIDE_FIELDS:
             values = rides.select(pl.col(field).unique())
@@ -336,14 +337,20 @@ class Lines:
 
     def _member(self, field: str, value: Any) -> bytes | None:
         """``,"field":value`` as JSON (a time: epoch seconds, written as ``Timetable.stamp``), or
-        None when the engine refuses that value there: worked out once per distinct value."""
+        None when the engine refuses that value there: worked out once per distinct value (a time's
+        JSON once for both fields)."""
         found = self._members.get((field, value), False)
         if found is False:
-            timed = field in _STOP_TIMES
-            text = self._timetable.stamp(value) if timed else value
-            found = None
-            if _moment(text) if timed else _takes(field, text, self._max_ride_us):
-                found = b',"' + field.encode() + b'":' + escape_line_breaks(orjson.dumps(text))
+            if field in _STOP_TIMES:
+                stamp = self._members.get(("", value), False)  # the time's JSON, whichever field asked first
+                if stamp is False:
+                    text = self._timetable.stamp(value)
+                    stamp = self._members[("", value)] = orjson.dumps(text) if _moment(text) else None
+            elif _takes(field, value, self._max_ride_us):
+                stamp = escape_line_breaks(orjson.dumps(value))
+            else:
+                stamp = None
+            found = None if stamp is None else b',"' + field.encode() + b'":' + stamp
             if len(self._members) >= self._LIMIT:
                 self._members.clear()
             self._members[(field, value)] = found
@@ -694,9 +701,12 @@ class Taps:
         alights = stops.select("_pattern", pl.col("_board").alias("_alight"), pl.col("_b").alias("_a"))
         placed = boards.join(alights, on=["_pattern", "_alight"]).filter(pl.col("_a") > pl.col("_b")).group_by(
             *leg, "_pattern", "_b").agg(pl.col("_a").min()).sort(*leg, "_pattern")
-        searchable = pl.Series("_searchable", [_searchable(pattern) for pattern in patterns], dtype=pl.Boolean)
-        return patterns, placed.select(*leg, pl.int_range(pl.len(), dtype=pl.Int64).over(leg).alias("_place"),
-                                       "_pattern", "_b", "_a", pl.lit(searchable).gather(pl.col("_pattern")))
+        used = placed["_pattern"].unique().to_list()  # the patterns of a line and day that no leg asks about: unread
+        searchable = pl.DataFrame({"_pattern": used, "_searchable": [_searchable(patterns[at]) for at in used]},
+                                  schema={"_pattern": pl.Int64, "_searchable": pl.Boolean})
+        return patterns, placed.join(searchable, on="_pattern").select(
+            *leg, pl.int_range(pl.len(), dtype=pl.Int64).over(leg).alias("_place"), "_pattern", "_b", "_a",
+            "_searchable")
 
     def _one_by_one(self, keys: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         """``_fitted`` of each key by ``fit``: journeys that change lines, or ride overtaking runs."""

@@ -12,6 +12,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+import polars as pl
+
+from connectors.importers.times import stamps
 from tracer.canonical import station_key
 from tracer.events import format_time
 
@@ -108,6 +111,15 @@ class Timetable:
                 self._stamps.clear()
             found = self._stamps[moment] = format_time(moment * 1_000_000, self.zone)
         return found
+
+    def stamped(self, moments: pl.Series) -> None:
+        """``stamp`` of many epoch seconds at once (``times.stamps``), remembered for ``stamp``."""
+        if len(self._stamps) + moments.len() >= 1 << 20:
+            self._stamps.clear()
+        new = moments.filter(~moments.is_in(pl.Series(list(self._stamps), dtype=pl.Int64).implode()))
+        for moment, text in zip(new.to_list(), stamps(new, self.zone).to_list(), strict=True):
+            if text is not None:
+                self._stamps[moment] = text
 
     def station(self, name: str) -> str | None:
         """The station key of a name or alias, or None when the feed has no such station."""
