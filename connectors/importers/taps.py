@@ -5,8 +5,9 @@ card in time order (an in, then the next out within ``max_ride_hours``); what do
 reported: a tap-in with no tap-out, a tap-out with no tap-in, the same tap twice within
 ``duplicate_seconds`` (a gate read twice), an exit at the station of entry (no ride). Each journey
 is routed and its runs inferred (``connectors/importers/journeys.py``). This tool's CSV goes a column
-at a time (``Taps``: read, paired, fitted and written in polars), the rest and every odd case tap by
-tap, the reference, which writes the same bytes and report (tests/test_import_transit.py).
+at a time (``Taps``: read, paired, fitted and written in polars), the other formats and the cards with
+a duplicate tap tap by tap, the reference, which writes the same bytes and report
+(tests/test_import_transit.py).
 
 How an uncertain ride is traced (docs/rules.md, "Metro rides inferred from card taps"): each run
 that fits a leg gets ``confidence`` = 1 / the number of runs that fit it; the runs of a leg are
