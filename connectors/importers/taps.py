@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -79,10 +79,22 @@ class Tap:
     where: str  # file and line, for the report
 
 
+class Refused(NamedTuple):
+    """A tap the columnar path rejects: its file (an index of ``Taps._wheres``) and line, named in the
+    report only when settled (a NamedTuple: a feed may reject tens of thousands)."""
+
+    source: int
+    line: int
+    reason: str
+
+
 @dataclass(frozen=True, slots=True)
 class Journey:
     tap_in: Tap
     tap_out: Tap
+
+
+Settled = tuple[str, int, "Journey | tuple[Tap, str] | Refused"]  # (card, order, what ``Taps._settle`` settles)
 
 
 def tap_fields(record: Record) -> tuple[str, str, str, str, str]:
@@ -543,9 +555,9 @@ class Taps:
         written = pl.col("_events").is_not_null() & (trip_id <= MAX_ID)
         rejected = pl.col("_reason").is_not_null()
         done = journeys.filter(written)
-        for row in journeys.filter(rejected).iter_rows(named=True):  # both taps, in the reference's order
-            journey = self._journey(row)
-            left += [(row["_pid"], row["_rank"], (tap, row["_reason"])) for tap in (journey.tap_in, journey.tap_out)]
+        for pid, order, in_source, in_line, source, line, reason in journeys.filter(rejected).select(
+                "_pid", "_rank", "_in_src", "_in_line", "_src", "line", "_reason").iter_rows():  # both taps, in order
+            left += [(pid, order, Refused(in_source, in_line, reason)), (pid, order, Refused(source, line, reason))]
         for row in journeys.filter(~written & ~rejected).iter_rows(named=True):  # the reference's way
             left.append((row["_pid"], row["_rank"], self._journey(row)))
         firsts = self._settle_all(left)
@@ -557,7 +569,7 @@ class Taps:
                                     2 * done.height, int(done["_events"].sum()), 2 * int(done["_sure"].sum()))
         self._noted(done, firsts)
 
-    def _paired(self, taps: pl.DataFrame) -> tuple[pl.DataFrame, list[tuple[str, int, Journey | tuple[Tap, str]]]]:
+    def _paired(self, taps: pl.DataFrame) -> tuple[pl.DataFrame, list[Settled]]:
         """``pair`` of the taps (sorted by card and time) a column at a time, for the cards without a
         duplicate tap: then a tap-out pairs with the tap before it when that is a tap-in, and every
         other tap is rejected by its neighbours alone. The journeys as columns (``_pid``, the tap-in's
@@ -576,7 +588,7 @@ class Taps:
         duplicate = (after & (pl.col("_in") == pl.col("_in_before")) & (pl.col("_station") == pl.col("_from"))
                      & (pl.col("_at") - pl.col("_at_in") <= settings.duplicate_seconds))  # the first, if any
         messy = pl.col("_pid").is_in(taps.filter(duplicate)["_pid"].unique().implode())
-        left: list[tuple[str, int, Journey | tuple[Tap, str]]] = []
+        left: list[Settled] = []
         others = [self._tap(*row) for row in taps.filter(messy).select(
             "_pid", "_at", "_in", "_station", "line", "_src").iter_rows()]
         for order, item in enumerate(pair(others, settings)):
@@ -585,16 +597,15 @@ class Taps:
         paired = ~pl.col("_in") & after & pl.col("_in_before")
         late = pl.col("_at") - pl.col("_at_in") > settings.max_ride_hours * 3600
         one = pl.col("_station") == pl.col("_from")
-        tap = ("_pid", "_at", "_in", "_station", "line", "_src", "_rank")
-        for row in taps.filter(pl.when("_in").then(pl.col("_last") | pl.col("_in_after")).otherwise(
-                ~paired)).select(tap).iter_rows():  # a tap-in not followed by a tap-out, and the reverse
-            left.append((row[0], row[-1], (self._tap(*row[:-1]), NO_TAP_OUT if row[2] else NO_TAP_IN)))
-        for row in taps.filter(paired & (late | one)).select(
-                *tap, "_at_in", "_from", "_in_line", "_in_src", late.alias("_late")).iter_rows():
-            pid, order = row[0], row[6]
-            reasons = (NO_TAP_OUT, too_late(settings)) if row[-1] else (ONE_STATION, ONE_STATION)
-            left.append((pid, order, (self._tap(pid, row[7], True, row[8], row[9], row[10]), reasons[0])))
-            left.append((pid, order, (self._tap(*row[:6]), reasons[1])))
+        unpaired = pl.when("_in").then(pl.col("_last") | pl.col("_in_after")).otherwise(~paired)  # and the reverse
+        for pid, order, inward, source, line in taps.filter(unpaired).select(
+                "_pid", "_rank", "_in", "_src", "line").iter_rows():  # a tap-in not followed by a tap-out
+            left.append((pid, order, Refused(source, line, NO_TAP_OUT if inward else NO_TAP_IN)))
+        for pid, order, in_source, in_line, source, line, is_late in taps.filter(paired & (late | one)).select(
+                "_pid", "_rank", "_in_src", "_in_line", "_src", "line", late).iter_rows():
+            reasons = (NO_TAP_OUT, too_late(settings)) if is_late else (ONE_STATION, ONE_STATION)
+            left += [(pid, order, Refused(in_source, in_line, reasons[0])),
+                     (pid, order, Refused(source, line, reasons[1]))]
         journeys = taps.filter(paired & ~late & ~one).select(
             "_pid", "_at_in", "_from", "_in_line", "_in_src", "_at", pl.col("_station").alias("_to"), "line", "_src",
             "_rank")
@@ -729,7 +740,7 @@ class Taps:
                       for at, (suffix, part) in enumerate(zip(suffixes, shared, strict=True))]  # type: ignore[index]
         return pl.DataFrame(fitted, schema=_FITTED, orient="row"), pl.DataFrame(rides, schema=_RIDES, orient="row")
 
-    def _settle_all(self, items: list[tuple[str, int, Journey | tuple[Tap, str]]]) -> dict[str, tuple[str, int]]:
+    def _settle_all(self, items: list[Settled]) -> dict[str, tuple[str, int]]:
         """``_settle`` each item in the reference's order (card, then order); where each note was first made."""
         report, firsts = self._context.report, {}
         for person, order, item in sorted(items, key=lambda entry: entry[:2]):
@@ -755,9 +766,12 @@ class Taps:
         report.notes = Counter({note: report.notes[note] for note in sorted(
             report.notes, key=lambda note: (*firsts.get(note, ("", -1)), order.index(note) if note in order else -1))})
 
-    def _settle(self, item: Journey | tuple[Tap, str]) -> None:
+    def _settle(self, item: Journey | tuple[Tap, str] | Refused) -> None:
         """A tap that is no journey rejected, or a journey fitted and its rides written."""
         context = self._context
+        if isinstance(item, Refused):
+            context.report.reject(self._wheres[item.source](item.line), item.reason)
+            return
         if isinstance(item, tuple):
             context.report.reject(item[0].where, item[1])
             return
