@@ -429,6 +429,14 @@ def _by_card(taps: pl.DataFrame) -> pl.DataFrame:
     return found.drop("_card") if not found.select(shared.any()).item() else taps.sort("_pid", "_at", "_src", "line")
 
 
+def _refused(taps: pl.DataFrame, part: int, source: str, line: str, reason: pl.Expr) -> pl.DataFrame:
+    """Rejected taps as (``_pid``, ``_rank``, ``_part``, ``_src``, ``line``, ``_reason``): the card,
+    the order the reference settles it in (a journey's two taps at the tap-out's place, ``_part`` 0
+    the tap-in, 1 the tap-out), its file and line, and why."""
+    return taps.select("_pid", "_rank", pl.lit(part, dtype=pl.Int64).alias("_part"), pl.col(source).alias("_src"),
+                       pl.col(line).alias("line"), reason.alias("_reason"))
+
+
 def _rank(column: str) -> pl.Expr:
     """Each row's place (0, 1, ...) among the consecutive rows of its value of ``column``."""
     index = pl.int_range(pl.len(), dtype=pl.Int64)
@@ -546,7 +554,7 @@ class Taps:
              "_at": [tap.at for tap in self._taps], "_in": [tap.inward for tap in self._taps],
              "_station": [tap.station for tap in self._taps], "_src": self._sources}, schema=_TAPS)])
         self._taps, self._frames = [], []
-        journeys, left = self._paired(_by_card(taps))
+        journeys, left, refused = self._paired(_by_card(taps))
         keys = journeys.select("_from", "_to", "_at_in", "_at").unique().with_row_index("_key")
         fitted, rides = self._fitted(keys)
         journeys = journeys.join(keys, on=["_from", "_to", "_at_in", "_at"]).join(fitted, on="_key", how="left")
@@ -555,12 +563,14 @@ class Taps:
         written = pl.col("_events").is_not_null() & (trip_id <= MAX_ID)
         rejected = pl.col("_reason").is_not_null()
         done = journeys.filter(written)
-        for pid, order, in_source, in_line, source, line, reason in journeys.filter(rejected).select(
-                "_pid", "_rank", "_in_src", "_in_line", "_src", "line", "_reason").iter_rows():  # both taps, in order
-            left += [(pid, order, Refused(in_source, in_line, reason)), (pid, order, Refused(source, line, reason))]
+        refused, rest = self._refuse_all(pl.concat([refused, _refused(journeys.filter(rejected), 0, "_in_src",
+                                                                     "_in_line", pl.col("_reason")),
+                                                    _refused(journeys.filter(rejected), 1, "_src", "line",
+                                                             pl.col("_reason"))]))
         for row in journeys.filter(~written & ~rejected).iter_rows(named=True):  # the reference's way
             left.append((row["_pid"], row["_rank"], self._journey(row)))
-        firsts = self._settle_all(left)
+        firsts = self._settle_all([*left, *refused])
+        self._context.report.rejected.update(rest)
         json = pl.concat_str(
             pl.lit('{"type":"trip","trip_id":"tap:'), pl.col("_pid").str.slice(4), pl.lit(":"),
             pl.col("_at_in").cast(pl.String), "_suffix", pl.lit('","person_id":"'), "_pid", pl.lit('"'), "_shared")
@@ -569,7 +579,7 @@ class Taps:
                                     2 * done.height, int(done["_events"].sum()), 2 * int(done["_sure"].sum()))
         self._noted(done, firsts)
 
-    def _paired(self, taps: pl.DataFrame) -> tuple[pl.DataFrame, list[Settled]]:
+    def _paired(self, taps: pl.DataFrame) -> tuple[pl.DataFrame, list[Settled], pl.DataFrame]:
         """``pair`` of the taps (sorted by card and time) a column at a time, for the cards without a
         duplicate tap: then a tap-out pairs with the tap before it when that is a tap-in, and every
         other tap is rejected by its neighbours alone. The journeys as columns (``_pid``, the tap-in's
@@ -598,18 +608,32 @@ class Taps:
         late = pl.col("_at") - pl.col("_at_in") > settings.max_ride_hours * 3600
         one = pl.col("_station") == pl.col("_from")
         unpaired = pl.when("_in").then(pl.col("_last") | pl.col("_in_after")).otherwise(~paired)  # and the reverse
-        for pid, order, inward, source, line in taps.filter(unpaired).select(
-                "_pid", "_rank", "_in", "_src", "line").iter_rows():  # a tap-in not followed by a tap-out
-            left.append((pid, order, Refused(source, line, NO_TAP_OUT if inward else NO_TAP_IN)))
-        for pid, order, in_source, in_line, source, line, is_late in taps.filter(paired & (late | one)).select(
-                "_pid", "_rank", "_in_src", "_in_line", "_src", "line", late).iter_rows():
-            reasons = (NO_TAP_OUT, too_late(settings)) if is_late else (ONE_STATION, ONE_STATION)
-            left += [(pid, order, Refused(in_source, in_line, reasons[0])),
-                     (pid, order, Refused(source, line, reasons[1]))]
+        no_pair = pl.when("_in").then(pl.lit(NO_TAP_OUT)).otherwise(pl.lit(NO_TAP_IN))
+        rejected = taps.filter(paired & (late | one))
+        refused = pl.concat([
+            _refused(taps.filter(unpaired), 0, "_src", "line", no_pair),  # a tap-in not followed by a tap-out
+            _refused(rejected, 0, "_in_src", "_in_line", pl.when(late).then(pl.lit(NO_TAP_OUT)).otherwise(
+                pl.lit(ONE_STATION))),
+            _refused(rejected, 1, "_src", "line", pl.when(late).then(pl.lit(too_late(settings))).otherwise(
+                pl.lit(ONE_STATION)))])
         journeys = taps.filter(paired & ~late & ~one).select(
             "_pid", "_at_in", "_from", "_in_line", "_in_src", "_at", pl.col("_station").alias("_to"), "line", "_src",
             "_rank")
-        return journeys, left
+        return journeys, left, refused
+
+    def _refuse_all(self, refused: pl.DataFrame) -> tuple[list[Settled], Counter[str]]:
+        """The taps the columnar path rejects (``_refused``'s columns) as items to settle, only the
+        first ones of each reason in the reference's order (those the report can name), and the
+        count of the rest by reason (added after settling: a reason's first row is settled)."""
+        samples = self._context.report.samples
+        ordered = refused.sort("_pid", "_rank", "_part")
+        named = ordered if samples is None else ordered.filter(
+            pl.int_range(pl.len()).over("_reason") < max(samples, 1))
+        items: list[Settled] = [(pid, order, Refused(source, line, reason)) for pid, order, source, line, reason in
+                                named.select("_pid", "_rank", "_src", "line", "_reason").iter_rows()]
+        rest = Counter(dict(ordered["_reason"].value_counts().iter_rows()))
+        rest.subtract(dict(named["_reason"].value_counts().iter_rows()))
+        return items, rest
 
     def _fitted(self, keys: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Each distinct journey (``_key``: ``_from``, ``_to``, ``_at_in``, ``_at``) fitted once:
