@@ -614,9 +614,9 @@ def test_the_columnar_taps_are_the_reference_taps_on_a_messy_feed(tmp_path: Path
                           st.sampled_from((*_TIMES, "08:03:00", "08:03:30")),
                           st.sampled_from(("in", "out", " out", "x")),
                           st.sampled_from(("5", "", "99号线")), st.sampled_from(_STATIONS)), max_size=40),
-       st.integers(0, 40), st.sampled_from((0.5, 1.0)), st.sampled_from((0, 60)))
+       st.integers(0, 40), st.sampled_from((0.5, 1.0)), st.sampled_from((0, 60)), st.sampled_from((0.1, 4.0)))
 def test_the_columnar_taps_are_the_reference_taps(rows: list[tuple[str, ...]], cut: int, confidence: float,
-                                                  duplicate: int) -> None:
+                                                  duplicate: int, longest: float) -> None:
     """Any mix of taps in two files, any settings: the columnar path writes the reference's bytes and report."""
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
@@ -624,7 +624,8 @@ def test_the_columnar_taps_are_the_reference_taps(rows: list[tuple[str, ...]], c
         files = [root / "a.csv", root / "b.csv"]
         for path, part in zip(files, (lines[:cut], lines[cut:]), strict=True):
             path.write_text("card,time,direction,line,station\n" + "".join(part), encoding="utf-8")
-        (reference, columnar) = _both_ways(files, root, min_confidence=confidence, duplicate_seconds=duplicate)
+        (reference, columnar) = _both_ways(files, root, min_confidence=confidence, duplicate_seconds=duplicate,
+                                           max_ride_hours=longest)
     assert reference == columnar
 
 
@@ -655,6 +656,44 @@ def test_the_columnar_taps_ride_overtaking_runs_and_runs_past_midnight_as_the_re
     assert [(ride["service"], ride["confidence"]) for ride in rides] == [
         ("L5-20200115-0800", 0.5), ("L5-20200115-0805", 0.5), ("L5-20200115-0805", 1.0), ("L5-20200115-0800", 1.0),
         ("L5-20200115-2358", 1.0), ("L5-20200115-2420", 1.0), ("L5-20200115-2358", 0.5), ("L5-20200115-2420", 0.5)]
+
+
+def test_the_columnar_taps_place_legs_on_loops_and_several_patterns_as_the_reference(tmp_path: Path) -> None:
+    """A line whose runs follow three stop patterns (a loop that passes 草埔 twice, the way back, a
+    short run) on two service dates: each leg is placed on the patterns that stop at its stations
+    in order, at the first such stops (``Timetable.placed``, which the columnar path does a column
+    at a time), in the patterns' order: the reference's bytes."""
+    folder = _gtfs(tmp_path, **{
+        "trips.txt": "route_id,service_id,trip_id\nL5,d,loop1\nL5,d,loop2\nL5,d,back1\nL5,d,short1\n",
+        "stop_times.txt": "trip_id,arrival_time,departure_time,stop_id,stop_sequence\n"
+                          "loop1,08:00:00,08:00:00,BJ1,1\nloop1,08:03:00,08:03:30,CS,2\nloop1,08:06:00,08:06:30,HB,3\n"
+                          "loop1,08:09:00,08:09:30,CS,4\nloop1,08:12:00,08:12:00,BJ1,5\n"
+                          "loop2,08:10:00,08:10:00,BJ1,1\nloop2,08:13:00,08:13:30,CS,2\nloop2,08:16:00,08:16:30,HB,3\n"
+                          "loop2,08:19:00,08:19:30,CS,4\nloop2,08:22:00,08:22:00,BJ1,5\n"
+                          "back1,08:05:00,08:05:00,HB,1\nback1,08:08:00,08:08:30,CS,2\nback1,08:11:00,08:11:00,BJ1,3\n"
+                          "short1,08:20:00,08:20:00,CS,1\nshort1,08:23:00,08:23:00,HB,2\n",
+        "calendar.txt": "service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,start_date,end_date\n"
+                        "d,1,1,1,1,1,1,1,20200115,20200116\n",
+        "calendar_dates.txt": "service_id,date,exception_type\n",
+    })
+    journeys = [("布吉", "07:58", "草埔", "08:05"), ("草埔", "08:01", "布吉", "08:14"),
+                ("红岭北", "08:04", "草埔", "08:11"), ("草埔", "08:18", "红岭北", "08:25"),
+                ("红岭北", "08:04", "布吉", "08:24"), ("布吉", "07:58", "红岭北", "08:18"),
+                ("草埔", "08:01", "红岭北", "08:30"), ("布吉", "08:08", "布吉站台1", "08:30")]
+    taps = tmp_path / "taps.csv"
+    taps.write_text("card,time,direction,line,station\n" + "".join(
+        f"{kind}{n:04d},2020-01-{day} {at}:00,{way},5,{station}\n"
+        for day in (15, 16) for n, (origin, tap_in, destination, tap_out) in enumerate(journeys)
+        for kind in "AB"[: 1 + n % 2]  # two riders of some journeys
+        for way, station, at in (("in", origin, tap_in), ("out", destination, tap_out))), encoding="utf-8")
+    (reference, columnar) = _both_ways([taps], tmp_path, timetable=folder)
+    assert reference == columnar
+    rides = {(ride["service"], ride["board_time"][11:19], ride["alight_time"][11:19], ride["confidence"])
+             for ride in map(orjson.loads, reference[0].splitlines()) if ride["date"] == "2020-01-16"}
+    assert {("L5-20200116-0800", "08:03:30", "08:12:00", 0.5),  # 草埔 to 布吉 from the loop's first 草埔
+            ("L5-20200116-0800", "08:06:30", "08:09:00", 0.5),  # 红岭北 to its second 草埔
+            ("L5-20200116-0805", "08:05:00", "08:08:00", 0.5),  # or the way back
+            ("L5-20200116-0820", "08:20:00", "08:23:00", 1.0)} <= rides  # the short run, whose first stop is 草埔
 
 
 def test_taps_may_come_before_the_scans_and_repeat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

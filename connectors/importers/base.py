@@ -17,13 +17,14 @@ Valid by construction. The engine's check costs about as much as everything else
 (7-12 us an event), so the fast paths (``frame``; ``Context.written`` and ``written_lines`` for
 taps) skip it, and stay safe as follows: a line's fields are either *shared* by many lines (a
 flight, a ride on a run with its stations, times and confidence), which the kind checks with
-``parse_line`` once for each distinct value, on a whole line it builds, before any line uses it;
-or *per row* (a person id: ``pid:`` and 24 hex digits; a trip id built of such an id, digits and an
-already checked service), whose form the engine accepts by construction and whose only limit (an
-id's length) is checked per row. A line that cannot be shown valid that way goes the checked way
-(``Context.emit``), which gives the engine's reason. ``run_import(..., recheck=True)`` re-parses
-every line written the fast way and fails loudly on one the engine refuses: the tests run the fast
-paths with it.
+``parse_line`` once for each distinct value, on a whole line it builds, before any line uses it
+(metro taps check each field of a ride where it can be wrong, once per distinct value, and per ride
+only the rule joining two of them: ``taps.Lines``); or *per row* (a person id: ``pid:`` and 24 hex
+digits; a trip id built of such an id, digits and an already checked service), whose form the engine
+accepts by construction and whose only limit (an id's length) is checked per row. A line that cannot
+be shown valid that way goes the checked way (``Context.emit``), which gives the engine's reason.
+``run_import(..., recheck=True)`` re-parses every line written the fast way and fails loudly on one
+the engine refuses: the tests run the fast paths with it.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ class Network:
                     self._edges[(line, here)].add((line, there))
                 for station in stations:
                     self._lines_at[station].add(line)
-        self._trees: dict[str, dict[tuple[str, str], tuple[int, tuple[str, str] | None]]] = {}
+        self._trees: dict[str, dict[tuple[str, str], _Reached]] = {}
         self._routes: dict[tuple[str, str], tuple[Leg, ...] | None] = {}
 
     def route(self, origin: str, destination: str) -> tuple[Leg, ...] | None:
@@ -68,24 +68,36 @@ class Network:
                 tree = self._trees[origin] = self._search(origin)
             ends = [(tree[(line, destination)][0], line) for line in sorted(self._lines_at.get(destination, ()))
                     if (line, destination) in tree]
-            self._routes[key] = _legs(origin, tree, (min(ends)[1], destination)) if ends else None
+            route = None
+            if ends:
+                line = min(ends)[1]
+                _, board, legs = tree[(line, destination)]
+                route = legs if board == destination else (*legs, Leg(line, board, destination))
+            self._routes[key] = route
         return self._routes[key]
 
-    def _search(self, origin: str) -> dict[tuple[str, str], tuple[int, tuple[str, str] | None]]:
-        """node -> (cost, previous node) for every node reachable from ``origin``: a stop costs 1,
-        a change of line ``TRANSFER_STOPS``; ties go to the smaller node, so the tree is the same
-        every run."""
+    def _search(self, origin: str) -> dict[tuple[str, str], _Reached]:
+        """node -> (cost, the station its line was boarded at, the legs before) for every node reachable
+        from ``origin``: a stop costs 1, a change of line ``TRANSFER_STOPS``; ties go to the smaller
+        node, so the tree is the same every run. A node's legs are its previous node's, and one more
+        when the line changes there: each route's legs without walking its path back."""
         queue: list[tuple[int, tuple[str, str], tuple[str, str] | None]] = [
             (0, (line, origin), None) for line in sorted(self._lines_at.get(origin, ()))
         ]
         heapq.heapify(queue)
-        tree: dict[tuple[str, str], tuple[int, tuple[str, str] | None]] = {}
+        tree: dict[tuple[str, str], _Reached] = {}
         while queue:
             cost, node, previous = heapq.heappop(queue)
             if node in tree:
                 continue
-            tree[node] = (cost, previous)
             line, station = node
+            board, legs = origin, ()
+            if previous is not None:
+                _, board, legs = tree[previous]
+                if previous[0] != line:  # a change of line at ``station``: the leg on the other one ends
+                    legs = legs if board == station else (*legs, Leg(previous[0], board, station))
+                    board = station
+            tree[node] = (cost, board, legs)
             for step in self._edges.get(node, ()):
                 if step not in tree:
                     heapq.heappush(queue, (cost + 1, step, node))
@@ -95,19 +107,7 @@ class Network:
         return tree
 
 
-def _legs(origin: str, tree: dict[tuple[str, str], tuple[int, tuple[str, str] | None]],
-          end: tuple[str, str]) -> tuple[Leg, ...]:
-    path = [end]
-    while (previous := tree[path[-1]][1]) is not None:
-        path.append(previous)
-    path.reverse()
-    legs, board = [], origin
-    for (line, station), (next_line, _) in zip(path, (*path[1:], (None, None)), strict=True):
-        if next_line != line:
-            if station != board:
-                legs.append(Leg(line, board, station))
-            board = station
-    return tuple(legs)
+_Reached = tuple[int, str, tuple[Leg, ...]]  # a node of a route search: cost, boarded at, legs before
 
 
 def fitting_runs(

@@ -5,8 +5,9 @@ card in time order (an in, then the next out within ``max_ride_hours``); what do
 reported: a tap-in with no tap-out, a tap-out with no tap-in, the same tap twice within
 ``duplicate_seconds`` (a gate read twice), an exit at the station of entry (no ride). Each journey
 is routed and its runs inferred (``connectors/importers/journeys.py``). This tool's CSV goes a column
-at a time (``Taps``: read, paired, fitted and written in polars), the rest and every odd case tap by
-tap, the reference, which writes the same bytes and report (tests/test_import_transit.py).
+at a time (``Taps``: read, paired, fitted and written in polars), the other formats and the cards with
+a duplicate tap tap by tap, the reference, which writes the same bytes and report
+(tests/test_import_transit.py).
 
 How an uncertain ride is traced (docs/rules.md, "Metro rides inferred from card taps"): each run
 that fits a leg gets ``confidence`` = 1 / the number of runs that fit it; the runs of a leg are
@@ -31,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -47,8 +48,8 @@ from connectors.importers.report import NotTraced, Rejected
 from connectors.importers.timetable import Pattern, Timetable
 from tracer.canonical import line_name
 from tracer.errors import InvalidEvent
-from tracer.events import MAX_ID, parse_line
-from tracer.jsonl import escape_line_breaks
+from tracer.events import MAX_ID, parse_line, repeated_time
+from tracer.jsonl import escape_line_breaks, json_record
 
 REQUIRED = ("card", "time", "direction", "station")
 OPTIONAL = ("line", "id_type", "id_number")  # the holder of a real-name card, when the export names them
@@ -78,10 +79,22 @@ class Tap:
     where: str  # file and line, for the report
 
 
+class Refused(NamedTuple):
+    """A tap the columnar path rejects: its file (an index of ``Taps._wheres``) and line, named in the
+    report only when settled (a NamedTuple: a feed may reject tens of thousands)."""
+
+    source: int
+    line: int
+    reason: str
+
+
 @dataclass(frozen=True, slots=True)
 class Journey:
     tap_in: Tap
     tap_out: Tap
+
+
+Settled = tuple[str, int, "Journey | tuple[Tap, str] | Refused"]  # (card, order, what ``Taps._settle`` settles)
 
 
 def tap_fields(record: Record) -> tuple[str, str, str, str, str]:
@@ -181,32 +194,40 @@ def pair(taps: Iterable[Tap], settings: TapSettings) -> Iterator[Journey | tuple
         for tap in sorted(by_card[person], key=lambda tap: tap.at):
             if (last is not None and last.inward == tap.inward and last.station == tap.station
                     and tap.at - last.at <= settings.duplicate_seconds):
-                yield tap, "duplicate tap: the same card, direction and station again"
+                yield tap, DUPLICATE
                 continue
             last = tap
             if tap.inward:
                 if opened is not None:
-                    yield opened, "tap-in without a tap-out"
+                    yield opened, NO_TAP_OUT
                 opened = tap
             elif opened is None:
-                yield tap, "tap-out without a tap-in"
+                yield tap, NO_TAP_IN
             elif tap.at - opened.at > longest:
-                yield opened, "tap-in without a tap-out"
-                yield tap, f"tap-out more than max_ride_hours ({settings.max_ride_hours:g}) after the tap-in"
+                yield opened, NO_TAP_OUT
+                yield tap, too_late(settings)
                 opened = None
             elif tap.station == opened.station:
-                yield opened, "tap-in and tap-out at one station: no ride"
-                yield tap, "tap-in and tap-out at one station: no ride"
+                yield opened, ONE_STATION
+                yield tap, ONE_STATION
                 opened = None
             else:
                 yield Journey(opened, tap)
                 opened = None
         if opened is not None:
-            yield opened, "tap-in without a tap-out"
+            yield opened, NO_TAP_OUT
 
 
+DUPLICATE = "duplicate tap: the same card, direction and station again"
+NO_TAP_OUT = "tap-in without a tap-out"
+NO_TAP_IN = "tap-out without a tap-in"
+ONE_STATION = "tap-in and tap-out at one station: no ride"
 NO_ROUTE = "no route between the stations of the tap-in and the tap-out"
 NO_RUN = "no run fits between the tap-in and the tap-out"
+
+
+def too_late(settings: TapSettings) -> str:
+    return f"tap-out more than max_ride_hours ({settings.max_ride_hours:g}) after the tap-in"
 
 
 def too_ambiguous(settings: TapSettings) -> str:
@@ -267,16 +288,25 @@ def _shared(candidate: Candidate, confidence: float, timetable: Timetable) -> di
 
 class Lines:
     """A journey's rides as JSON lines valid by construction (connectors/importers/base.py): the
-    shared fields of each distinct ride (``_shared``) encoded and checked with the engine once, the
-    rider's ids (a person id, a trip id of it, digits and the checked service) pasted in front; the
-    same bytes as ``json_record`` of ``rides``' events."""
+    rider's ids (a person id, a trip id of it, digits and the checked service) pasted in front of the
+    ride's fields (``_shared``), each field's JSON member encoded once per distinct value; the same
+    bytes as ``json_record`` of ``rides``' events.
 
-    _LIMIT = 1 << 18  # distinct rides remembered (a day of a big city's runs and station pairs fits)
+    Each field is checked where it can be wrong, once per distinct value (``_member``): a service, a
+    date and a station name by the engine on a line that differs from a valid one only there
+    (``parse_line``: a few hundred runs and stations, not one check per ride at about 10 us); a stop
+    time by the engine's own time parse (``repeated_time``: the stamps are ISO 8601 by construction,
+    only their year can be out of range). Per ride only what joins two fields: the engine's rule that
+    the alight time is after the board time and at most ``max_ride_hours`` later, on the epoch
+    seconds the stamps exactly encode. tests/test_import_taps_lines.py checks this decision against
+    ``parse_line`` of the whole line on hostile timetables."""
+
+    _LIMIT = 1 << 18  # distinct values remembered: a day of a big city's runs and stop times fits
 
     def __init__(self, timetable: Timetable, max_ride_us: int) -> None:
         self._timetable = timetable
         self._max_ride_us = max_ride_us
-        self._shared: dict[tuple[Any, ...], bytes | None] = {}
+        self._members: dict[tuple[str, Any], bytes | None] = {}  # (field, value) -> its member, None: refused
 
     def of(self, tap_in: Tap, chosen: list[Ride]) -> bytes | None:
         """The lines, or None when one cannot be shown valid (it goes the checked way)."""
@@ -291,23 +321,78 @@ class Lines:
         return b"".join(parts)
 
     def ride(self, candidate: Candidate, confidence: float) -> bytes | None:
-        """``,`` and the shared fields' JSON to the line's end, once the engine accepts a line of
-        them; None when it does not."""
+        """``,`` and the shared fields' JSON (``_shared``'s, in its order) to the line's end; None
+        when the engine would refuse a line of them (the class's docstring)."""
         run, board, alight = candidate
-        key = (run.service, run.date, run.depart[board], run.arrive[alight], run.names[board], run.names[alight],
-               confidence)
-        if key in self._shared:
-            return self._shared[key]
-        fields = orjson.dumps(_shared(candidate, confidence, self._timetable))
-        shared: bytes | None = b"," + escape_line_breaks(fields)[1:] + b"\n"
-        try:
-            parse_line(b'{"type":"trip","trip_id":"tap:0","person_id":"pid:0"' + shared, self._max_ride_us)
-        except InvalidEvent:
-            shared = None
-        if len(self._shared) >= self._LIMIT:
-            self._shared.clear()
-        self._shared[key] = shared
-        return shared
+        depart, arrive = run.depart[board], run.arrive[alight]
+        values = ("metro", run.service, run.date, depart, arrive, run.names[board], run.names[alight], confidence)
+        parts = [self._member(field, value) for field, value in zip(_RIDE_FIELDS, values, strict=True)]
+        if None in parts or not 0 < (arrive - depart) * 1_000_000 <= self._max_ride_us:
+            return None
+        parts.append(b"}\n")
+        return b"".join(parts)  # type: ignore[arg-type]
+
+    def rides(self, rides: pl.DataFrame) -> pl.Series:
+        """``ride`` of each row without its newline, a column at a time (null where ``ride`` is
+        None): ``rides`` holds a column per field of ``_RIDE_FIELDS`` (stop times in epoch seconds),
+        each distinct value's member worked out once and joined back (the stop times stamped at once)."""
+        self._timetable.stamped(pl.concat([rides["board_time"], rides["alight_time"]]).unique())
+        parts = []
+        for field in _RIDE_FIELDS:
+            values = rides.select(pl.col(field).unique())
+            members = [None if (member := self._member(field, value)) is None else member.decode()
+                       for value in values[field].to_list()]
+            parts.append(rides.select(field).join(values.with_columns(pl.Series("_member", members, dtype=pl.String)),
+                                                  on=field, how="left", maintain_order="left")["_member"])
+        ride_us = (pl.col("alight_time") - pl.col("board_time")) * 1_000_000
+        return rides.select(pl.when((ride_us > 0) & (ride_us <= self._max_ride_us))
+                            .then(pl.concat_str([*parts, pl.lit("}")]))).to_series()
+
+    def _member(self, field: str, value: Any) -> bytes | None:
+        """``,"field":value`` as JSON (a time: epoch seconds, written as ``Timetable.stamp``), or
+        None when the engine refuses that value there: worked out once per distinct value (a time's
+        JSON once for both fields)."""
+        found = self._members.get((field, value), False)
+        if found is False:
+            if field in _STOP_TIMES:
+                stamp = self._members.get(("", value), False)  # the time's JSON, whichever field asked first
+                if stamp is False:
+                    text = self._timetable.stamp(value)
+                    stamp = self._members[("", value)] = orjson.dumps(text) if _moment(text) else None
+            elif _takes(field, value, self._max_ride_us):
+                stamp = escape_line_breaks(orjson.dumps(value))
+            else:
+                stamp = None
+            found = None if stamp is None else b',"' + field.encode() + b'":' + stamp
+            if len(self._members) >= self._LIMIT:
+                self._members.clear()
+            self._members[(field, value)] = found
+        return found
+
+
+_STOP_TIMES = ("board_time", "alight_time")
+_RIDE_FIELDS = ("mode", "service", "date", *_STOP_TIMES, "board_station", "alight_station", "confidence")  # ``_shared``
+_VALID_RIDE = {"type": "trip", "trip_id": "tap:0", "person_id": "pid:0", "mode": "metro", "service": "L1",
+               "date": "2020-01-15", "board_time": "2020-01-15T08:00:00+08:00",
+               "alight_time": "2020-01-15T08:10:00+08:00"}  # ``_takes``: a line the engine takes
+
+
+def _takes(field: str, value: Any, max_ride_us: int) -> bool:
+    """Whether the engine takes a valid ride with ``field`` set to ``value``."""
+    try:
+        parse_line(json_record(_VALID_RIDE | {field: value}), max_ride_us)
+    except InvalidEvent:
+        return False
+    return True
+
+
+def _moment(stamp: str) -> bool:
+    """Whether the engine reads ``stamp`` (a ``Timetable.stamp``) as a time: its own parse, cached."""
+    try:
+        repeated_time(stamp)
+    except InvalidEvent:
+        return False
+    return True
 
 
 def _trip_id(person: str, tap_in: int, leg: int, service: str) -> str:
@@ -342,6 +427,14 @@ def _by_card(taps: pl.DataFrame) -> pl.DataFrame:
     found = taps.with_columns(pl.col("_pid").hash().alias("_card")).sort("_card", "_at", "_src", "line")
     shared = (pl.col("_card") == pl.col("_card").shift(1)) & (pl.col("_pid") != pl.col("_pid").shift(1))
     return found.drop("_card") if not found.select(shared.any()).item() else taps.sort("_pid", "_at", "_src", "line")
+
+
+def _refused(taps: pl.DataFrame, part: int, source: str, line: str, reason: pl.Expr) -> pl.DataFrame:
+    """Rejected taps as (``_pid``, ``_rank``, ``_part``, ``_src``, ``line``, ``_reason``): the card,
+    the order the reference settles it in (a journey's two taps at the tap-out's place, ``_part`` 0
+    the tap-in, 1 the tap-out), its file and line, and why."""
+    return taps.select("_pid", "_rank", pl.lit(part, dtype=pl.Int64).alias("_part"), pl.col(source).alias("_src"),
+                       pl.col(line).alias("line"), reason.alias("_reason"))
 
 
 def _rank(column: str) -> pl.Expr:
@@ -379,13 +472,13 @@ class Taps:
 
     The reference (``columnar=False``) reads tap by tap (``row``) and pairs, fits and writes journey
     by journey (``pair``, ``_settle``). The fast path reads the plain rows of this tool's CSV a column
-    at a time (``frame``), and ``end`` pairs a card whose taps alternate in, out, in, out, each out
-    within ``max_ride_hours`` of its in at another station (almost every card) by a shift, fits each
-    distinct (origin, destination, tap-in, tap-out) once (those on one line by binary searches in
-    their stop patterns' times, a column at a time), rejects the journeys that give no ride with
-    ``fit``'s reason, and pastes the rides' lines together from their shared fields (``Lines``) in
-    polars. The rest (the other cards' taps, and journeys with a line not valid by construction) is
-    settled the reference's way; every rejection and note in its order: the same bytes and the
+    at a time (``frame``), and ``end`` pairs the taps of a card without a duplicate tap (almost
+    every card) by a shift (``_paired``: a tap-out and the tap-in before it), fits each distinct
+    (origin, destination, tap-in, tap-out) once (those on one line by binary searches in their stop
+    patterns' times, a column at a time), rejects the journeys that give no ride with ``fit``'s
+    reason, and pastes the rides' lines together from their shared fields (``Lines.rides``) in
+    polars. The rest (the taps of cards with a duplicate, and journeys with a line not valid by
+    construction) is settled the reference's way; every rejection and note in its order: the same bytes and the
     same report (tests/test_import_transit.py)."""
 
     def __init__(self, context: Context) -> None:
@@ -415,36 +508,40 @@ class Taps:
         for kind, company, name in rows.select("direction", RENAMED, "station").unique().iter_rows():
             with contextlib.suppress(Rejected, NotTraced):
                 places.append((kind, company, name, *self._reader.place(kind.strip(), company, name)))
-        time = pl.col("time")
-        common = time.str.contains(_COMMON_TIME)
-        minutes = rows.filter(common).select(time.str.slice(0, 16).unique()).to_series().to_list()
+        time, columns = pl.col("time"), rows.columns
+        rows = rows.with_columns(time.str.contains(_COMMON_TIME).alias("_common"),
+                                 time.str.slice(0, 16).alias("_minute"))
+        minutes = rows.filter("_common").select(pl.col("_minute").unique())
         zone = self._timetable.zone
-        known = {minute: at for minute in minutes if (at := _minute(minute, zone)) is not None}
+        minutes = minutes.with_columns(pl.Series("_at", [_minute(minute, zone) for minute in minutes["_minute"]],
+                                                 dtype=pl.Int64))
         holder = pl.col("id_number").str.strip_chars()
         named = pl.col("id_type").str.to_lowercase().replace_strict(KIND_NAMES, default=None)
         kind = pl.when(holder != "").then(named).otherwise(pl.lit("card"))
         number = pl.when(holder != "").then(holder).otherwise(pl.col("card").str.strip_chars()).str.to_uppercase()
-        at = (time.str.slice(0, 16).replace_strict(known, default=None, return_dtype=pl.Int64)
-              + time.str.slice(17, 2).cast(pl.Int64))
         schema = {"direction": pl.String, RENAMED: pl.String, "station": pl.String, "_in": pl.Boolean,
                   "_station": pl.String}
         found = rows.join(pl.DataFrame(places, schema=schema, orient="row"), on=["direction", RENAMED, "station"],
-                          how="left").with_columns(
-            pl.when(common).then(at).alias("_at"), kind.alias("_kind"), number.alias("_number"))
+                          how="left").join(minutes, on="_minute", how="left").with_columns(
+            pl.when("_common").then(pl.col("_at") + time.str.slice(17, 2).cast(pl.Int64)).alias("_at"),
+            kind.alias("_kind"), number.alias("_number"))
         found = found.with_columns(plain_documents(found, "_kind", "_number").alias("_document"))
         plain = pl.col("_in").is_not_null() & pl.col("_at").is_not_null() & pl.col("_document")
         held = found.filter(plain)
         ids = self._context.person_ids
-        people = held.select("_kind", "_number").unique()
-        cards, named = people.filter(pl.col("_kind") == "card"), people.filter(pl.col("_kind") != "card")
-        people = pl.concat([  # a card rides as its holder when the card-holder list knows one (ids.riders)
-            cards.with_columns(ids.riders(cards["_number"]).alias("_pid")),
-            named.with_columns(ids.column(named["_kind"], named["_number"]).alias("_pid"))])
-        held = held.join(people, on=["_kind", "_number"]).select(
-            *(pl.col(name).cast(dtype) for name, dtype in _TAPS.items() if name != "_src"),
-            pl.lit(self._source(), dtype=pl.UInt32).alias("_src"))
+        if held.select((pl.col("_kind") == "card").all()).item():  # no holder named: the common export
+            held = held.with_columns(ids.riders(held["_number"]).alias("_pid"))
+        else:
+            people = held.select("_kind", "_number").unique()
+            cards, named = people.filter(pl.col("_kind") == "card"), people.filter(pl.col("_kind") != "card")
+            people = pl.concat([  # a card rides as its holder when the card-holder list knows one (ids.riders)
+                cards.with_columns(ids.riders(cards["_number"]).alias("_pid")),
+                named.with_columns(ids.column(named["_kind"], named["_number"]).alias("_pid"))])
+            held = held.join(people, on=["_kind", "_number"])
+        held = held.select(*(pl.col(name).cast(dtype) for name, dtype in _TAPS.items() if name != "_src"),
+                           pl.lit(self._source(), dtype=pl.UInt32).alias("_src"))
         self._frames.append(held)
-        return _NO_LINES, found.filter(~plain).select(rows.columns)
+        return _NO_LINES, found.filter(~plain).select(columns)
 
     def end(self) -> None:
         """Pair, fit and write every tap read (the class's docstring)."""
@@ -457,7 +554,7 @@ class Taps:
              "_at": [tap.at for tap in self._taps], "_in": [tap.inward for tap in self._taps],
              "_station": [tap.station for tap in self._taps], "_src": self._sources}, schema=_TAPS)])
         self._taps, self._frames = [], []
-        journeys, left = self._paired(_by_card(taps))
+        journeys, left, refused = self._paired(_by_card(taps))
         keys = journeys.select("_from", "_to", "_at_in", "_at").unique().with_row_index("_key")
         fitted, rides = self._fitted(keys)
         journeys = journeys.join(keys, on=["_from", "_to", "_at_in", "_at"]).join(fitted, on="_key", how="left")
@@ -466,12 +563,14 @@ class Taps:
         written = pl.col("_events").is_not_null() & (trip_id <= MAX_ID)
         rejected = pl.col("_reason").is_not_null()
         done = journeys.filter(written)
-        for row in journeys.filter(rejected).iter_rows(named=True):  # both taps, in the reference's order
-            journey = self._journey(row)
-            left += [(row["_pid"], row["_rank"], (tap, row["_reason"])) for tap in (journey.tap_in, journey.tap_out)]
+        refused, rest = self._refuse_all(pl.concat([refused, _refused(journeys.filter(rejected), 0, "_in_src",
+                                                                     "_in_line", pl.col("_reason")),
+                                                    _refused(journeys.filter(rejected), 1, "_src", "line",
+                                                             pl.col("_reason"))]))
         for row in journeys.filter(~written & ~rejected).iter_rows(named=True):  # the reference's way
             left.append((row["_pid"], row["_rank"], self._journey(row)))
-        firsts = self._settle_all(left)
+        firsts = self._settle_all([*left, *refused])
+        self._context.report.rejected.update(rest)
         json = pl.concat_str(
             pl.lit('{"type":"trip","trip_id":"tap:'), pl.col("_pid").str.slice(4), pl.lit(":"),
             pl.col("_at_in").cast(pl.String), "_suffix", pl.lit('","person_id":"'), "_pid", pl.lit('"'), "_shared")
@@ -480,30 +579,61 @@ class Taps:
                                     2 * done.height, int(done["_events"].sum()), 2 * int(done["_sure"].sum()))
         self._noted(done, firsts)
 
-    def _paired(self, taps: pl.DataFrame) -> tuple[pl.DataFrame, list[tuple[str, int, Journey | tuple[Tap, str]]]]:
-        """The journeys of the cards whose taps pair by a shift (sorted by card and time: in, out,
-        in, out, ... each out within ``max_ride_hours`` at another station), as columns (``_pid``,
-        the tap-in's ``_at_in``, ``_from``, ``_in_line``, ``_in_src``, the tap-out's ``_at``, ``_to``,
-        ``line``, ``_src``, and ``_rank``, its place among the card's taps); and ``pair``'s items for
-        the other cards' taps, with (card, order) to settle them in."""
+    def _paired(self, taps: pl.DataFrame) -> tuple[pl.DataFrame, list[Settled], pl.DataFrame]:
+        """``pair`` of the taps (sorted by card and time) a column at a time, for the cards without a
+        duplicate tap: then a tap-out pairs with the tap before it when that is a tap-in, and every
+        other tap is rejected by its neighbours alone. The journeys as columns (``_pid``, the tap-in's
+        ``_at_in``, ``_from``, ``_in_line``, ``_in_src``, the tap-out's ``_at``, ``_to``, ``line``,
+        ``_src``, and ``_rank``, its place among the card's taps); and ``pair``'s items for the rest
+        (the rejected taps, and every tap of a card with a duplicate), with (card, order) to settle
+        them in, the reference's order."""
+        settings = self._settings
         last = (pl.col("_pid") != pl.col("_pid").shift(-1)).fill_null(True)
         taps = taps.with_columns(
-            _rank("_pid").alias("_rank"), last.alias("_last"),
+            _rank("_pid").alias("_rank"), last.alias("_last"), pl.col("_in").shift(1).alias("_in_before"),
+            pl.col("_in").shift(-1).alias("_in_after"),
             pl.col("_at").shift(1).alias("_at_in"), pl.col("_station").shift(1).alias("_from"),
             pl.col("line").shift(1).alias("_in_line"), pl.col("_src").shift(1).alias("_in_src"))
-        good = (pl.when("_in").then((pl.col("_rank") % 2 == 0) & ~pl.col("_last"))
-                .otherwise((pl.col("_rank") % 2 == 1) & (pl.col("_station") != pl.col("_from"))
-                           & (pl.col("_at") - pl.col("_at_in") <= self._settings.max_ride_hours * 3600)))
-        messy = pl.col("_pid").is_in(taps.filter(~good)["_pid"].unique().implode())
-        left: list[tuple[str, int, Journey | tuple[Tap, str]]] = []
+        after = pl.col("_rank") > 0  # not the card's first tap: the shifted columns are the tap before
+        duplicate = (after & (pl.col("_in") == pl.col("_in_before")) & (pl.col("_station") == pl.col("_from"))
+                     & (pl.col("_at") - pl.col("_at_in") <= settings.duplicate_seconds))  # the first, if any
+        messy = pl.col("_pid").is_in(taps.filter(duplicate)["_pid"].unique().implode())
+        left: list[Settled] = []
         others = [self._tap(*row) for row in taps.filter(messy).select(
             "_pid", "_at", "_in", "_station", "line", "_src").iter_rows()]
-        for order, item in enumerate(pair(others, self._settings)):
+        for order, item in enumerate(pair(others, settings)):
             left.append(((item.tap_in if isinstance(item, Journey) else item[0]).person, order, item))
-        journeys = taps.filter(~messy & ~pl.col("_in")).select(
+        taps = taps.filter(~messy)
+        paired = ~pl.col("_in") & after & pl.col("_in_before")
+        late = pl.col("_at") - pl.col("_at_in") > settings.max_ride_hours * 3600
+        one = pl.col("_station") == pl.col("_from")
+        unpaired = pl.when("_in").then(pl.col("_last") | pl.col("_in_after")).otherwise(~paired)  # and the reverse
+        no_pair = pl.when("_in").then(pl.lit(NO_TAP_OUT)).otherwise(pl.lit(NO_TAP_IN))
+        rejected = taps.filter(paired & (late | one))
+        refused = pl.concat([
+            _refused(taps.filter(unpaired), 0, "_src", "line", no_pair),  # a tap-in not followed by a tap-out
+            _refused(rejected, 0, "_in_src", "_in_line", pl.when(late).then(pl.lit(NO_TAP_OUT)).otherwise(
+                pl.lit(ONE_STATION))),
+            _refused(rejected, 1, "_src", "line", pl.when(late).then(pl.lit(too_late(settings))).otherwise(
+                pl.lit(ONE_STATION)))])
+        journeys = taps.filter(paired & ~late & ~one).select(
             "_pid", "_at_in", "_from", "_in_line", "_in_src", "_at", pl.col("_station").alias("_to"), "line", "_src",
             "_rank")
-        return journeys, left
+        return journeys, left, refused
+
+    def _refuse_all(self, refused: pl.DataFrame) -> tuple[list[Settled], Counter[str]]:
+        """The taps the columnar path rejects (``_refused``'s columns) as items to settle, only the
+        first ones of each reason in the reference's order (those the report can name), and the
+        count of the rest by reason (added after settling: a reason's first row is settled)."""
+        samples = self._context.report.samples
+        ordered = refused.sort("_pid", "_rank", "_part")
+        named = ordered if samples is None else ordered.filter(
+            pl.int_range(pl.len()).over("_reason") < max(samples, 1))
+        items: list[Settled] = [(pid, order, Refused(source, line, reason)) for pid, order, source, line, reason in
+                                named.select("_pid", "_rank", "_src", "line", "_reason").iter_rows()]
+        rest = Counter(dict(ordered["_reason"].value_counts().iter_rows()))
+        rest.subtract(dict(named["_reason"].value_counts().iter_rows()))
+        return items, rest
 
     def _fitted(self, keys: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Each distinct journey (``_key``: ``_from``, ``_to``, ``_at_in``, ``_at``) fitted once:
@@ -531,8 +661,8 @@ class Taps:
     def _on_one_line(self, keys: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
         """``_fitted`` for journeys routed on one line, a column at a time: each run that fits found
         by a binary search (``search_sorted``) in its stop pattern's sorted times, as
-        ``Pattern.between`` does; the service dates once per hour of tap-in, the patterns once per
-        leg and date, each distinct ride's fields once (``Lines.ride``). Also the keys left to
+        ``Pattern.between`` does; the service dates once per hour of tap-in, each leg placed on its
+        patterns by joins (``_placed``), each distinct ride's line by ``Lines.rides``. Also the keys left to
         ``_one_by_one``: those on a pattern ``_bisect`` cannot search (runs that overtake)."""
         timetable, settings = self._timetable, self._settings
         hours = [(hour, *hour_days(hour, timetable.zone)) for hour in
@@ -543,22 +673,8 @@ class Taps:
         tried = pl.concat([found.with_columns(pl.lit(0).alias("_order")),  # the runs of the day, then of the day
                            found.filter(pl.col("_until") > pl.col("_at_in"))  # before while they still run
                            .with_columns(pl.col("_before").alias("_day"), pl.lit(1).alias("_order"))])
-        patterns: list[Pattern] = []
-        searchable: list[bool] = []
-        numbers: dict[int, int] = {}
-        placed = []
-        leg = ["_day", "_line", "_board", "_alight"]
-        for day, line, board, alight in tried.select(leg).unique().iter_rows():
-            for place, (pattern, first, last) in enumerate(timetable.placed(day, line, board, alight)):
-                if id(pattern) not in numbers:
-                    numbers[id(pattern)] = len(patterns)
-                    patterns.append(pattern)
-                    searchable.append(_searchable(pattern))
-                number = numbers[id(pattern)]
-                placed.append((day, line, board, alight, place, number, first, last, searchable[number]))
-        schema = {name: pl.String for name in leg} | {"_place": pl.Int64, "_pattern": pl.Int64, "_b": pl.Int64,
-                                                      "_a": pl.Int64, "_searchable": pl.Boolean}
-        tried = tried.join(pl.DataFrame(placed, schema=schema, orient="row"), on=leg, how="left")
+        patterns, placed = self._placed(tried.select("_day", "_line", "_board", "_alight").unique())
+        tried = tried.join(placed, on=["_day", "_line", "_board", "_alight"], how="left")
         overtaken = tried.filter(~pl.col("_searchable"))["_key"].unique().implode()
         tried = tried.filter(pl.col("_searchable") & ~pl.col("_key").is_in(overtaken))
         first = _bisect(tried, patterns, "_b", pl.col("_at_in") + settings.walk_seconds, "left")
@@ -577,18 +693,22 @@ class Taps:
         runs = tried.join(counts, on="_key").sort("_key", "_order", "_place").with_columns(
             pl.int_ranges("_first", "_last").alias("_run")).explode("_run").select(
             "_key", "_events", "_pattern", "_run", "_b", "_a", _rank("_key").alias("_ride"))
-        shared = []
-        for pattern, run, board, alight, events in runs.select(
-                "_pattern", "_run", "_b", "_a", "_events").unique().iter_rows():
-            candidate = Candidate(patterns[pattern].runs[run], board, alight)
-            part = self._lines.ride(candidate, confidence[events])
-            suffix = f":0:{candidate.run.service}"
-            shared.append((pattern, run, board, alight, events, escape_line_breaks(orjson.dumps(suffix))[1:-1].decode(),
-                           len(suffix), None if part is None else part[:-1].decode()))
-        schema = {"_pattern": pl.Int64, "_run": pl.Int64, "_b": pl.Int64, "_a": pl.Int64, "_events": pl.Int64,
-                  "_suffix": pl.String, "_length": pl.Int64, "_shared": pl.String}
-        runs = runs.join(pl.DataFrame(shared, schema=schema, orient="row"),
-                         on=["_pattern", "_run", "_b", "_a", "_events"])
+        distinct = runs.select("_pattern", "_run", "_b", "_a", "_events").unique()
+        values, services = [], {}
+        for pattern, run, board, alight, events in distinct.iter_rows():
+            ride = patterns[pattern].runs[run]
+            values.append(("metro", ride.service, ride.date, ride.depart[board], ride.arrive[alight], ride.names[board],
+                           ride.names[alight], confidence[events]))
+            if ride.service not in services:
+                suffix = f":0:{ride.service}"
+                services[ride.service] = (escape_line_breaks(orjson.dumps(suffix))[1:-1].decode(), len(suffix))
+        fields = pl.DataFrame(values, orient="row", schema=dict.fromkeys(_RIDE_FIELDS, pl.String)
+                              | dict.fromkeys(_STOP_TIMES, pl.Int64) | {"confidence": pl.Float64})
+        suffixes = pl.DataFrame([(service, *suffix) for service, suffix in services.items()], orient="row",
+                                schema={"service": pl.String, "_suffix": pl.String, "_length": pl.Int64})
+        distinct = pl.concat([distinct, fields.join(suffixes, on="service", how="left", maintain_order="left").select(
+            "_suffix", "_length"), self._lines.rides(fields).alias("_shared").to_frame()], how="horizontal")
+        runs = runs.join(distinct, on=["_pattern", "_run", "_b", "_a", "_events"])
         refused = runs.filter(pl.col("_shared").is_null())["_key"].unique().implode()
         runs = runs.filter(~pl.col("_key").is_in(refused))
         fitted = runs.group_by("_key").agg(pl.col("_events").first(), pl.col("_length").max().alias("_longest"))
@@ -596,6 +716,33 @@ class Taps:
                                      (pl.col("_events") > 1).alias("_unsure"))
         return (pl.concat([fitted, unfitted], how="diagonal").select(_FITTED.keys()), runs.select(_RIDES.keys()),
                 keys.filter(pl.col("_key").is_in(overtaken)).select("_key", *_STATIONS, "_at_in", "_at"))
+
+    def _placed(self, legs: pl.DataFrame) -> tuple[list[Pattern], pl.DataFrame]:
+        """``Timetable.placed`` of each leg (``_day``, ``_line``, ``_board``, ``_alight``) a column at
+        a time: the patterns of the legs' lines and days, numbered in ``Timetable.patterns``' order,
+        and a row per leg and pattern that stops at ``_board`` and later at ``_alight`` (``_pattern``,
+        ``_b`` and ``_a`` the first such stops, ``_place`` its place among the leg's patterns,
+        ``_searchable`` by ``_bisect``)."""
+        patterns: list[Pattern] = []
+        stops = []
+        for day, line in legs.select("_day", "_line").unique().iter_rows():
+            for pattern in self._timetable.patterns(day, line):
+                stops += [(day, line, len(patterns), station, position)
+                          for position, station in enumerate(pattern.stations)]
+                patterns.append(pattern)
+        stops = pl.DataFrame(stops, orient="row", schema={"_day": pl.String, "_line": pl.String, "_pattern": pl.Int64,
+                                                         "_board": pl.String, "_b": pl.Int64})
+        leg = ["_day", "_line", "_board", "_alight"]
+        boards = legs.join(stops, on=["_day", "_line", "_board"]).group_by(*leg, "_pattern").agg(pl.col("_b").min())
+        alights = stops.select("_pattern", pl.col("_board").alias("_alight"), pl.col("_b").alias("_a"))
+        placed = boards.join(alights, on=["_pattern", "_alight"]).filter(pl.col("_a") > pl.col("_b")).group_by(
+            *leg, "_pattern", "_b").agg(pl.col("_a").min()).sort(*leg, "_pattern")
+        used = placed["_pattern"].unique().to_list()  # the patterns of a line and day that no leg asks about: unread
+        searchable = pl.DataFrame({"_pattern": used, "_searchable": [_searchable(patterns[at]) for at in used]},
+                                  schema={"_pattern": pl.Int64, "_searchable": pl.Boolean})
+        return patterns, placed.join(searchable, on="_pattern").select(
+            *leg, pl.int_range(pl.len(), dtype=pl.Int64).over(leg).alias("_place"), "_pattern", "_b", "_a",
+            "_searchable")
 
     def _one_by_one(self, keys: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         """``_fitted`` of each key by ``fit``: journeys that change lines, or ride overtaking runs."""
@@ -617,7 +764,7 @@ class Taps:
                       for at, (suffix, part) in enumerate(zip(suffixes, shared, strict=True))]  # type: ignore[index]
         return pl.DataFrame(fitted, schema=_FITTED, orient="row"), pl.DataFrame(rides, schema=_RIDES, orient="row")
 
-    def _settle_all(self, items: list[tuple[str, int, Journey | tuple[Tap, str]]]) -> dict[str, tuple[str, int]]:
+    def _settle_all(self, items: list[Settled]) -> dict[str, tuple[str, int]]:
         """``_settle`` each item in the reference's order (card, then order); where each note was first made."""
         report, firsts = self._context.report, {}
         for person, order, item in sorted(items, key=lambda entry: entry[:2]):
@@ -643,9 +790,12 @@ class Taps:
         report.notes = Counter({note: report.notes[note] for note in sorted(
             report.notes, key=lambda note: (*firsts.get(note, ("", -1)), order.index(note) if note in order else -1))})
 
-    def _settle(self, item: Journey | tuple[Tap, str]) -> None:
+    def _settle(self, item: Journey | tuple[Tap, str] | Refused) -> None:
         """A tap that is no journey rejected, or a journey fitted and its rides written."""
         context = self._context
+        if isinstance(item, Refused):
+            context.report.reject(self._wheres[item.source](item.line), item.reason)
+            return
         if isinstance(item, tuple):
             context.report.reject(item[0].where, item[1])
             return

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+import polars as pl
 
 from connectors.importers.report import Rejected
 from tracer.errors import InvalidEvent
@@ -71,3 +73,25 @@ class LocalTimes:
         if not _STAMP.fullmatch(plain) and after is not None and moment <= datetime.fromisoformat(after):
             moment = (moment.replace(tzinfo=None) + timedelta(days=1)).replace(tzinfo=self._zone)
         return moment.isoformat()
+
+
+def stamps(seconds: pl.Series, zone: ZoneInfo) -> pl.Series:
+    """``tracer.events.format_time`` of each epoch second of ``seconds`` in ``zone``
+    (``2020-01-15T08:00:00+08:00``), a column at a time; null where it is left to ``format_time``:
+    a local year outside 1970-2099, or an hour in which the offset changes. Python's own zone data
+    gives each hour's offset (polars' time zones are another copy of the tz database, which may be
+    older or newer than Python's); an offset the same at an hour's start and end holds through it,
+    as no zone changes its offset twice within an hour. About 8 us a distinct time saved."""
+    offsets = []
+    for hour in (seconds // 3600).unique().to_list():
+        try:
+            start, end = (datetime.fromtimestamp(hour * 3600 + second, UTC).astimezone(zone) for second in (0, 3599))
+        except (OverflowError, ValueError, OSError):  # beyond datetime's years
+            continue
+        offset = start.utcoffset()
+        if offset is not None and offset == end.utcoffset() and start.year >= 1970 and end.year <= 2099:
+            offsets.append((hour, int(offset.total_seconds()), start.isoformat()[19:]))
+    found = pl.DataFrame(offsets, orient="row", schema={"_hour": pl.Int64, "_offset": pl.Int64, "_text": pl.String})
+    local = pl.from_epoch(pl.col("_seconds") + pl.col("_offset"), "s").dt.strftime("%Y-%m-%dT%H:%M:%S")
+    return seconds.cast(pl.Int64).to_frame("_seconds").with_columns((pl.col("_seconds") // 3600).alias("_hour")).join(
+        found, on="_hour", how="left", maintain_order="left").select(pl.concat_str(local, "_text"))["_seconds"]

@@ -12,6 +12,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+import polars as pl
+
+from connectors.importers.times import stamps
 from tracer.canonical import station_key
 from tracer.events import format_time
 
@@ -109,6 +112,15 @@ class Timetable:
             found = self._stamps[moment] = format_time(moment * 1_000_000, self.zone)
         return found
 
+    def stamped(self, moments: pl.Series) -> None:
+        """``stamp`` of many epoch seconds at once (``times.stamps``), remembered for ``stamp``."""
+        if len(self._stamps) + moments.len() >= 1 << 20:
+            self._stamps.clear()
+        new = moments.filter(~moments.is_in(pl.Series(list(self._stamps), dtype=pl.Int64).implode()))
+        for moment, text in zip(new.to_list(), stamps(new, self.zone).to_list(), strict=True):
+            if text is not None:
+                self._stamps[moment] = text
+
     def station(self, name: str) -> str | None:
         """The station key of a name or alias, or None when the feed has no such station."""
         found = self._named.get(name, "")
@@ -121,15 +133,20 @@ class Timetable:
     def train(self, day: str, number: str) -> Run | None:
         return self._trains.get((day, number))
 
+    def patterns(self, day: str, line: str) -> list[Pattern]:
+        """The stop patterns of ``line`` on ``day``, in a fixed order (the order of ``placed``)."""
+        return self._lines.get((day, line), [])
+
     def placed(self, day: str, line: str, board: str, alight: str) -> list[tuple[Pattern, int, int]]:
         """(pattern, board position, alight position) of the patterns of ``line`` on ``day`` that
-        stop at ``board`` and later at ``alight``: computed once per leg a feed asks about."""
+        stop at ``board`` and later at ``alight`` (the first such stops): computed once per leg a feed
+        asks about."""
         key = (day, line, board, alight)
         found = self._placed.get(key)
         if found is None:
             found = self._placed[key] = [
                 (pattern, first, last)
-                for pattern in self._lines.get((day, line), [])
+                for pattern in self.patterns(day, line)
                 if (first := _index(pattern.stations, board, 0)) is not None
                 and (last := _index(pattern.stations, alight, first + 1)) is not None
             ]
