@@ -155,7 +155,8 @@ class CarriageCodes:
         candidates = candidates.with_columns(
             self._repeats(candidates, trips, [*others, *found.filter(~plain).to_dicts()]).alias("_repeat"),
             pl.Series("_at_line", range(len(trips)), dtype=pl.UInt32)).sort("_after")
-        outs = self._out_frame.filter(pl.col("_key").is_in(candidates["_key"].unique().implode()))
+        riders = candidates.select(pl.col("_key").hash().unique().implode()).to_series()
+        outs = self._out_frame.filter(pl.col("_hash").is_in(riders))  # a superset: the join is by the key
         joined = candidates.join_asof(outs, left_on="_after", right_on="_out", by="_key", strategy="forward",
                                      check_sortedness=False)  # both sorted above
         ended = (pl.col("_out") - pl.col("_at") <= LONGEST_RIDE_HOURS * 3600).fill_null(False) & ~pl.col("_repeat")
@@ -255,7 +256,8 @@ class CarriageCodes:
             if not inward:
                 outs.append((person, moment))
         schema = {"_key": pl.String, "_out": pl.Int64}
-        return pl.concat([*frames, pl.DataFrame(outs, schema=schema, orient="row")]).sort("_out")
+        found = pl.concat([*frames, pl.DataFrame(outs, schema=schema, orient="row")]).sort("_out")
+        return found.with_columns(pl.col("_key").hash().alias("_hash"))  # ``frame`` picks a chunk's riders by it
 
     def _plain_tap_outs(self, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         """The tap-outs among plain rows (a plain card, a local time), the plain tap-ins dropped as
