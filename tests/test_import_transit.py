@@ -25,11 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.importers.base import run_import
+from connectors.importers.base import Context, run_import
+from connectors.importers.carriage import CarriageCodes
 from connectors.importers.gtfs import read_timetable
 from connectors.importers.identity import PersonIds
 from connectors.importers.kinds import KINDS
@@ -517,8 +519,8 @@ def test_any_mix_of_messy_scans_and_taps_reads_the_same_both_ways(tmp_path: Path
     """Scans and tap-outs drawn from messy values (cards full-width, lower case, spaced; directions
     other than in and out, which the fast path reads per distinct value; repeats; IDs; a card-holder
     list or none; times polars' ``strptime`` takes and the row path does not, ``2020-1-15 8:00:10``,
-    which the fast path once wrote): the fast path writes exactly the row path's bytes and report,
-    every line valid."""
+    which the fast path once wrote; the file delivered twice): the fast path writes exactly the row
+    path's bytes and report, every line valid."""
     columns = {"scans": list(_SCAN_VALUES), "taps": [*_TAP_VALUES, "line", "station"]}
     for name, values in (("scans", _SCAN_VALUES), ("taps", _TAP_VALUES)):
         rows = [",".join(columns[name])]
@@ -531,11 +533,11 @@ def test_any_mix_of_messy_scans_and_taps_reads_the_same_both_ways(tmp_path: Path
     holders = data.draw(st.sampled_from([None, tmp_path / "holders.csv"]))
     options = argparse.Namespace(taps=[tmp_path / "taps.csv"], default_ride_minutes=20, walk_seconds=60,
                                  card_holders=holders)
-    results = []
+    results, files = [], [str(tmp_path / "scans.csv")] * data.draw(st.integers(1, 2))  # twice: each scan repeated
     for fast in (True, False):
         out = tmp_path / f"scans-{fast}.jsonl"
-        report = run_import(KINDS["carriage-codes"], [str(tmp_path / "scans.csv")], str(out), Settings(), IDS,
-                            options, columnar=fast, recheck=fast)
+        report = run_import(KINDS["carriage-codes"], files, str(out), Settings(), IDS, options, columnar=fast,
+                            recheck=fast)
         results.append((out.read_bytes(), report))
     assert results[0] == results[1]
 
@@ -712,3 +714,17 @@ def test_taps_may_come_before_the_scans_and_repeat(tmp_path: Path, monkeypatch: 
                  "--out", str(out)]) == 0
     (ride,) = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     assert ride["alight_time"] == "2020-01-15T07:29:00+08:00"  # the second file's tap-out less the walk
+
+
+def test_riders_sharing_a_hash_still_end_their_scans_at_their_own_tap_outs(tmp_path: Path) -> None:
+    """``CarriageCodes._ended`` joins by a 64-bit hash of the rider; two riders of one hash (every
+    hash made 7 here, as a collision would) must still get their own next tap-out, by the key."""
+    taps = tmp_path / "taps.csv"
+    taps.write_text("card,time,direction,line,station\nA0001,2020-01-15 08:10:00,out,5,x\n"
+                    "B0002,2020-01-15 08:05:00,out,5,x\nA0001,2020-01-15 09:10:00,out,5,x\n", encoding="utf-8")
+    codes = CarriageCodes(Context(Settings(), IDS, argparse.Namespace(taps=[taps])))
+    codes._out_frame = codes._out_frame.with_columns(pl.lit(7, dtype=pl.UInt64).alias("_hash"))
+    at = codes._out_frame["_out"].min() - 600
+    candidates = pl.DataFrame({"_key": ["A0001", "B0002", "A0001", "C0003"], "_after": [at, at, at + 4000, at]})
+    ended = codes._ended(candidates.with_columns(pl.lit(7, dtype=pl.UInt64).alias("_rider")).sort("_after"))
+    assert ended.sort("_key", "_after").select(pl.col("_out") - at)["_out"].to_list() == [900, 4500, 600, None]

@@ -222,11 +222,13 @@ def plain_documents(rows: pl.DataFrame, kind: str, number: str) -> pl.Series:
     against 0.6 us a row); the other kinds' numbers only matched."""
     kinds = rows[kind]
     cards = (kinds == "id_card").fill_null(False)
-    plain = rows.select(
-        kinds.is_not_null() & ~cards & pl.col(number).str.contains(r"^[A-Z0-9]{5,32}$").fill_null(False)
-    ).to_series()
+    matched = pl.col(number).str.contains(r"^[A-Z0-9]{5,32}$").fill_null(False)
     if not cards.any():
-        return plain
+        return rows.select(kinds.is_not_null() & matched).to_series()
+    others = kinds.is_not_null() & ~cards  # the other kinds' numbers matched on their rows alone
+    plain = cards & False
+    if others.any():
+        plain = plain.scatter(others.arg_true(), rows.select(pl.col(number).filter(others)).select(matched).to_series())
     digits = pl.col("_bytes").arr
     total = pl.sum_horizontal([digits.get(at).cast(pl.Int16) * weight for at, weight in enumerate(WEIGHTS)])
     check = ((total - 48 * sum(WEIGHTS)) % 11).replace_strict(_CHECK_BYTES, return_dtype=pl.UInt8)
