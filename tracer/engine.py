@@ -184,6 +184,9 @@ class Engine:
         batch before it ends there (``consumed``). The caller's commit then holds exactly the events
         before it, and a crash re-reads the same batches.
         """
+        if events and type(events[0]) is Person and list(map(type, events)).count(Person) == len(events):
+            # a registry's block: one run, nothing to check (the loop below costs 0.1 us a resident)
+            return Applied(self._apply_run(list(events)), {}, len(events))
         changes: list[Change] = []
         refused: dict[int, str] = {}
         run: list[Trip] | list[Person] = []
