@@ -489,8 +489,9 @@ class _Batch:
         self._report(applied_lines, refused, done)
         sink.changed(applied.changes)
         if self.views is not None:
-            viewed = [event for slot, event in enumerate(events[:done])
-                      if type(event) in VIEWED_EVENTS and slot not in refused]
+            viewed = [event for slot, event in enumerate(events[:done])  # most steps: no case, no follow-up
+                      if type(event) in VIEWED_EVENTS and slot not in refused
+                      ] if not set(map(type, events[:done])).isdisjoint(VIEWED_EVENTS) else []
             records = [record_of(change) for change in applied.changes]
             sink.statuses(self.views.apply(viewed, records, self.engine.event_time))
         sink.moved(*lines[rest - 1][:2])
