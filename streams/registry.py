@@ -3,9 +3,10 @@
 A registry is loaded once and changes slowly: 25 million residents for Shanghai. Here the lines go
 through the same checks (``Intake.decode_many``, a batch at a time, plain lines in the fast lane)
 and the same engine step (``Engine.apply``, which writes a run of residents without reading
-anything) as in a run, in large chunks, with no outputs: 2.5M residents in 12-13 s before the fast
-lane, as fast as the same lines at the head of a run (about 0.7 of a bare parse-and-write loop),
-into a state that several workers then read (``tracer run --workers``).
+anything) as in a run, in large chunks, with no outputs: 2.5M residents in 9.1-9.7 s of CPU, 0.47-0.49
+of a bare parse-and-write loop on the same lines (benchmarks/README.md, "The registry block,
+again"), into a state that several workers then read (``tracer run --workers``). A clean batch's
+residents are taken whole; a batch with a line to dead-letter or warn of goes line by line.
 
 Only into a state with no live alert: a resident who moves moves their alerts, and those changes
 belong in a run's outputs (``tracer run`` with the registry file does that). A chunk is committed
