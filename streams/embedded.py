@@ -486,11 +486,12 @@ class _Batch:
         done, refused = applied.consumed, applied.refused
         rest = len(lines) if done == len(events) else next(i for i, line in enumerate(lines) if line[3] >= done)
         applied_lines = lines[:rest] if rest < len(lines) else lines
-        self._report(applied_lines, refused)
+        self._report(applied_lines, refused, done)
         sink.changed(applied.changes)
         if self.views is not None:
-            viewed = [event for slot, event in enumerate(events[:done])
-                      if type(event) in VIEWED_EVENTS and slot not in refused]
+            viewed = [event for slot, event in enumerate(events[:done])  # most steps: no case, no follow-up
+                      if type(event) in VIEWED_EVENTS and slot not in refused
+                      ] if not set(map(type, events[:done])).isdisjoint(VIEWED_EVENTS) else []
             records = [record_of(change) for change in applied.changes]
             sink.statuses(self.views.apply(viewed, records, self.engine.event_time))
         sink.moved(*lines[rest - 1][:2])
@@ -500,16 +501,22 @@ class _Batch:
         self.events = events[done:]
         self.noted = sum(line[3] < 0 or line[4] is not None for line in self.lines) if self.noted else 0
 
-    def _report(self, lines: list[tuple[int, int, bytes, int, str | None]], refused: dict[int, str]) -> None:
-        """Count the applied events of ``lines`` and dead-letter the rest (warnings too), as the sink
-        reports them. The counting is one pass in C when every line is a plain event, as most are."""
+    def _report(self, lines: list[tuple[int, int, bytes, int, str | None]], refused: dict[int, str], done: int) -> None:
+        """Count the applied events of ``lines`` (the first ``done`` events) and dead-letter the rest
+        (warnings too), as the sink reports them. A sink that reports every line counts in one pass in
+        C and looks only at the lines with a note or a refusal: a registry's block has a broken line
+        in about every batch (benchmarks/README.md, "The registry block")."""
         sink, events = self.sink, self.events
         summary = sink.summary
-        if not refused and not self.noted and sink.reports_all:
-            kinds = Counter(map(type, events[:len(lines)]))  # the lines hold the first events, in order
+        if sink.reports_all:
+            kinds = Counter(map(type, events[:done]))  # the lines hold the first events, in order
+            kinds.subtract(type(events[slot]) for slot in refused)
             for kind, count in kinds.items():
-                summary.events[_KINDS[kind]] += count
-            return
+                if count:
+                    summary.events[_KINDS[kind]] += count
+            if not refused and not self.noted:
+                return
+            lines = [line for line in lines if line[3] < 0 or line[4] is not None or line[3] in refused]
         for number, _, data, slot, note in lines:
             if not sink.reports(number, events[slot] if slot >= 0 else None):
                 continue
@@ -517,7 +524,8 @@ class _Batch:
                 sink.dead(number, data, (note if slot < 0 else refused[slot]) or "")
                 summary.dead_letters += 1
                 continue
-            summary.events[_KINDS[type(events[slot])]] += 1
+            if not sink.reports_all:
+                summary.events[_KINDS[type(events[slot])]] += 1
             if note:
                 sink.dead(number, data, note, severity=WARNING)
                 summary.warnings += 1

@@ -3,9 +3,10 @@
 A registry is loaded once and changes slowly: 25 million residents for Shanghai. Here the lines go
 through the same checks (``Intake.decode_many``, a batch at a time, plain lines in the fast lane)
 and the same engine step (``Engine.apply``, which writes a run of residents without reading
-anything) as in a run, in large chunks, with no outputs: 2.5M residents in 12-13 s before the fast
-lane, as fast as the same lines at the head of a run (about 0.7 of a bare parse-and-write loop),
-into a state that several workers then read (``tracer run --workers``).
+anything) as in a run, in large chunks, with no outputs: 2.5M residents in 9.1-9.7 s of CPU, 0.47-0.49
+of a bare parse-and-write loop on the same lines (benchmarks/README.md, "The registry block,
+again"), into a state that several workers then read (``tracer run --workers``). A clean batch's
+residents are taken whole; a batch with a line to dead-letter or warn of goes line by line.
 
 Only into a state with no live alert: a resident who moves moves their alerts, and those changes
 belong in a run's outputs (``tracer run`` with the registry file does that). A chunk is committed
@@ -20,13 +21,13 @@ from collections.abc import Sequence
 from itertools import islice
 from pathlib import Path
 
-from connectors.files import LineReader, dead_letter
-from connectors.outfile import output_file
+from connectors.files import Line, LineReader, dead_letter
+from connectors.outfile import Output, output_file
 from graph.store import RocksStore
 from streams.embedded import COORDINATOR_DIR, check_layout, workers_of
 from tracer.engine import Engine
 from tracer.errors import StateError
-from tracer.events import Person
+from tracer.events import Event, Person
 from tracer.intake import WARNING, Intake
 from tracer.progress import Progress
 from tracer.settings import Settings
@@ -72,21 +73,13 @@ def load_registry(
                 reader = iter(LineReader(source, 0, 0, intake.max_line_bytes))
                 while lines := list(islice(reader, settings.runtime.batch_events)):  # decoded a batch at a time
                     decoded = intake.decode_many([(data, too_long) for _, _, data, too_long in lines])
-                    for (number, _, data, _), (event, note) in zip(lines, decoded, strict=True):
-                        if event is not None and type(event) is not Person:
-                            kind = type(event).__name__.lower()
-                            event, note = None, f"a registry holds person events only, not {kind}"
-                        if event is None:
-                            letters.write(dead_letter(source, number, data, note or "") + b"\n")
-                            summary.dead_letters += 1
-                            continue
-                        if note:
-                            letters.write(dead_letter(source, number, data, note, severity=WARNING) + b"\n")
-                            summary.warnings += 1
-                        chunk.append(event)
-                        if len(chunk) == CHUNK:
-                            _write(engine, chunk, summary)
-                            chunk = []
+                    residents = [event for event, note in decoded if type(event) is Person and not note]
+                    if len(residents) < len(lines):  # a line to dead-letter or warn of: in line order
+                        residents = _sort_out(source, lines, decoded, letters, summary)
+                    chunk += residents
+                    if len(chunk) >= CHUNK:
+                        _write(engine, chunk, summary)
+                        chunk = []
                     summary.lines += len(lines)
             _write(engine, chunk, summary)
     finally:
@@ -94,6 +87,25 @@ def load_registry(
             store.close()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _sort_out(source: str, lines: list[Line], decoded: list[tuple[Event | None, str | None]], letters: Output,
+              summary: Progress) -> list[Person]:
+    """The residents of a batch's ``lines``; the other lines' dead letters, and warnings, in line order."""
+    residents = []
+    for (number, _, data, _), (event, note) in zip(lines, decoded, strict=True):
+        if event is not None and type(event) is not Person:
+            kind = type(event).__name__.lower()
+            event, note = None, f"a registry holds person events only, not {kind}"
+        if event is None:
+            letters.write(dead_letter(source, number, data, note or "") + b"\n")
+            summary.dead_letters += 1
+            continue
+        if note:
+            letters.write(dead_letter(source, number, data, note, severity=WARNING) + b"\n")
+            summary.warnings += 1
+        residents.append(event)
+    return residents
 
 
 def _write(engine: Engine, chunk: list[Person], summary: Progress) -> None:

@@ -184,6 +184,9 @@ class Engine:
         batch before it ends there (``consumed``). The caller's commit then holds exactly the events
         before it, and a crash re-reads the same batches.
         """
+        if events and type(events[0]) is Person and list(map(type, events)).count(Person) == len(events):
+            # a registry's block: one run, nothing to check (the loop below costs 0.1 us a resident)
+            return Applied(self._apply_run(list(events)), {}, len(events))
         changes: list[Change] = []
         refused: dict[int, str] = {}
         run: list[Trip] | list[Person] = []
@@ -526,9 +529,12 @@ class Engine:
         registry is shared, and kept by its owner), then move the live alerts of those who have
         any. Nothing is read for a person with no live alert: loading a city's registry is millions
         of these."""
-        latest = {person.person_id: person.subdistrict for person in persons}
         if self._owns_registry:  # no known home: stored empty
-            self.registry.put_many(S, {person_id: (home or "").encode() for person_id, home in latest.items()})
+            homes = {person.person_id: (person.subdistrict or "").encode() for person in persons}
+            self.registry.put_many(S, homes)
+            if homes.keys().isdisjoint(self._alerted):  # one pass over the run, not two (0.15 us a resident)
+                return []  # a registry's block, read before any trip
+        latest = {person.person_id: person.subdistrict for person in persons}
         if latest.keys().isdisjoint(self._alerted):
             return []  # a registry's block, read before any trip
         return [change for person_id, home in latest.items() if person_id in self._alerted
