@@ -532,11 +532,12 @@ class Engine:
         if self._owns_registry:  # no known home: stored empty
             homes = {person.person_id: (person.subdistrict or "").encode() for person in persons}
             self.registry.put_many(S, homes)
-            if homes.keys().isdisjoint(self._alerted):  # one pass over the run, not two (0.15 us a resident)
-                return []  # a registry's block, read before any trip
-        latest = {person.person_id: person.subdistrict for person in persons}
-        if latest.keys().isdisjoint(self._alerted):
+            residents = homes.keys()  # one pass over the run, not two (0.15 us a resident)
+        else:
+            residents = {person.person_id for person in persons}
+        if residents.isdisjoint(self._alerted):
             return []  # a registry's block, read before any trip
+        latest = {person.person_id: person.subdistrict for person in persons}
         return [change for person_id, home in latest.items() if person_id in self._alerted
                 for change in self._move_alerts(person_id, home)]
 
